@@ -1,0 +1,55 @@
+# The one task runner. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SERVICES := deploy/local/services.sh
+# Ports of the local Kafka and OpenSearch started by $(SERVICES).
+export SOC_LOCAL_KAFKA_PORT ?= 19092
+export SOC_LOCAL_OPENSEARCH_PORT ?= 19200
+
+.PHONY: help venv run test test-unit lint bench services-up services-down clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+$(BIN)/soc: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/soc ## Create the virtual environment and install the project
+
+run: venv ## Run the whole pipeline on 127.0.0.1:8000 on the embedded default, with a sample replayed
+	SOC_ENV=development SOC_SAMPLE__REPLAY_ON_START=true $(BIN)/soc run
+
+test: venv ## Start the local Kafka and OpenSearch, run every test, stop them
+	@set -o pipefail; bash $(SERVICES) up || exit 1; \
+	  status=0; \
+	  SOC_TEST_KAFKA=127.0.0.1:$(SOC_LOCAL_KAFKA_PORT) \
+	  SOC_TEST_OPENSEARCH=http://127.0.0.1:$(SOC_LOCAL_OPENSEARCH_PORT) \
+	    $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) || status=$$?; \
+	  bash $(SERVICES) down; exit $$status
+
+test-unit: venv ## Run the tests that need no Kafka or OpenSearch
+	$(BIN)/pytest -q -m "not kafka and not opensearch" $(PYTEST_ARGS)
+
+lint: venv ## ruff format --check, ruff check, mypy
+	$(BIN)/ruff format --check soc connectors tests bench
+	$(BIN)/ruff check soc connectors tests bench
+	$(BIN)/mypy
+
+bench: venv ## Measure ingest-to-alert throughput on the embedded default (bench/pipeline.py --help for more)
+	$(BIN)/python bench/pipeline.py
+
+services-up: ## Fetch (first time) and start Kafka and OpenSearch on 127.0.0.1
+	bash $(SERVICES) up
+
+services-down: ## Stop the local Kafka and OpenSearch
+	bash $(SERVICES) down
+
+clean: ## Remove the virtual environment and local data (keeps the services cache)
+	rm -rf $(VENV) .soc

@@ -1,0 +1,48 @@
+"""Every Prometheus metric of the service, declared in one place.
+
+Names follow ``soc_<name>_<unit>_total``. Label values come from bounded sets
+(stage, reason, level, topic, backend), never from tenant-supplied strings.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+EVENTS_RECEIVED = Counter(
+    "soc_events_received_total", "Lines or records received, before validation", ["source"]
+)
+EVENTS_ACCEPTED = Counter(
+    "soc_events_accepted_total", "Events validated and put on the bus", ["source"]
+)
+EVENTS_REJECTED = Counter(
+    "soc_events_rejected_total", "Input refused and sent to dead letters", ["stage", "reason"]
+)
+EVENTS_PROCESSED = Counter(
+    "soc_events_processed_total", "Events a stage finished with", ["stage"]
+)
+ALERTS_RAISED = Counter("soc_alerts_total", "Alerts raised by the detector", ["level"])
+DEAD_LETTERS_STORED = Counter(
+    "soc_dead_letters_stored_total", "Dead letters written to the store", ["stage"]
+)
+ERRORS = Counter(
+    "soc_errors_total", "Failures a stage recovered from by retrying", ["stage", "error_type"]
+)
+STAGE_LATENCY = Histogram(
+    "soc_stage_latency_seconds",
+    "Time a stage spends on one batch (ingest: one request)",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+ALERT_LATENCY = Histogram(
+    "soc_alert_latency_seconds",
+    "From an event's receipt to its alert being stored",
+    buckets=LATENCY_BUCKETS,
+)
+CONSUMER_LAG = Gauge(
+    "soc_consumer_lag_messages", "Messages on the bus a consumer group has not read", ["topic", "group"]
+)
+RULES_LOADED = Gauge("soc_rules_loaded", "Rules compiled and active in the detector")
+RULES_FAILED = Gauge("soc_rules_failed", "Rules that could not be loaded or compiled")
+BACKEND_UP = Gauge("soc_backend_up", "1 when the last check of a backend passed", ["backend"])

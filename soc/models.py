@@ -1,0 +1,226 @@
+"""The records that cross the pipeline's seams.
+
+    EventIn  --normalize-->  Event  --detect-->  Alert
+        \\--(refused)------> DeadLetter
+
+Every time is timezone-aware UTC. Ids are deterministic, so that a record
+replayed, or an event detected twice after a restart, yields the same id and
+every store write is idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _as_utc(v: datetime) -> datetime:
+    if v.tzinfo is None:
+        return v.replace(tzinfo=UTC)
+    return v.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def digest(*parts: str) -> str:
+    """A 32-hex-digit id from its parts; parts are joined unambiguously."""
+    h = hashlib.sha256()
+    for p in parts:
+        b = p.encode()
+        h.update(len(b).to_bytes(8, "big"))
+        h.update(b)
+    return h.hexdigest()[:32]
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per JSON value: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class LogSource(BaseModel):
+    """Sigma's logsource triple: which rules may run on an event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    product: str | None = None
+    category: str | None = None
+    service: str | None = None
+
+
+class EventIn(BaseModel):
+    """One line as a sender may post it: a record, and what the sender knows of it.
+
+    A line that is a bare JSON object is taken as ``{"record": <the object>}``.
+    The tenant never comes from here: it is the credential's.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    record: dict[str, Any] = Field(min_length=1)
+    source: str | None = Field(None, max_length=200)
+    host: str | None = Field(None, max_length=255)
+    time: UtcDatetime | None = None
+    logsource: LogSource | None = None
+
+
+class Event(BaseModel):
+    """One normalized event, as it travels on the bus and rests in the store."""
+
+    id: str
+    tenant: str
+    source: str
+    host: str | None = None
+    time: UtcDatetime
+    """The record's own time (falls back to ``received`` when it has none)."""
+    received: UtcDatetime
+    logsource: LogSource
+    raw: dict[str, Any]
+    """The original record, untouched."""
+    fields: dict[str, Any]
+    """The record flattened to dotted names, which rules match on."""
+
+    @staticmethod
+    def make_id(*, tenant: str, source: str, raw: dict[str, Any]) -> str:
+        return digest(tenant, source, canonical_json(raw))
+
+    @property
+    def bus_key(self) -> str:
+        return f"{self.tenant}/{self.host or '-'}"
+
+
+class Severity(StrEnum):
+    informational = "informational"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+
+
+class AlertStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    closed = "closed"
+
+
+class Alert(BaseModel):
+    """A rule matched an event."""
+
+    id: str
+    tenant: str
+    rule_id: str
+    rule_title: str
+    rule_version: str | None = None
+    """The rule's ``modified`` (or ``date``) as given in the rule."""
+    severity: Severity
+    tags: list[str] = Field(default_factory=list)
+    """ATT&CK and other tags of the rule, e.g. ``attack.t1003.001``."""
+    status: AlertStatus = AlertStatus.open
+    event_id: str
+    time: UtcDatetime
+    """The event's own time."""
+    created: UtcDatetime
+    host: str | None = None
+    source: str
+    logsource: LogSource
+
+    @staticmethod
+    def make_id(*, rule_id: str, event_id: str) -> str:
+        return digest(rule_id, event_id)
+
+    @property
+    def bus_key(self) -> str:
+        return f"{self.tenant}/{self.host or '-'}"
+
+
+class AlertRead(Alert):
+    """An alert with the event that raised it."""
+
+    event: Event | None = None
+
+
+DeadLetterReason = Literal[
+    "not_json", "not_object", "too_large", "invalid", "undecodable", "detect_failed"
+]
+
+
+class DeadLetter(BaseModel):
+    """Input that could not be processed, kept with why, so nothing is lost."""
+
+    id: str
+    tenant: str
+    stage: Literal["ingest", "detect"]
+    reason: DeadLetterReason
+    detail: str
+    source: str
+    line: int | None = None
+    """1-based line number in the request body, for ingest."""
+    received: UtcDatetime
+    payload: str
+    """The input as received (decoded leniently), or its head when too large."""
+    size: int
+    """The input's full size in bytes."""
+    sha256: str
+    """SHA-256 of the full input, so a truncated payload can still be matched."""
+
+    @property
+    def bus_key(self) -> str:
+        return f"{self.tenant}/{self.source}"
+
+
+class LineError(BaseModel):
+    line: int
+    reason: DeadLetterReason
+    detail: str
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    rejected: int
+    errors: list[LineError]
+    """The first rejected lines (up to a limit); all of them are dead-lettered."""
+    errors_truncated: bool = False
+
+
+class AlertQuery(BaseModel):
+    """A filtered, paginated read of alerts; ``tenants`` is set by the server."""
+
+    tenants: list[str] | None = None
+    """``None`` means every tenant (only for callers allowed all)."""
+    severity: list[Severity] = Field(default_factory=list)
+    rule_id: list[str] = Field(default_factory=list)
+    status: list[AlertStatus] = Field(default_factory=list)
+    host: str | None = None
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
+    text: str | None = Field(None, max_length=500)
+    """Full-text search over title, host, rule id and tags; plain words, no syntax."""
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = None
+
+
+class AlertPage(BaseModel):
+    items: list[Alert]
+    next_cursor: str | None = None
+    """Pass back as ``cursor`` for the next (older) page; absent on the last page."""
+
+
+class Health(BaseModel):
+    status: Literal["ok", "fail"]
+    checks: dict[str, str] = Field(default_factory=dict)

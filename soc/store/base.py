@@ -1,0 +1,67 @@
+"""The store seam: what every store implementation promises.
+
+Every write is idempotent by id: writing a record whose id is already stored
+keeps the stored one (an alert an analyst already acknowledged is not reset
+by a replay). Reads are scoped by tenant by the caller's query.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from soc.errors import QueryError
+from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
+
+
+@runtime_checkable
+class Store(Protocol):
+    async def start(self) -> None:
+        """Connect and create what is missing (tables, index templates)."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    async def check(self) -> None:
+        """A real, cheap round trip; raises StoreError when it fails."""
+        ...
+
+    async def put_events(self, events: Sequence[Event]) -> None: ...
+
+    async def put_alerts(self, alerts: Sequence[Alert]) -> None: ...
+
+    async def put_dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
+
+    async def get_event(self, event_id: str, *, tenants: list[str] | None) -> Event | None: ...
+
+    async def get_alert(self, alert_id: str, *, tenants: list[str] | None) -> Alert | None: ...
+
+    async def search_alerts(self, query: AlertQuery) -> AlertPage:
+        """Alerts newest first (by event time, then id), a page at a time."""
+        ...
+
+    async def count_dead_letters(self, *, tenants: list[str] | None) -> int: ...
+
+    async def list_dead_letters(
+        self, *, tenants: list[str] | None, limit: int = 100
+    ) -> list[DeadLetter]:
+        """Newest first."""
+        ...
+
+
+def encode_cursor(time: datetime, record_id: str) -> str:
+    """An opaque cursor for the position after ``(time, id)`` in newest-first order."""
+    raw = json.dumps([time.isoformat(), record_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        t, rid = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(t), str(rid)
+    except (ValueError, TypeError) as e:
+        raise QueryError(f"invalid cursor: {cursor[:40]!r}") from e
