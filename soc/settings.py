@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,7 +28,13 @@ ALL_TENANTS = "*"
 UNSAFE_SECRETS = frozenset({"", "changethis", "changeme", "secret", "development"})
 
 
-class ApiKey(BaseModel):
+class _Section(BaseModel):
+    """A settings section: attribute docstrings become the documented descriptions."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+
+class ApiKey(_Section):
     """A credential: only the SHA-256 of the token is configured, never the token."""
 
     name: str
@@ -47,99 +53,144 @@ class ApiKey(BaseModel):
         return hashlib.sha256(token.encode()).hexdigest()
 
 
-class AuthSettings(BaseModel):
+class AuthSettings(_Section):
     api_keys: list[ApiKey] = Field(default_factory=list)
+    """API keys as JSON or YAML: name, sha256 of the token, role, tenants (`soc keys new`)."""
     secret_key: SecretStr = SecretStr("changethis")
-    """Signs session tokens. Must be changed outside development."""
+    """Signs session tokens. Refused outside development while it is a default."""
 
 
-class MemoryBusSettings(BaseModel):
+class MemoryBusSettings(_Section):
     capacity: int = Field(10_000, ge=1)
-    """Messages a topic holds before publishers wait (backpressure)."""
+    """Messages a topic holds, not yet committed by every group, before publishers wait."""
 
 
-class KafkaSettings(BaseModel):
+class KafkaSettings(_Section):
     bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated host:port list."""
     topic_prefix: str = "soc"
+    """Topics are `<prefix>.events`, `<prefix>.alerts`, `<prefix>.deadletters`."""
     partitions: int = Field(6, ge=1)
+    """Partitions of each topic created at start (the most detectors that share work)."""
     replication_factor: int = Field(1, ge=1)
+    """Replicas of each topic created at start; 3 on a production cluster."""
     compression: Literal["gzip", "none"] = "gzip"
+    """Producer compression."""
     linger_ms: int = Field(5, ge=0)
+    """How long the producer waits to fill a batch."""
     max_batch: int = Field(500, ge=1)
-    """Records a consumer takes per poll."""
+    """Records a consumer fetches in one poll at most."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How to reach the brokers."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """SASL mechanism, with SASL_* protocols."""
     sasl_username: str | None = None
+    """SASL user."""
     sasl_password: SecretStr | None = None
+    """SASL password."""
     ssl_cafile: Path | None = None
+    """CA bundle to verify the brokers, with SSL protocols."""
     connect_timeout_s: float = Field(60.0, gt=0)
+    """How long start-up waits for the brokers before giving up."""
 
 
-class BusSettings(BaseModel):
+class BusSettings(_Section):
     kind: Literal["memory", "kafka"] = "memory"
+    """`memory` (in-process; `soc run` only) or `kafka`."""
     memory: MemoryBusSettings = MemoryBusSettings()
     kafka: KafkaSettings = KafkaSettings()
 
 
-class SqliteSettings(BaseModel):
+class SqliteSettings(_Section):
     path: Path = Path(".soc/soc.db")
+    """The database file (created with its folder)."""
 
 
-class OpenSearchSettings(BaseModel):
+class OpenSearchSettings(_Section):
     hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"])
+    """Node URLs, as a JSON list."""
     index_prefix: str = "soc"
+    """Indices are `<prefix>-events-*`, `<prefix>-alerts-*`, `<prefix>-incidents-*`, `<prefix>-deadletters-*`."""
     username: str | None = None
+    """Basic-auth user."""
     password: SecretStr | None = None
+    """Basic-auth password."""
     verify_certs: bool = True
+    """Verify the nodes' TLS certificates."""
     ca_certs: Path | None = None
+    """CA bundle for the nodes' certificates."""
     shards: int = Field(1, ge=1)
+    """Primary shards of each new index."""
     replicas: int = Field(0, ge=0)
+    """Replicas of each new index; 1 or more on a cluster."""
     bulk_retries: int = Field(5, ge=0)
+    """Retries of a bulk write on 429, 5xx or connection errors before the stage backs off."""
     connect_timeout_s: float = Field(120.0, gt=0)
+    """How long start-up waits for the cluster before giving up."""
     refresh_on_write: bool = False
-    """Make writes searchable at once (tests, demos); costs throughput."""
+    """Make every write searchable at once (tests, demos); costs throughput."""
 
 
-class StoreSettings(BaseModel):
+class StoreSettings(_Section):
     kind: Literal["sqlite", "opensearch"] = "sqlite"
+    """`sqlite` (embedded) or `opensearch`."""
     sqlite: SqliteSettings = SqliteSettings()
     opensearch: OpenSearchSettings = OpenSearchSettings()
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(_Section):
     max_line_bytes: int = Field(1_048_576, ge=64)
+    """A longer line is refused (too_large) and dead-lettered with its head, size and hash."""
     max_body_bytes: int = Field(64 * 1_048_576, ge=1024)
+    """A larger request body is refused whole with 413."""
     max_errors_reported: int = Field(100, ge=0)
-    """Per-line errors listed in a response; all are counted and dead-lettered."""
+    """Per-line errors listed in a response; every one is counted and dead-lettered."""
 
 
-class DetectSettings(BaseModel):
+class DetectSettings(_Section):
     rules: list[Path] = Field(default_factory=lambda: [Path("detections/rules")])
+    """Rule files or folders (JSON list), e.g. add a SigmaHQ checkout."""
     group: str = "soc-detect"
+    """Kafka consumer group the detectors share."""
     batch_size: int = Field(500, ge=1)
+    """Events a detector takes from the bus at once."""
     store_all_events: bool = False
-    """Also archive events that raised no alert (needed for full event search)."""
+    """Also store events that raised no alert (for full event search); else only alerts' events."""
+    metrics_port: int | None = Field(9464, ge=1, le=65535)
+    """Where `soc detect` serves /metrics (it has no API); null turns it off."""
+    metrics_host: str = "127.0.0.1"
+    """Address for that /metrics server."""
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(_Section):
     host: str = "127.0.0.1"
+    """Address the API listens on (`--host` overrides)."""
     port: int = Field(8000, ge=1, le=65535)
-    page_max: int = Field(500, ge=1)
+    """Port the API listens on (`--port` overrides)."""
 
 
-class SampleSettings(BaseModel):
+class SampleSettings(_Section):
     replay_on_start: bool = False
+    """Replay the bundled sample of recorded events at start (`make run` turns it on)."""
     tenant: str = "demo"
+    """Tenant of the sample, and of the development keys."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SOC_", env_nested_delimiter="__", extra="forbid", validate_default=True
+        env_prefix="SOC_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+        use_attribute_docstrings=True,
     )
 
     env: Literal["development", "production"] = "production"
+    """`development` allows default secrets and makes local keys; never in production."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Least level of the JSON log lines on stderr."""
     data_dir: Path = Path(".soc")
+    """Local state: development keys."""
     auth: AuthSettings = AuthSettings()
     bus: BusSettings = BusSettings()
     store: StoreSettings = StoreSettings()

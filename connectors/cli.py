@@ -1,0 +1,101 @@
+"""`soc-connector`: ship recorded or collected logs to the SOC.
+
+This first command, `send`, posts NDJSON files to the ingest API in batches,
+retrying with back-off while the API is unreachable, so nothing is lost to a
+short outage. The full agent (sources, parsers, on-disk spool, Kafka delivery)
+is the connectors issue's work.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+RETRY_MAX_S = 30.0
+
+
+def read_batches(path: Path, batch_lines: int) -> Iterator[bytes]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        batch: list[bytes] = []
+        for line in f:
+            batch.append(line if line.endswith(b"\n") else line + b"\n")
+            if len(batch) >= batch_lines:
+                yield b"".join(batch)
+                batch = []
+        if batch:
+            yield b"".join(batch)
+
+
+def post(url: str, token: str, body: bytes, *, attempts: int) -> bytes:
+    """POST with back-off on connection errors and 5xx/429; 4xx other than 429 is final."""
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        req = urllib.request.Request(
+            url, data=body, method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return bytes(resp.read())
+        except urllib.error.HTTPError as e:
+            if e.code != 429 and e.code < 500:
+                raise click.ClickException(f"{url}: HTTP {e.code}: {e.read()[:500]!r}") from e
+            why = f"HTTP {e.code}"
+        except (urllib.error.URLError, OSError) as e:
+            why = str(e)
+        if attempt == attempts:
+            raise click.ClickException(f"{url}: gave up after {attempts} attempts: {why}")
+        click.echo(f"soc-connector: {why}; retrying in {delay:.1f}s", err=True)
+        time.sleep(delay)
+        delay = min(delay * 2, RETRY_MAX_S)
+    raise AssertionError("unreachable")
+
+
+@click.group()
+def main() -> None:
+    """Ship logs to the SOC."""
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
+              help="The SOC API's base URL")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File holding the tenant's ingest token (else $SOC_INGEST_TOKEN)")
+@click.option("--source", default="file", show_default=True, help="Source name for the events")
+@click.option("--batch-lines", default=500, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--attempts", default=20, show_default=True, type=click.IntRange(1))
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def send(url: str, token_file: Path | None, source: str, batch_lines: int, attempts: int,
+         files: tuple[Path, ...]) -> None:
+    """Post NDJSON FILES (.ndjson, .jsonl, or .gz of those) to the ingest API."""
+    token = token_file.read_text().strip() if token_file else os.environ.get("SOC_INGEST_TOKEN")
+    if not token:
+        raise click.UsageError("no token: pass --token-file or set SOC_INGEST_TOKEN")
+    import json
+
+    endpoint = f"{url.rstrip('/')}/api/v1/ingest?source={urllib.request.quote(source)}"
+    accepted = rejected = 0
+    for path in files:
+        for body in read_batches(path, batch_lines):
+            result = json.loads(post(endpoint, token, body, attempts=attempts))
+            accepted += result["accepted"]
+            rejected += result["rejected"]
+            for err in result["errors"]:
+                click.echo(f"{path}: batch line {err['line']}: {err['reason']}: {err['detail']}",
+                           err=True)
+    click.echo(json.dumps({"accepted": accepted, "rejected": rejected}))
+    sys.exit(1 if rejected else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""POST /api/v1/ingest: NDJSON in, one event per line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+
+from soc.api.deps import BusDep, IngestPrincipal, SettingsDep
+from soc.ingest.service import ingest_ndjson
+from soc.models import IngestResult
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+EXAMPLE = (
+    '{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":10,'
+    '"Hostname":"WS01","TargetImage":"C:\\\\Windows\\\\system32\\\\lsass.exe",'
+    '"@timestamp":"2026-11-24T02:00:00Z"}\n'
+    '{"record":{"msg":"sshd: Failed password for root"},"host":"web01",'
+    '"logsource":{"product":"linux","service":"sshd"}}\n'
+)
+
+
+@router.post(
+    "/ingest",
+    response_model=IngestResult,
+    summary="Send events as NDJSON, one JSON object per line",
+    description=(
+        "Each line is either a bare record, or an envelope "
+        '`{"record": {...}, "source", "host", "time", "logsource"}` saying what the sender '
+        "knows of it. The tenant is the ingest key's, never the record's. Good lines are "
+        "put on the bus; bad lines go to dead letters with their line number and reason, "
+        "and the answer lists them. One bad line never loses the others."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-ndjson": {"schema": {"type": "string"},
+                                                 "example": EXAMPLE}},
+        }
+    },
+)
+async def ingest(
+    request: Request,
+    principal: IngestPrincipal,
+    bus: BusDep,
+    settings: SettingsDep,
+    source: Annotated[
+        str, Query(max_length=200, pattern=r"^[\w.:/@-]+$",
+                   description="Where the records come from, e.g. `winlog:dc01`")
+    ] = "http",
+) -> IngestResult:
+    limit = settings.ingest.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                            f"body is over {limit} bytes; split it")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                                f"body is over {limit} bytes; split it")
+        chunks.append(chunk)
+    return await ingest_ndjson(
+        b"".join(chunks), tenant=principal.tenants[0], source=source, bus=bus,
+        settings=settings.ingest,
+    )

@@ -1,0 +1,158 @@
+"""Wiring: build the parts from the settings, start them in order, stop them in reverse.
+
+    source (POST /api/v1/ingest) -> bus (events) -> detect -> store (alerts) -> API
+                                 \\-> bus (deadletters) -> dead-letter sink -> store
+
+`soc run` runs every part in one process; `soc api` and `soc detect` run the
+API and the workers as separate processes sharing Kafka and OpenSearch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import secrets
+from collections.abc import Coroutine
+from importlib import resources
+from typing import Any
+
+from soc.api.auth import KeyRing
+from soc.bus import Bus, build_bus
+from soc.detect.engine import Engine
+from soc.detect.rules import load_rules
+from soc.detect.worker import Detector
+from soc.errors import BackendError
+from soc.ingest.service import ingest_ndjson
+from soc.log import get_logger
+from soc.metrics import BACKEND_UP
+from soc.models import Health
+from soc.settings import ApiKey, Settings
+from soc.store import Store, build_store
+from soc.store.sink import DeadLetterSink
+
+log = get_logger(__name__)
+
+CHECK_TIMEOUT_S = 5.0
+SAMPLE_CHUNK_LINES = 500
+
+
+class Service:
+    """The pipeline's parts for one process; ``workers`` adds detect and the sink."""
+
+    def __init__(self, settings: Settings, *, workers: bool) -> None:
+        self.settings = settings
+        self.keys = KeyRing(settings.auth.api_keys)
+        self.bus: Bus = build_bus(settings.bus)
+        self.store: Store = build_store(settings.store)
+        self.engine: Engine | None = None
+        self._workers = workers
+        self._detector: Detector | None = None
+        self._sink: DeadLetterSink | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self) -> None:
+        await self.store.start()
+        await self.bus.start()
+        if self._workers:
+            self.engine = load_engine(self.settings)
+            self._detector = Detector(engine=self.engine, bus=self.bus, store=self.store,
+                                      settings=self.settings.detect)
+            self._sink = DeadLetterSink(bus=self.bus, store=self.store)
+            self._spawn("detect", self._detector.run())
+            self._spawn("deadletters", self._sink.run())
+        if self.settings.sample.replay_on_start:
+            self._spawn("sample", self.replay_sample())
+        log.info("service started", extra={"bus": self.settings.bus.kind,
+                                           "store": self.settings.store.kind,
+                                           "workers": self._workers})
+
+    async def stop(self) -> None:
+        for worker in (self._detector, self._sink):
+            if worker is not None:
+                worker.stop()
+        for name, task in self._tasks.items():
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except (TimeoutError, asyncio.CancelledError):
+                log.warning("task did not stop in time; cancelled", extra={"task": name})
+            except Exception:
+                pass  # already logged by _spawn's callback
+        await self.bus.stop()
+        await self.store.stop()
+        log.info("service stopped")
+
+    async def check(self) -> Health:
+        """Real round trips to the bus and the store, and the workers' state."""
+        checks: dict[str, str] = {}
+        for name, probe in (("bus", self.bus.check), ("store", self.store.check)):
+            try:
+                await asyncio.wait_for(probe(), CHECK_TIMEOUT_S)
+                checks[name] = "ok"
+            except (BackendError, TimeoutError) as e:
+                checks[name] = f"fail: {e or 'timed out'}"
+            BACKEND_UP.labels(backend=name).set(1 if checks[name] == "ok" else 0)
+        for name, task in self._tasks.items():
+            if name != "sample" and task.done():
+                checks[name] = "fail: stopped"
+        ok = all(v == "ok" for v in checks.values())
+        return Health(status="ok" if ok else "fail", checks=checks)
+
+    async def replay_sample(self) -> None:
+        """Post the bundled slice of real recorded events, as a connector would."""
+        sample = resources.files("soc.sample").joinpath("otrf_lsass_slice.ndjson.gz")
+        lines = gzip.decompress(sample.read_bytes()).splitlines(keepends=True)
+        accepted = 0
+        for i in range(0, len(lines), SAMPLE_CHUNK_LINES):
+            result = await ingest_ndjson(
+                b"".join(lines[i : i + SAMPLE_CHUNK_LINES]),
+                tenant=self.settings.sample.tenant,
+                source="sample:otrf-lsass",
+                bus=self.bus,
+                settings=self.settings.ingest,
+            )
+            accepted += result.accepted
+        log.info("sample replayed", extra={"events": accepted,
+                                           "tenant": self.settings.sample.tenant})
+
+    def _spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_report_crash)
+        self._tasks[name] = task
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("worker stopped on an error; the service is not ready",
+                  extra={"task": task.get_name()}, exc_info=task.exception())
+
+
+def load_engine(settings: Settings) -> Engine:
+    ruleset = load_rules(settings.detect.rules)
+    for err in ruleset.errors:
+        log.warning("rule not loaded", extra={"path": err.path, "reason": err.reason})
+    log.info("rules loaded", extra={"loaded": len(ruleset.rules),
+                                    "failed": len(ruleset.errors)})
+    return Engine(ruleset.rules)
+
+
+def with_dev_keys(settings: Settings) -> Settings:
+    """In development with no keys configured, make an ingest and an analyst key.
+
+    The tokens are written to ``<data_dir>/ingest.token`` and ``analyst.token``
+    (mode 0600) and reused on the next start; only their hashes are kept.
+    """
+    if settings.env != "development" or settings.auth.api_keys:
+        return settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keys = []
+    tenant = settings.sample.tenant
+    for role, tenants in (("ingest", [tenant]), ("analyst", [tenant])):
+        path = settings.data_dir / f"{role}.token"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32) + "\n")
+        token = path.read_text().strip()
+        keys.append(ApiKey(name=f"dev-{role}", sha256=ApiKey.hash(token), role=role,
+                           tenants=tenants))
+        log.info("development key ready", extra={"role": role, "token_file": str(path)})
+    return settings.model_copy(update={"auth": settings.auth.model_copy(update={"api_keys": keys})})

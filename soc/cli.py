@@ -1,0 +1,123 @@
+"""The `soc` command: run the pipeline, or a part of it, and small admin tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import sys
+
+import click
+import yaml
+
+from soc.errors import ConfigError
+from soc.log import get_logger, setup_logging
+from soc.settings import ApiKey, Settings, load_settings
+
+log = get_logger("soc")
+
+
+def _settings(**overrides: object) -> Settings:
+    from soc.app import with_dev_keys
+
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as e:
+        click.echo(f"soc: {e}", err=True)
+        sys.exit(2)
+    setup_logging(settings.log_level)
+    return with_dev_keys(settings)
+
+
+def _serve(settings: Settings, *, workers: bool, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from soc.api.app import create_app
+    from soc.app import Service
+
+    app = create_app(Service(settings, workers=workers))
+    uvicorn.run(app, host=host or settings.api.host, port=port or settings.api.port,
+                log_config=None, access_log=False)
+
+
+@click.group()
+@click.version_option(package_name="soc")
+def main() -> None:
+    """Events in, Sigma detections, alerts out. Settings: SOC_* variables or SOC_CONFIG=file."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default: api.host, 127.0.0.1)")
+@click.option("--port", type=int, help="Port to listen on (default: api.port, 8000)")
+def run(host: str | None, port: int | None) -> None:
+    """The whole pipeline in one process: ingest API, detector, dead-letter sink."""
+    _serve(_settings(), workers=True, host=host, port=port)
+
+
+@main.command()
+@click.option("--host")
+@click.option("--port", type=int)
+def api(host: str | None, port: int | None) -> None:
+    """The HTTP API alone (ingest and alerts); run `soc detect` beside it on Kafka."""
+    settings = _settings()
+    if settings.bus.kind == "memory":
+        click.echo("soc api: the memory bus lives in one process; use `soc run`, "
+                   "or SOC_BUS__KIND=kafka", err=True)
+        sys.exit(2)
+    _serve(settings, workers=False, host=host, port=port)
+
+
+@main.command()
+def detect() -> None:
+    """A detection worker; several share the consumer group (Kafka only)."""
+    from soc.app import Service
+
+    settings = _settings()
+    if settings.bus.kind == "memory":
+        click.echo("soc detect: needs SOC_BUS__KIND=kafka; for one process use `soc run`",
+                   err=True)
+        sys.exit(2)
+
+    if settings.detect.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.detect.metrics_port, addr=settings.detect.metrics_host)
+
+    async def main_loop() -> None:
+        service = Service(settings, workers=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await service.start()
+        try:
+            await stop.wait()
+        finally:
+            await service.stop()
+
+    asyncio.run(main_loop())
+
+
+@main.group()
+def keys() -> None:
+    """API keys: only their SHA-256 goes into the settings."""
+
+
+@keys.command("new")
+@click.option("--name", required=True, help="Who or what holds the key, e.g. connector-ioc-dc1")
+@click.option("--role", required=True,
+              type=click.Choice(["ingest", "viewer", "analyst", "lead", "responder", "admin"]))
+@click.option("--tenant", "tenants", multiple=True, required=True,
+              help="A tenant the key may act for (repeat; '*' for all, not for ingest)")
+def keys_new(name: str, role: str, tenants: tuple[str, ...]) -> None:
+    """Make a key: prints the token once, and the settings entry to add."""
+    token = secrets.token_urlsafe(32)
+    entry = ApiKey.model_validate(
+        {"name": name, "sha256": ApiKey.hash(token), "role": role, "tenants": list(tenants)}
+    )
+    click.echo(f"token (give it to the holder; it is not stored): {token}", err=True)
+    click.echo(yaml.safe_dump({"auth": {"api_keys": [entry.model_dump()]}}, sort_keys=False))
+
+
+if __name__ == "__main__":
+    main()

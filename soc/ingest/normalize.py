@@ -1,0 +1,137 @@
+"""Turn one received record into the event model.
+
+The record is kept untouched in ``Event.raw``; ``Event.fields`` is the same
+record flattened to dotted names (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``), which
+rules match on. The record's own time, host and Sigma logsource are found in
+well-known fields unless the sender states them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from soc.models import Event, LogSource
+
+TIME_FIELDS = (
+    "@timestamp",
+    "TimeCreated",
+    "timestamp",
+    "time",
+    "EventTime",
+    "Event.System.TimeCreated.#attributes.SystemTime",
+    "Event.System.TimeCreated.SystemTime",
+)
+HOST_FIELDS = ("Hostname", "Computer", "host.name", "hostname", "host", "Event.System.Computer")
+CHANNEL_FIELDS = ("Channel", "Event.System.Channel", "winlog.channel")
+EVENT_ID_FIELDS = ("EventID", "Event.System.EventID", "winlog.event_id")
+
+
+class NormalizeError(ValueError):
+    """A record lacks, or has a broken form of, what the event model needs."""
+
+
+def flatten(record: dict[str, Any]) -> dict[str, Any]:
+    """Nested objects to dotted names; lists and scalars are kept as they are."""
+    out: dict[str, Any] = {}
+    stack: list[tuple[str, dict[str, Any]]] = [("", record)]
+    while stack:
+        prefix, obj = stack.pop()
+        for k, v in obj.items():
+            name = f"{prefix}{k}"
+            if isinstance(v, dict):
+                stack.append((f"{name}.", v))
+            else:
+                out[name] = v
+    return out
+
+
+def parse_time(value: Any, *, name: str) -> datetime:
+    """ISO 8601 text (``Z`` allowed) or a Unix time in seconds or milliseconds."""
+    if isinstance(value, bool):
+        raise NormalizeError(f"time field {name!r} is a boolean")
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError) as e:
+            raise NormalizeError(f"time field {name!r} is out of range: {value}") from e
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            t = datetime.fromisoformat(text)
+        except ValueError as e:
+            raise NormalizeError(f"time field {name!r} is not an ISO 8601 time: {value[:64]!r}") from e
+        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    raise NormalizeError(f"time field {name!r} has type {type(value).__name__}")
+
+
+@cache
+def _windows_map() -> tuple[str, dict[str, str], dict[str, dict[int, str]]]:
+    text = resources.files("soc.ingest").joinpath("windows_logsources.yml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    channels = {k.lower(): v for k, v in data["channels"].items()}
+    categories = {svc: {int(k): v for k, v in ids.items()} for svc, ids in data["categories"].items()}
+    return data["product"], channels, categories
+
+
+def infer_logsource(fields: dict[str, Any]) -> LogSource:
+    """Sigma's logsource from a Windows channel and event id; empty when unknown."""
+    channel = _first(fields, CHANNEL_FIELDS)
+    if not isinstance(channel, str):
+        return LogSource()
+    product, channels, categories = _windows_map()
+    service = channels.get(channel.lower())
+    category = None
+    if service is not None:
+        event_id = _first(fields, EVENT_ID_FIELDS)
+        try:
+            category = categories.get(service, {}).get(int(event_id))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            category = None
+    return LogSource(product=product, service=service, category=category)
+
+
+def normalize(
+    record: dict[str, Any],
+    *,
+    tenant: str,
+    source: str,
+    received: datetime,
+    host: str | None = None,
+    time: datetime | None = None,
+    logsource: LogSource | None = None,
+) -> Event:
+    """Build the event; what the sender states wins over what is found in the record."""
+    fields = flatten(record)
+    if time is None:
+        name = next((n for n in TIME_FIELDS if fields.get(n) not in (None, "")), None)
+        time = parse_time(fields[name], name=name) if name else received
+    if host is None:
+        found = _first(fields, HOST_FIELDS)
+        host = found if isinstance(found, str) and found else None
+    return Event(
+        id=Event.make_id(tenant=tenant, source=source, raw=record),
+        tenant=tenant,
+        source=source,
+        host=host,
+        time=time,
+        received=received,
+        logsource=logsource or infer_logsource(fields),
+        raw=record,
+        fields=fields,
+    )
+
+
+def _first(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
+    for n in names:
+        v = fields.get(n)
+        if v is not None:
+            return v
+    return None
