@@ -55,16 +55,22 @@ class Service:
         await self.bus.start()
         if self._workers:
             self.engine = load_engine(self.settings)
-            self._detector = Detector(engine=self.engine, bus=self.bus, store=self.store,
-                                      settings=self.settings.detect)
+            self._detector = Detector(
+                engine=self.engine, bus=self.bus, store=self.store, settings=self.settings.detect
+            )
             self._sink = DeadLetterSink(bus=self.bus, store=self.store)
             self._spawn("detect", self._detector.run())
             self._spawn("deadletters", self._sink.run())
         if self.settings.sample.replay_on_start:
             self._spawn("sample", self.replay_sample())
-        log.info("service started", extra={"bus": self.settings.bus.kind,
-                                           "store": self.settings.store.kind,
-                                           "workers": self._workers})
+        log.info(
+            "service started",
+            extra={
+                "bus": self.settings.bus.kind,
+                "store": self.settings.store.kind,
+                "workers": self._workers,
+            },
+        )
 
     async def stop(self) -> None:
         for worker in (self._detector, self._sink):
@@ -111,8 +117,9 @@ class Service:
                 settings=self.settings.ingest,
             )
             accepted += result.accepted
-        log.info("sample replayed", extra={"events": accepted,
-                                           "tenant": self.settings.sample.tenant})
+        log.info(
+            "sample replayed", extra={"events": accepted, "tenant": self.settings.sample.tenant}
+        )
 
     def _spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -122,17 +129,19 @@ class Service:
 
 def _report_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("worker stopped on an error; the service is not ready",
-                  extra={"task": task.get_name()}, exc_info=task.exception())
+        log.error(
+            "worker stopped on an error; the service is not ready",
+            extra={"task": task.get_name()},
+            exc_info=task.exception(),
+        )
 
 
 def load_engine(settings: Settings) -> Engine:
     ruleset = load_rules(settings.detect.rules)
     for err in ruleset.errors:
         log.warning("rule not loaded", extra={"path": err.path, "reason": err.reason})
-    log.info("rules loaded", extra={"loaded": len(ruleset.rules),
-                                    "failed": len(ruleset.errors)})
-    return Engine(ruleset.rules)
+    log.info("rules loaded", extra={"loaded": len(ruleset.rules), "failed": len(ruleset.errors)})
+    return Engine.from_ruleset(ruleset)
 
 
 def with_dev_keys(settings: Settings) -> Settings:
@@ -152,7 +161,8 @@ def with_dev_keys(settings: Settings) -> Settings:
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(32) + "\n")
         token = path.read_text().strip()
-        keys.append(ApiKey(name=f"dev-{role}", sha256=ApiKey.hash(token), role=role,
-                           tenants=tenants))
+        keys.append(
+            ApiKey(name=f"dev-{role}", sha256=ApiKey.hash(token), role=role, tenants=tenants)
+        )
         log.info("development key ready", extra={"role": role, "token_file": str(path)})
     return settings.model_copy(update={"auth": settings.auth.model_copy(update={"api_keys": keys})})

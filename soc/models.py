@@ -128,6 +128,8 @@ class Alert(BaseModel):
     rule_title: str
     rule_version: str | None = None
     """The rule's ``modified`` (or ``date``) as given in the rule."""
+    rule_author: str | None = None
+    """The rule's author, kept as the Detection Rule License asks."""
     severity: Severity
     tags: list[str] = Field(default_factory=list)
     """ATT&CK and other tags of the rule, e.g. ``attack.t1003.001``."""

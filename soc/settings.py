@@ -110,7 +110,7 @@ class OpenSearchSettings(_Section):
     hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"])
     """Node URLs, as a JSON list."""
     index_prefix: str = "soc"
-    """Indices are `<prefix>-events-*`, `<prefix>-alerts-*`, `<prefix>-incidents-*`, `<prefix>-deadletters-*`."""
+    """Indices are `<prefix>-events-*`, `-alerts-*`, `-incidents-*`, `-deadletters-*`."""
     username: str | None = None
     """Basic-auth user."""
     password: SecretStr | None = None
@@ -254,6 +254,8 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as e:
-        lines = [f"  {'.'.join(str(p) for p in err['loc']) or '(settings)'}: {err['msg']}"
-                 for err in e.errors()]
+        lines = [
+            f"  {'.'.join(str(p) for p in err['loc']) or '(settings)'}: {err['msg']}"
+            for err in e.errors()
+        ]
         raise ConfigError("invalid settings:\n" + "\n".join(lines)) from e

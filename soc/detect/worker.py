@@ -19,7 +19,6 @@ from soc.detect.engine import Engine
 from soc.detect.rules import Rule
 from soc.ingest.ndjson import dead_letter
 from soc.log import get_logger
-from soc.retry import until_done
 from soc.metrics import (
     ALERT_LATENCY,
     ALERTS_RAISED,
@@ -28,6 +27,7 @@ from soc.metrics import (
     STAGE_LATENCY,
 )
 from soc.models import Alert, DeadLetter, Event, utcnow
+from soc.retry import until_done
 from soc.settings import DetectSettings
 from soc.store import Store
 
@@ -41,6 +41,7 @@ def make_alert(rule: Rule, event: Event) -> Alert:
         rule_id=rule.id,
         rule_title=rule.title,
         rule_version=rule.version,
+        rule_author=rule.author,
         severity=rule.level,
         tags=list(rule.tags),
         event_id=event.id,
@@ -55,9 +56,7 @@ def make_alert(rule: Rule, event: Event) -> Alert:
 class Detector:
     """Consumes the events topic as one member of the detect consumer group."""
 
-    def __init__(
-        self, *, engine: Engine, bus: Bus, store: Store, settings: DetectSettings
-    ) -> None:
+    def __init__(self, *, engine: Engine, bus: Bus, store: Store, settings: DetectSettings) -> None:
         self._engine = engine
         self._bus = bus
         self._store = store
@@ -70,8 +69,10 @@ class Detector:
     async def run(self) -> None:
         """Process batches until :meth:`stop`; backend failures are retried, never skipped."""
         sub = await self._bus.subscribe(Topic.events, self._settings.group)
-        log.info("detector started", extra={"group": self._settings.group,
-                                            "rules": len(self._engine.rules)})
+        log.info(
+            "detector started",
+            extra={"group": self._settings.group, "rules": len(self._engine.rules)},
+        )
         try:
             while not self._stopping.is_set():
                 batch = await sub.poll(max_records=self._settings.batch_size, timeout_s=0.5)
@@ -93,8 +94,15 @@ class Detector:
         started = time.perf_counter()
         events, undecodable = decode(Event, batch)
         dead: list[DeadLetter] = [
-            dead_letter(m.value, tenant=m.key.split("/", 1)[0] or "unknown", source="bus",
-                        received=utcnow(), stage="detect", reason="undecodable", detail=why)
+            dead_letter(
+                m.value,
+                tenant=m.key.split("/", 1)[0] or "unknown",
+                source="bus",
+                received=utcnow(),
+                stage="detect",
+                reason="undecodable",
+                detail=why,
+            )
             for m, why in undecodable
         ]
         alerts: list[Alert] = []
@@ -103,9 +111,17 @@ class Detector:
             try:
                 rules = self._engine.match(event)
             except Exception as e:  # one event must never stop the stage
-                dead.append(dead_letter(event.model_dump_json().encode(), tenant=event.tenant,
-                                        source=event.source, received=utcnow(), stage="detect",
-                                        reason="detect_failed", detail=f"{type(e).__name__}: {e}"))
+                dead.append(
+                    dead_letter(
+                        event.model_dump_json().encode(),
+                        tenant=event.tenant,
+                        source=event.source,
+                        received=utcnow(),
+                        stage="detect",
+                        reason="detect_failed",
+                        detail=f"{type(e).__name__}: {e}",
+                    )
+                )
                 continue
             for rule in rules:
                 alerts.append(make_alert(rule, event))
@@ -122,8 +138,13 @@ class Detector:
         STAGE_LATENCY.labels(stage="detect").observe(time.perf_counter() - started)
         return alerts
 
-    def _count(self, events: list[Event], alerts: list[Alert], dead: list[DeadLetter],
-               matched: dict[str, Event]) -> None:
+    def _count(
+        self,
+        events: list[Event],
+        alerts: list[Alert],
+        dead: list[DeadLetter],
+        matched: dict[str, Event],
+    ) -> None:
         EVENTS_PROCESSED.labels(stage="detect").inc(len(events))
         for d in dead:
             EVENTS_REJECTED.labels(stage="detect", reason=d.reason).inc()

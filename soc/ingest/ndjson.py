@@ -61,13 +61,26 @@ def parse_ndjson(
     for number, line in iter_lines(body):
         try:
             out.events.append(
-                _parse_line(line, tenant=tenant, source=source, received=received,
-                            max_line_bytes=max_line_bytes)
+                _parse_line(
+                    line,
+                    tenant=tenant,
+                    source=source,
+                    received=received,
+                    max_line_bytes=max_line_bytes,
+                )
             )
         except _Refused as r:
             out.dead.append(
-                dead_letter(line, tenant=tenant, source=source, received=received,
-                            stage="ingest", reason=r.reason, detail=r.detail, line=number)
+                dead_letter(
+                    line,
+                    tenant=tenant,
+                    source=source,
+                    received=received,
+                    stage="ingest",
+                    reason=r.reason,
+                    detail=r.detail,
+                    line=number,
+                )
             )
     return out
 

@@ -67,18 +67,34 @@ def parse_time(value: Any, *, name: str) -> datetime:
         try:
             t = datetime.fromisoformat(text)
         except ValueError as e:
-            raise NormalizeError(f"time field {name!r} is not an ISO 8601 time: {value[:64]!r}") from e
+            raise NormalizeError(
+                f"time field {name!r} is not an ISO 8601 time: {value[:64]!r}"
+            ) from e
         return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
     raise NormalizeError(f"time field {name!r} has type {type(value).__name__}")
 
 
+CategoryRule = str | dict[str, Any]
+"""A category, or ``{field, values: {value: category}, default}`` when a field decides."""
+
+
 @cache
-def _windows_map() -> tuple[str, dict[str, str], dict[str, dict[int, str]]]:
+def _windows_map() -> tuple[str, dict[str, str], dict[str, dict[int, CategoryRule]]]:
     text = resources.files("soc.ingest").joinpath("windows_logsources.yml").read_text("utf-8")
     data = yaml.safe_load(text)
     channels = {k.lower(): v for k, v in data["channels"].items()}
-    categories = {svc: {int(k): v for k, v in ids.items()} for svc, ids in data["categories"].items()}
+    categories = {
+        svc: {int(k): v for k, v in ids.items()} for svc, ids in data["categories"].items()
+    }
     return data["product"], channels, categories
+
+
+def _category(rule: CategoryRule | None, fields: dict[str, Any]) -> str | None:
+    if rule is None or isinstance(rule, str):
+        return rule
+    found = fields.get(rule["field"])
+    category = rule["values"].get(found) if isinstance(found, str) else None
+    return str(category or rule["default"])
 
 
 def infer_logsource(fields: dict[str, Any]) -> LogSource:
@@ -92,7 +108,7 @@ def infer_logsource(fields: dict[str, Any]) -> LogSource:
     if service is not None:
         event_id = _first(fields, EVENT_ID_FIELDS)
         try:
-            category = categories.get(service, {}).get(int(event_id))  # type: ignore[arg-type]
+            category = _category(categories.get(service, {}).get(int(event_id)), fields)
         except (TypeError, ValueError):
             category = None
     return LogSource(product=product, service=service, category=category)

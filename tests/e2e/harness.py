@@ -1,21 +1,19 @@
-"""Run the real service over HTTP on a free port, inside the test's event loop."""
+"""Keys, settings and the real service over HTTP for the end-to-end tests."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
 import httpx
-import uvicorn
 
-from soc.api.app import create_app
-from soc.app import Service
+from soc.api.server import free_port, serving
 from soc.settings import ApiKey, Settings
+
+__all__ = ["auth", "backend_settings", "free_port", "running_service", "sample_lines"]
 
 TOKENS = {
     "ingest": "test-ingest-token-hue-ioc",
@@ -45,11 +43,19 @@ def backend_settings(
     return {
         "env": "production",
         "auth": {"secret_key": "test-secret-not-default", "api_keys": api_keys()},
-        "bus": {"kind": bus, "kafka": {"bootstrap_servers": kafka or "", "topic_prefix": prefix,
-                                        "partitions": 3}},
-        "store": {"kind": store, "sqlite": {"path": str(tmp / "soc.db")},
-                  "opensearch": {"hosts": [opensearch or ""], "index_prefix": prefix,
-                                 "refresh_on_write": True}},
+        "bus": {
+            "kind": bus,
+            "kafka": {"bootstrap_servers": kafka or "", "topic_prefix": prefix, "partitions": 3},
+        },
+        "store": {
+            "kind": store,
+            "sqlite": {"path": str(tmp / "soc.db")},
+            "opensearch": {
+                "hosts": [opensearch or ""],
+                "index_prefix": prefix,
+                "refresh_on_write": True,
+            },
+        },
         "detect": {"batch_size": 200},
         "data_dir": str(tmp),
     }
@@ -61,30 +67,11 @@ def sample_lines() -> list[bytes]:
     return gzip.decompress(data).splitlines()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @asynccontextmanager
 async def running_service(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """`soc run` in-process on 127.0.0.1; yields a client pointed at it."""
-    port = free_port()
-    app = create_app(Service(settings, workers=True))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # raises the start-up error
-            await asyncio.sleep(0.05)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
+    async with serving(settings) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        yield client
 
 
 def auth(who: str) -> dict[str, str]:

@@ -22,9 +22,14 @@ from soc.settings import Settings
 from tests.e2e.harness import auth, backend_settings, running_service, sample_lines
 
 ROOT = Path(__file__).resolve().parents[2]
-PAIRS = [pytest.param("memory", "sqlite", id="memory+sqlite"),
-         pytest.param("kafka", "opensearch", id="kafka+opensearch",
-                      marks=[pytest.mark.kafka, pytest.mark.opensearch])]
+PAIRS = [
+    pytest.param(("memory", "sqlite"), id="memory+sqlite"),
+    pytest.param(
+        ("kafka", "opensearch"),
+        id="kafka+opensearch",
+        marks=[pytest.mark.kafka, pytest.mark.opensearch],
+    ),
+]
 
 
 @pytest.fixture(params=PAIRS)
@@ -32,16 +37,18 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, unique_name: str) -
     bus, store = request.param
     kafka = request.getfixturevalue("kafka_bootstrap") if bus == "kafka" else None
     opensearch = request.getfixturevalue("opensearch_url") if store == "opensearch" else None
-    values = backend_settings(bus, store, prefix=unique_name, tmp=tmp_path, kafka=kafka,
-                              opensearch=opensearch)
+    values = backend_settings(
+        bus, store, prefix=unique_name, tmp=tmp_path, kafka=kafka, opensearch=opensearch
+    )
     values["detect"]["rules"] = [str(ROOT / "detections/rules")]
     return Settings(**values)
 
 
 def expected_alert_ids(lines: list[bytes], tenant: str) -> set[str]:
     engine = Engine(load_rules([ROOT / "detections/rules"]).rules)
-    events = parse_ndjson(b"\n".join(lines), tenant=tenant, source="http", received=utcnow(),
-                          max_line_bytes=1 << 20).events
+    events = parse_ndjson(
+        b"\n".join(lines), tenant=tenant, source="http", received=utcnow(), max_line_bytes=1 << 20
+    ).events
     return {Alert.make_id(rule_id=r.id, event_id=e.id) for e in events for r in engine.match(e)}
 
 
@@ -59,8 +66,8 @@ async def all_alerts(client: httpx.AsyncClient, who: str, **params: Any) -> list
             return items
 
 
-async def wait_for_alerts(client: httpx.AsyncClient, n: int, timeout: float = 30) -> list[Any]:
-    deadline = time.monotonic() + timeout
+async def wait_for_alerts(client: httpx.AsyncClient, n: int, within: float = 30) -> list[Any]:
+    deadline = time.monotonic() + within
     while True:
         items = await all_alerts(client, "analyst")
         if len(items) >= n or time.monotonic() > deadline:
@@ -93,7 +100,10 @@ async def test_ingest_to_alert(settings: Settings) -> None:
         assert result["accepted"] == len(lines)
         assert result["rejected"] == 3
         assert [(e["line"], e["reason"]) for e in result["errors"]] == [
-            (11, "not_json"), (12, "not_object"), (13, "not_json")]
+            (11, "not_json"),
+            (12, "not_object"),
+            (13, "not_json"),
+        ]
 
         items = await wait_for_alerts(client, len(expected))
         elapsed = time.monotonic() - started
@@ -117,8 +127,9 @@ async def test_ingest_to_alert(settings: Settings) -> None:
         assert by_sev and all(a["severity"] == sev for a in by_sev)
         assert len(by_sev) == sum(a["severity"] == sev for a in items)
         by_rule = await all_alerts(client, "analyst", rule_id=one["rule_id"])
-        assert {a["id"] for a in by_rule} == {a["id"] for a in items
-                                             if a["rule_id"] == one["rule_id"]}
+        assert {a["id"] for a in by_rule} == {
+            a["id"] for a in items if a["rule_id"] == one["rule_id"]
+        }
         assert await all_alerts(client, "analyst", status="closed") == []
         window = await all_alerts(client, "analyst", since=one["time"])
         assert {a["id"] for a in window} == {a["id"] for a in items if a["time"] >= one["time"]}
@@ -134,8 +145,9 @@ async def test_ingest_to_alert(settings: Settings) -> None:
         # The refused lines are counted and kept, with their reasons.
         after = (await client.get("/metrics")).text
         for reason, n in (("not_json", 2), ("not_object", 1)):
-            grew = (metric(after, "soc_events_rejected_total", stage="ingest", reason=reason)
-                    - metric(before, "soc_events_rejected_total", stage="ingest", reason=reason))
+            grew = metric(
+                after, "soc_events_rejected_total", stage="ingest", reason=reason
+            ) - metric(before, "soc_events_rejected_total", stage="ingest", reason=reason)
             assert grew == n
         deadline = time.monotonic() + 15
         while True:
@@ -171,6 +183,5 @@ async def test_routes_need_the_right_key(settings: Settings) -> None:
         assert r.status_code == 403
         r = await client.post("/api/v1/ingest", content=b'{"a":1}', headers=auth("analyst"))
         assert r.status_code == 403
-        r = await client.get("/api/v1/alerts", params={"cursor": "bm9wZQ"},
-                             headers=auth("analyst"))
+        r = await client.get("/api/v1/alerts", params={"cursor": "bm9wZQ"}, headers=auth("analyst"))
         assert r.status_code == 400

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from soc.ingest.ndjson import parse_ndjson
-from soc.ingest.normalize import flatten, normalize
+from soc.ingest.normalize import flatten, infer_logsource, normalize
 from soc.models import LogSource
 
 RECEIVED = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
@@ -25,8 +25,9 @@ def otrf_lines(shared_dir: Path) -> list[bytes]:
 
 
 def parse(body: bytes, max_line_bytes: int = 1 << 20):  # type: ignore[no-untyped-def]
-    return parse_ndjson(body, tenant="hue-ioc", source="test", received=RECEIVED,
-                        max_line_bytes=max_line_bytes)
+    return parse_ndjson(
+        body, tenant="hue-ioc", source="test", received=RECEIVED, max_line_bytes=max_line_bytes
+    )
 
 
 def test_real_windows_events_normalize(otrf_lines: list[bytes]) -> None:
@@ -49,8 +50,9 @@ def test_same_record_same_id_and_different_record_different_id(otrf_lines: list[
     other = parse(otrf_lines[1]).events[0]
     assert a.id == again.id
     assert a.id != other.id
-    other_tenant = parse_ndjson(otrf_lines[0], tenant="hue-dof", source="test",
-                                received=RECEIVED, max_line_bytes=1 << 20).events[0]
+    other_tenant = parse_ndjson(
+        otrf_lines[0], tenant="hue-dof", source="test", received=RECEIVED, max_line_bytes=1 << 20
+    ).events[0]
     assert other_tenant.id != a.id
 
 
@@ -125,3 +127,35 @@ def test_epoch_times_in_seconds_and_milliseconds() -> None:
     s = normalize({"timestamp": 1_700_000_000}, tenant="t", source="s", received=RECEIVED)
     ms = normalize({"timestamp": 1_700_000_000_000}, tenant="t", source="s", received=RECEIVED)
     assert s.time == ms.time == datetime.fromtimestamp(1_700_000_000, UTC)
+
+
+@pytest.mark.parametrize(
+    ("channel", "event_id", "extra", "expected"),
+    [
+        ("Microsoft-Windows-Sysmon/Operational", 1, {}, ("sysmon", "process_creation")),
+        ("microsoft-windows-sysmon/operational", "10", {}, ("sysmon", "process_access")),
+        (
+            "Microsoft-Windows-Sysmon/Operational",
+            12,
+            {"EventType": "CreateKey"},
+            ("sysmon", "registry_add"),
+        ),
+        (
+            "Microsoft-Windows-Sysmon/Operational",
+            12,
+            {"EventType": "DeleteValue"},
+            ("sysmon", "registry_delete"),
+        ),
+        ("Microsoft-Windows-Sysmon/Operational", 13, {}, ("sysmon", "registry_set")),
+        ("Security", 4688, {}, ("security", "process_creation")),
+        ("Security", 4624, {}, ("security", None)),
+        ("Windows PowerShell", 800, {}, ("powershell-classic", "ps_classic_script")),
+        ("Some/Unknown", 1, {}, (None, None)),
+    ],
+)
+def test_windows_logsource_from_channel_and_event_id(
+    channel: str, event_id: object, extra: dict[str, str], expected: tuple[str | None, ...]
+) -> None:
+    ls = infer_logsource({"Channel": channel, "EventID": event_id, **extra})
+    assert ls.product == "windows"
+    assert (ls.service, ls.category) == expected
