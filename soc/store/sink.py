@@ -8,8 +8,8 @@ from soc.bus import Bus, Topic
 from soc.bus.codec import decode
 from soc.log import get_logger
 from soc.metrics import DEAD_LETTERS_STORED
-from soc.retry import until_done
 from soc.models import DeadLetter
+from soc.retry import until_done
 from soc.store.base import Store
 
 log = get_logger(__name__)

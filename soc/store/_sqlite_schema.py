@@ -1,0 +1,98 @@
+"""The SQLite store's tables, indices and full-text index.
+
+Each table keeps the record's full pydantic JSON in ``doc`` and, beside it,
+the columns queries filter and sort on. Times are integer microseconds since
+the epoch (``*_us``). ``alerts_fts`` is an external-content FTS5 index over the
+alerts' title, host, rule id and tags (tags joined by spaces), kept in step by
+triggers; ``id`` is a plain primary key on a rowid table so FTS5 can refer to
+the rowid.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    time_us INTEGER NOT NULL,
+    host TEXT,
+    source TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_tenant_time ON events (tenant, time_us DESC, id DESC);
+
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    time_us INTEGER NOT NULL,
+    severity TEXT NOT NULL,
+    severity_rank INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    rule_title TEXT NOT NULL,
+    host TEXT,
+    tags TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_time ON alerts (time_us DESC, id DESC);
+CREATE INDEX IF NOT EXISTS alerts_tenant_time ON alerts (tenant, time_us DESC, id DESC);
+CREATE INDEX IF NOT EXISTS alerts_tenant_rule ON alerts (tenant, rule_id, time_us DESC, id DESC);
+CREATE INDEX IF NOT EXISTS alerts_tenant_host ON alerts (tenant, host, time_us DESC, id DESC);
+CREATE INDEX IF NOT EXISTS alerts_tenant_status ON alerts (tenant, status, time_us DESC, id DESC);
+
+CREATE VIRTUAL TABLE IF NOT EXISTS alerts_fts USING fts5(
+    rule_title, host, rule_id, tags,
+    content='alerts', content_rowid='rowid',
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS alerts_fts_insert AFTER INSERT ON alerts BEGIN
+    INSERT INTO alerts_fts (rowid, rule_title, host, rule_id, tags)
+    VALUES (new.rowid, new.rule_title, new.host, new.rule_id, new.tags);
+END;
+CREATE TRIGGER IF NOT EXISTS alerts_fts_delete AFTER DELETE ON alerts BEGIN
+    INSERT INTO alerts_fts (alerts_fts, rowid, rule_title, host, rule_id, tags)
+    VALUES ('delete', old.rowid, old.rule_title, old.host, old.rule_id, old.tags);
+END;
+CREATE TRIGGER IF NOT EXISTS alerts_fts_update
+AFTER UPDATE OF rule_title, host, rule_id, tags ON alerts BEGIN
+    INSERT INTO alerts_fts (alerts_fts, rowid, rule_title, host, rule_id, tags)
+    VALUES ('delete', old.rowid, old.rule_title, old.host, old.rule_id, old.tags);
+    INSERT INTO alerts_fts (rowid, rule_title, host, rule_id, tags)
+    VALUES (new.rowid, new.rule_title, new.host, new.rule_id, new.tags);
+END;
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    received_us INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_us DESC, id DESC);
+CREATE INDEX IF NOT EXISTS dead_letters_tenant_received
+    ON dead_letters (tenant, received_us DESC, id DESC);
+
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    time_us INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_tenant_time ON incidents (tenant, time_us DESC, id DESC);
+"""
+
+INSERT_EVENT = (
+    "INSERT OR IGNORE INTO events (id, tenant, time_us, host, source, doc) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+INSERT_ALERT = (
+    "INSERT OR IGNORE INTO alerts (id, tenant, time_us, severity, severity_rank, status, "
+    "rule_id, rule_title, host, tags, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_DEAD_LETTER = (
+    "INSERT OR IGNORE INTO dead_letters (id, tenant, received_us, stage, reason, doc) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)

@@ -1,0 +1,268 @@
+"""The OpenSearch store, on opensearch-py's AsyncOpenSearch.
+
+On start it waits, with backoff and within ``connect_timeout_s``, for the
+cluster, then puts one composable index template per kind of record (see
+:mod:`soc.store.opensearch_mappings`). Writes are bulk ``create`` operations:
+an id already stored answers 409 and is kept, which makes every write
+idempotent. Items refused with 429 or 5xx, and failed requests, are retried
+``bulk_retries`` times with backoff, then reported as a retriable
+:class:`~soc.errors.StoreError`; any other refusal (a mapping error) is not
+retriable. Queries are structured DSL only; user text becomes literal terms.
+
+opensearch-py's exceptions are translated into StoreError here and never leak
+past this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+from opensearchpy.exceptions import OpenSearchException, TransportError
+
+from soc.errors import StoreError
+from soc.log import get_logger
+from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
+from soc.settings import OpenSearchSettings
+from soc.store import opensearch_mappings as mappings
+from soc.store import opensearch_query as dsl
+from soc.store._common import after, page
+from soc.store.opensearch_mappings import Doc
+
+log = get_logger(__name__)
+
+REQUEST_TIMEOUT_S = 30.0
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 5.0
+
+
+def _retriable(error: OpenSearchException) -> bool:
+    if isinstance(error, OpenSearchConnectionError):
+        return True
+    status = error.status_code if isinstance(error, TransportError) else None
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def _store_error(what: str, error: OpenSearchException) -> StoreError:
+    return StoreError(f"opensearch: {what}: {error}", retriable=_retriable(error))
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except OpenSearchException as e:
+        raise _store_error(what, e) from e
+
+
+class OpenSearchStore:
+    """The :class:`~soc.store.base.Store` in time-based OpenSearch indices."""
+
+    def __init__(self, settings: OpenSearchSettings) -> None:
+        self._s = settings
+        self._prefix = settings.index_prefix
+        self._client: AsyncOpenSearch | None = None
+        self._write_params = {"refresh": "wait_for"} if settings.refresh_on_write else {}
+
+    async def __aenter__(self) -> OpenSearchStore:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def _os(self) -> AsyncOpenSearch:
+        if self._client is None:
+            raise StoreError("opensearch: store is not started")
+        return self._client
+
+    async def start(self) -> None:
+        if self._client is not None:
+            return
+        s = self._s
+        password = s.password.get_secret_value() if s.password else ""
+        self._client = AsyncOpenSearch(
+            hosts=s.hosts,
+            http_auth=(s.username, password) if s.username else None,
+            verify_certs=s.verify_certs,
+            ca_certs=str(s.ca_certs) if s.ca_certs else None,
+            timeout=REQUEST_TIMEOUT_S,
+            max_retries=0,
+        )
+        try:
+            await self._wait_for_cluster()
+            for name, body in mappings.templates(s).items():
+                with _translated(f"put index template {name}"):
+                    await self._os.indices.put_index_template(name=name, body=body)
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("store started", extra={"backend": "opensearch", "prefix": self._prefix})
+
+    async def _wait_for_cluster(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._s.connect_timeout_s
+        delay = BACKOFF_START_S
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                health = await self._os.cluster.health(
+                    request_timeout=max(1.0, min(REQUEST_TIMEOUT_S, remaining))
+                )
+                if health.get("status") in ("green", "yellow"):
+                    return
+                last = f"cluster status is {health.get('status')}"
+            except OpenSearchException as e:
+                if not _retriable(e):
+                    raise _store_error("connect", e) from e
+                last = str(e)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise StoreError(
+                    f"opensearch: not ready within {self._s.connect_timeout_s}s: {last}",
+                    retriable=True,
+                )
+            pause = min(delay, remaining)
+            log.info("waiting for opensearch", extra={"error": last, "retry_in_s": pause})
+            await asyncio.sleep(pause)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+            log.info("store stopped", extra={"backend": "opensearch"})
+
+    async def check(self) -> None:
+        with _translated("cluster health"):
+            health = await self._os.cluster.health()
+        if health.get("status") not in ("green", "yellow"):
+            raise StoreError(
+                f"opensearch: cluster status is {health.get('status')}", retriable=True
+            )
+
+    async def put_events(self, events: Sequence[Event]) -> None:
+        await self._bulk([mappings.event_doc(self._prefix, e) for e in events], what="events")
+
+    async def put_alerts(self, alerts: Sequence[Alert]) -> None:
+        await self._bulk([mappings.alert_doc(self._prefix, a) for a in alerts], what="alerts")
+
+    async def put_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        docs = [mappings.dead_letter_doc(self._prefix, d) for d in letters]
+        await self._bulk(docs, what="dead letters")
+
+    async def _bulk(self, docs: list[Doc], *, what: str) -> None:
+        """Create every document; an existing id is kept. Retries 429, 5xx and failed calls."""
+        pending = docs
+        delay = BACKOFF_START_S
+        last = ""
+        for attempt in range(self._s.bulk_retries + 1):
+            if not pending:
+                return
+            if attempt:
+                log.warning(
+                    "bulk write retrying",
+                    extra={"kind": what, "items": len(pending), "error": last, "attempt": attempt},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+            body: list[dict[str, Any]] = []
+            for index, doc_id, source in pending:
+                body += [{"create": {"_index": index, "_id": doc_id}}, source]
+            try:
+                response = await self._os.bulk(body=body, params=self._write_params)
+            except OpenSearchException as e:
+                if not _retriable(e):
+                    raise _store_error(f"bulk write of {what}", e) from e
+                last = str(e)
+                continue
+            pending, last = self._failed_items(pending, response, what=what)
+        if pending:
+            raise StoreError(
+                f"opensearch: bulk write of {what}: {len(pending)} items failed after "
+                f"{self._s.bulk_retries + 1} tries: {last}",
+                retriable=True,
+            )
+
+    @staticmethod
+    def _failed_items(
+        sent: list[Doc], response: dict[str, Any], *, what: str
+    ) -> tuple[list[Doc], str]:
+        """The items to send again and the last reason; raises on a refusal retrying can't fix."""
+        retry: list[Doc] = []
+        last = ""
+        for doc, item in zip(sent, response.get("items", []), strict=True):
+            result = next(iter(item.values()))
+            status = int(result.get("status", 500))
+            if status < 300 or status == 409:
+                continue
+            error = result.get("error") or {}
+            reason = f"{status} {error.get('type', '?')}: {error.get('reason', '?')}"
+            if status == 429 or status >= 500:
+                retry.append(doc)
+                last = reason
+                continue
+            raise StoreError(
+                f"opensearch: bulk write of {what}: {doc[1]} into {doc[0]} refused: {reason}",
+                retriable=False,
+            )
+        return retry, last
+
+    async def _hits(self, kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        with _translated(f"search {kind}"):
+            response = await self._os.search(
+                index=mappings.pattern(self._prefix, kind), body=body, params=dsl.MISSING_INDEX_OK
+            )
+        hits: list[dict[str, Any]] = response["hits"]["hits"]
+        return hits
+
+    async def _by_id(self, kind: str, record_id: str, tenants: list[str] | None) -> Any:
+        if tenants is not None and not tenants:
+            return None
+        hits = await self._hits(kind, dsl.by_id(record_id, tenants))
+        return hits[0]["_source"] if hits else None
+
+    async def get_event(self, event_id: str, *, tenants: list[str] | None) -> Event | None:
+        source = await self._by_id("events", event_id, tenants)
+        return None if source is None else Event.model_validate(source)
+
+    async def get_alert(self, alert_id: str, *, tenants: list[str] | None) -> Alert | None:
+        source = await self._by_id("alerts", alert_id, tenants)
+        return None if source is None else Alert.model_validate(source)
+
+    async def search_alerts(self, query: AlertQuery) -> AlertPage:
+        position = after(query.cursor)
+        if query.tenants is not None and not query.tenants:
+            return AlertPage(items=[])
+        hits = await self._hits("alerts", dsl.alert_search(query, position))
+        return page([Alert.model_validate(h["_source"]) for h in hits], query.limit)
+
+    async def count_dead_letters(self, *, tenants: list[str] | None) -> int:
+        if tenants is not None and not tenants:
+            return 0
+        with _translated("count dead letters"):
+            response = await self._os.count(
+                index=mappings.pattern(self._prefix, "deadletters"),
+                body={"query": dsl.filtered(dsl.tenant_filter(tenants))},
+                params=dsl.MISSING_INDEX_OK,
+            )
+        return int(response["count"])
+
+    async def list_dead_letters(
+        self, *, tenants: list[str] | None, limit: int = 100
+    ) -> list[DeadLetter]:
+        if (tenants is not None and not tenants) or limit <= 0:
+            return []
+        hits = await self._hits("deadletters", dsl.dead_letters(tenants, limit))
+        return [DeadLetter.model_validate(h["_source"]) for h in hits]

@@ -1,0 +1,167 @@
+"""Index names and composable index templates of the OpenSearch store.
+
+Every index is time-based and its name follows from the record alone, so a
+record written again (same id, same time) lands in the same index, where
+``op_type=create`` keeps the stored one:
+
+    {prefix}-events-YYYY.MM.DD        by the event's own time
+    {prefix}-alerts-YYYY.MM           by the alert's time (the event's time)
+    {prefix}-deadletters-YYYY.MM.DD   by when the input was received
+    {prefix}-incidents-YYYY.MM        by the incident's time
+
+Documents are the model's JSON plus fields only used for indexing: ``time_us``
+(or ``received_us``), integer microseconds for exact sorting, ranges and
+``search_after``; ``severity_rank``; and ``search_words``, the words
+:func:`soc.store._common.words` cuts from title, host, rule id and tags. Unknown
+fields are kept in ``_source`` but not indexed (``dynamic: false``).
+
+An event's ``raw`` and ``fields`` are kept but not indexed (``enabled:
+false``): ``flat_object`` refuses any document with a value over 32766 bytes
+(an "immense term"; PowerShell script blocks exceed it) and has no
+``ignore_above`` in OpenSearch 2.19.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from soc.models import Alert, DeadLetter, Event
+from soc.settings import OpenSearchSettings
+from soc.store._common import alert_words, micros
+
+TEMPLATE_PRIORITY = 200
+KEYWORD_MAX = 1024
+"""Longer keyword values are kept in ``_source`` but not indexed."""
+
+_KEYWORD = {"type": "keyword"}
+_DATA_KEYWORD = {"type": "keyword", "ignore_above": KEYWORD_MAX}
+_DATE = {"type": "date"}
+_LONG = {"type": "long"}
+_STORED_ONLY = {"type": "object", "enabled": False}
+_LOGSOURCE = {
+    "properties": {
+        "product": _DATA_KEYWORD,
+        "category": _DATA_KEYWORD,
+        "service": _DATA_KEYWORD,
+    }
+}
+
+_EVENTS = {
+    "id": _KEYWORD,
+    "tenant": _KEYWORD,
+    "source": _DATA_KEYWORD,
+    "host": _DATA_KEYWORD,
+    "time": _DATE,
+    "time_us": _LONG,
+    "received": _DATE,
+    "logsource": _LOGSOURCE,
+    "raw": _STORED_ONLY,
+    "fields": _STORED_ONLY,
+}
+
+_ALERTS = {
+    "id": _KEYWORD,
+    "tenant": _KEYWORD,
+    "rule_id": _DATA_KEYWORD,
+    "rule_title": {"type": "text", "fields": {"keyword": _DATA_KEYWORD}},
+    "rule_version": _DATA_KEYWORD,
+    "severity": _KEYWORD,
+    "severity_rank": {"type": "integer"},
+    "tags": _DATA_KEYWORD,
+    "status": _KEYWORD,
+    "event_id": _KEYWORD,
+    "time": _DATE,
+    "time_us": _LONG,
+    "created": _DATE,
+    "host": _DATA_KEYWORD,
+    "source": _DATA_KEYWORD,
+    "logsource": _LOGSOURCE,
+    "search_words": _DATA_KEYWORD,
+}
+
+_DEAD_LETTERS = {
+    "id": _KEYWORD,
+    "tenant": _KEYWORD,
+    "stage": _KEYWORD,
+    "reason": _KEYWORD,
+    "detail": {"type": "text"},
+    "source": _DATA_KEYWORD,
+    "line": {"type": "integer"},
+    "received": _DATE,
+    "received_us": _LONG,
+    "payload": {"type": "keyword", "index": False, "doc_values": False},
+    "size": _LONG,
+    "sha256": _KEYWORD,
+}
+
+_INCIDENTS = {
+    "id": _KEYWORD,
+    "tenant": _KEYWORD,
+    "time": _DATE,
+    "time_us": _LONG,
+}
+
+_KINDS: dict[str, dict[str, Any]] = {
+    "events": _EVENTS,
+    "alerts": _ALERTS,
+    "deadletters": _DEAD_LETTERS,
+    "incidents": _INCIDENTS,
+}
+
+
+def pattern(prefix: str, kind: str) -> str:
+    """The wildcard over every index of one kind, e.g. ``soc-alerts-*``."""
+    return f"{prefix}-{kind}-*"
+
+
+def daily(prefix: str, kind: str, t: datetime) -> str:
+    return f"{prefix}-{kind}-{t.year:04d}.{t.month:02d}.{t.day:02d}"
+
+
+def monthly(prefix: str, kind: str, t: datetime) -> str:
+    return f"{prefix}-{kind}-{t.year:04d}.{t.month:02d}"
+
+
+def templates(settings: OpenSearchSettings) -> dict[str, dict[str, Any]]:
+    """Template name -> body for the ``_index_template`` API, one per kind."""
+    prefix = settings.index_prefix
+    return {
+        f"{prefix}-{kind}": {
+            "index_patterns": [pattern(prefix, kind)],
+            "priority": TEMPLATE_PRIORITY,
+            "template": {
+                "settings": {
+                    "number_of_shards": settings.shards,
+                    "number_of_replicas": settings.replicas,
+                },
+                "mappings": {"dynamic": False, "properties": properties},
+            },
+            "_meta": {"managed_by": "soc"},
+        }
+        for kind, properties in _KINDS.items()
+    }
+
+
+Doc = tuple[str, str, dict[str, Any]]
+"""Where a document goes and what it holds: ``(index, id, source)``."""
+
+
+def event_doc(prefix: str, event: Event) -> Doc:
+    source = {**event.model_dump(mode="json"), "time_us": micros(event.time)}
+    return daily(prefix, "events", event.time), event.id, source
+
+
+def alert_doc(prefix: str, alert: Alert) -> Doc:
+    source = {
+        **alert.model_dump(mode="json"),
+        "time_us": micros(alert.time),
+        "severity_rank": alert.severity.rank,
+        "search_words": alert_words(alert),
+    }
+    return monthly(prefix, "alerts", alert.time), alert.id, source
+
+
+def dead_letter_doc(prefix: str, letter: DeadLetter) -> Doc:
+    source = {**letter.model_dump(mode="json"), "received_us": micros(letter.received)}
+    return daily(prefix, "deadletters", letter.received), letter.id, source

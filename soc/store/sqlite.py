@@ -1,0 +1,254 @@
+"""The embedded store, on the standard library's sqlite3.
+
+One connection, opened and used only by one dedicated worker thread; every
+call hops there with ``run_in_executor`` so the event loop never blocks on
+disk. The database runs in WAL mode with ``synchronous=NORMAL`` and a busy
+timeout. Writes are ``INSERT OR IGNORE``: a stored record is never replaced
+by a replay. Free text is searched with FTS5, each word quoted as a literal.
+
+sqlite3's exceptions are translated into :class:`~soc.errors.StoreError` here
+(retriable when the database is locked or busy) and never leak past this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from soc.errors import StoreError
+from soc.log import get_logger
+from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
+from soc.settings import SqliteSettings
+from soc.store import _sqlite_schema as schema
+from soc.store._common import after, micros, page, words
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 5000
+_RETRIABLE = ("database is locked", "database table is locked", "busy")
+
+
+def _store_error(error: sqlite3.Error) -> StoreError:
+    message = str(error)
+    retriable = any(m in message.lower() for m in _RETRIABLE)
+    return StoreError(f"sqlite: {message}", retriable=retriable)
+
+
+def _fts_query(terms: Sequence[str]) -> str:
+    """Every word as a quoted FTS5 string (inner quotes doubled), all required."""
+    return " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+def _in(column: str, values: Sequence[str], where: list[str], params: list[Any]) -> None:
+    where.append(f"{column} IN ({', '.join('?' * len(values))})")
+    params.extend(values)
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"sqlite: {path} has schema version {version}, newer than this code's "
+                f"{schema.SCHEMA_VERSION}"
+            )
+        conn.executescript(
+            f"BEGIN; {schema.SCHEMA} PRAGMA user_version = {schema.SCHEMA_VERSION}; COMMIT;"
+        )
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _insert_many(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(sql, rows)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class SqliteStore:
+    """The :class:`~soc.store.base.Store` in one SQLite file."""
+
+    def __init__(self, settings: SqliteSettings) -> None:
+        self._path = settings.path
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    async def __aenter__(self) -> SqliteStore:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soc-sqlite")
+        try:
+            loop = asyncio.get_running_loop()
+            self._conn = await loop.run_in_executor(self._executor, _open, self._path)
+        except (sqlite3.Error, OSError, StoreError) as e:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            if isinstance(e, StoreError):
+                raise
+            if isinstance(e, sqlite3.Error):
+                raise _store_error(e) from e
+            raise StoreError(f"sqlite: cannot open {self._path}: {e}") from e
+        log.info("store started", extra={"backend": "sqlite", "path": str(self._path)})
+
+    async def stop(self) -> None:
+        executor, conn = self._executor, self._conn
+        self._executor, self._conn = None, None
+        if executor is None:
+            return
+        if conn is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        executor.shutdown(wait=True)
+        log.info("store stopped", extra={"backend": "sqlite"})
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` with the connection on the worker thread."""
+        conn, executor = self._conn, self._executor
+        if conn is None or executor is None:
+            raise StoreError("sqlite: store is not started")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, fn, conn)
+        except sqlite3.Error as e:
+            raise _store_error(e) from e
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return await self._run(lambda c: c.execute(sql, params).fetchall())
+
+    async def check(self) -> None:
+        await self._fetch("SELECT count(*) FROM sqlite_master", ())
+
+    async def put_events(self, events: Sequence[Event]) -> None:
+        rows = [
+            (e.id, e.tenant, micros(e.time), e.host, e.source, e.model_dump_json()) for e in events
+        ]
+        if rows:
+            await self._run(lambda c: _insert_many(c, schema.INSERT_EVENT, rows))
+
+    async def put_alerts(self, alerts: Sequence[Alert]) -> None:
+        rows = [
+            (
+                a.id,
+                a.tenant,
+                micros(a.time),
+                a.severity.value,
+                a.severity.rank,
+                a.status.value,
+                a.rule_id,
+                a.rule_title,
+                a.host,
+                " ".join(a.tags),
+                a.model_dump_json(),
+            )
+            for a in alerts
+        ]
+        if rows:
+            await self._run(lambda c: _insert_many(c, schema.INSERT_ALERT, rows))
+
+    async def put_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        rows = [
+            (d.id, d.tenant, micros(d.received), d.stage, d.reason, d.model_dump_json())
+            for d in letters
+        ]
+        if rows:
+            await self._run(lambda c: _insert_many(c, schema.INSERT_DEAD_LETTER, rows))
+
+    async def get_event(self, event_id: str, *, tenants: list[str] | None) -> Event | None:
+        rows = await self._fetch("SELECT tenant, doc FROM events WHERE id = ?", (event_id,))
+        if not rows or (tenants is not None and rows[0][0] not in tenants):
+            return None
+        return Event.model_validate_json(rows[0][1])
+
+    async def get_alert(self, alert_id: str, *, tenants: list[str] | None) -> Alert | None:
+        rows = await self._fetch("SELECT tenant, doc FROM alerts WHERE id = ?", (alert_id,))
+        if not rows or (tenants is not None and rows[0][0] not in tenants):
+            return None
+        return Alert.model_validate_json(rows[0][1])
+
+    async def search_alerts(self, query: AlertQuery) -> AlertPage:
+        position = after(query.cursor)
+        if query.tenants is not None and not query.tenants:
+            return AlertPage(items=[])
+        where: list[str] = []
+        params: list[Any] = []
+        if query.tenants is not None:
+            _in("tenant", query.tenants, where, params)
+        if query.severity:
+            _in("severity", [s.value for s in query.severity], where, params)
+        if query.rule_id:
+            _in("rule_id", query.rule_id, where, params)
+        if query.status:
+            _in("status", [s.value for s in query.status], where, params)
+        if query.host is not None:
+            where.append("host = ?")
+            params.append(query.host)
+        if query.since is not None:
+            where.append("time_us >= ?")
+            params.append(micros(query.since))
+        if query.until is not None:
+            where.append("time_us < ?")
+            params.append(micros(query.until))
+        terms = words(query.text or "")
+        if terms:
+            where.append("rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)")
+            params.append(_fts_query(terms))
+        if position is not None:
+            where.append("(time_us, id) < (?, ?)")
+            params.extend(position)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT doc FROM alerts {clause} ORDER BY time_us DESC, id DESC LIMIT ?"
+        rows = await self._fetch(sql, [*params, query.limit + 1])
+        return page([Alert.model_validate_json(r[0]) for r in rows], query.limit)
+
+    async def count_dead_letters(self, *, tenants: list[str] | None) -> int:
+        if tenants is None:
+            rows = await self._fetch("SELECT count(*) FROM dead_letters", ())
+        elif not tenants:
+            return 0
+        else:
+            where: list[str] = []
+            params: list[Any] = []
+            _in("tenant", tenants, where, params)
+            rows = await self._fetch(f"SELECT count(*) FROM dead_letters WHERE {where[0]}", params)
+        return int(rows[0][0])
+
+    async def list_dead_letters(
+        self, *, tenants: list[str] | None, limit: int = 100
+    ) -> list[DeadLetter]:
+        where: list[str] = []
+        params: list[Any] = []
+        if tenants is not None:
+            if not tenants:
+                return []
+            _in("tenant", tenants, where, params)
+        clause = f"WHERE {where[0]}" if where else ""
+        sql = f"SELECT doc FROM dead_letters {clause} ORDER BY received_us DESC, id DESC LIMIT ?"
+        rows = await self._fetch(sql, [*params, max(limit, 0)])
+        return [DeadLetter.model_validate_json(r[0]) for r in rows]
