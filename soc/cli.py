@@ -36,8 +36,13 @@ def _serve(settings: Settings, *, workers: bool, host: str | None, port: int | N
     from soc.app import Service
 
     app = create_app(Service(settings, workers=workers))
-    uvicorn.run(app, host=host or settings.api.host, port=port or settings.api.port,
-                log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @click.group()
@@ -61,8 +66,10 @@ def api(host: str | None, port: int | None) -> None:
     """The HTTP API alone (ingest and alerts); run `soc detect` beside it on Kafka."""
     settings = _settings()
     if settings.bus.kind == "memory":
-        click.echo("soc api: the memory bus lives in one process; use `soc run`, "
-                   "or SOC_BUS__KIND=kafka", err=True)
+        click.echo(
+            "soc api: the memory bus lives in one process; use `soc run`, or SOC_BUS__KIND=kafka",
+            err=True,
+        )
         sys.exit(2)
     _serve(settings, workers=False, host=host, port=port)
 
@@ -74,8 +81,7 @@ def detect() -> None:
 
     settings = _settings()
     if settings.bus.kind == "memory":
-        click.echo("soc detect: needs SOC_BUS__KIND=kafka; for one process use `soc run`",
-                   err=True)
+        click.echo("soc detect: needs SOC_BUS__KIND=kafka; for one process use `soc run`", err=True)
         sys.exit(2)
 
     if settings.detect.metrics_port:
@@ -105,10 +111,18 @@ def keys() -> None:
 
 @keys.command("new")
 @click.option("--name", required=True, help="Who or what holds the key, e.g. connector-ioc-dc1")
-@click.option("--role", required=True,
-              type=click.Choice(["ingest", "viewer", "analyst", "lead", "responder", "admin"]))
-@click.option("--tenant", "tenants", multiple=True, required=True,
-              help="A tenant the key may act for (repeat; '*' for all, not for ingest)")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["ingest", "viewer", "analyst", "lead", "responder", "admin"]),
+)
+@click.option(
+    "--tenant",
+    "tenants",
+    multiple=True,
+    required=True,
+    help="A tenant the key may act for (repeat; '*' for all, not for ingest)",
+)
 def keys_new(name: str, role: str, tenants: tuple[str, ...]) -> None:
     """Make a key: prints the token once, and the settings entry to add."""
     token = secrets.token_urlsafe(32)

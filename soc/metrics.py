@@ -19,9 +19,7 @@ EVENTS_ACCEPTED = Counter(
 EVENTS_REJECTED = Counter(
     "soc_events_rejected_total", "Input refused and sent to dead letters", ["stage", "reason"]
 )
-EVENTS_PROCESSED = Counter(
-    "soc_events_processed_total", "Events a stage finished with", ["stage"]
-)
+EVENTS_PROCESSED = Counter("soc_events_processed_total", "Events a stage finished with", ["stage"])
 ALERTS_RAISED = Counter("soc_alerts_total", "Alerts raised by the detector", ["level"])
 DEAD_LETTERS_STORED = Counter(
     "soc_dead_letters_stored_total", "Dead letters written to the store", ["stage"]
@@ -41,7 +39,9 @@ ALERT_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 CONSUMER_LAG = Gauge(
-    "soc_consumer_lag_messages", "Messages on the bus a consumer group has not read", ["topic", "group"]
+    "soc_consumer_lag_messages",
+    "Messages on the bus a consumer group has not read",
+    ["topic", "group"],
 )
 RULES_LOADED = Gauge("soc_rules_loaded", "Rules compiled and active in the detector")
 RULES_FAILED = Gauge("soc_rules_failed", "Rules that could not be loaded or compiled")

@@ -158,7 +158,13 @@ class AlertRead(Alert):
 
 
 DeadLetterReason = Literal[
-    "not_json", "not_object", "too_large", "invalid", "undecodable", "detect_failed"
+    "not_json",
+    "not_object",
+    "too_large",
+    "invalid",
+    "undecodable",
+    "detect_failed",
+    "store_refused",
 ]
 
 

@@ -27,7 +27,9 @@ async def until_done(
             ERRORS.labels(stage=stage, error_type=type(e).__name__).inc()
             if stopping.is_set():
                 raise
-            log.warning("stage step failed; retrying",
-                        extra={"stage": stage, "error": str(e), "retry_in_s": delay})
+            log.warning(
+                "stage step failed; retrying",
+                extra={"stage": stage, "error": str(e), "retry_in_s": delay},
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)

@@ -68,7 +68,7 @@ class MemoryBusSettings(_Section):
 class KafkaSettings(_Section):
     bootstrap_servers: str = "127.0.0.1:9092"
     """Comma-separated host:port list."""
-    topic_prefix: str = "soc"
+    topic_prefix: str = Field("soc", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     """Topics are `<prefix>.events`, `<prefix>.alerts`, `<prefix>.deadletters`."""
     partitions: int = Field(6, ge=1)
     """Partitions of each topic created at start (the most detectors that share work)."""
@@ -109,7 +109,7 @@ class SqliteSettings(_Section):
 class OpenSearchSettings(_Section):
     hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"])
     """Node URLs, as a JSON list."""
-    index_prefix: str = "soc"
+    index_prefix: str = Field("soc", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     """Indices are `<prefix>-events-*`, `-alerts-*`, `-incidents-*`, `-deadletters-*`."""
     username: str | None = None
     """Basic-auth user."""

@@ -1,6 +1,6 @@
 """Write docs/CONFIGURATION.md from the settings object, so the two never disagree.
 
-    python -m soc.settings_doc > docs/CONFIGURATION.md
+python -m soc.settings_doc > docs/CONFIGURATION.md
 """
 
 from __future__ import annotations

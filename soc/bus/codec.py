@@ -24,7 +24,9 @@ def encode(records: Iterable[Keyed]) -> list[Message]:
     return [Message(key=r.bus_key, value=r.model_dump_json().encode()) for r in records]
 
 
-def decode(model: type[M], messages: Iterable[Message]) -> tuple[list[M], list[tuple[Message, str]]]:
+def decode(
+    model: type[M], messages: Iterable[Message]
+) -> tuple[list[M], list[tuple[Message, str]]]:
     """Decoded models, and the messages that did not decode with the reason."""
     good: list[M] = []
     bad: list[tuple[Message, str]] = []

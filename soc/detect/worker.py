@@ -17,6 +17,7 @@ from soc.bus import Bus, Message, Subscription, Topic
 from soc.bus.codec import decode, encode
 from soc.detect.engine import Engine
 from soc.detect.rules import Rule
+from soc.errors import StoreError
 from soc.ingest.ndjson import dead_letter
 from soc.log import get_logger
 from soc.metrics import (
@@ -26,7 +27,7 @@ from soc.metrics import (
     EVENTS_REJECTED,
     STAGE_LATENCY,
 )
-from soc.models import Alert, DeadLetter, Event, utcnow
+from soc.models import Alert, DeadLetter, DeadLetterReason, Event, utcnow
 from soc.retry import until_done
 from soc.settings import DetectSettings
 from soc.store import Store
@@ -50,6 +51,19 @@ def make_alert(rule: Rule, event: Event) -> Alert:
         host=event.host,
         source=event.source,
         logsource=event.logsource,
+    )
+
+
+def _dead(payload: bytes, key: str, reason: DeadLetterReason, detail: str) -> DeadLetter:
+    """A detect-stage dead letter; the tenant is the message key's first part."""
+    return dead_letter(
+        payload,
+        tenant=key.split("/", 1)[0] or "unknown",
+        source="bus",
+        received=utcnow(),
+        stage="detect",
+        reason=reason,
+        detail=detail,
     )
 
 
@@ -84,43 +98,41 @@ class Detector:
 
     async def _until_done(self, sub: Subscription, batch: Sequence[Message]) -> None:
         async def step() -> None:
-            await self.process(batch)
+            try:
+                await self.process(batch)
+            except StoreError as e:
+                if e.retriable:
+                    raise
+                await self._refused(batch, e)
             await sub.commit()
 
         await until_done(step, stage="detect", stopping=self._stopping)
+
+    async def _refused(self, batch: Sequence[Message], error: StoreError) -> None:
+        """The store refused the batch for good: keep its events as dead letters."""
+        log.error(
+            "store refused a batch; its events go to dead letters",
+            extra={"events": len(batch), "error": str(error)},
+        )
+        dead = [_dead(m.value, m.key, "store_refused", str(error)) for m in batch]
+        await self._bus.publish(Topic.deadletters, encode(dead))
+        for _ in dead:
+            EVENTS_REJECTED.labels(stage="detect", reason="store_refused").inc()
 
     async def process(self, batch: Sequence[Message]) -> list[Alert]:
         """Detect on one batch and make its output durable; returns the alerts."""
         started = time.perf_counter()
         events, undecodable = decode(Event, batch)
-        dead: list[DeadLetter] = [
-            dead_letter(
-                m.value,
-                tenant=m.key.split("/", 1)[0] or "unknown",
-                source="bus",
-                received=utcnow(),
-                stage="detect",
-                reason="undecodable",
-                detail=why,
-            )
-            for m, why in undecodable
-        ]
+        dead = [_dead(m.value, m.key, "undecodable", why) for m, why in undecodable]
         alerts: list[Alert] = []
         matched: dict[str, Event] = {}
         for event in events:
             try:
                 rules = self._engine.match(event)
             except Exception as e:  # one event must never stop the stage
+                payload = event.model_dump_json().encode()
                 dead.append(
-                    dead_letter(
-                        event.model_dump_json().encode(),
-                        tenant=event.tenant,
-                        source=event.source,
-                        received=utcnow(),
-                        stage="detect",
-                        reason="detect_failed",
-                        detail=f"{type(e).__name__}: {e}",
-                    )
+                    _dead(payload, event.bus_key, "detect_failed", f"{type(e).__name__}: {e}")
                 )
                 continue
             for rule in rules:

@@ -138,6 +138,7 @@ async def test_killed_detector_resumes_without_loss_or_duplicates(
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         assert 0 < seen < len(events), f"kill must land mid-stream (processed {seen})"
+        print(f"killed after {seen:.0f} of {len(events)} events; {len(expected)} alerts expected")
 
         second = start_detector(env, free_port(), log)
         try:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from soc.api.deps import ReaderPrincipal, StoreDep
 from soc.api.auth import Principal
+from soc.api.deps import ReaderPrincipal, StoreDep
 from soc.errors import QueryError
 from soc.models import AlertPage, AlertQuery, AlertRead, AlertStatus, DeadLetter, Severity
 
@@ -35,8 +35,9 @@ async def list_alerts(
     until: Annotated[datetime | None, Query(description="Event time to (exclusive)")] = None,
     q: Annotated[str | None, Query(max_length=500, description="Words to find")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512,
-                                        description="`next_cursor` of the page before")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the page before")
+    ] = None,
 ) -> AlertPage:
     query = AlertQuery(
         tenants=_scope(principal, tenant),

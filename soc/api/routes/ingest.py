@@ -35,8 +35,7 @@ EXAMPLE = (
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/x-ndjson": {"schema": {"type": "string"},
-                                                 "example": EXAMPLE}},
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}, "example": EXAMPLE}},
         }
     },
 )
@@ -46,24 +45,33 @@ async def ingest(
     bus: BusDep,
     settings: SettingsDep,
     source: Annotated[
-        str, Query(max_length=200, pattern=r"^[\w.:/@-]+$",
-                   description="Where the records come from, e.g. `winlog:dc01`")
+        str,
+        Query(
+            max_length=200,
+            pattern=r"^[\w.:/@-]+$",
+            description="Where the records come from, e.g. `winlog:dc01`",
+        ),
     ] = "http",
 ) -> IngestResult:
     limit = settings.ingest.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                            f"body is over {limit} bytes; split it")
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body is over {limit} bytes; split it"
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                                f"body is over {limit} bytes; split it")
+            raise HTTPException(
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body is over {limit} bytes; split it"
+            )
         chunks.append(chunk)
     return await ingest_ndjson(
-        b"".join(chunks), tenant=principal.tenants[0], source=source, bus=bus,
+        b"".join(chunks),
+        tenant=principal.tenants[0],
+        source=source,
+        bus=bus,
         settings=settings.ingest,
     )

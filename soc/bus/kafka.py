@@ -1,0 +1,348 @@
+"""The Kafka bus, on aiokafka.
+
+Topics are named ``{topic_prefix}.{topic}`` and created on start. The producer
+is idempotent with ``acks="all"``, and :meth:`KafkaBus.publish` returns only
+once every record is acknowledged. Consumers never auto-commit: a
+subscription remembers, per partition, the offset after the last record it
+returned and commits exactly those. After a rebalance, offsets of partitions
+this member no longer owns are dropped (with a warning); the new owner reads
+those records again, which keeps delivery at-least-once.
+
+aiokafka's exceptions are translated into :class:`~soc.errors.BusError` here
+and never leak past this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
+from aiokafka.helpers import create_ssl_context
+
+from soc.bus.base import Message, Topic
+from soc.errors import BusError
+from soc.log import get_logger
+from soc.metrics import CONSUMER_LAG
+from soc.settings import KafkaSettings
+
+log = get_logger(__name__)
+
+CHECK_TIMEOUT_S = 5.0
+LAG_TIMEOUT_S = 1.0
+MAX_BACKOFF_S = 5.0
+
+
+def _bus_error(what: str, error: BaseException) -> BusError:
+    retriable = bool(getattr(error, "retriable", False))
+    return BusError(f"{what}: {error!r}", retriable=retriable)
+
+
+class _DropRevoked(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Forgets the offsets of revoked partitions, so they are never committed late."""
+
+    def __init__(self, pending: dict[Any, int]) -> None:
+        self._pending = pending
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        for tp in revoked:
+            self._pending.pop(tp, None)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        pass
+
+
+class KafkaSubscription:
+    """A consumer-group member on one Kafka topic (one :class:`AIOKafkaConsumer`)."""
+
+    def __init__(
+        self,
+        consumer: Any,
+        *,
+        topic: Topic,
+        name: str,
+        group: str,
+        on_close: Callable[[KafkaSubscription], None],
+    ) -> None:
+        self._consumer = consumer
+        self._topic = topic
+        self._group = group
+        self._on_close = on_close
+        self._pending: dict[Any, int] = {}
+        """Per TopicPartition, the offset after the last record returned."""
+        consumer.subscribe([name], listener=_DropRevoked(self._pending))
+        self._lag: int | None = None
+        self._closed = False
+
+    async def poll(self, *, max_records: int, timeout_s: float) -> list[Message]:
+        if self._closed:
+            raise BusError("subscription is closed")
+        try:
+            batches = await self._consumer.getmany(
+                timeout_ms=int(timeout_s * 1000), max_records=max_records
+            )
+        except KafkaError as e:
+            raise _bus_error("kafka poll failed", e) from e
+        out: list[Message] = []
+        for tp, records in batches.items():
+            if not records:
+                continue
+            self._pending[tp] = records[-1].offset + 1
+            out.extend(
+                Message(
+                    key=(record.key or b"").decode("utf-8", errors="replace"),
+                    value=record.value or b"",
+                )
+                for record in records
+            )
+        await self._update_lag()
+        return out
+
+    async def commit(self) -> None:
+        if self._closed:
+            raise BusError("subscription is closed")
+        offsets = dict(self._pending)
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as e:
+            # The group rebalanced: the partitions' new owner reads these records again.
+            log.warning(
+                "commit refused after a rebalance; offsets dropped",
+                extra={"topic": self._topic.value, "group": self._group, "error": repr(e)},
+            )
+            self._pending.clear()
+            return
+        except KafkaError as e:
+            raise _bus_error("kafka commit failed", e) from e
+        for tp, off in offsets.items():
+            if self._pending.get(tp) == off:
+                del self._pending[tp]
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._on_close(self)
+        try:
+            await self._consumer.stop()
+        except KafkaError as e:
+            raise _bus_error("kafka consumer stop failed", e) from e
+
+    def lag(self) -> int | None:
+        """Records in the assigned partitions not yet returned; None before the first fetch."""
+        return self._lag
+
+    async def _update_lag(self) -> None:
+        try:
+            self._lag = await asyncio.wait_for(self._measure_lag(), LAG_TIMEOUT_S)
+        except (KafkaError, TimeoutError):
+            self._lag = None
+        if self._lag is not None:
+            CONSUMER_LAG.labels(topic=self._topic.value, group=self._group).set(self._lag)
+
+    async def _measure_lag(self) -> int | None:
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return None
+        total = 0
+        for tp in assigned:
+            high = self._consumer.highwater(tp)
+            if high is None:
+                return None
+            total += max(0, high - await self._consumer.position(tp))
+        return total
+
+
+class KafkaBus:
+    """A :class:`~soc.bus.base.Bus` on Apache Kafka."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._producer: Any = None
+        self._subscriptions: set[KafkaSubscription] = set()
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        """Connection and security options shared by producer, consumers and admin."""
+        s = self._settings
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": s.bootstrap_servers,
+            "security_protocol": s.security_protocol,
+        }
+        if s.security_protocol in ("SSL", "SASL_SSL"):
+            cafile = str(s.ssl_cafile) if s.ssl_cafile else None
+            kwargs["ssl_context"] = create_ssl_context(cafile=cafile)
+        if s.sasl_mechanism is not None:
+            kwargs["sasl_mechanism"] = s.sasl_mechanism
+            kwargs["sasl_plain_username"] = s.sasl_username
+            if s.sasl_password is not None:
+                kwargs["sasl_plain_password"] = s.sasl_password.get_secret_value()
+        return kwargs
+
+    def topic_name(self, topic: Topic) -> str:
+        return f"{self._settings.topic_prefix}.{topic.value}"
+
+    async def start(self) -> None:
+        """Create the topics and start the producer, retrying while Kafka comes up."""
+        if self._producer is not None:
+            return
+        s = self._settings
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + s.connect_timeout_s
+        delay = 0.25
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                self._producer = await asyncio.wait_for(self._connect(), max(remaining, 0.1))
+                break
+            except (KafkaError, OSError, TimeoutError) as e:
+                if isinstance(e, KafkaError) and not e.retriable:
+                    raise _bus_error(f"kafka at {s.bootstrap_servers} refused to start", e) from e
+                error = e
+            if loop.time() + delay >= deadline:
+                raise BusError(
+                    f"cannot reach kafka at {s.bootstrap_servers} within "
+                    f"{s.connect_timeout_s:g}s: {error!r}",
+                    retriable=True,
+                ) from error
+            log.warning(
+                "kafka not reachable yet, retrying",
+                extra={
+                    "bootstrap_servers": s.bootstrap_servers,
+                    "error": repr(error),
+                    "retry_in_s": delay,
+                },
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_S)
+        log.info(
+            "kafka bus started",
+            extra={"bootstrap_servers": s.bootstrap_servers, "topic_prefix": s.topic_prefix},
+        )
+
+    async def _connect(self) -> Any:
+        await self._create_topics()
+        s = self._settings
+        producer = AIOKafkaProducer(
+            **self._client_kwargs(),
+            enable_idempotence=True,
+            acks="all",
+            compression_type=None if s.compression == "none" else s.compression,
+            linger_ms=s.linger_ms,
+        )
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
+    async def _create_topics(self) -> None:
+        s = self._settings
+        admin = AIOKafkaAdminClient(**self._client_kwargs())
+        try:
+            await admin.start()
+            response = await admin.create_topics(
+                [NewTopic(self.topic_name(t), s.partitions, s.replication_factor) for t in Topic]
+            )
+        finally:
+            await admin.close()
+        for topic, code, *rest in response.topic_errors:
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise for_code(code)(f"creating topic {topic}: {rest[0] if rest else ''}")
+
+    async def stop(self) -> None:
+        for subscription in list(self._subscriptions):
+            await subscription.close()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except KafkaError as e:
+                raise _bus_error("kafka producer stop failed", e) from e
+            log.info(
+                "kafka bus stopped", extra={"bootstrap_servers": self._settings.bootstrap_servers}
+            )
+
+    async def __aenter__(self) -> KafkaBus:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def publish(self, topic: Topic, messages: Sequence[Message]) -> None:
+        producer = self._require_producer()
+        if not messages:
+            return
+        name = self.topic_name(topic)
+        futures: list[asyncio.Future[Any]] = []
+        error: BaseException | None = None
+        try:
+            for message in messages:
+                futures.append(
+                    await producer.send(name, value=message.value, key=message.key.encode())
+                )
+        except KafkaError as e:
+            error = e
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        error = error or next((r for r in results if isinstance(r, BaseException)), None)
+        if error is not None:
+            raise _bus_error("kafka publish failed", error) from error
+
+    async def subscribe(self, topic: Topic, group: str) -> KafkaSubscription:
+        self._require_producer()
+        consumer = AIOKafkaConsumer(
+            **self._client_kwargs(),
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._settings.max_batch,
+        )
+        subscription = KafkaSubscription(
+            consumer,
+            topic=topic,
+            name=self.topic_name(topic),
+            group=group,
+            on_close=self._subscriptions.discard,
+        )
+        try:
+            await consumer.start()
+        except KafkaError as e:
+            await consumer.stop()
+            raise _bus_error("kafka consumer start failed", e) from e
+        self._subscriptions.add(subscription)
+        return subscription
+
+    async def check(self) -> None:
+        producer = self._require_producer()
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                await producer.client.fetch_all_metadata()
+        except (KafkaError, OSError, TimeoutError) as e:
+            raise BusError(
+                f"kafka at {self._settings.bootstrap_servers} did not answer: {e!r}",
+                retriable=True,
+            ) from e
+
+    def _require_producer(self) -> Any:
+        if self._producer is None:
+            raise BusError("kafka bus is not started")
+        return self._producer
