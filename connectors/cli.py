@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +41,9 @@ def post(url: str, token: str, body: bytes, *, attempts: int) -> bytes:
     delay = 0.5
     for attempt in range(1, attempts + 1):
         req = urllib.request.Request(
-            url, data=body, method="POST",
+            url,
+            data=body,
+            method="POST",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
         )
         try:
@@ -66,24 +69,35 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
-              help="The SOC API's base URL")
-@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="File holding the tenant's ingest token (else $SOC_INGEST_TOKEN)")
+@click.option(
+    "--url", default="http://127.0.0.1:8000", show_default=True, help="The SOC API's base URL"
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding the tenant's ingest token (else $SOC_INGEST_TOKEN)",
+)
 @click.option("--source", default="file", show_default=True, help="Source name for the events")
 @click.option("--batch-lines", default=500, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--attempts", default=20, show_default=True, type=click.IntRange(1))
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def send(url: str, token_file: Path | None, source: str, batch_lines: int, attempts: int,
-         files: tuple[Path, ...]) -> None:
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def send(
+    url: str,
+    token_file: Path | None,
+    source: str,
+    batch_lines: int,
+    attempts: int,
+    files: tuple[Path, ...],
+) -> None:
     """Post NDJSON FILES (.ndjson, .jsonl, or .gz of those) to the ingest API."""
     token = token_file.read_text().strip() if token_file else os.environ.get("SOC_INGEST_TOKEN")
     if not token:
         raise click.UsageError("no token: pass --token-file or set SOC_INGEST_TOKEN")
     import json
 
-    endpoint = f"{url.rstrip('/')}/api/v1/ingest?source={urllib.request.quote(source)}"
+    endpoint = f"{url.rstrip('/')}/api/v1/ingest?source={urllib.parse.quote(source)}"
     accepted = rejected = 0
     for path in files:
         for body in read_batches(path, batch_lines):
@@ -91,8 +105,9 @@ def send(url: str, token_file: Path | None, source: str, batch_lines: int, attem
             accepted += result["accepted"]
             rejected += result["rejected"]
             for err in result["errors"]:
-                click.echo(f"{path}: batch line {err['line']}: {err['reason']}: {err['detail']}",
-                           err=True)
+                click.echo(
+                    f"{path}: batch line {err['line']}: {err['reason']}: {err['detail']}", err=True
+                )
     click.echo(json.dumps({"accepted": accepted, "rejected": rejected}))
     sys.exit(1 if rejected else 0)
 

@@ -33,8 +33,9 @@ def test_default_secret_refused_outside_development() -> None:
         load_settings(env="production", auth={"api_keys": [KEY]})
     with pytest.raises(ConfigError, match="api_keys"):
         load_settings(env="production", auth={"secret_key": "a-real-long-secret"})
-    ok = load_settings(env="production", auth={"secret_key": "a-real-long-secret",
-                                                "api_keys": [KEY]})
+    ok = load_settings(
+        env="production", auth={"secret_key": "a-real-long-secret", "api_keys": [KEY]}
+    )
     assert ok.auth.api_keys[0].role == "analyst"
 
 
@@ -66,8 +67,9 @@ def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_ingest_key_names_one_tenant() -> None:
     with pytest.raises(ConfigError, match="exactly one tenant"):
-        load_settings(env="development", auth={"api_keys": [{**KEY, "role": "ingest",
-                                                             "tenants": ["*"]}]})
+        load_settings(
+            env="development", auth={"api_keys": [{**KEY, "role": "ingest", "tenants": ["*"]}]}
+        )
 
 
 def test_configuration_reference_is_in_step() -> None:
