@@ -153,7 +153,7 @@ class MemorySubscription:
                 if group.owner[p] is self:
                     group.committed[p] = max(group.committed[p], offset)
             self.given.clear()
-            pass
+            self._topic.trim()
             self._topic.changed.notify_all()
 
     async def close(self) -> None:
