@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from soc.bus.base import Message, Subscription
 from soc.errors import BackendError
 from soc.log import get_logger
 from soc.metrics import ERRORS
@@ -33,3 +34,17 @@ async def until_done(
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
+
+
+async def poll_retrying(
+    sub: Subscription, *, max_records: int, stage: str, stopping: asyncio.Event
+) -> list[Message]:
+    """The next messages; a bus outage is waited out, not raised (unless stopping)."""
+    batch: list[Message] = []
+
+    async def step() -> None:
+        nonlocal batch
+        batch = await sub.poll(max_records=max_records, timeout_s=0.5)
+
+    await until_done(step, stage=stage, stopping=stopping)
+    return batch

@@ -28,7 +28,7 @@ from soc.metrics import (
     STAGE_LATENCY,
 )
 from soc.models import Alert, DeadLetter, DeadLetterReason, Event, utcnow
-from soc.retry import until_done
+from soc.retry import poll_retrying, until_done
 from soc.settings import DetectSettings
 from soc.store import Store
 
@@ -89,7 +89,12 @@ class Detector:
         )
         try:
             while not self._stopping.is_set():
-                batch = await sub.poll(max_records=self._settings.batch_size, timeout_s=0.5)
+                batch = await poll_retrying(
+                    sub,
+                    max_records=self._settings.batch_size,
+                    stage="detect",
+                    stopping=self._stopping,
+                )
                 if batch:
                     await self._until_done(sub, batch)
         finally:

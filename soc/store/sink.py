@@ -9,7 +9,7 @@ from soc.bus.codec import decode
 from soc.log import get_logger
 from soc.metrics import DEAD_LETTERS_STORED
 from soc.models import DeadLetter
-from soc.retry import until_done
+from soc.retry import poll_retrying, until_done
 from soc.store.base import Store
 
 log = get_logger(__name__)
@@ -33,7 +33,12 @@ class DeadLetterSink:
         sub = await self._bus.subscribe(Topic.deadletters, GROUP)
         try:
             while not self._stopping.is_set():
-                batch = await sub.poll(max_records=self._batch_size, timeout_s=0.5)
+                batch = await poll_retrying(
+                    sub,
+                    max_records=self._batch_size,
+                    stage="deadletters",
+                    stopping=self._stopping,
+                )
                 if not batch:
                     continue
                 letters, bad = decode(DeadLetter, batch)
