@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from soc import __version__
 from soc.api.routes import alerts, health, ingest
 from soc.app import Service
+from soc.errors import BackendError
+from soc.log import get_logger
+
+log = get_logger(__name__)
 
 
 def create_app(service: Service) -> FastAPI:
@@ -30,6 +35,20 @@ def create_app(service: Service) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
+
+    @app.exception_handler(BackendError)
+    async def backend_unavailable(request: Request, exc: BackendError) -> JSONResponse:
+        # The request did not complete: the sender keeps its data and resends it whole;
+        # event ids are stable, so a resent event is stored once.
+        log.warning(
+            "request failed on a backend", extra={"path": request.url.path, "error": str(exc)}
+        )
+        return JSONResponse(
+            {"detail": "a backend is unavailable; the request did not complete, resend it"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(alerts.router)
