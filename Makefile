@@ -42,8 +42,9 @@ lint: venv ## ruff format --check, ruff check, mypy
 	$(BIN)/ruff check soc connectors tests bench
 	$(BIN)/mypy
 
-bench: venv ## Measure ingest-to-alert throughput on the embedded default (bench/pipeline.py --help for more)
+bench: venv ## Measure ingest-to-alert throughput, then detection on one core with the Sigma snapshot
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/detect.py
 
 services-up: ## Fetch (first time) and start Kafka and OpenSearch on 127.0.0.1
 	bash $(SERVICES) up

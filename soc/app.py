@@ -137,7 +137,11 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 
 def load_engine(settings: Settings) -> Engine:
-    ruleset = load_rules(settings.detect.rules)
+    ruleset = load_rules(
+        settings.detect.rules,
+        cache_dir=settings.detect.cache_dir,
+        pipelines=settings.detect.pipelines,
+    )
     for err in ruleset.errors:
         log.warning("rule not loaded", extra={"path": err.path, "reason": err.reason})
     log.info("rules loaded", extra={"loaded": len(ruleset.rules), "failed": len(ruleset.errors)})

@@ -150,6 +150,11 @@ class IngestSettings(_Section):
 class DetectSettings(_Section):
     rules: list[Path] = Field(default_factory=lambda: [Path("detections/rules")])
     """Rule files or folders (JSON list), e.g. add a SigmaHQ checkout."""
+    pipelines: list[str | Path] = Field(
+        default_factory=lambda: list[str | Path](["windows", "placeholders"])
+    )
+    """pySigma processing pipelines applied to every rule before it compiles: names of the
+    project's (`detections/pipelines/<name>.yml`) or paths to YAML files (JSON list)."""
     group: str = "soc-detect"
     """Kafka consumer group the detectors share."""
     batch_size: int = Field(500, ge=1)
@@ -160,6 +165,8 @@ class DetectSettings(_Section):
     """Where `soc detect` serves /metrics (it has no API); null turns it off."""
     metrics_host: str = "127.0.0.1"
     """Address for that /metrics server."""
+    cache_dir: Path | None = Path(".soc/rule-cache")
+    """Cache of compiled rules: a restart skips pySigma for unchanged files; null turns it off."""
 
 
 class ApiSettings(_Section):

@@ -12,17 +12,22 @@ applies to events of category registry_add, registry_delete, registry_set and
 registry_rename.
 
 The rules that apply to a logsource triple are worked out once per distinct
-triple (from an index of the rules' own triples, not rule by rule) and cached,
-so per event the engine looks only at the rules that can fire. The event's
-fields are then wrapped once in an EventView shared by those rules.
+triple (from an index of the rules' own triples, not rule by rule) and cached
+with their candidate index (index.py): per event, the engine looks up the
+event's constant-valued fields and scans its string fields once with one
+multi-pattern automaton per field, and runs only the rules that can match
+(plus those the index cannot judge) through one EventView shared by them.
+A rule without a condition IR (built by hand from a closure) is always run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from soc.detect.index import Atoms, RouteIndex, necessary, stats
 from soc.detect.rules import Rule, RuleSet
-from soc.detect.view import EventView
+from soc.detect.view import EventView, Matcher
 from soc.errors import RuleError
 from soc.models import Event, LogSource
 
@@ -55,7 +60,10 @@ class Engine:
             ls = rule.logsource
             key = (_norm(ls.product), _norm(ls.category), _norm(ls.service))
             self._index.setdefault(key, []).append(position)
-        self._routes: dict[_Key, tuple[Rule, ...]] = {}
+        self._atoms: tuple[Atoms | None, ...] = tuple(
+            None if rule.condition is None else necessary(rule.condition) for rule in self._rules
+        )
+        self._routes: dict[_Key, _Route] = {}
 
     @classmethod
     def from_ruleset(cls, ruleset: RuleSet) -> Engine:
@@ -72,8 +80,25 @@ class Engine:
         """The rules that could not be loaded, when built with :meth:`from_ruleset`."""
         return self._errors
 
+    def index_stats(self) -> dict[str, int]:
+        """How many rules the candidate index can skip, and how many always run."""
+        return stats(self._atoms)
+
     def rules_for(self, logsource: LogSource) -> tuple[Rule, ...]:
         """The rules that apply to events of this logsource, in matching order."""
+        return self._route_for(logsource).rules
+
+    def match(self, event: Event) -> list[Rule]:
+        """The rules that fire on the event, in matching order."""
+        route = self._route_for(event.logsource)
+        rules = route.rules
+        if not rules:
+            return []
+        view = EventView(event.fields)
+        matchers = route.matchers
+        return [rules[i] for i in route.index.candidates(view) if matchers[i](view)]
+
+    def _route_for(self, logsource: LogSource) -> _Route:
         key = (logsource.product, logsource.category, logsource.service)
         try:
             return self._routes[key]
@@ -81,19 +106,16 @@ class Engine:
             pass
         if len(self._routes) >= _MAX_ROUTES:
             self._routes.clear()
-        routed = self._route(key)
-        self._routes[key] = routed
-        return routed
+        positions = self._route(key)
+        route = _Route(
+            rules=tuple(self._rules[p] for p in positions),
+            matchers=tuple(self._rules[p].matches for p in positions),
+            index=RouteIndex([self._atoms[p] for p in positions]),
+        )
+        self._routes[key] = route
+        return route
 
-    def match(self, event: Event) -> list[Rule]:
-        """The rules that fire on the event, in matching order."""
-        candidates = self.rules_for(event.logsource)
-        if not candidates:
-            return []
-        view = EventView(event.fields)
-        return [rule for rule in candidates if rule.matches(view)]
-
-    def _route(self, key: _Key) -> tuple[Rule, ...]:
+    def _route(self, key: _Key) -> list[int]:
         product, category, service = (_norm(part) for part in key)
         categories = {category, CATEGORY_PARENTS.get(category or "")} - {None}
         positions: list[int] = []
@@ -104,4 +126,13 @@ class Engine:
                 and (r_service is None or r_service == service)
             ):
                 positions += found
-        return tuple(self._rules[p] for p in sorted(positions))
+        return sorted(positions)
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """The rules routed to one logsource triple, their matchers, and their candidate index."""
+
+    rules: tuple[Rule, ...]
+    matchers: tuple[Matcher, ...]
+    index: RouteIndex

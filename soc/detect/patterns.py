@@ -15,8 +15,8 @@ the cheapest test that decides it:
 A case-insensitive pattern holds lowercased literals and is tested against
 lowercased values (see :class:`soc.detect.view.EventView`); a cased one
 against the values as they are. :func:`string_predicate` ORs a group of
-patterns into one closure; it is the place where a multi-pattern matcher
-(Aho-Corasick over the CONTAINS literals) will slot in later.
+patterns into one closure. Across rules, the literals feed the engine's
+multi-pattern candidate index (index.py), which decides which rules to run.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ class StringPattern:
 
     kind: Kind
     text: str
+    literals: tuple[str, ...] = ()
+    """For REGEX: the literal runs between the wildcards, every one of which a match contains."""
 
 
 def _parts(value: SigmaString, *, cased: bool, anywhere: bool) -> list[_Part]:
@@ -96,7 +98,8 @@ def to_pattern(value: SigmaString, *, cased: bool = False, anywhere: bool = Fals
     source = "".join(
         re.escape(p) if isinstance(p, str) else (".*" if p is _MULTI else ".") for p in parts
     )
-    return StringPattern(Kind.REGEX, source)
+    literals = tuple(p for p in parts if isinstance(p, str))
+    return StringPattern(Kind.REGEX, source, literals)
 
 
 def _any_of(checks: Sequence[StringPredicate]) -> StringPredicate:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -23,7 +24,10 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
-from soc.detect.compile import compile_rule, sigma_reason
+from soc.detect.cache import RuleCache, load_cached
+from soc.detect.compile import build, sigma_reason
+from soc.detect.ir import Node, rule_condition
+from soc.detect.pipelines import NO_PIPELINES, Pipelines, load_pipelines
 from soc.detect.view import EventView
 from soc.errors import RuleError
 from soc.log import get_logger
@@ -52,6 +56,8 @@ class Rule:
     author: str | None
     """Who wrote the rule. SigmaHQ's rules (DRL 1.1) require alerts to name them."""
     matches: Callable[[EventView], bool]
+    condition: Node | None = None
+    """The condition as data (soc.detect.ir), which the engine's candidate index reads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +68,27 @@ class RuleSet:
     errors: tuple[RuleError, ...]
 
 
-def load_rules(paths: Sequence[Path | str]) -> RuleSet:
-    """Load and compile every rule under ``paths``; see the module docstring."""
+def load_rules(
+    paths: Sequence[Path | str],
+    *,
+    cache_dir: Path | str | None = None,
+    pipelines: Sequence[Path | str] = (),
+) -> RuleSet:
+    """Load and compile every rule under ``paths``; see the module docstring.
+
+    With ``cache_dir``, each file's compiled rules are cached there (soc.detect.cache)
+    and a file whose bytes are unchanged is not parsed with pySigma again.
+    """
     rules: list[Rule] = []
     errors: list[RuleError] = []
     seen: dict[str, Path] = {}
+    # Processing pipelines (soc.detect.pipelines) transform each rule before it compiles;
+    # a pipeline file that cannot be used raises ConfigError here, before any rule loads.
+    piped = load_pipelines(pipelines)
+    load = partial(_load_file, pipelines=piped)
+    cache = RuleCache(cache_dir, pipelines=piped.identity) if cache_dir is not None else None
     for path, root in _rule_files(paths, errors):
-        file_rules, file_errors = _load_file(path, root)
+        file_rules, file_errors = load_cached(path, root, load=load, cache=cache)
         errors += file_errors
         for rule in file_rules:
             if rule.id in seen:
@@ -131,7 +151,9 @@ def _parse_file(path: Path) -> SigmaCollection:
     return collection
 
 
-def _load_file(path: Path, root: Path) -> tuple[list[Rule], list[RuleError]]:
+def _load_file(
+    path: Path, root: Path, *, pipelines: Pipelines = NO_PIPELINES
+) -> tuple[list[Rule], list[RuleError]]:
     try:
         collection = _parse_file(path)
     except RuleError as e:
@@ -157,6 +179,7 @@ def _load_file(path: Path, root: Path) -> tuple[list[Rule], list[RuleError]]:
             errors.append(RuleError(reason, path=path))
         else:
             try:
+                pipelines.apply(sigma_rule)  # rule-side field mappings and placeholders
                 rules.append(_make_rule(sigma_rule, path=path, root=root, index=index))
             except RuleError as e:
                 errors.append(RuleError(e.reason, path=path))
@@ -168,7 +191,8 @@ def _load_file(path: Path, root: Path) -> tuple[list[Rule], list[RuleError]]:
 
 
 def _make_rule(rule: SigmaRule, *, path: Path, root: Path, index: int) -> Rule:
-    matches = compile_rule(rule)
+    condition = rule_condition(rule)
+    matches = build(condition)
     if rule.id is not None:
         rule_id = str(rule.id)
     else:
@@ -185,4 +209,5 @@ def _make_rule(rule: SigmaRule, *, path: Path, root: Path, index: int) -> Rule:
         logsource=LogSource(product=ls.product, category=ls.category, service=ls.service),
         author=rule.author,
         matches=matches,
+        condition=condition,
     )

@@ -1,13 +1,13 @@
 """Matchers for one field (or, for keywords, every field) against one kind of Sigma value.
 
-Each function takes what compile.py decided and returns a closure over an
+Each function takes an IR leaf (ir.py) and returns a closure over an
 EventView; each reads the view's cached forms (lowered strings, numbers), so
 no matcher converts a value the view has already converted for this event.
 
     string_matcher   a StringPredicate over the lowered (or, cased, raw) string forms
     number_matcher   numeric equality with any of a set of numbers
-    field_matcher    null, exists, bool, re, cidr, lt/lte/gt/gte/neq, fieldref
-    keyword_matcher  a regular expression searched in every field's strings
+    leaf_matcher     null, exists, bool, re (on a field or every field), cidr,
+                     lt/lte/gt/gte/neq, fieldref
 """
 
 from __future__ import annotations
@@ -18,34 +18,36 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sigma.types import (
-    CompareOperators,
-    SigmaBool,
-    SigmaCIDRExpression,
-    SigmaCompareExpression,
-    SigmaExists,
-    SigmaFieldReference,
-    SigmaNull,
-    SigmaRegularExpression,
-    SigmaRegularExpressionFlag,
-    SigmaType,
+from soc.detect.ir import (
+    Bool,
+    Cidr,
+    Compare,
+    CompareOp,
+    Exists,
+    FieldRef,
+    Leaf,
+    Null,
+    Numbers,
+    RefMode,
+    Regex,
+    Strings,
 )
-
-from soc.detect.patterns import StringPredicate
+from soc.detect.patterns import StringPredicate, string_predicate
 from soc.detect.view import EventView, Matcher, Number
 from soc.errors import RuleError
 
-_RE_FLAGS = {
-    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
-    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
-    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+_COMPARE: dict[CompareOp, Callable[[Any, Any], bool]] = {
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "neq": operator.ne,
 }
-_COMPARE: dict[CompareOperators, Callable[[Any, Any], bool]] = {
-    CompareOperators.LT: operator.lt,
-    CompareOperators.LTE: operator.le,
-    CompareOperators.GT: operator.gt,
-    CompareOperators.GTE: operator.ge,
-    CompareOperators.NEQ: operator.ne,
+_REF_TESTS: dict[RefMode, Callable[[str, str], bool]] = {
+    "eq": operator.eq,
+    "startswith": str.startswith,
+    "endswith": str.endswith,
+    "contains": operator.contains,
 }
 
 
@@ -78,56 +80,59 @@ def number_matcher(field: str, values: frozenset[Number]) -> Matcher:
     return number_match
 
 
-# --- the other value types ------------------------------------------------------------
+# --- the other leaves -----------------------------------------------------------------
 
 
-def _regex(value: SigmaRegularExpression) -> re.Pattern[str]:
-    if value.regexp.contains_placeholder():
-        raise RuleError("placeholder in regular expression is not supported (expand modifier)")
-    flags = 0
-    for flag in value.flags:
-        flags |= _RE_FLAGS[flag]
-    try:
-        return re.compile(str(value.regexp), flags)
-    except re.error as e:
-        raise RuleError(f"invalid regular expression {str(value.regexp)!r}: {e}") from e
-
-
-def field_matcher(field: str, value: SigmaType) -> Matcher:
-    """A test of one field against one value that is not a plain string or number."""
-    if isinstance(value, SigmaNull):
+def leaf_matcher(leaf: Leaf) -> Matcher:
+    """The closure for one IR leaf."""
+    if isinstance(leaf, Strings):
+        return string_matcher(leaf.field, string_predicate(leaf.patterns), cased=leaf.cased)
+    if isinstance(leaf, Numbers):
+        return number_matcher(leaf.field, frozenset(leaf.values))
+    if isinstance(leaf, Null):
+        field = leaf.field
         return lambda view: not view.has(field) or any(v is None for v in view.values(field))
-    if isinstance(value, SigmaExists):
-        wanted = value.exists
+    if isinstance(leaf, Exists):
+        field, wanted = leaf.field, leaf.exists
         return lambda view: view.has(field) is wanted
-    if isinstance(value, SigmaBool):
-        b, text = value.boolean, ("true" if value.boolean else "false")
-        return lambda view: any(
-            v is b or (isinstance(v, str) and v.lower() == text) for v in view.values(field)
-        )
-    if isinstance(value, SigmaRegularExpression):
-        search = _regex(value).search
-        return lambda view: any(search(s) is not None for s in view.strings(field))
-    if isinstance(value, SigmaCIDRExpression):
-        return _cidr_matcher(field, value)
-    if isinstance(value, SigmaCompareExpression):
-        compare, bound = _COMPARE[value.op], value.number.number
+    if isinstance(leaf, Bool):
+        return _bool_matcher(leaf)
+    if isinstance(leaf, Regex):
+        return _regex_matcher(leaf)
+    if isinstance(leaf, Cidr):
+        return _cidr_matcher(leaf)
+    if isinstance(leaf, Compare):
+        field, compare, bound = leaf.field, _COMPARE[leaf.op], leaf.number
         return lambda view: any(compare(n, bound) for n in view.numbers(field))
-    if isinstance(value, SigmaFieldReference):
-        return _fieldref_matcher(field, value)
-    raise RuleError(f"unsupported value type {type(value).__name__} for field {field!r}")
+    if isinstance(leaf, FieldRef):
+        return _fieldref_matcher(leaf)
+    raise RuleError(f"unsupported condition leaf {type(leaf).__name__}")  # pragma: no cover
 
 
-def keyword_matcher(value: SigmaType) -> Matcher:
-    """A field-less value that is not a plain string or number."""
-    if isinstance(value, SigmaRegularExpression):
-        search = _regex(value).search
+def _bool_matcher(leaf: Bool) -> Matcher:
+    field, b, text = leaf.field, leaf.value, ("true" if leaf.value else "false")
+    return lambda view: any(
+        v is b or (isinstance(v, str) and v.lower() == text) for v in view.values(field)
+    )
+
+
+def _regex_matcher(leaf: Regex) -> Matcher:
+    try:
+        search = re.compile(leaf.source, leaf.flags).search
+    except re.error as e:
+        raise RuleError(f"invalid regular expression {leaf.source!r}: {e}") from e
+    field = leaf.field
+    if field is None:
         return lambda view: any(search(s) is not None for s in view.all_strings())
-    raise RuleError(f"unsupported keyword value type {type(value).__name__}")
+    return lambda view: any(search(s) is not None for s in view.strings(field))
 
 
-def _cidr_matcher(field: str, value: SigmaCIDRExpression) -> Matcher:
-    network = value.network
+def _cidr_matcher(leaf: Cidr) -> Matcher:
+    field = leaf.field
+    try:
+        network = ipaddress.ip_network(leaf.network, strict=False)
+    except ValueError as e:
+        raise RuleError(f"invalid network {leaf.network!r}: {e}") from e
 
     def in_network(view: EventView) -> bool:
         for s in view.strings(field):
@@ -145,17 +150,8 @@ def _cidr_matcher(field: str, value: SigmaCIDRExpression) -> Matcher:
     return in_network
 
 
-def _fieldref_matcher(field: str, value: SigmaFieldReference) -> Matcher:
-    other = value.field
-    test: Callable[[str, str], bool]
-    if value.starts_with and value.ends_with:
-        test = operator.contains
-    elif value.starts_with:
-        test = str.startswith
-    elif value.ends_with:
-        test = str.endswith
-    else:
-        test = operator.eq
+def _fieldref_matcher(leaf: FieldRef) -> Matcher:
+    field, other, test = leaf.field, leaf.other, _REF_TESTS[leaf.mode]
 
     def reference_match(view: EventView) -> bool:
         theirs = view.lowered(other)

@@ -9,8 +9,14 @@ caches the forms the matchers need, per field name:
                       "true"/"false"; None, dicts and nested lists have none)
     lowered(name)     the string forms lowercased (Sigma's default is case-insensitive)
     numbers(name)     their numeric forms (int/float as is, numeric strings parsed)
+    keyword_text()    every field's string forms, joined by NUL and lowercased in
+                      one call: what the candidate index scans for keywords
 
-so a value is lowercased at most once per event however many rules test it.
+so a value is lowercased at most once per event however many rules test it
+(keyword_text lowers the whole event once more, as one string, for the one
+keyword scan). ``str.lower`` maps each character alone except a capital
+sigma, whose context stops at a NUL, so the joined text lowered equals the
+lowered values joined.
 A view belongs to one event and one thread; build a new one for every event.
 """
 
@@ -60,7 +66,15 @@ def _number_form(value: Any) -> Number | None:
 class EventView:
     """Read-only access to one event's flattened fields, with per-event caches."""
 
-    __slots__ = ("_all_lowered", "_all_strings", "_fields", "_lowered", "_numbers", "_strings")
+    __slots__ = (
+        "_all_lowered",
+        "_all_strings",
+        "_fields",
+        "_keyword_text",
+        "_lowered",
+        "_numbers",
+        "_strings",
+    )
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
         self._fields = fields
@@ -69,6 +83,7 @@ class EventView:
         self._numbers: dict[str, tuple[Number, ...]] = {}
         self._all_strings: tuple[str, ...] | None = None
         self._all_lowered: tuple[str, ...] | None = None
+        self._keyword_text: str | None = None
 
     @property
     def fields(self) -> Mapping[str, Any]:
@@ -138,6 +153,20 @@ class EventView:
         if self._all_lowered is None:
             self._all_lowered = tuple(s for name in self._fields for s in self.lowered(name))
         return self._all_lowered
+
+    def keyword_text(self) -> str:
+        """Every field's string forms, NUL-separated, lowercased: one string to scan."""
+        if self._keyword_text is None:
+            parts = [v if type(v) is str else _text_form(v) for v in self._fields.values()]
+            self._keyword_text = "\x00".join(parts).lower()
+        return self._keyword_text
+
+
+def _text_form(value: Any) -> str:
+    """A non-str value's string forms, NUL-separated ("" when it has none)."""
+    if isinstance(value, list | tuple):
+        return "\x00".join(s for s in map(_string_form, value) if s is not None)
+    return _string_form(value) or ""
 
 
 Matcher = Callable[[EventView], bool]

@@ -99,7 +99,7 @@ def _parse_line(
     if not isinstance(obj, dict):
         raise _Refused("not_object", f"a line must be a JSON object, not {_json_type(obj)}")
     try:
-        envelope = _envelope(obj)
+        envelope = as_event_in(obj)
         return normalize(
             envelope.record,
             tenant=tenant,
@@ -117,7 +117,7 @@ def _parse_line(
         raise _Refused("invalid", str(e)) from e
 
 
-def _envelope(obj: dict[str, Any]) -> EventIn:
+def as_event_in(obj: dict[str, Any]) -> EventIn:
     """An object with a ``record`` object and only envelope keys is an envelope."""
     if isinstance(obj.get("record"), dict) and obj.keys() <= _ENVELOPE_KEYS:
         return EventIn.model_validate(obj)

@@ -1,9 +1,11 @@
 """Turn one received record into the event model.
 
-The record is kept untouched in ``Event.raw``; ``Event.fields`` is the same
-record flattened to dotted names (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``), which
-rules match on. The record's own time, host and Sigma logsource are found in
-well-known fields unless the sender states them.
+The record is kept untouched in ``Event.raw``; ``Event.fields`` is what rules
+match on: for a Windows record in evtx_dump or Winlogbeat shape, its fields
+under Sigma's names (soc.ingest.windows); for any other record, the record
+flattened to dotted names (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``). The
+record's own time, host and Sigma logsource are found in well-known fields
+unless the sender states them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from soc.ingest.windows import sigma_fields
 from soc.models import Event, LogSource
 
 TIME_FIELDS = (
@@ -125,7 +128,9 @@ def normalize(
     logsource: LogSource | None = None,
 ) -> Event:
     """Build the event; what the sender states wins over what is found in the record."""
-    fields = flatten(record)
+    fields = sigma_fields(record)
+    if fields is None:
+        fields = flatten(record)
     if time is None:
         name = next((n for n in TIME_FIELDS if fields.get(n) not in (None, "")), None)
         time = parse_time(fields[name], name=name) if name else received

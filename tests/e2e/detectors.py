@@ -12,15 +12,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from soc.app import load_engine
 from soc.bus import Bus, Topic, build_bus
 from soc.bus.codec import encode
-from soc.detect.engine import Engine
-from soc.detect.rules import load_rules
 from soc.ingest.ndjson import parse_ndjson
 from soc.models import Alert, AlertQuery, Event, utcnow
 from soc.settings import BusSettings, KafkaSettings, OpenSearchSettings, StoreSettings
 from soc.store import Store, build_store
-from tests.e2e.harness import api_keys, free_port, sample_lines
+from tests.e2e.harness import api_keys, free_port, sample_lines, service_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "detections/rules"
@@ -97,7 +96,7 @@ async def kafka_rig(
     *, kafka: str, opensearch: str, prefix: str, shared_dir: Path, tmp: Path, extra_events: int
 ) -> AsyncIterator[Rig]:
     events = recorded_events(shared_dir, extra_events)
-    engine = Engine.from_ruleset(load_rules([RULES]))
+    engine = load_engine(service_settings())
     expected = {Alert.make_id(rule_id=r.id, event_id=e.id) for e in events for r in engine.match(e)}
     bus = build_bus(
         BusSettings(
@@ -127,6 +126,7 @@ async def kafka_rig(
         "SOC_STORE__OPENSEARCH__INDEX_PREFIX": prefix,
         "SOC_DETECT__RULES": json.dumps([str(RULES)]),
         "SOC_DETECT__BATCH_SIZE": "20",
+        "SOC_DETECT__CACHE_DIR": str(tmp / "rule-cache"),
     }
     rig = Rig(
         bus=bus, store=store, env=env, events=events, expected=expected, log=tmp / "detect.log"

@@ -6,6 +6,7 @@ import gzip
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +14,16 @@ import httpx
 from soc.api.server import free_port, serving
 from soc.settings import ApiKey, Settings
 
-__all__ = ["auth", "backend_settings", "free_port", "running_service", "sample_lines"]
+__all__ = [
+    "auth",
+    "backend_settings",
+    "free_port",
+    "running_service",
+    "sample_lines",
+    "service_settings",
+]
 
+RULES = Path(__file__).resolve().parents[2] / "detections/rules"
 TOKENS = {
     "ingest": "test-ingest-token-hue-ioc",
     "analyst": "test-analyst-token-hue-ioc",
@@ -56,9 +65,14 @@ def backend_settings(
                 "refresh_on_write": True,
             },
         },
-        "detect": {"batch_size": 200},
+        "detect": {"batch_size": 200, "rules": [str(RULES)], "cache_dir": None},
         "data_dir": str(tmp),
     }
+
+
+def service_settings() -> Settings:
+    """Settings whose engine is the service's default: the project's rules and pipelines."""
+    return Settings(env="development", detect={"rules": [str(RULES)], "cache_dir": None})
 
 
 def sample_lines() -> list[bytes]:

@@ -14,14 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from soc.detect.engine import Engine
-from soc.detect.rules import load_rules
+from soc.app import load_engine
 from soc.ingest.ndjson import parse_ndjson
 from soc.models import Alert, utcnow
 from soc.settings import Settings
 from tests.e2e.harness import auth, backend_settings, running_service, sample_lines
 
-ROOT = Path(__file__).resolve().parents[2]
 PAIRS = [
     pytest.param(("memory", "sqlite"), id="memory+sqlite"),
     pytest.param(
@@ -40,12 +38,12 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, unique_name: str) -
     values = backend_settings(
         bus, store, prefix=unique_name, tmp=tmp_path, kafka=kafka, opensearch=opensearch
     )
-    values["detect"]["rules"] = [str(ROOT / "detections/rules")]
     return Settings(**values)
 
 
-def expected_alert_ids(lines: list[bytes], tenant: str) -> set[str]:
-    engine = Engine(load_rules([ROOT / "detections/rules"]).rules)
+def expected_alert_ids(settings: Settings, lines: list[bytes], tenant: str) -> set[str]:
+    """What the service's own engine (same rules, same pipelines) raises offline."""
+    engine = load_engine(settings)
     events = parse_ndjson(
         b"\n".join(lines), tenant=tenant, source="http", received=utcnow(), max_line_bytes=1 << 20
     ).events
@@ -86,7 +84,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 async def test_ingest_to_alert(settings: Settings) -> None:
     lines = sample_lines()
-    expected = expected_alert_ids(lines, "hue-ioc")
+    expected = expected_alert_ids(settings, lines, "hue-ioc")
     assert expected, "the bundled sample must raise alerts with the project's rules"
     bad = [b'{"Channel": "Security", "EventID": 46', b"[1,2]", b"\xff\xfe\x00garbage"]
     body = b"\n".join(lines[:10] + bad + lines[10:])

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from soc.app import load_engine
 from soc.bus import Bus, Topic, build_bus
 from soc.bus.codec import decode, encode
-from soc.detect.engine import Engine
-from soc.detect.rules import load_rules
 from soc.detect.worker import Detector
 from soc.errors import StoreError
 from soc.ingest.ndjson import parse_ndjson
@@ -24,10 +23,10 @@ from soc.metrics import ERRORS, EVENTS_PROCESSED
 from soc.models import Alert, AlertQuery, DeadLetter, Event, utcnow
 from soc.settings import BusSettings, DetectSettings, SqliteSettings
 from soc.store.sqlite import SqliteStore
-from tests.e2e.harness import sample_lines
+from tests.e2e.harness import sample_lines, service_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE = Engine.from_ruleset(load_rules([ROOT / "detections/rules"]))
+ENGINE = load_engine(service_settings())
 
 
 class FaultyStore(SqliteStore):

@@ -1,0 +1,211 @@
+"""`soc hunt`: the detection engine over files, offline.
+
+    summary = hunt(paths, engine=engine, on_match=print_match, progress=bar.advance)
+
+Records are read from files (soc.ingest.readers: EVTX, JSON, NDJSON, gzip, zip,
+folders), turned into events exactly as at ingest (the envelope of
+soc.ingest.ndjson, then soc.ingest.normalize), matched with the same
+``Engine.match``, and every match is the streaming detector's alert
+(``soc.detect.worker.make_alert``) for the same rule and event: same rule id,
+same event id. The event's ``source`` is the file it came from
+(``dump.zip!member.json`` inside a zip), unless an envelope states one.
+A record that cannot be read or normalized is counted and reported, never
+dropped without a word.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from soc.detect.engine import Engine
+from soc.detect.worker import make_alert
+from soc.errors import ConfigError
+from soc.ingest.ndjson import as_event_in
+from soc.ingest.normalize import NormalizeError, normalize
+from soc.ingest.readers import Progress, input_files, read_file
+from soc.models import Alert, LogSource, Severity, UtcDatetime, utcnow
+from soc.settings import Settings
+
+MAX_ERRORS_KEPT = 20
+"""Unreadable records described in the summary; all of them are counted."""
+
+
+class HuntMatch(BaseModel):
+    """One rule firing on one record: a line of `soc hunt`'s output."""
+
+    rule_id: str
+    rule_title: str
+    level: Severity
+    tags: list[str]
+    rule_author: str | None
+    rule_version: str | None
+    event_id: str
+    time: UtcDatetime
+    host: str | None
+    source: str
+    """The file the record came from (``archive.zip!member``), or what its envelope states."""
+    position: int
+    """The record's number in its file: EVTX record, JSON line or value (1-based)."""
+    logsource: LogSource
+    alert_id: str
+    """The id the streaming detector gives the same alert."""
+
+    @classmethod
+    def from_alert(cls, alert: Alert, *, position: int) -> HuntMatch:
+        return cls(
+            rule_id=alert.rule_id,
+            rule_title=alert.rule_title,
+            level=alert.severity,
+            tags=alert.tags,
+            rule_author=alert.rule_author,
+            rule_version=alert.rule_version,
+            event_id=alert.event_id,
+            time=alert.time,
+            host=alert.host,
+            source=alert.source,
+            position=position,
+            logsource=alert.logsource,
+            alert_id=alert.id,
+        )
+
+
+class HuntSummary(BaseModel):
+    files: int = 0
+    events: int = 0
+    """Records read and matched."""
+    unreadable: int = 0
+    """Records (or files) that could not be read or normalized."""
+    errors: list[str] = Field(default_factory=list)
+    """The first unreadable ones, ``source#position: why``."""
+    rules_loaded: int = 0
+    rules_failed: int = 0
+    matches: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        rate = self.events / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"soc hunt: {self.events:,} events from {self.files:,} files "
+            f"({self.unreadable:,} unreadable); {self.rules_loaded:,} rules loaded, "
+            f"{self.rules_failed:,} failed to compile; {self.matches:,} matches; "
+            f"{self.seconds:.1f} s ({rate:,.0f} events/s)"
+        )
+
+
+def total_bytes(paths: Sequence[Path | str]) -> int:
+    """Bytes of the files a hunt over ``paths`` reads (for a progress bar)."""
+    size = 0
+    for path in input_files(paths):
+        with suppress(OSError):
+            size += path.stat().st_size
+    return size
+
+
+def hunt(
+    paths: Sequence[Path | str],
+    *,
+    engine: Engine,
+    on_match: Callable[[HuntMatch], None],
+    tenant: str = "hunt",
+    progress: Progress | None = None,
+) -> HuntSummary:
+    """Match every record under ``paths``; ``on_match`` gets each match as it is found."""
+    started = time.perf_counter()
+    received = utcnow()
+    summary = HuntSummary(rules_loaded=len(engine.rules), rules_failed=len(engine.errors))
+
+    def refuse(source: str, position: int, why: str) -> None:
+        summary.unreadable += 1
+        if len(summary.errors) < MAX_ERRORS_KEPT:
+            summary.errors.append(f"{source}#{position}: {why}")
+
+    for path in input_files(paths):
+        summary.files += 1
+        for item in read_file(path, progress=progress):
+            if item.record is None:
+                refuse(item.source, item.position, item.error or "unreadable")
+                continue
+            try:
+                envelope = as_event_in(item.record)
+                event = normalize(
+                    envelope.record,
+                    tenant=tenant,
+                    source=envelope.source or item.source,
+                    received=received,
+                    host=envelope.host,
+                    time=envelope.time,
+                    logsource=envelope.logsource,
+                )
+            except ValidationError as e:
+                first = e.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "record"
+                refuse(item.source, item.position, f"invalid envelope: {where}: {first['msg']}")
+                continue
+            except NormalizeError as e:
+                refuse(item.source, item.position, str(e))
+                continue
+            summary.events += 1
+            try:
+                rules = engine.match(event)
+            except Exception as e:  # as in the detector: one event must never stop the hunt
+                refuse(item.source, item.position, f"detect failed: {type(e).__name__}: {e}")
+                continue
+            for rule in rules:
+                summary.matches += 1
+                on_match(HuntMatch.from_alert(make_alert(rule, event), position=item.position))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def hunt_command(settings: Settings, paths: Sequence[Path], tenant: str) -> int:
+    """`soc hunt`'s body: load the rules as the detector does, hunt, print; the exit status."""
+    from soc.app import load_engine
+
+    try:
+        engine = load_engine(settings)
+    except ConfigError as e:
+        sys.stderr.write(f"soc hunt: {e}\n")
+        return 2
+    out = sys.stdout
+
+    def print_match(match: HuntMatch) -> None:
+        out.write(match.model_dump_json() + "\n")
+
+    if sys.stderr.isatty():
+        with _progress_bar(total_bytes(paths)) as advance:
+            summary = hunt(
+                paths, engine=engine, on_match=print_match, tenant=tenant, progress=advance
+            )
+    else:
+        summary = hunt(paths, engine=engine, on_match=print_match, tenant=tenant)
+    out.flush()
+    for error in summary.errors:
+        sys.stderr.write(f"soc hunt: unreadable: {error}\n")
+    if summary.unreadable > len(summary.errors):
+        sys.stderr.write(f"soc hunt: ... and {summary.unreadable - len(summary.errors)} more\n")
+    sys.stderr.write(summary.line() + "\n")
+    return 1 if summary.unreadable or summary.rules_failed else 0
+
+
+@contextmanager
+def _progress_bar(total: int) -> Iterator[Progress]:
+    """A progress bar over bytes of input on stderr (only called when stderr is a terminal)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.progress import Progress as Bar
+
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Bar(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("hunt", total=total)
+        yield lambda done: bar.advance(task, done)

@@ -1,0 +1,71 @@
+"""Every curated rule carries a positive and a negative sample; both are replayed here.
+
+detections/samples/<rule id>/positive.ndjson must fire the rule on every line,
+negative.ndjson must never fire it; each line goes through the ingest path's
+envelope and normalization and the engine with the project's pipelines, as in
+the streaming detector. See detections/samples/README.md for where each sample
+comes from.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from soc.detect.engine import Engine
+from soc.detect.rules import RuleSet, load_rules
+from soc.ingest.ndjson import as_event_in
+from soc.ingest.normalize import normalize
+from soc.models import Event
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "detections/rules"
+SAMPLES = ROOT / "detections/samples"
+PIPELINES = [
+    ROOT / "detections/pipelines/windows.yml",
+    ROOT / "detections/pipelines/placeholders.yml",
+]
+RECEIVED = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+RULESET: RuleSet = load_rules([RULES], pipelines=PIPELINES)
+ENGINE = Engine.from_ruleset(RULESET)
+
+
+def events(path: Path) -> list[Event]:
+    out = []
+    for line in path.read_bytes().splitlines():
+        envelope = as_event_in(json.loads(line))
+        out.append(
+            normalize(
+                envelope.record,
+                tenant="samples",
+                source=envelope.source or path.name,
+                received=RECEIVED,
+                host=envelope.host,
+                time=envelope.time,
+                logsource=envelope.logsource,
+            )
+        )
+    assert out, f"{path} is empty"
+    return out
+
+
+def test_every_rule_has_both_samples_and_no_sample_is_orphaned() -> None:
+    assert RULESET.errors == ()
+    ids = {rule.id for rule in RULESET.rules}
+    folders = {p.name for p in SAMPLES.iterdir() if p.is_dir()}
+    assert folders == ids
+    for rule_id in ids:
+        assert (SAMPLES / rule_id / "positive.ndjson").is_file(), rule_id
+        assert (SAMPLES / rule_id / "negative.ndjson").is_file(), rule_id
+
+
+@pytest.mark.parametrize("rule", RULESET.rules, ids=lambda r: r.title)
+def test_positive_fires_and_negative_does_not(rule: object) -> None:
+    rule_id = rule.id  # type: ignore[attr-defined]
+    for event in events(SAMPLES / rule_id / "positive.ndjson"):
+        assert rule_id in {r.id for r in ENGINE.match(event)}, f"positive: {event.raw}"
+    for event in events(SAMPLES / rule_id / "negative.ndjson"):
+        assert rule_id not in {r.id for r in ENGINE.match(event)}, f"negative: {event.raw}"
