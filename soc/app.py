@@ -22,6 +22,7 @@ from soc.detect.engine import Engine
 from soc.detect.rules import load_rules
 from soc.detect.worker import Detector
 from soc.errors import BackendError
+from soc.ingest.normalize import known_logsources
 from soc.ingest.service import ingest_ndjson
 from soc.log import get_logger
 from soc.metrics import BACKEND_UP
@@ -145,7 +146,9 @@ def load_engine(settings: Settings) -> Engine:
     for err in ruleset.errors:
         log.warning("rule not loaded", extra={"path": err.path, "reason": err.reason})
     log.info("rules loaded", extra={"loaded": len(ruleset.rules), "failed": len(ruleset.errors)})
-    return Engine.from_ruleset(ruleset)
+    engine = Engine.from_ruleset(ruleset)
+    engine.prepare(known_logsources())
+    return engine
 
 
 def with_dev_keys(settings: Settings) -> Settings:

@@ -11,12 +11,13 @@ every store write is idempotent.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from soc import fastjson
 
 
 def _as_utc(v: datetime) -> datetime:
@@ -44,7 +45,7 @@ def digest(*parts: str) -> str:
 
 def canonical_json(value: Any) -> str:
     """One spelling per JSON value: sorted keys, no spaces, UTF-8 kept."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return fastjson.canonical(value)
 
 
 class LogSource(BaseModel):

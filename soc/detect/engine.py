@@ -22,7 +22,7 @@ A rule without a condition IR (built by hand from a closure) is always run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from soc.detect.index import Atoms, RouteIndex, necessary, stats
@@ -83,6 +83,11 @@ class Engine:
     def index_stats(self) -> dict[str, int]:
         """How many rules the candidate index can skip, and how many always run."""
         return stats(self._atoms)
+
+    def prepare(self, logsources: Iterable[LogSource]) -> None:
+        """Build the routes (and their scanners) for these logsources now, not on first use."""
+        for logsource in logsources:
+            self._route_for(logsource)
 
     def rules_for(self, logsource: LogSource) -> tuple[Rule, ...]:
         """The rules that apply to events of this logsource, in matching order."""

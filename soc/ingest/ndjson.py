@@ -8,7 +8,6 @@ the reason and the input itself.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from soc import fastjson
 from soc.ingest.normalize import NormalizeError, normalize
 from soc.models import DeadLetter, DeadLetterReason, Event, EventIn, LineError, digest
 
@@ -91,10 +91,12 @@ def _parse_line(
     if len(line) > max_line_bytes:
         raise _Refused("too_large", f"line is {len(line)} bytes; the limit is {max_line_bytes}")
     try:
-        obj = json.loads(line)
+        obj = fastjson.loads(line)
     except UnicodeDecodeError as e:
         raise _Refused("not_json", f"not UTF-8 text: {e.reason} at byte {e.start}") from e
-    except json.JSONDecodeError as e:
+    except fastjson.JSONDecodeError as e:
+        if "UTF-8" in e.msg:
+            raise _Refused("not_json", f"not UTF-8 text: {e.msg}") from e
         raise _Refused("not_json", f"not valid JSON: {e.msg} at column {e.colno}") from e
     if not isinstance(obj, dict):
         raise _Refused("not_object", f"a line must be a JSON object, not {_json_type(obj)}")

@@ -40,6 +40,8 @@ class NormalizeError(ValueError):
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
     """Nested objects to dotted names; lists and scalars are kept as they are."""
+    if not any(type(v) is dict for v in record.values()):
+        return dict(record)  # already flat, as most collected records are
     out: dict[str, Any] = {}
     stack: list[tuple[str, dict[str, Any]]] = [("", record)]
     while stack:
@@ -100,6 +102,17 @@ def _category(rule: CategoryRule | None, fields: dict[str, Any]) -> str | None:
     return str(category or rule["default"])
 
 
+def known_logsources() -> list[LogSource]:
+    """Every logsource :func:`infer_logsource` can give, e.g. to prepare an engine's routes."""
+    product, channels, categories = _windows_map()
+    found = {LogSource(product=product, service=svc) for svc in channels.values()}
+    for service, ids in categories.items():
+        for rule in ids.values():
+            names = [rule] if isinstance(rule, str) else [*rule["values"].values(), rule["default"]]
+            found |= {LogSource(product=product, service=service, category=c) for c in names}
+    return sorted(found, key=lambda ls: (ls.service or "", ls.category or ""))
+
+
 def infer_logsource(fields: dict[str, Any]) -> LogSource:
     """Sigma's logsource from a Windows channel and event id; empty when unknown."""
     channel = _first(fields, CHANNEL_FIELDS)
@@ -132,12 +145,18 @@ def normalize(
     if fields is None:
         fields = flatten(record)
     if time is None:
-        name = next((n for n in TIME_FIELDS if fields.get(n) not in (None, "")), None)
-        time = parse_time(fields[name], name=name) if name else received
+        time = received
+        for name in TIME_FIELDS:
+            value = fields.get(name)
+            if value is not None and value != "":
+                time = parse_time(value, name=name)
+                break
     if host is None:
         found = _first(fields, HOST_FIELDS)
         host = found if isinstance(found, str) and found else None
-    return Event(
+    # Every part was built or checked above, so the model's validation is skipped: this
+    # runs once per event, on the pipeline's hot path.
+    return Event.model_construct(
         id=Event.make_id(tenant=tenant, source=source, raw=record),
         tenant=tenant,
         source=source,

@@ -159,3 +159,12 @@ def test_windows_logsource_from_channel_and_event_id(
     ls = infer_logsource({"Channel": channel, "EventID": event_id, **extra})
     assert ls.product == "windows"
     assert (ls.service, ls.category) == expected
+
+
+def test_known_logsources_cover_what_inference_gives(otrf_lines: list[bytes]) -> None:
+    from soc.ingest.normalize import known_logsources
+
+    known = set(known_logsources())
+    seen = {e.logsource for e in parse(b"\n".join(otrf_lines)).events}
+    assert seen <= known
+    assert LogSource(product="windows", service="sysmon", category="registry_add") in known
