@@ -1,9 +1,9 @@
-"""`soc-connector`: ship recorded or collected logs to the SOC.
+"""`soc-connector`: the agent on data-center hosts, and its tools.
 
-This first command, `send`, posts NDJSON files to the ingest API in batches,
-retrying with back-off while the API is unreachable, so nothing is lost to a
-short outage. The full agent (sources, parsers, on-disk spool, Kafka delivery)
-is the connectors issue's work.
+soc-connector run --config /etc/soc-connector/connector.yml   # the agent
+soc-connector check --config connector.yml                     # validate, print, exit
+soc-connector replay --config drill.yml --speed 10 case-42/    # a drill
+soc-connector send --token-file t events.ndjson                # one-off NDJSON upload
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+
+from connectors.config import AgentConfig
 
 RETRY_MAX_S = 30.0
 
@@ -110,6 +112,110 @@ def send(
                 )
     click.echo(json.dumps({"accepted": accepted, "rejected": rejected}))
     sys.exit(1 if rejected else 0)
+
+
+_CONFIG = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SOC_CONNECTOR_CONFIG",
+    help="The agent's YAML configuration (or $SOC_CONNECTOR_CONFIG)",
+)
+
+
+def _load(config_path: Path) -> AgentConfig:
+    from connectors.config import ConfigError, load_config
+
+    try:
+        return load_config(config_path)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@main.command()
+@_CONFIG
+def check(config_path: Path) -> None:
+    """Validate the configuration; print it, resolved, as JSON."""
+    cfg = _load(config_path)
+    click.echo(cfg.model_dump_json(indent=2))
+
+
+@main.command()
+@_CONFIG
+def run(config_path: Path) -> None:
+    """Run the agent until SIGTERM or SIGINT."""
+    import asyncio
+    import signal
+
+    from connectors.agent import Agent
+    from soc.log import setup_logging
+
+    cfg = _load(config_path)
+    setup_logging()
+
+    async def main_loop() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await Agent(cfg).run(stop)
+
+    asyncio.run(main_loop())
+
+
+@main.command()
+@_CONFIG
+@click.option(
+    "--speed", type=click.FloatRange(min=0, min_open=True), help="N times the original pace"
+)
+@click.option("--fast", is_flag=True, help="As fast as the destination takes it (the default)")
+@click.option(
+    "--drill", "drill_id", help="Drill id stamped on every event (default: drill-<UTC time>)"
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="auto",
+    show_default=True,
+    help="Parser for line files; .evtx/.json/.ndjson/.zip are read as records",
+)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def replay(
+    config_path: Path,
+    speed: float | None,
+    fast: bool,
+    drill_id: str | None,
+    fmt: str,
+    paths: tuple[Path, ...],
+) -> None:
+    """Replay recorded logs (PATHS: files or folders) through the agent's path, as a drill."""
+    import asyncio
+    import json
+    from datetime import UTC, datetime
+
+    from connectors.parse.dispatch import FORMATS
+    from connectors.replay import replay as run_replay
+    from soc.log import setup_logging
+
+    if fast and speed:
+        raise click.UsageError("--fast and --speed exclude each other")
+    if fmt not in FORMATS:
+        raise click.UsageError(f"unknown format {fmt!r}; one of {', '.join(sorted(FORMATS))}")
+    cfg = _load(config_path)
+    setup_logging()
+    drill = drill_id or "drill-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    summary = asyncio.run(
+        run_replay(
+            cfg,
+            list(paths),
+            drill=drill,
+            speed=None if fast else speed,
+            fmt=fmt,
+            progress=True,
+        )
+    )
+    click.echo(json.dumps(summary), err=True)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,7 @@ def _parse_line(
             host=envelope.host,
             time=envelope.time,
             logsource=envelope.logsource,
+            origin=envelope.origin,
         )
     except ValidationError as e:
         first = e.errors()[0]

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from soc.ingest.windows import sigma_fields
-from soc.models import Event, LogSource
+from soc.models import Event, LogSource, Origin
 
 TIME_FIELDS = (
     "@timestamp",
@@ -139,6 +139,7 @@ def normalize(
     host: str | None = None,
     time: datetime | None = None,
     logsource: LogSource | None = None,
+    origin: Origin | None = None,
 ) -> Event:
     """Build the event; what the sender states wins over what is found in the record."""
     fields = sigma_fields(record)
@@ -157,7 +158,7 @@ def normalize(
     # Every part was built or checked above, so the model's validation is skipped: this
     # runs once per event, on the pipeline's hot path.
     return Event.model_construct(
-        id=Event.make_id(tenant=tenant, source=source, raw=record),
+        id=Event.make_id(tenant=tenant, source=source, raw=record, origin=origin),
         tenant=tenant,
         source=source,
         host=host,
@@ -166,6 +167,7 @@ def normalize(
         logsource=logsource or infer_logsource(fields),
         raw=record,
         fields=fields,
+        origin=origin,
     )
 
 

@@ -1,0 +1,352 @@
+"""The agent: sources -> parse -> on-disk spool -> destination, losing nothing.
+
+    agent = Agent(load_config(path))
+    await agent.run(stop_event)
+
+Every batch a source reads is parsed at once (one event per line, an error
+event for a line no parser understands), stamped with its origin (this
+connector, the source, the stream and the record's sequence number) and
+appended to the spool; only then does the source read on. One sender takes
+entries from the spool in order, delivers them, and on acknowledgement
+advances the spool and hands each source its checkpoint to persist. While
+the destination is down the spool fills; when it is full, sources wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from connectors import metrics as m
+from connectors.config import AgentConfig
+from connectors.outputs import DeliveryError, Output, make_output
+from connectors.parse._base import Defaults
+from connectors.parse.dispatch import frame_events, parse
+from connectors.registry import Registry
+from connectors.sources.base import Batch, Source, SourceContext
+from connectors.spool import Entry, Spool
+from soc.log import get_logger
+from soc.models import EventIn, Origin
+
+log = get_logger("connectors.agent")
+
+SOURCE_TYPES = {
+    "file": "connectors.sources.file_tail:FileTailSource",
+    "windows_files": "connectors.sources.windows_files:WindowsFilesSource",
+    "syslog": "connectors.sources.syslog:SyslogSource",
+    "http": "connectors.sources.http_receiver:HttpReceiverSource",
+    "s3": "connectors.sources.s3:S3Source",
+}
+
+
+def make_source(config: Any, ctx: SourceContext) -> Source:
+    module, _, cls = SOURCE_TYPES[config.type].partition(":")
+    source: Source = getattr(importlib.import_module(module), cls)(config, ctx)
+    return source
+
+
+@dataclass(slots=True)
+class DeliveryState:
+    up: bool = False
+    last_error: str | None = None
+    last_ack: float | None = None
+    failures_in_row: int = 0
+
+
+class Agent:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        sources: Sequence[Source] | None = None,
+        output: Output | None = None,
+        drill: str | None = None,
+        spool: Spool | None = None,
+        before_spool: Callable[[list[EventIn]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.config = config
+        self.run_id = uuid.uuid4().hex[:12]
+        self.drill = drill
+        self.before_spool = before_spool
+        """Drills: re-time and pace events after parsing, before they are spooled."""
+        data = config.connector.data_dir
+        self.registry = Registry(data / "registry")
+        self.spool = spool or Spool(
+            data / "spool",
+            max_bytes=config.spool.max_bytes,
+            segment_bytes=config.spool.segment_bytes,
+            fsync=config.spool.fsync,
+        )
+        ctx = SourceContext(
+            connector=config.connector.id,
+            run_id=self.run_id,
+            registry=self.registry,
+            log=get_logger("connectors.sources"),
+        )
+        self.sources: dict[str, Source] = {
+            s.name: s for s in (sources or [make_source(c, ctx) for c in config.sources])
+        }
+        self.output = output or make_output(config)
+        self.delivery = DeliveryState()
+        self._committed: dict[tuple[str, str], int] = {}
+        self._defaults = self._make_defaults()
+        self.started = asyncio.Event()
+        m.SPOOL_LIMIT.set(config.spool.max_bytes)
+
+    def _make_defaults(self) -> dict[str, Defaults]:
+        tz = ZoneInfo(self.config.connector.timezone)
+        host = self.config.connector.host or socket.gethostname()[:255]
+        return {
+            c.name: Defaults(
+                host=host,
+                source=c.name,
+                logsource=c.logsource,
+                tz=tz,
+                max_line_bytes=c.max_line_bytes,
+            )
+            for c in self.config.sources
+        }
+
+    def _source_config(self, name: str) -> Any:
+        for c in self.config.sources:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    # -- sources -> spool ----------------------------------------------------------
+
+    async def emit(self, batch: Batch) -> None:
+        """Parse, stamp and spool one batch; returns once it is on disk (waits when full)."""
+        events = self.parse_batch(batch)
+        if self.before_spool is not None:
+            await self.before_spool([ev for _, _, ev in events])
+        entry = self.to_entry(batch, events)
+        m.RECORDS_READ.labels(batch.source).inc(len(batch.records))
+        m.BYTES_READ.labels(batch.source).inc(sum(f.size or len(f.data) for f in batch.records))
+        if self.spool.is_full(len(entry.body)):
+            m.SPOOL_FULL.set(1)
+            log.warning(
+                "spool full: source paused until the destination catches up",
+                extra={"source": batch.source, "spool_bytes": self.spool.pending_bytes()},
+            )
+        waited = await self.spool.put(entry)
+        if waited:
+            m.BACKPRESSURE_SECONDS.labels(batch.source).inc(waited)
+            m.SPOOL_FULL.set(0)
+        m.EVENTS_SPOOLED.labels(batch.source).inc(entry.events)
+        self._gauges()
+
+    def parse_batch(self, batch: Batch) -> list[tuple[int, int, EventIn]]:
+        """The batch's events as (seq, part, event); an unreadable record gives an error event."""
+        cfg = self._source_config(batch.source)
+        d = self._defaults[batch.source]
+        if batch.host:
+            d = Defaults(
+                host=batch.host[:255],
+                source=d.source,
+                logsource=d.logsource,
+                tz=d.tz,
+                max_line_bytes=d.max_line_bytes,
+            )
+        out: list[tuple[int, int, EventIn]] = []
+        for i, frame in enumerate(batch.records):
+            events: list[EventIn]
+            if batch.kind == "document" and frame.error is None:
+                events = parse(frame.data, format=cfg.format, defaults=d)
+            else:
+                events = frame_events(frame, format=cfg.format, defaults=d)
+            for part, ev in enumerate(events):
+                reason = ev.record.get("parse_error")
+                if isinstance(reason, str):
+                    m.PARSE_ERRORS.labels(batch.source, reason).inc()
+                out.append((batch.first_seq + i, part, ev))
+        return out
+
+    def to_entry(self, batch: Batch, events: list[tuple[int, int, EventIn]]) -> Entry:
+        """Stamp each event with its origin and encode the batch for the spool."""
+        lines: list[bytes] = []
+        for seq, part, ev in events:
+            ev.origin = Origin(
+                connector=self.config.connector.id,
+                source=batch.source,
+                stream=batch.stream,
+                seq=seq,
+                part=part,
+                drill=self.drill,
+            )
+            lines.append(ev.model_dump_json(exclude_none=True).encode() + b"\n")
+        return Entry(
+            source=batch.source,
+            stream=batch.stream,
+            first_seq=batch.first_seq,
+            records=len(batch.records),
+            events=len(lines),
+            checkpoint=batch.checkpoint,
+            body=b"".join(lines),
+        )
+
+    # -- spool -> destination -------------------------------------------------------
+
+    async def _sender(self) -> None:
+        d = self.config.delivery
+        delay = 0.2
+        while True:
+            entries = await self.spool.take(max_events=d.batch_events, max_bytes=d.batch_bytes)
+            if not entries:
+                self._gauges()
+                continue
+            started = time.perf_counter()
+            try:
+                await self.output.send(entries)
+            except DeliveryError as e:
+                self.spool.rewind()
+                self._failed(e)
+                wait = e.retry_after_s if e.retry_after_s is not None else delay
+                await asyncio.sleep(wait * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, d.retry_max_s)
+                continue
+            m.SEND_SECONDS.observe(time.perf_counter() - started)
+            if not self.delivery.up and self.delivery.failures_in_row:
+                m.RECONNECTS.inc()
+                log.info("destination back", extra={"output": self.output.name})
+            self.delivery = DeliveryState(up=True, last_ack=time.time())
+            m.UP.set(1)
+            delay = 0.2
+            self.spool.ack(entries)
+            for entry in entries:
+                m.EVENTS_SENT.labels(entry.source).inc(entry.events)
+                m.EVENTS_ACKED.labels(entry.source).inc(entry.events)
+            await self._commit(entries)
+            self._gauges()
+
+    def _failed(self, e: DeliveryError) -> None:
+        m.DELIVERY_FAILURES.labels(e.reason).inc()
+        m.UP.set(0)
+        s = self.delivery
+        s.up = False
+        s.failures_in_row += 1
+        s.last_error = str(e)
+        level = log.error if e.reason in ("unauthorized", "forbidden") else log.warning
+        if s.failures_in_row in (1, 10) or s.failures_in_row % 100 == 0:
+            level(
+                "delivery failed; events stay in the spool",
+                extra={
+                    "output": self.output.name,
+                    "reason": e.reason,
+                    "detail": e.detail[:300],
+                    "failures": s.failures_in_row,
+                    "spool_events": self.spool.pending_events(),
+                },
+            )
+
+    async def _commit(self, entries: list[Entry]) -> None:
+        """Hand each stream's latest checkpoint back to its source, never going backwards."""
+        latest: dict[tuple[str, str], Entry] = {}
+        for e in entries:
+            if e.checkpoint is not None:
+                latest[(e.source, e.stream)] = e
+        for (source, stream), e in latest.items():
+            end = e.first_seq + e.records
+            if self._committed.get((source, stream), -1) >= end:
+                continue  # a resend of something already committed (after a restart)
+            src = self.sources.get(source)
+            if src is None:
+                continue
+            await src.commit(stream, e.checkpoint)
+            self._committed[(source, stream)] = end
+
+    def _gauges(self) -> None:
+        m.SPOOL_EVENTS.set(self.spool.pending_events())
+        m.SPOOL_BYTES.set(self.spool.pending_bytes())
+
+    # -- the whole -------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        sources = {name: s.ready() for name, s in self.sources.items()}
+        spool = {
+            "events": self.spool.pending_events(),
+            "bytes": self.spool.pending_bytes(),
+            "max_bytes": self.spool.max_bytes,
+            "oldest_age_s": round(self.spool.oldest_age_s(), 3),
+            "full": self.spool.is_full(),
+        }
+        m.SPOOL_AGE.set(spool["oldest_age_s"])
+        ok = all(sources.values())
+        return {
+            "status": "ok" if ok and self.delivery.up else ("degraded" if ok else "failing"),
+            "connector": self.config.connector.id,
+            "run_id": self.run_id,
+            "sources": sources,
+            "destination": {
+                "name": self.output.name,
+                "up": self.delivery.up,
+                "last_error": self.delivery.last_error,
+                "last_ack": self.delivery.last_ack,
+            },
+            "spool": spool,
+        }
+
+    async def run(self, stop: asyncio.Event | None = None, *, drain_s: float = 10.0) -> None:
+        """Run until ``stop`` is set; then stop reading and give the spool ``drain_s`` to empty."""
+        stop = stop or asyncio.Event()
+        tasks = [asyncio.create_task(self._sender(), name="sender")]
+        tasks += [
+            asyncio.create_task(self._run_source(s), name=f"source:{n}")
+            for n, s in self.sources.items()
+        ]
+        server = None
+        if self.config.metrics.listen:
+            from connectors.health import serve
+
+            server = await serve(self, self.config.metrics.listen)
+        log.info(
+            "agent started",
+            extra={
+                "connector": self.config.connector.id,
+                "run_id": self.run_id,
+                "sources": list(self.sources),
+                "output": self.output.name,
+                "spool_events": self.spool.pending_events(),
+            },
+        )
+        self.started.set()
+        try:
+            await stop.wait()
+            for t in tasks[1:]:
+                t.cancel()
+            await asyncio.gather(*tasks[1:], return_exceptions=True)
+            await self.spool.wait_empty(drain_s)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if server is not None:
+                await server.cleanup()
+            await self.output.close()
+            self.spool.close()
+            log.info(
+                "agent stopped",
+                extra={"spool_events": self.spool.pending_events(), "run_id": self.run_id},
+            )
+
+    async def _run_source(self, source: Source) -> None:
+        """A source that crashes is logged and restarted after a pause; others go on."""
+        delay = 1.0
+        while True:
+            try:
+                await source.run(self.emit)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("source failed; restarting", extra={"source": source.name})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)

@@ -1,0 +1,100 @@
+"""Delivery to Kafka: idempotent producer, acks from all in-sync replicas, one key per stream.
+
+Each event is one message on the tenant's ingest topic (``soc.ingest.<tenant>``),
+keyed ``<connector>/<stream>`` so that a stream's events stay in one
+partition, in order. TLS and SASL settings are passed through to aiokafka.
+After a failure the producer is closed and a new one made on the next try,
+so no half-broken connection state carries over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.helpers import create_ssl_context
+
+from connectors.config import KafkaOutput, read_secret
+from connectors.outputs import DeliveryError
+from connectors.spool import Entry
+
+MAX_MESSAGE_BYTES = 4 << 20
+
+
+class KafkaDelivery:
+    def __init__(self, config: KafkaOutput, *, topic: str, connector: str) -> None:
+        self.config = config
+        self.topic = topic
+        self.connector = connector
+        self.name = f"kafka:{topic}"
+        self._producer: AIOKafkaProducer | None = None
+
+    def _options(self) -> dict[str, Any]:
+        c = self.config
+        opts: dict[str, Any] = {
+            "bootstrap_servers": c.bootstrap_servers,
+            "enable_idempotence": True,
+            "acks": "all",
+            "compression_type": None if c.compression == "none" else c.compression,
+            "linger_ms": 5,
+            "max_batch_size": 1 << 20,
+            "max_request_size": MAX_MESSAGE_BYTES,
+            "request_timeout_ms": int(c.request_timeout_s * 1000),
+            "security_protocol": c.security_protocol,
+        }
+        if c.security_protocol in ("SSL", "SASL_SSL"):
+            opts["ssl_context"] = create_ssl_context(
+                cafile=str(c.ssl_cafile) if c.ssl_cafile else None,
+                certfile=str(c.ssl_certfile) if c.ssl_certfile else None,
+                keyfile=str(c.ssl_keyfile) if c.ssl_keyfile else None,
+            )
+        if c.security_protocol.startswith("SASL"):
+            opts["sasl_mechanism"] = c.sasl_mechanism or "PLAIN"
+            opts["sasl_plain_username"] = c.sasl_username
+            if c.sasl_password_file:
+                opts["sasl_plain_password"] = read_secret(c.sasl_password_file)
+        return opts
+
+    async def _ready(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(**self._options())
+            try:
+                await producer.start()
+            except (KafkaError, OSError) as e:
+                await _quietly_stop(producer)
+                raise DeliveryError("unreachable", f"{self.name}: {e!r}") from e
+            self._producer = producer
+        return self._producer
+
+    async def send(self, entries: list[Entry]) -> None:
+        producer = await self._ready()
+        futures = []
+        try:
+            for entry in entries:
+                key = f"{self.connector}/{entry.stream}".encode()
+                for line in entry.body.splitlines():
+                    futures.append(await producer.send(self.topic, value=line, key=key))
+            await asyncio.gather(*futures)
+        except (KafkaError, OSError) as e:
+            for f in futures:
+                if not f.done():
+                    f.cancel()
+            await self._reset()
+            raise DeliveryError("kafka_error", f"{self.name}: {e!r}") from e
+
+    async def _reset(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await _quietly_stop(producer)
+
+    async def close(self) -> None:
+        await self._reset()
+
+
+async def _quietly_stop(producer: AIOKafkaProducer) -> None:
+    # Stopping a broken producer may fail in many ways; the next one starts clean.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.stop(), 10)

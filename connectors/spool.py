@@ -1,0 +1,339 @@
+"""The on-disk spool: every event passes through it, so an outage or a crash loses nothing.
+
+    spool = Spool(folder, max_bytes=1 << 30, segment_bytes=16 << 20, fsync="batch")
+    await spool.put(Entry(source, stream, first_seq, records, checkpoint, body))  # waits when full
+    entries = await spool.take(max_events=500, max_bytes=1 << 20)              # waits when empty
+    ...send them...
+    spool.ack(entries)                                                      # in take order
+
+On disk: numbered segment files of entries, each ``[length u32][crc32 u32][payload]``
+(payload: one JSON header line, then the events as NDJSON), and an ``ack`` file
+holding the position after the last acknowledged entry, replaced atomically.
+A segment wholly acknowledged is deleted. On start, everything after the ack
+position is delivered again (at-least-once; event ids make resends harmless),
+and a torn last entry (the agent died mid-write) is cut off and logged.
+
+Bounded: ``put`` waits while the unacknowledged bytes would exceed
+``max_bytes`` (one entry larger than the whole spool is still let in when
+the spool is empty, so it cannot wedge). That wait is the agent's backpressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import struct
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from soc.log import get_logger
+
+log = get_logger(__name__)
+
+_HEAD = struct.Struct("<II")
+_MAX_ENTRY = 1 << 30
+
+
+@dataclass(slots=True)
+class Entry:
+    """One emitted batch, parsed: ``body`` is its events as NDJSON (each line ends in \\n)."""
+
+    source: str
+    stream: str
+    first_seq: int
+    records: int
+    """Records of the batch (seq numbers first_seq .. first_seq + records - 1)."""
+    events: int
+    checkpoint: Any
+    body: bytes
+    keys: list[str] | None = None
+    """Not stored: filled by take() for the output (one partition key per event)."""
+    spooled_at: float = 0.0
+    end: tuple[int, int] = (0, 0)
+    """Position just after this entry (segment, offset); set by take()."""
+    size: int = 0
+    """Bytes on disk; set by take()."""
+
+    def encode(self) -> bytes:
+        head = json.dumps(
+            {
+                "source": self.source,
+                "stream": self.stream,
+                "first_seq": self.first_seq,
+                "records": self.records,
+                "events": self.events,
+                "checkpoint": self.checkpoint,
+                "at": self.spooled_at,
+            },
+            separators=(",", ":"),
+        ).encode()
+        payload = head + b"\n" + self.body
+        return _HEAD.pack(len(payload), zlib.crc32(payload)) + payload
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Entry:
+        head, _, body = payload.partition(b"\n")
+        h = json.loads(head)
+        return cls(
+            source=h["source"],
+            stream=h["stream"],
+            first_seq=h["first_seq"],
+            records=h["records"],
+            events=h["events"],
+            checkpoint=h["checkpoint"],
+            body=body,
+            spooled_at=h.get("at", 0.0),
+        )
+
+
+class Spool:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        max_bytes: int,
+        segment_bytes: int,
+        fsync: Literal["always", "batch", "never"] = "batch",
+    ) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes
+        self.fsync = fsync
+        folder.mkdir(parents=True, exist_ok=True)
+        self._ack_path = folder / "ack"
+        self._acked = self._read_ack()
+        self._read = self._acked  # next entry to hand out
+        self._write_seg, self._write_off = self._recover()
+        self._file = open(self._seg_path(self._write_seg), "ab")  # noqa: SIM115
+        self._changed = asyncio.Condition()
+        pending = self._iter_from(self._acked)
+        self._events_pending = sum(e.events for e in pending)
+        self._bytes_pending = sum(e.size for e in pending)
+
+    # -- positions -------------------------------------------------------------
+
+    def _seg_path(self, n: int) -> Path:
+        return self.folder / f"{n:016d}.seg"
+
+    def _segments(self) -> list[int]:
+        return sorted(int(p.stem) for p in self.folder.glob("*.seg") if p.stem.isdigit())
+
+    def _read_ack(self) -> tuple[int, int]:
+        try:
+            seg, off = self._ack_path.read_text().split()
+            return int(seg), int(off)
+        except FileNotFoundError:
+            segs = self._segments()
+            return (segs[0], 0) if segs else (1, 0)
+
+    def _recover(self) -> tuple[int, int]:
+        """The write position: the end of the last good entry of the last segment."""
+        for n in self._segments():
+            if n < self._acked[0]:  # acknowledged before a crash cut its deletion short
+                self._seg_path(n).unlink(missing_ok=True)
+        segs = self._segments()
+        if not segs or segs[-1] < self._acked[0]:
+            return self._acked[0], 0
+        last = segs[-1]
+        path = self._seg_path(last)
+        good = self._scan_good_end(path, start=self._acked[1] if last == self._acked[0] else 0)
+        size = path.stat().st_size
+        if good < size:
+            log.warning(
+                "spool: cut a torn entry off the last segment",
+                extra={"segment": path.name, "kept_bytes": good, "cut_bytes": size - good},
+            )
+            with open(path, "r+b") as f:
+                f.truncate(good)
+        return last, good
+
+    @staticmethod
+    def _scan_good_end(path: Path, *, start: int) -> int:
+        with open(path, "rb") as f:
+            f.seek(start)
+            pos = start
+            while True:
+                head = f.read(_HEAD.size)
+                if len(head) < _HEAD.size:
+                    return pos
+                length, crc = _HEAD.unpack(head)
+                if length > _MAX_ENTRY:
+                    return pos
+                payload = f.read(length)
+                if len(payload) < length or zlib.crc32(payload) != crc:
+                    return pos
+                pos += _HEAD.size + length
+
+    def _iter_from(self, pos: tuple[int, int]) -> list[Entry]:
+        out: list[Entry] = []
+        seg, off = pos
+        for n in self._segments():
+            if n < seg:
+                continue
+            start = off if n == seg else 0
+            with open(self._seg_path(n), "rb") as f:
+                f.seek(start)
+                p = start
+                while True:
+                    head = f.read(_HEAD.size)
+                    if len(head) < _HEAD.size:
+                        break
+                    length, _ = _HEAD.unpack(head)
+                    e = Entry.decode(f.read(length))
+                    p += _HEAD.size + length
+                    e.end, e.size = (n, p), _HEAD.size + length
+                    out.append(e)
+        return out
+
+    # -- sizes -----------------------------------------------------------------
+
+    def pending_bytes(self) -> int:
+        """Bytes on disk not yet acknowledged."""
+        return self._bytes_pending
+
+    def pending_events(self) -> int:
+        return self._events_pending
+
+    def oldest_age_s(self) -> float:
+        """Age of the oldest unacknowledged entry (0 when none)."""
+        if not self._events_pending:
+            return 0.0
+        seg, off = self._acked
+        for n in (seg, seg + 1):
+            try:
+                with open(self._seg_path(n), "rb") as f:
+                    f.seek(off if n == seg else 0)
+                    head = f.read(_HEAD.size)
+                    if len(head) < _HEAD.size:
+                        continue
+                    length, _ = _HEAD.unpack(head)
+                    header = f.read(min(length, 4096)).partition(b"\n")[0]
+                    return max(0.0, time.time() - float(json.loads(header).get("at", 0.0)))
+            except (OSError, ValueError):
+                continue
+        return 0.0
+
+    def is_full(self, extra: int = 0) -> bool:
+        pending = self.pending_bytes()
+        return pending > 0 and pending + extra > self.max_bytes
+
+    # -- the three operations -----------------------------------------------------
+
+    async def put(self, entry: Entry) -> float:
+        """Append ``entry`` durably; returns the seconds spent waiting for room."""
+        entry.spooled_at = time.time()
+        data = entry.encode()
+        waited = 0.0
+        async with self._changed:
+            if self.is_full(len(data)):
+                started = time.perf_counter()
+                await self._changed.wait_for(lambda: not self.is_full(len(data)))
+                waited = time.perf_counter() - started
+            if self._write_off >= self.segment_bytes:
+                self._roll()
+            self._file.write(data)
+            self._file.flush()
+            if self.fsync != "never":
+                os.fsync(self._file.fileno())
+            self._write_off += len(data)
+            self._events_pending += entry.events
+            self._bytes_pending += len(data)
+            self._changed.notify_all()
+        return waited
+
+    def _roll(self) -> None:
+        self._file.close()
+        self._write_seg += 1
+        self._write_off = 0
+        self._file = open(self._seg_path(self._write_seg), "ab")  # noqa: SIM115
+
+    async def take(self, *, max_events: int, max_bytes: int, wait_s: float = 1.0) -> list[Entry]:
+        """The next entries not yet handed out (at least one), waiting up to ``wait_s``."""
+        async with self._changed:
+            if self._read >= (self._write_seg, self._write_off):
+                try:
+                    await asyncio.wait_for(
+                        self._changed.wait_for(
+                            lambda: self._read < (self._write_seg, self._write_off)
+                        ),
+                        wait_s,
+                    )
+                except TimeoutError:
+                    return []
+            return self._read_entries(max_events, max_bytes)
+
+    def _read_entries(self, max_events: int, max_bytes: int) -> list[Entry]:
+        out: list[Entry] = []
+        events = size = 0
+        seg, off = self._read
+        while (seg, off) < (self._write_seg, self._write_off):
+            path = self._seg_path(seg)
+            end = self._write_off if seg == self._write_seg else path.stat().st_size
+            if off >= end:
+                seg, off = seg + 1, 0
+                continue
+            with open(path, "rb") as f:
+                f.seek(off)
+                while off < end:
+                    length, _ = _HEAD.unpack(f.read(_HEAD.size))
+                    if out and (events >= max_events or size + length > max_bytes):
+                        self._read = (seg, off)
+                        return out
+                    e = Entry.decode(f.read(length))
+                    off += _HEAD.size + length
+                    e.end, e.size = (seg, off), _HEAD.size + length
+                    out.append(e)
+                    events += e.events
+                    size += length
+        self._read = (seg, off)
+        return out
+
+    def rewind(self) -> None:
+        """Hand out again everything not acknowledged (after a failed send)."""
+        self._read = self._acked
+
+    def ack(self, entries: Sequence[Entry]) -> None:
+        """Everything up to the last of ``entries`` is delivered."""
+        if not entries:
+            return
+        seg, off = entries[-1].end
+        if seg != self._write_seg and off >= self._seg_path(seg).stat().st_size:
+            seg, off = seg + 1, 0  # that segment is done: let it be deleted
+        self._acked = (seg, off)
+        tmp = self._ack_path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            f.write(f"{self._acked[0]} {self._acked[1]}\n")
+            if self.fsync != "never":
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, self._ack_path)
+        self._events_pending -= sum(e.events for e in entries)
+        self._bytes_pending -= sum(e.size for e in entries)
+        for n in self._segments():
+            if n < self._acked[0]:
+                self._seg_path(n).unlink(missing_ok=True)
+        # Only the waiters for room care; wake them without holding the lock.
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_empty(self, timeout_s: float) -> bool:
+        """Wait until everything is acknowledged; False if ``timeout_s`` passed first."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: not self._events_pending), timeout_s
+                )
+            except TimeoutError:
+                return False
+        return True
+
+    def close(self) -> None:
+        self._file.close()
