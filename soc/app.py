@@ -2,9 +2,12 @@
 
     source (POST /api/v1/ingest) -> bus (events) -> detect -> store (alerts) -> API
                                  \\-> bus (deadletters) -> dead-letter sink -> store
+    source (<prefix>.ingest.<tenant> on Kafka) -> ingest bridge -> bus (events, deadletters)
 
 `soc run` runs every part in one process; `soc api` and `soc detect` run the
-API and the workers as separate processes sharing Kafka and OpenSearch.
+API and the workers as separate processes sharing Kafka and OpenSearch. On
+Kafka, `soc run` and `soc api` also run the ingest bridge, and `soc bridge`
+runs it alone (:func:`run_bridge`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from soc.detect.engine import Engine
 from soc.detect.rules import load_rules
 from soc.detect.worker import Detector
 from soc.errors import BackendError
+from soc.ingest.kafka_bridge import KafkaBridge, accepted_tenants
 from soc.ingest.normalize import known_logsources
 from soc.ingest.service import ingest_ndjson
 from soc.log import get_logger
@@ -38,9 +42,13 @@ SAMPLE_CHUNK_LINES = 500
 
 
 class Service:
-    """The pipeline's parts for one process; ``workers`` adds detect and the sink."""
+    """The pipeline's parts for one process.
 
-    def __init__(self, settings: Settings, *, workers: bool) -> None:
+    ``workers`` adds detect and the dead-letter sink; ``bridge`` the Kafka ingest
+    bridge, when the settings turn it on (``Settings.kafka_bridge_on``).
+    """
+
+    def __init__(self, settings: Settings, *, workers: bool, bridge: bool = True) -> None:
         self.settings = settings
         self.keys = KeyRing(settings.auth.api_keys)
         self.bus: Bus = build_bus(settings.bus)
@@ -49,11 +57,16 @@ class Service:
         self._workers = workers
         self._detector: Detector | None = None
         self._sink: DeadLetterSink | None = None
+        self._bridge: KafkaBridge | None = None
+        if bridge and settings.kafka_bridge_on:
+            self._bridge = build_bridge(settings, self.bus)
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         await self.store.start()
         await self.bus.start()
+        if self._bridge is not None:
+            self._spawn("bridge", self._bridge.run())
         if self._workers:
             self.engine = load_engine(self.settings)
             self._detector = Detector(
@@ -70,11 +83,12 @@ class Service:
                 "bus": self.settings.bus.kind,
                 "store": self.settings.store.kind,
                 "workers": self._workers,
+                "bridge": self._bridge is not None,
             },
         )
 
     async def stop(self) -> None:
-        for worker in (self._detector, self._sink):
+        for worker in (self._bridge, self._detector, self._sink):
             if worker is not None:
                 worker.stop()
         for name, task in self._tasks.items():
@@ -135,6 +149,37 @@ def _report_crash(task: asyncio.Task[None]) -> None:
             extra={"task": task.get_name()},
             exc_info=task.exception(),
         )
+
+
+def build_bridge(settings: Settings, bus: Bus) -> KafkaBridge:
+    """The ingest bridge of these settings, publishing to ``bus``; not yet running."""
+    return KafkaBridge(
+        bus=bus,
+        kafka=settings.bus.kafka,
+        settings=settings.ingest,
+        tenants=accepted_tenants(settings),
+    )
+
+
+async def run_bridge(settings: Settings, stop: asyncio.Event) -> None:
+    """`soc bridge`: the bus and the ingest bridge alone, until ``stop`` is set.
+
+    Returns early, raising, only if the bridge fails for good.
+    """
+    bus = build_bus(settings.bus)
+    await bus.start()
+    bridge = build_bridge(settings, bus)
+    task = asyncio.create_task(bridge.run(), name="bridge")
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        bridge.stop()
+        waiter.cancel()
+        try:
+            await asyncio.wait_for(task, timeout=10)
+        finally:
+            await bus.stop()
 
 
 def load_engine(settings: Settings) -> Engine:

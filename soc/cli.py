@@ -56,7 +56,8 @@ def main() -> None:
 @click.option("--host", help="Address to listen on (default: api.host, 127.0.0.1)")
 @click.option("--port", type=int, help="Port to listen on (default: api.port, 8000)")
 def run(host: str | None, port: int | None) -> None:
-    """The whole pipeline in one process: ingest API, detector, dead-letter sink."""
+    """The whole pipeline in one process: ingest API, detector, dead-letter sink (and on
+    Kafka the ingest bridge)."""
     _serve(_settings(), workers=True, host=host, port=port)
 
 
@@ -64,7 +65,7 @@ def run(host: str | None, port: int | None) -> None:
 @click.option("--host")
 @click.option("--port", type=int)
 def api(host: str | None, port: int | None) -> None:
-    """The HTTP API alone (ingest and alerts); run `soc detect` beside it on Kafka."""
+    """The HTTP API (ingest and alerts) and the Kafka ingest bridge; run `soc detect` beside it."""
     settings = _settings()
     if settings.bus.kind == "memory":
         click.echo(
@@ -91,7 +92,7 @@ def detect() -> None:
         start_http_server(settings.detect.metrics_port, addr=settings.detect.metrics_host)
 
     async def main_loop() -> None:
-        service = Service(settings, workers=True)
+        service = Service(settings, workers=True, bridge=False)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -101,6 +102,34 @@ def detect() -> None:
             await stop.wait()
         finally:
             await service.stop()
+
+    asyncio.run(main_loop())
+
+
+@main.command()
+def bridge() -> None:
+    """The Kafka ingest bridge alone: `<prefix>.ingest.<tenant>` topics to the bus (Kafka only).
+
+    `soc run` and `soc api` run one too; start more to share the ingest topics' partitions.
+    """
+    from soc.app import run_bridge
+
+    settings = _settings()
+    if settings.bus.kind == "memory":
+        click.echo("soc bridge: needs SOC_BUS__KIND=kafka", err=True)
+        sys.exit(2)
+    s = settings.ingest.kafka_bridge
+    if s.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(s.metrics_port, addr=s.metrics_host)
+
+    async def main_loop() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_bridge(settings, stop)
 
     asyncio.run(main_loop())
 

@@ -43,6 +43,10 @@ CONSUMER_LAG = Gauge(
     "Messages on the bus a consumer group has not read",
     ["topic", "group"],
 )
+INGEST_TOPICS_UNREAD = Gauge(
+    "soc_ingest_topics_unread",
+    "Ingest topics assigned to this bridge whose tenant the settings do not know, left unread",
+)
 RULES_LOADED = Gauge("soc_rules_loaded", "Rules compiled and active in the detector")
 RULES_FAILED = Gauge("soc_rules_failed", "Rules that could not be loaded or compiled")
 BACKEND_UP = Gauge("soc_backend_up", "1 when the last check of a backend passed", ["backend"])

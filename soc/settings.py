@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -138,6 +146,52 @@ class StoreSettings(_Section):
     opensearch: OpenSearchSettings = OpenSearchSettings()
 
 
+TENANT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"
+"""A tenant name as the connectors' configuration allows it."""
+
+
+class KafkaBridgeSettings(_Section):
+    """The bridge from the per-tenant ingest topics `<prefix>.ingest.<tenant>` to the bus."""
+
+    enabled: bool | None = None
+    """Run the bridge inside `soc run` and `soc api`; null: whenever `bus.kind` is `kafka`
+    (`soc bridge` runs it alone)."""
+    group: str = Field("soc-ingest-bridge", min_length=1)
+    """Kafka consumer group every bridge joins; they share the ingest topics' partitions."""
+    tenant_pattern: str = TENANT_NAME
+    """Regular expression the tenant part of an ingest topic's name must match whole; topics
+    whose tenant does not match are not subscribed to."""
+    tenants: list[str] = Field(default_factory=list)
+    """Tenants whose ingest topics are read, besides those of the ingest keys (JSON list);
+    `*` reads every tenant the pattern matches. Other tenants' topics are left unread."""
+    batch_size: int = Field(500, ge=1)
+    """Messages the bridge takes from Kafka at once."""
+    topic_refresh_s: float = Field(30.0, gt=0)
+    """How often the list of topics is refreshed, so a new tenant's topic is read in time."""
+    metrics_port: int | None = Field(9465, ge=1, le=65535)
+    """Where `soc bridge` serves /metrics; null turns it off."""
+    metrics_host: str = "127.0.0.1"
+    """Address for that /metrics server."""
+
+    @field_validator("tenant_pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(f"(?P<tenant>{v})")  # as the bridge's topic pattern holds it
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {e}") from e
+        return v
+
+    @model_validator(mode="after")
+    def _tenants_match(self) -> KafkaBridgeSettings:
+        bad = [
+            t for t in self.tenants if t != ALL_TENANTS and not re.fullmatch(self.tenant_pattern, t)
+        ]
+        if bad:
+            raise ValueError(f"tenants {bad} do not match tenant_pattern")
+        return self
+
+
 class IngestSettings(_Section):
     max_line_bytes: int = Field(1_048_576, ge=64)
     """A longer line is refused (too_large) and dead-lettered with its head, size and hash."""
@@ -145,6 +199,7 @@ class IngestSettings(_Section):
     """A larger request body is refused whole with 413."""
     max_errors_reported: int = Field(100, ge=0)
     """Per-line errors listed in a response; every one is counted and dead-lettered."""
+    kafka_bridge: KafkaBridgeSettings = KafkaBridgeSettings()
 
 
 class DetectSettings(_Section):
@@ -205,6 +260,18 @@ class Settings(BaseSettings):
     detect: DetectSettings = DetectSettings()
     api: ApiSettings = ApiSettings()
     sample: SampleSettings = SampleSettings()
+
+    @model_validator(mode="after")
+    def _bridge_needs_kafka(self) -> Settings:
+        if self.ingest.kafka_bridge.enabled and self.bus.kind != "kafka":
+            raise ValueError("ingest.kafka_bridge.enabled needs bus.kind=kafka")
+        return self
+
+    @property
+    def kafka_bridge_on(self) -> bool:
+        """Whether `soc run` and `soc api` run the ingest bridge."""
+        enabled = self.ingest.kafka_bridge.enabled
+        return self.bus.kind == "kafka" and enabled is not False
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:

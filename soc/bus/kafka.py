@@ -44,7 +44,7 @@ LAG_TIMEOUT_S = 1.0
 MAX_BACKOFF_S = 5.0
 
 
-def _bus_error(what: str, error: BaseException) -> BusError:
+def bus_error(what: str, error: BaseException) -> BusError:
     retriable = bool(getattr(error, "retriable", False))
     return BusError(f"{what}: {error!r}", retriable=retriable)
 
@@ -93,7 +93,7 @@ class KafkaSubscription:
                 timeout_ms=int(timeout_s * 1000), max_records=max_records
             )
         except KafkaError as e:
-            raise _bus_error("kafka poll failed", e) from e
+            raise bus_error("kafka poll failed", e) from e
         out: list[Message] = []
         for tp, records in batches.items():
             if not records:
@@ -126,7 +126,7 @@ class KafkaSubscription:
             self._pending.clear()
             return
         except KafkaError as e:
-            raise _bus_error("kafka commit failed", e) from e
+            raise bus_error("kafka commit failed", e) from e
         for tp, off in offsets.items():
             if self._pending.get(tp) == off:
                 del self._pending[tp]
@@ -139,7 +139,7 @@ class KafkaSubscription:
         try:
             await self._consumer.stop()
         except KafkaError as e:
-            raise _bus_error("kafka consumer stop failed", e) from e
+            raise bus_error("kafka consumer stop failed", e) from e
 
     def lag(self) -> int | None:
         """Records in the assigned partitions not yet returned; None before the first fetch."""
@@ -154,16 +154,37 @@ class KafkaSubscription:
             CONSUMER_LAG.labels(topic=self._topic.value, group=self._group).set(self._lag)
 
     async def _measure_lag(self) -> int | None:
-        assigned = self._consumer.assignment()
-        if not assigned:
+        return await assigned_lag(self._consumer, self._consumer.assignment())
+
+
+async def assigned_lag(consumer: Any, partitions: Any) -> int | None:
+    """Records in ``partitions`` (assigned to ``consumer``) not yet returned; None if unknown."""
+    if not partitions:
+        return None
+    total = 0
+    for tp in partitions:
+        high = consumer.highwater(tp)
+        if high is None:
             return None
-        total = 0
-        for tp in assigned:
-            high = self._consumer.highwater(tp)
-            if high is None:
-                return None
-            total += max(0, high - await self._consumer.position(tp))
-        return total
+        total += max(0, high - await consumer.position(tp))
+    return total
+
+
+def client_kwargs(s: KafkaSettings) -> dict[str, Any]:
+    """Connection and security options shared by producers, consumers and admin clients."""
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": s.bootstrap_servers,
+        "security_protocol": s.security_protocol,
+    }
+    if s.security_protocol in ("SSL", "SASL_SSL"):
+        cafile = str(s.ssl_cafile) if s.ssl_cafile else None
+        kwargs["ssl_context"] = create_ssl_context(cafile=cafile)
+    if s.sasl_mechanism is not None:
+        kwargs["sasl_mechanism"] = s.sasl_mechanism
+        kwargs["sasl_plain_username"] = s.sasl_username
+        if s.sasl_password is not None:
+            kwargs["sasl_plain_password"] = s.sasl_password.get_secret_value()
+    return kwargs
 
 
 class KafkaBus:
@@ -175,21 +196,7 @@ class KafkaBus:
         self._subscriptions: set[KafkaSubscription] = set()
 
     def _client_kwargs(self) -> dict[str, Any]:
-        """Connection and security options shared by producer, consumers and admin."""
-        s = self._settings
-        kwargs: dict[str, Any] = {
-            "bootstrap_servers": s.bootstrap_servers,
-            "security_protocol": s.security_protocol,
-        }
-        if s.security_protocol in ("SSL", "SASL_SSL"):
-            cafile = str(s.ssl_cafile) if s.ssl_cafile else None
-            kwargs["ssl_context"] = create_ssl_context(cafile=cafile)
-        if s.sasl_mechanism is not None:
-            kwargs["sasl_mechanism"] = s.sasl_mechanism
-            kwargs["sasl_plain_username"] = s.sasl_username
-            if s.sasl_password is not None:
-                kwargs["sasl_plain_password"] = s.sasl_password.get_secret_value()
-        return kwargs
+        return client_kwargs(self._settings)
 
     def topic_name(self, topic: Topic) -> str:
         return f"{self._settings.topic_prefix}.{topic.value}"
@@ -209,7 +216,7 @@ class KafkaBus:
                 break
             except (KafkaError, OSError, TimeoutError) as e:
                 if isinstance(e, KafkaError) and not e.retriable:
-                    raise _bus_error(f"kafka at {s.bootstrap_servers} refused to start", e) from e
+                    raise bus_error(f"kafka at {s.bootstrap_servers} refused to start", e) from e
                 error = e
             if loop.time() + delay >= deadline:
                 raise BusError(
@@ -271,7 +278,7 @@ class KafkaBus:
             try:
                 await producer.stop()
             except KafkaError as e:
-                raise _bus_error("kafka producer stop failed", e) from e
+                raise bus_error("kafka producer stop failed", e) from e
             log.info(
                 "kafka bus stopped", extra={"bootstrap_servers": self._settings.bootstrap_servers}
             )
@@ -305,7 +312,7 @@ class KafkaBus:
         results = await asyncio.gather(*futures, return_exceptions=True)
         error = error or next((r for r in results if isinstance(r, BaseException)), None)
         if error is not None:
-            raise _bus_error("kafka publish failed", error) from error
+            raise bus_error("kafka publish failed", error) from error
 
     async def subscribe(self, topic: Topic, group: str) -> KafkaSubscription:
         self._require_producer()
@@ -327,7 +334,7 @@ class KafkaBus:
             await consumer.start()
         except KafkaError as e:
             await consumer.stop()
-            raise _bus_error("kafka consumer start failed", e) from e
+            raise bus_error("kafka consumer start failed", e) from e
         self._subscriptions.add(subscription)
         return subscription
 

@@ -6,7 +6,7 @@ import time
 
 from soc.bus import Bus, Topic
 from soc.bus.codec import encode
-from soc.ingest.ndjson import parse_ndjson
+from soc.ingest.ndjson import Parsed, parse_ndjson
 from soc.log import get_logger
 from soc.metrics import EVENTS_ACCEPTED, EVENTS_RECEIVED, EVENTS_REJECTED, STAGE_LATENCY
 from soc.models import IngestResult, utcnow
@@ -28,15 +28,7 @@ async def ingest_ndjson(
         max_line_bytes=settings.max_line_bytes,
     )
     EVENTS_RECEIVED.labels(source="http").inc(len(parsed.events) + len(parsed.dead))
-    # Dead letters first: if the bus fails half-way, the sender retries the whole
-    # body, and both writes are idempotent by id downstream.
-    if parsed.dead:
-        await bus.publish(Topic.deadletters, encode(parsed.dead))
-        for d in parsed.dead:
-            EVENTS_REJECTED.labels(stage="ingest", reason=d.reason).inc()
-    if parsed.events:
-        await bus.publish(Topic.events, encode(parsed.events))
-        EVENTS_ACCEPTED.labels(source="http").inc(len(parsed.events))
+    await publish_parsed(parsed, bus=bus, via="http")
     STAGE_LATENCY.labels(stage="ingest").observe(time.perf_counter() - started)
     if parsed.dead:
         log.info(
@@ -51,3 +43,20 @@ async def ingest_ndjson(
         errors=errors[:limit],
         errors_truncated=len(errors) > limit,
     )
+
+
+async def publish_parsed(parsed: Parsed, *, bus: Bus, via: str) -> None:
+    """Dead letters, then events, onto the bus; counted once both are durable.
+
+    Dead letters go first: if the bus fails half-way, the sender (or the bridge)
+    sends the whole input again, and both writes are idempotent by id downstream.
+    ``via`` is the ``source`` label of the accepted counter (``http``, ``kafka``).
+    """
+    if parsed.dead:
+        await bus.publish(Topic.deadletters, encode(parsed.dead))
+    if parsed.events:
+        await bus.publish(Topic.events, encode(parsed.events))
+    for d in parsed.dead:
+        EVENTS_REJECTED.labels(stage="ingest", reason=d.reason).inc()
+    if parsed.events:
+        EVENTS_ACCEPTED.labels(source=via).inc(len(parsed.events))

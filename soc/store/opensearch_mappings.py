@@ -15,10 +15,13 @@ Documents are the model's JSON plus fields only used for indexing: ``time_us``
 :func:`soc.store._common.words` cuts from title, host, rule id and tags. Unknown
 fields are kept in ``_source`` but not indexed (``dynamic: false``).
 
-An event's ``raw`` and ``fields`` are kept but not indexed (``enabled:
-false``): ``flat_object`` refuses any document with a value over 32766 bytes
-(an "immense term"; PowerShell script blocks exceed it) and has no
-``ignore_above`` in OpenSearch 2.19.
+An event's ``origin`` (connector, source, stream, seq, part, drill) is indexed
+as keywords and longs, to count what arrived per connector and stream. Its
+``raw`` and ``fields`` are kept but not indexed (``enabled: false``):
+``flat_object`` refuses any document with a value over 32766 bytes (an "immense
+term"; PowerShell script blocks exceed it) and has no ``ignore_above`` in
+OpenSearch 2.19. A template applies to indices made after it is put: an index
+made before a new property was added indexes it from the next day's index on.
 """
 
 from __future__ import annotations
@@ -47,6 +50,19 @@ _LOGSOURCE = {
     }
 }
 
+_ORIGIN = {
+    "properties": {
+        "connector": _DATA_KEYWORD,
+        "source": _DATA_KEYWORD,
+        "stream": _DATA_KEYWORD,
+        "seq": _LONG,
+        "part": _LONG,
+        "drill": _DATA_KEYWORD,
+    }
+}
+"""The connector's stamp, indexed so the SOC can count what arrived per connector and stream,
+and find gaps in ``seq``."""
+
 _EVENTS = {
     "id": _KEYWORD,
     "tenant": _KEYWORD,
@@ -56,6 +72,7 @@ _EVENTS = {
     "time_us": _LONG,
     "received": _DATE,
     "logsource": _LOGSOURCE,
+    "origin": _ORIGIN,
     "raw": _STORED_ONLY,
     "fields": _STORED_ONLY,
 }

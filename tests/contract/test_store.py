@@ -29,11 +29,13 @@ from soc.models import (
     DeadLetter,
     Event,
     LogSource,
+    Origin,
     Severity,
     digest,
 )
 from soc.settings import OpenSearchSettings, SqliteSettings, StoreSettings
 from soc.store import Store, build_store, encode_cursor
+from soc.store.opensearch_mappings import pattern
 
 DATASET = "datasets/otrf/LSASS_campaign_01/metasploit_logonpasswords_lsass_memory_dump.zip"
 SOURCE = "otrf-lsass-campaign"
@@ -136,9 +138,10 @@ async def store(
                 await client.close()
 
 
-def event(record: dict[str, Any], *, tenant: str = A) -> Event:
+def event(record: dict[str, Any], *, tenant: str = A, origin: Origin | None = None) -> Event:
     return Event(
-        id=Event.make_id(tenant=tenant, source=SOURCE, raw=record),
+        id=Event.make_id(tenant=tenant, source=SOURCE, raw=record, origin=origin),
+        origin=origin,
         tenant=tenant,
         source=SOURCE,
         host=record["Hostname"],
@@ -232,6 +235,75 @@ async def test_writes_are_idempotent_and_keep_the_stored_record(
     assert await store.get_alert(al.id, tenants=None) == al
     assert await search_ids(store) == [al.id]
     assert await search_ids(store, status=[AlertStatus.closed]) == []
+
+
+def stamp(seq: int, *, connector: str = "ioc-dc-01") -> Origin:
+    """Where a connector read a record: the Sysmon channel of a domain controller."""
+    return Origin(
+        connector=connector,
+        source="sysmon",
+        stream="winlog:Microsoft-Windows-Sysmon/Operational",
+        seq=seq,
+    )
+
+
+async def test_origin_round_trips_and_keeps_equal_records_apart(
+    store: Store, lsass_records: list[dict[str, Any]]
+) -> None:
+    record = lsass_records[0]
+    first = event(record, origin=stamp(41))
+    again = event(record, origin=stamp(42))  # the same record read at another place
+    resent = event(record, origin=stamp(41))  # the same place sent again after a crash
+    bare = event(record)
+    assert first.id == resent.id and len({first.id, again.id, bare.id}) == 3
+    await store.put_events([first, again, resent, bare])
+    got = await store.get_event(first.id, tenants=[A])
+    assert got == first and got.origin == stamp(41)
+    assert await store.get_event(again.id, tenants=[A]) == again
+    got_bare = await store.get_event(bare.id, tenants=[A])
+    assert got_bare == bare and got_bare.origin is None
+
+
+@pytest.mark.opensearch
+async def test_opensearch_indexes_origin_to_count_per_connector_and_stream(
+    opensearch_url: str, unique_name: str, lsass_records: list[dict[str, Any]]
+) -> None:
+    """Not part of the seam: the SOC counts arrivals per connector and stream in OpenSearch."""
+    settings = OpenSearchSettings(
+        hosts=[opensearch_url], index_prefix=unique_name, refresh_on_write=True
+    )
+    store = build_store(StoreSettings(kind="opensearch", opensearch=settings))
+    events = [event(r, origin=stamp(i)) for i, r in enumerate(lsass_records[:7])]
+    events += [
+        event(r, origin=stamp(i, connector="ioc-dc-02")) for i, r in enumerate(lsass_records[:3])
+    ]
+    client = AsyncOpenSearch(hosts=[opensearch_url])
+    await store.start()
+    try:
+        await store.put_events(events)
+        body = {
+            "size": 0,
+            "query": {"term": {"origin.stream": "winlog:Microsoft-Windows-Sysmon/Operational"}},
+            "aggs": {
+                "per_connector": {
+                    "terms": {"field": "origin.connector"},
+                    "aggs": {"last": {"max": {"field": "origin.seq"}}},
+                }
+            },
+        }
+        found = await client.search(index=pattern(unique_name, "events"), body=body)
+        buckets = {
+            b["key"]: (b["doc_count"], b["last"]["value"])
+            for b in found["aggregations"]["per_connector"]["buckets"]
+        }
+        assert buckets == {"ioc-dc-01": (7, 6), "ioc-dc-02": (3, 2)}
+    finally:
+        await store.stop()
+        try:
+            await client.indices.delete(index=f"{unique_name}-*")
+            await client.indices.delete_index_template(name=f"{unique_name}-*")
+        finally:
+            await client.close()
 
 
 async def test_reads_are_scoped_by_tenant(
