@@ -15,6 +15,7 @@ the destination is down the spool fills; when it is full, sources wait.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import random
 import socket
@@ -26,9 +27,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors import metrics as m
-from connectors.config import AgentConfig
+from connectors.config import AgentConfig, KafkaOutput
 from connectors.outputs import DeliveryError, Output, make_output
-from connectors.parse._base import Defaults
+from connectors.parse._base import HEAD_BYTES, Defaults
 from connectors.parse.dispatch import frame_events, parse
 from connectors.registry import Registry
 from connectors.sources.base import Batch, Source, SourceContext
@@ -37,6 +38,9 @@ from soc.log import get_logger
 from soc.models import EventIn, Origin
 
 log = get_logger("connectors.agent")
+
+SOC_MAX_LINE_BYTES = 1_000_000
+"""Under the SOC's default ingest.max_line_bytes (1 MiB), so no event is refused as too large."""
 
 SOURCE_TYPES = {
     "file": "connectors.sources.file_tail:FileTailSource",
@@ -55,7 +59,8 @@ def make_source(config: Any, ctx: SourceContext) -> Source:
 
 @dataclass(slots=True)
 class DeliveryState:
-    up: bool = False
+    up: bool | None = None
+    """None until the first send: a quiet agent is not a failing one."""
     last_error: str | None = None
     last_ack: float | None = None
     failures_in_row: int = 0
@@ -98,6 +103,12 @@ class Agent:
         self.delivery = DeliveryState()
         self._committed: dict[tuple[str, str], int] = {}
         self._defaults = self._make_defaults()
+        self.max_event_bytes = (
+            config.output.max_message_bytes - 1024
+            if isinstance(config.output, KafkaOutput)
+            else SOC_MAX_LINE_BYTES
+        )
+        """An event encoded larger than this is shipped as a too_large event."""
         self.started = asyncio.Event()
         m.SPOOL_LIMIT.set(config.spool.max_bytes)
 
@@ -131,7 +142,7 @@ class Agent:
         entry = self.to_entry(batch, events)
         m.RECORDS_READ.labels(batch.source).inc(len(batch.records))
         m.BYTES_READ.labels(batch.source).inc(sum(f.size or len(f.data) for f in batch.records))
-        if self.spool.is_full(len(entry.body)):
+        if self.spool.is_full(len(entry.encode())):
             m.SPOOL_FULL.set(1)
             log.warning(
                 "spool full: source paused until the destination catches up",
@@ -140,7 +151,7 @@ class Agent:
         waited = await self.spool.put(entry)
         if waited:
             m.BACKPRESSURE_SECONDS.labels(batch.source).inc(waited)
-            m.SPOOL_FULL.set(0)
+            m.SPOOL_FULL.set(1 if self.spool.waiting else 0)
         m.EVENTS_SPOOLED.labels(batch.source).inc(entry.events)
         self._gauges()
 
@@ -182,7 +193,10 @@ class Agent:
                 part=part,
                 drill=self.drill,
             )
-            lines.append(ev.model_dump_json(exclude_none=True).encode() + b"\n")
+            line = ev.model_dump_json(exclude_none=True).encode()
+            if len(line) >= self.max_event_bytes:
+                line = self._too_large(ev, line)
+            lines.append(line + b"\n")
         return Entry(
             source=batch.source,
             stream=batch.stream,
@@ -192,6 +206,20 @@ class Agent:
             checkpoint=batch.checkpoint,
             body=b"".join(lines),
         )
+
+    def _too_large(self, ev: EventIn, line: bytes) -> bytes:
+        """An event over the destination's message limit, as its head, size and SHA-256."""
+        record = {
+            "message": line[:HEAD_BYTES].decode("utf-8", "replace"),
+            "parse_error": "too_large",
+            "parse_error_detail": f"event is {len(line)} bytes; limit {self.max_event_bytes}",
+            "size": len(line),
+            "sha256": hashlib.sha256(line).hexdigest(),
+            "truncated": True,
+        }
+        small = ev.model_copy(update={"record": record})
+        m.PARSE_ERRORS.labels(ev.origin.source if ev.origin else "-", "too_large").inc()
+        return small.model_dump_json(exclude_none=True).encode()
 
     # -- spool -> destination -------------------------------------------------------
 
@@ -204,9 +232,14 @@ class Agent:
                 self._gauges()
                 continue
             started = time.perf_counter()
+            for entry in entries:
+                m.EVENTS_SENT.labels(entry.source).inc(entry.events)
             try:
                 await self.output.send(entries)
-            except DeliveryError as e:
+            except Exception as exc:  # any failure keeps the events in the spool, to retry
+                e = exc if isinstance(exc, DeliveryError) else DeliveryError("internal", repr(exc))
+                if not isinstance(exc, DeliveryError):
+                    log.exception("send failed unexpectedly", extra={"output": self.output.name})
                 self.spool.rewind()
                 self._failed(e)
                 wait = e.retry_after_s if e.retry_after_s is not None else delay
@@ -214,7 +247,7 @@ class Agent:
                 delay = min(delay * 2, d.retry_max_s)
                 continue
             m.SEND_SECONDS.observe(time.perf_counter() - started)
-            if not self.delivery.up and self.delivery.failures_in_row:
+            if self.delivery.failures_in_row:
                 m.RECONNECTS.inc()
                 log.info("destination back", extra={"output": self.output.name})
             self.delivery = DeliveryState(up=True, last_ack=time.time())
@@ -222,7 +255,6 @@ class Agent:
             delay = 0.2
             self.spool.ack(entries)
             for entry in entries:
-                m.EVENTS_SENT.labels(entry.source).inc(entry.events)
                 m.EVENTS_ACKED.labels(entry.source).inc(entry.events)
             await self._commit(entries)
             self._gauges()
@@ -260,7 +292,11 @@ class Agent:
             src = self.sources.get(source)
             if src is None:
                 continue
-            await src.commit(stream, e.checkpoint)
+            try:
+                await src.commit(stream, e.checkpoint)
+            except Exception:  # the events are delivered; a lost position only means resends
+                log.exception("could not save a position", extra={"source": source})
+                continue
             self._committed[(source, stream)] = end
 
     def _gauges(self) -> None:
@@ -276,12 +312,13 @@ class Agent:
             "bytes": self.spool.pending_bytes(),
             "max_bytes": self.spool.max_bytes,
             "oldest_age_s": round(self.spool.oldest_age_s(), 3),
-            "full": self.spool.is_full(),
+            "full": self.spool.waiting > 0,
         }
         m.SPOOL_AGE.set(spool["oldest_age_s"])
         ok = all(sources.values())
+        down = self.delivery.up is False
         return {
-            "status": "ok" if ok and self.delivery.up else ("degraded" if ok else "failing"),
+            "status": "failing" if not ok else ("degraded" if down else "ok"),
             "connector": self.config.connector.id,
             "run_id": self.run_id,
             "sources": sources,
@@ -297,7 +334,7 @@ class Agent:
     async def run(self, stop: asyncio.Event | None = None, *, drain_s: float = 10.0) -> None:
         """Run until ``stop`` is set; then stop reading and give the spool ``drain_s`` to empty."""
         stop = stop or asyncio.Event()
-        tasks = [asyncio.create_task(self._sender(), name="sender")]
+        tasks = [asyncio.create_task(self._supervised(self._sender, "sender"), name="sender")]
         tasks += [
             asyncio.create_task(self._run_source(s), name=f"source:{n}")
             for n, s in self.sources.items()
@@ -338,15 +375,19 @@ class Agent:
             )
 
     async def _run_source(self, source: Source) -> None:
-        """A source that crashes is logged and restarted after a pause; others go on."""
+        await self._supervised(lambda: source.run(self.emit), f"source {source.name}")
+
+    @staticmethod
+    async def _supervised(work: Callable[[], Awaitable[None]], what: str) -> None:
+        """A task that crashes is logged and restarted after a pause; the others go on."""
         delay = 1.0
         while True:
             try:
-                await source.run(self.emit)
+                await work()
                 return
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("source failed; restarting", extra={"source": source.name})
+                log.exception("task failed; restarting it", extra={"task": what})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)

@@ -55,6 +55,10 @@ def _listen(value: str) -> str:
     return value
 
 
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def split_listen(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)
@@ -109,6 +113,15 @@ class KafkaOutput(_Model):
     sasl_password_file: Path | None = None
     compression: Literal["gzip", "none"] = "gzip"
     request_timeout_s: float = Field(30.0, gt=0)
+    max_message_bytes: Size = 1_000_000
+    """Largest message sent; keep it at or under the broker's ``message.max.bytes``."""
+
+    _coerce = field_validator("max_message_bytes", mode="before")(_size)
+
+    def model_post_init(self, _: Any) -> None:
+        sasl = self.security_protocol.startswith("SASL")
+        if sasl and not (self.sasl_username and self.sasl_password_file):
+            raise ValueError(f"{self.security_protocol} needs sasl_username and sasl_password_file")
 
 
 class HttpOutput(_Model):
@@ -120,6 +133,11 @@ class HttpOutput(_Model):
     ca_file: Path | None = None
     """CA bundle to verify the SOC's certificate (default: the system's)."""
     timeout_s: float = Field(30.0, gt=0)
+
+    def model_post_init(self, _: Any) -> None:
+        host = self.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+        if self.url.startswith("http://") and not _loopback(host):
+            raise ValueError("the SOC's url must be https:// (http:// only to a loopback address)")
 
     def ingest_url(self) -> str:
         u = self.url.rstrip("/")
@@ -142,7 +160,9 @@ class _Source(_Model):
     json, windows-json (docs/connectors/parsers.md)."""
     logsource: LogSource | None = None
     """Logsource for records whose format implies none."""
-    max_line_bytes: Size = 1 << 20
+    max_line_bytes: Size = 256 << 10
+    """Longest line parsed; a longer one is shipped as a ``too_large`` event with its head,
+    size and SHA-256 (so it stays under Kafka's and the SOC's message limits)."""
 
     _coerce = field_validator("max_line_bytes", mode="before")(_size)
 
@@ -197,6 +217,8 @@ class SyslogSource(_Source):
     def model_post_init(self, _: Any) -> None:
         if self.protocol == "tls" and self.tls is None:
             raise ValueError("protocol tls needs a tls: section (cert_file, key_file)")
+        if self.protocol != "tls" and self.tls is not None:
+            raise ValueError(f"a tls: section needs protocol tls, not {self.protocol}")
 
 
 class HttpSource(_Source):
@@ -212,6 +234,10 @@ class HttpSource(_Source):
     _listen = field_validator("listen")(lambda v: _listen(v))
     _coerce2 = field_validator("max_body_bytes", mode="before")(_size)
 
+    def model_post_init(self, _: Any) -> None:
+        if self.token_file is None and not _loopback(split_listen(self.listen)[0]):
+            raise ValueError("an http source listening beyond loopback needs a token_file")
+
 
 class S3Source(_Source):
     type: Literal["s3"]
@@ -224,6 +250,9 @@ class S3Source(_Source):
     secret_access_key_file: Path | None = None
     """Credentials; when unset, boto3's own chain (environment, instance role)."""
     interval_s: float = Field(60.0, gt=0)
+    lookback_days: int = Field(2, ge=0, le=90)
+    """Days before the newest object sent from a region's folder that are listed again, so
+    late-delivered CloudTrail files are still found."""
     ca_file: Path | None = None
     format: str = "cloudtrail"
 
@@ -235,7 +264,7 @@ SourceConfig = Annotated[
 
 
 class MetricsConfig(_Model):
-    listen: str | None = "127.0.0.1:9465"
+    listen: str | None = "127.0.0.1:9466"
     """Where /metrics and /healthz are served; null to serve neither."""
 
     _listen = field_validator("listen")(lambda v: v if v is None else _listen(v))
@@ -248,12 +277,6 @@ class AgentConfig(_Model):
     spool: SpoolConfig = SpoolConfig()
     metrics: MetricsConfig = MetricsConfig()
     sources: list[SourceConfig] = Field(min_length=1)
-
-    def model_post_init(self, _: Any) -> None:
-        names = [s.name for s in self.sources]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"source names must be unique: {', '.join(dup)}")
 
     def kafka_topic(self) -> str:
         assert isinstance(self.output, KafkaOutput)
@@ -282,6 +305,7 @@ def parse_config(text: str, *, name: str = "<config>") -> AgentConfig:
         raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{name}:1: the file must be a mapping (connector:, output:, sources:)")
+    _check_unique_names(data, node, name)
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as e:
@@ -292,6 +316,20 @@ def parse_config(text: str, *, name: str = "<config>") -> AgentConfig:
             key = _loc_text(loc) or "(top)"
             lines.append(f"{name}:{line}: {key}: {err['msg']}")
         raise ConfigError("\n".join(lines)) from e
+
+
+def _check_unique_names(data: dict[str, Any], node: yaml.Node | None, name: str) -> None:
+    sources = data.get("sources")
+    if not isinstance(sources, list):
+        return
+    seen: set[str] = set()
+    for i, src in enumerate(sources):
+        n = src.get("name") if isinstance(src, dict) else None
+        if isinstance(n, str) and n in seen:
+            line = _line_of(node, ["sources", i, "name"])
+            raise ConfigError(f"{name}:{line}: sources[{i}].name: {n!r} names another source too")
+        if isinstance(n, str):
+            seen.add(n)
 
 
 def _real_loc(loc: tuple[Any, ...], data: Any) -> list[str | int]:

@@ -5,11 +5,15 @@
 Files are read as the agent reads them (EVTX, JSON, NDJSON and zips of those
 through soc.ingest.readers; other files line by line with ``--format``),
 parsed, stamped with a drill id, re-timed, spooled and delivered by the same
-Agent, spool and output as ``soc-connector run``. Re-timing: every event's
-time is shifted by (start of the replay - time of the first event), so the
-campaign's gaps are kept and it ends in the present. Pacing: ``--speed 1``
-keeps the original gaps, ``--speed 10`` is ten times faster, ``--fast`` does
-not wait at all.
+Agent, spool and output as ``soc-connector run``. Re-timing: each event gets
+the time at which the drill replays it, so the drill happens now and nothing
+is dated in the future. Pacing: ``--speed 1`` keeps the original gaps (the
+first event at the start, each later one at start + its original offset),
+``--speed 10`` divides the gaps by ten, ``--fast`` does not wait at all (every
+event of a batch takes the moment the batch is read). The recorded time
+stays in the raw record. Replaying the same files with the same drill id
+gives the same event ids, so a drill interrupted and run again does not
+double.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ class ReplayFiles(Source):
 
     async def run(self, emit: Emit) -> None:
         for path in self.paths:
-            stream = f"replay:{path}#{self.ctx.run_id}"
+            stream = f"replay:{path.resolve()}#{self.ctx.run_id}"
             seq = 0
             for chunk in _chunks(self._frames(path)):
                 await emit(Batch(source=self.name, stream=stream, first_seq=seq, records=chunk))
@@ -93,12 +97,12 @@ def _chunks(frames: Iterator[Frame]) -> Iterator[list[Frame]]:
 
 
 class Retimer:
-    """Shifts event times so the first event happens now, and paces the replay."""
+    """Gives each event the moment the drill replays it, and paces the replay."""
 
     def __init__(self, *, speed: float | None) -> None:
         self.speed = speed  # None: as fast as possible
-        self.shift: timedelta | None = None
         self.first: datetime | None = None
+        self.start = datetime.now(UTC)
         self.started = time.monotonic()
         self.events = 0
 
@@ -114,14 +118,16 @@ class Retimer:
 
     async def __call__(self, events: list[EventIn]) -> None:
         latest: datetime | None = None
+        now = datetime.now(UTC)
         for ev in events:
             t = self.time_of(ev)
             if t is None:
+                ev.time = now
                 continue
-            if self.shift is None:
+            if self.first is None:
                 self.first = t
-                self.shift = datetime.now(UTC) - t
-            ev.time = t + self.shift
+            offset = max(timedelta(0), t - self.first)
+            ev.time = self.start + offset / self.speed if self.speed else now
             latest = t if latest is None or t > latest else latest
         self.events += len(events)
         if self.speed and latest is not None and self.first is not None:
@@ -186,7 +192,7 @@ async def replay(
         "events": retimer.events,
         "seconds": round(time.monotonic() - started, 2),
         "first_event_time": retimer.first.isoformat() if retimer.first else None,
-        "shifted_by_s": retimer.shift.total_seconds() if retimer.shift else None,
+        "replayed_from": retimer.start.isoformat(),
     }
 
 

@@ -16,6 +16,9 @@ and a torn last entry (the agent died mid-write) is cut off and logged.
 Bounded: ``put`` waits while the unacknowledged bytes would exceed
 ``max_bytes`` (one entry larger than the whole spool is still let in when
 the spool is empty, so it cannot wedge). That wait is the agent's backpressure.
+``fsync``: ``batch`` fsyncs each append and each ack; ``always`` also fsyncs the
+folder when a segment is made or the ack file replaced; ``never`` leaves it to
+the OS (survives a crash of the agent, not of the machine).
 """
 
 from __future__ import annotations
@@ -111,7 +114,10 @@ class Spool:
         self._write_seg, self._write_off = self._recover()
         self._file = open(self._seg_path(self._write_seg), "ab")  # noqa: SIM115
         self._changed = asyncio.Condition()
-        pending = self._iter_from(self._acked)
+        self.waiting = 0
+        """Writers waiting for room: while > 0 the spool is full and sources are paused."""
+        self._tasks: set[asyncio.Task[None]] = set()
+        pending = self._iter_from(self._acked, headers_only=True)
         self._events_pending = sum(e.events for e in pending)
         self._bytes_pending = sum(e.size for e in pending)
 
@@ -169,7 +175,7 @@ class Spool:
                     return pos
                 pos += _HEAD.size + length
 
-    def _iter_from(self, pos: tuple[int, int]) -> list[Entry]:
+    def _iter_from(self, pos: tuple[int, int], *, headers_only: bool = False) -> list[Entry]:
         out: list[Entry] = []
         seg, off = pos
         for n in self._segments():
@@ -184,8 +190,9 @@ class Spool:
                     if len(head) < _HEAD.size:
                         break
                     length, _ = _HEAD.unpack(head)
-                    e = Entry.decode(f.read(length))
+                    e = Entry.decode(f.readline(length) if headers_only else f.read(length))
                     p += _HEAD.size + length
+                    f.seek(p)
                     e.end, e.size = (n, p), _HEAD.size + length
                     out.append(e)
         return out
@@ -232,7 +239,11 @@ class Spool:
         async with self._changed:
             if self.is_full(len(data)):
                 started = time.perf_counter()
-                await self._changed.wait_for(lambda: not self.is_full(len(data)))
+                self.waiting += 1
+                try:
+                    await self._changed.wait_for(lambda: not self.is_full(len(data)))
+                finally:
+                    self.waiting -= 1
                 waited = time.perf_counter() - started
             if self._write_off >= self.segment_bytes:
                 self._roll()
@@ -251,6 +262,15 @@ class Spool:
         self._write_seg += 1
         self._write_off = 0
         self._file = open(self._seg_path(self._write_seg), "ab")  # noqa: SIM115
+        if self.fsync == "always":
+            self._fsync_folder()
+
+    def _fsync_folder(self) -> None:
+        fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     async def take(self, *, max_events: int, max_bytes: int, wait_s: float = 1.0) -> list[Entry]:
         """The next entries not yet handed out (at least one), waiting up to ``wait_s``."""
@@ -312,13 +332,17 @@ class Spool:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, self._ack_path)
+        if self.fsync == "always":
+            self._fsync_folder()
         self._events_pending -= sum(e.events for e in entries)
         self._bytes_pending -= sum(e.size for e in entries)
         for n in self._segments():
             if n < self._acked[0]:
                 self._seg_path(n).unlink(missing_ok=True)
-        # Only the waiters for room care; wake them without holding the lock.
-        asyncio.get_running_loop().create_task(self._notify())
+        # Only the writers waiting for room care; wake them without holding the lock.
+        task = asyncio.get_running_loop().create_task(self._notify())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _notify(self) -> None:
         async with self._changed:

@@ -17,6 +17,9 @@ from connectors.config import HttpOutput, read_secret
 from connectors.outputs import DeliveryError
 from connectors.spool import Entry
 
+MAX_POST_BYTES = 8 << 20
+"""Largest request body: far under the SOC's ingest.max_body_bytes (64 MiB)."""
+
 
 class HttpDelivery:
     def __init__(self, config: HttpOutput) -> None:
@@ -41,7 +44,20 @@ class HttpDelivery:
         lines = sum(e.events for e in entries)
         if not lines:
             return
-        await self._post(body, lines, entries)
+        if len(body) <= MAX_POST_BYTES:
+            await self._post(body, lines, entries)
+            return
+        # One entry can be large (a CloudTrail file): post it in pieces, in order.
+        chunk: list[bytes] = []
+        size = 0
+        for line in body.splitlines(keepends=True):
+            if chunk and size + len(line) > MAX_POST_BYTES:
+                await self._post(b"".join(chunk), len(chunk), [])
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            await self._post(b"".join(chunk), len(chunk), [])
 
     async def _post(self, body: bytes, lines: int, entries: list[Entry]) -> None:
         token = read_secret(self.config.token_file)  # re-read: a rotated token is picked up

@@ -17,11 +17,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
-from connectors.config import KafkaOutput, read_secret
+from connectors.config import ConfigError, KafkaOutput, read_secret
 from connectors.outputs import DeliveryError
 from connectors.spool import Entry
-
-MAX_MESSAGE_BYTES = 4 << 20
 
 
 class KafkaDelivery:
@@ -41,7 +39,7 @@ class KafkaDelivery:
             "compression_type": None if c.compression == "none" else c.compression,
             "linger_ms": 5,
             "max_batch_size": 1 << 20,
-            "max_request_size": MAX_MESSAGE_BYTES,
+            "max_request_size": c.max_message_bytes,
             "request_timeout_ms": int(c.request_timeout_s * 1000),
             "security_protocol": c.security_protocol,
         }
@@ -60,7 +58,11 @@ class KafkaDelivery:
 
     async def _ready(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(**self._options())
+            try:
+                options = self._options()
+            except (ConfigError, OSError, ValueError) as e:  # unreadable TLS file or SASL secret
+                raise DeliveryError("config", f"{self.name}: {e}") from e
+            producer = AIOKafkaProducer(**options)
             try:
                 await producer.start()
             except (KafkaError, OSError) as e:

@@ -293,7 +293,7 @@ class S3Source(Source):
         config: S3Config,
         ctx: SourceContext,
         *,
-        lookback_days: int = LOOKBACK_DAYS,
+        lookback_days: int | None = None,
         max_object_bytes: int = MAX_OBJECT_BYTES,
         attempts: int = 3,
         retry_base_s: float = 0.5,
@@ -304,7 +304,8 @@ class S3Source(Source):
         self.retry_base_s = retry_base_s
         self._s3: Any = None
         self._ready = False
-        self._done = _Done(lookback_days)
+        days = config.lookback_days if lookback_days is None else lookback_days
+        self._done = _Done(days)
         state = ctx.registry.load(self.name)
         if state and state.get("version") != 1:
             raise ValueError(f"S3 registry state of {self.name!r}: unknown version")
@@ -315,7 +316,7 @@ class S3Source(Source):
             )
         elif state:
             self._done.load(state)
-        self._sent = _Done(lookback_days)
+        self._sent = _Done(days)
         self._sent.load(self._done.to_json(config.bucket))
 
     def ready(self) -> bool:
