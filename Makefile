@@ -42,9 +42,10 @@ lint: venv ## ruff format --check, ruff check, mypy
 	$(BIN)/ruff check soc connectors tests bench
 	$(BIN)/mypy
 
-bench: venv ## Measure ingest-to-alert throughput, then detection on one core with the Sigma snapshot
+bench: venv ## Measure ingest-to-alert, detection on one core, and the connector (needs services-up)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/detect.py
+	$(BIN)/python bench/connector.py
 
 services-up: ## Fetch (first time) and start Kafka and OpenSearch on 127.0.0.1
 	bash $(SERVICES) up

@@ -4,13 +4,16 @@ Each event is one message on the tenant's ingest topic (``soc.ingest.<tenant>``)
 keyed ``<connector>/<stream>`` so that a stream's events stay in one
 partition, in order. TLS and SASL settings are passed through to aiokafka.
 After a failure the producer is closed and a new one made on the next try,
-so no half-broken connection state carries over.
+so no half-broken connection state carries over. aiokafka's own logs are
+kept to CRITICAL: while a broker is down it logs every retry, several times
+a second; the agent logs the failure itself, at a bounded rate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -20,6 +23,8 @@ from aiokafka.helpers import create_ssl_context
 from connectors.config import ConfigError, KafkaOutput, read_secret
 from connectors.outputs import DeliveryError
 from connectors.spool import Entry
+
+logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 class KafkaDelivery:
@@ -38,6 +43,7 @@ class KafkaDelivery:
             "acks": "all",
             "compression_type": None if c.compression == "none" else c.compression,
             "linger_ms": 5,
+            "retry_backoff_ms": 500,
             "max_batch_size": 1 << 20,
             "max_request_size": c.max_message_bytes,
             "request_timeout_ms": int(c.request_timeout_s * 1000),
@@ -73,19 +79,23 @@ class KafkaDelivery:
 
     async def send(self, entries: list[Entry]) -> None:
         producer = await self._ready()
-        futures = []
+        futures: list[asyncio.Future[Any]] = []
         try:
-            for entry in entries:
-                key = f"{self.connector}/{entry.stream}".encode()
-                for line in entry.body.splitlines():
-                    futures.append(await producer.send(self.topic, value=line, key=key))
-            await asyncio.gather(*futures)
-        except (KafkaError, OSError) as e:
+            async with asyncio.timeout(self.config.request_timeout_s + 5):
+                for entry in entries:
+                    key = f"{self.connector}/{entry.stream}".encode()
+                    for line in entry.body.splitlines():
+                        futures.append(await producer.send(self.topic, value=line, key=key))
+                await asyncio.gather(*futures)
+        except (KafkaError, OSError, TimeoutError) as e:
+            # aiokafka retries a broker that is down without end; the timeout turns that
+            # into a failure the agent can see, count and report.
             for f in futures:
                 if not f.done():
                     f.cancel()
             await self._reset()
-            raise DeliveryError("kafka_error", f"{self.name}: {e!r}") from e
+            reason = "timeout" if isinstance(e, TimeoutError) else "kafka_error"
+            raise DeliveryError(reason, f"{self.name}: {e!r}") from e
 
     async def _reset(self) -> None:
         producer, self._producer = self._producer, None
