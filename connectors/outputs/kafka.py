@@ -19,12 +19,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.partitioner import DefaultPartitioner
 
 from connectors.config import ConfigError, KafkaOutput, read_secret
 from connectors.outputs import DeliveryError
 from connectors.spool import Entry
 
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+_PARTITIONER = DefaultPartitioner()
 
 
 class KafkaDelivery:
@@ -82,10 +84,24 @@ class KafkaDelivery:
         futures: list[asyncio.Future[Any]] = []
         try:
             async with asyncio.timeout(self.config.request_timeout_s + 5):
+                partitions = sorted(await producer.partitions_for(self.topic))
                 for entry in entries:
                     key = f"{self.connector}/{entry.stream}".encode()
+                    # One stream, one key, one partition: hashed once per entry, and its
+                    # events appended to record batches rather than sent one by one.
+                    partition = _PARTITIONER(key, partitions, partitions)
+                    batch = producer.create_batch()
                     for line in entry.body.splitlines():
-                        futures.append(await producer.send(self.topic, value=line, key=key))
+                        if batch.append(key=key, value=line, timestamp=None) is None:
+                            futures.append(
+                                await producer.send_batch(batch, self.topic, partition=partition)
+                            )
+                            batch = producer.create_batch()
+                            batch.append(key=key, value=line, timestamp=None)
+                    if batch.record_count():
+                        futures.append(
+                            await producer.send_batch(batch, self.topic, partition=partition)
+                        )
                 await asyncio.gather(*futures)
         except (KafkaError, OSError, TimeoutError) as e:
             # aiokafka retries a broker that is down without end; the timeout turns that
