@@ -315,6 +315,10 @@ class Agent:
             "full": self.spool.waiting > 0,
         }
         m.SPOOL_AGE.set(spool["oldest_age_s"])
+        for name, s in self.sources.items():
+            open_now = getattr(s, "connections_open", None)
+            if isinstance(open_now, int):
+                m.CONNECTIONS_OPEN.labels(name).set(open_now)
         ok = all(sources.values())
         down = self.delivery.up is False
         return {

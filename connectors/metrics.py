@@ -84,3 +84,9 @@ SEND_SECONDS = Histogram(
     registry=REGISTRY,
 )
 UP = Gauge("soc_connector_destination_up", "1 when the last send succeeded", registry=REGISTRY)
+CONNECTIONS_OPEN = Gauge(
+    "soc_connector_connections_open",
+    "Open TCP/TLS connections of a push source (refreshed at each scrape)",
+    ["source"],
+    registry=REGISTRY,
+)

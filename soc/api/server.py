@@ -21,13 +21,28 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(settings: Settings, *, port: int | None = None) -> AsyncIterator[str]:
-    """`soc run` on 127.0.0.1 in this loop; yields its base URL, stops on exit."""
+async def serving(
+    settings: Settings,
+    *,
+    port: int | None = None,
+    tls: tuple[str, str] | None = None,
+) -> AsyncIterator[str]:
+    """`soc run` on 127.0.0.1 in this loop; yields its base URL, stops on exit.
+
+    ``tls``: (certificate file, key file) to serve HTTPS.
+    """
     port = port or free_port()
     app = create_app(Service(settings, workers=True))
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
         )
     )
     task = asyncio.create_task(server.serve())
@@ -37,7 +52,7 @@ async def serving(settings: Settings, *, port: int | None = None) -> AsyncIterat
                 task.result()  # raises the start-up error
                 raise RuntimeError("the server stopped during start-up")
             await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)
