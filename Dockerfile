@@ -5,7 +5,7 @@ WORKDIR /srv/soc
 COPY pyproject.toml README.md ./
 COPY soc ./soc
 COPY connectors ./connectors
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir '.[server]'
 COPY detections ./detections
 USER soc
 ENV SOC_DATA_DIR=/srv/soc/data

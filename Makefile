@@ -18,7 +18,7 @@ help: ## List the targets
 $(BIN)/soc: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[server,dev]'
 	@touch $@
 
 venv: $(BIN)/soc ## Create the virtual environment and install the project

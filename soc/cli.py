@@ -11,6 +11,11 @@ from pathlib import Path
 import click
 import yaml
 
+try:
+    import fastapi  # noqa: F401  (only to tell a connector-only install apart)
+except ImportError:  # pragma: no cover - depends on the install
+    sys.exit("soc: the SOC service needs its server dependencies: pip install 'soc[server]'")
+
 from soc.errors import ConfigError
 from soc.log import get_logger, setup_logging
 from soc.settings import ApiKey, Settings, load_settings
