@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,49 +22,14 @@ import pytest
 from connectors.config import FileSource
 from connectors.parse.framing import Frame
 from connectors.registry import Registry
-from connectors.sources.base import Batch, SourceContext
+from connectors.sources.base import Batch
 from connectors.sources.file_tail import FileTailSource
 from tests.conftest import SHARED
+from tests.connectors._sources import Collector, running, source_context, until
 
 AUTH = (SHARED / "datasets/linux/auth.log").read_bytes().splitlines()
 APACHE = (SHARED / "datasets/web/apache_access.log").read_bytes().splitlines()
 SCAN = 0.01
-
-
-class Collector:
-    """A fake ``emit``: keeps every batch; while ``gate`` is clear, it blocks (a full spool)."""
-
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.inside = self.most_inside = 0
-
-    async def __call__(self, batch: Batch) -> None:
-        self.inside += 1
-        self.most_inside = max(self.most_inside, self.inside)
-        self.batches.append(batch)
-        try:
-            await self.gate.wait()
-        finally:
-            self.inside -= 1
-
-    def records(self, stream: str | None = None) -> list[Frame]:
-        return [f for b in self.batches if stream in (None, b.stream) for f in b.records]
-
-    def data(self, stream: str | None = None) -> list[bytes]:
-        return [f.data for f in self.records(stream)]
-
-    def streams(self) -> list[str]:
-        return list(dict.fromkeys(b.stream for b in self.batches))
-
-
-async def until(cond: Callable[[], bool], within: float = 3.0) -> None:
-    """Poll ``cond`` (files, the registry: nothing to wait on) until true."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.005)
 
 
 async def records(emit: Collector, count: int) -> None:
@@ -76,24 +41,7 @@ async def records(emit: Collector, count: int) -> None:
 def source(tmp_path: Path, *paths: str, **kw: Any) -> FileTailSource:
     kw = {"scan_interval_s": SCAN, "close_inactive_s": 60.0, **kw}
     cfg = FileSource(type="file", name="files", paths=[str(tmp_path / p) for p in paths], **kw)
-    ctx = SourceContext(
-        connector="test-connector",
-        run_id="run1",
-        registry=Registry(tmp_path / "registry"),
-        log=logging.getLogger("tests.file_tail"),
-    )
-    return FileTailSource(cfg, ctx)
-
-
-@contextlib.asynccontextmanager
-async def running(src: FileTailSource, emit: Collector) -> AsyncIterator[None]:
-    task = asyncio.create_task(src.run(emit))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return FileTailSource(cfg, source_context(tmp_path, run_id="run1", log="tests.file_tail"))
 
 
 def append(path: Path, lines: Iterable[bytes], end: bytes = b"\n") -> None:

@@ -20,8 +20,9 @@ from connectors.config import HttpSource
 from connectors.parse.dispatch import parse
 from connectors.sources.http_receiver import HttpReceiverSource
 from connectors.sources.syslog import ListenError
+from tests.connectors._sources import Collector
 from tests.connectors.test_formats import K8S_EVENT
-from tests.connectors.test_syslog_source import RUN, Certs, Collector, make_ctx, serving
+from tests.connectors.test_syslog_source import RUN, Certs, make_ctx, serving
 
 TOKEN = "s3cr3t-webhook-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import logging
 import re
 import shutil
 import socket
@@ -28,11 +27,10 @@ import trustme
 from connectors.config import SyslogSource as SyslogConfig
 from connectors.config import SyslogTls
 from connectors.parse.dispatch import frame_events
-from connectors.parse.framing import Frame
-from connectors.registry import Registry
 from connectors.sources.base import Batch, Source, SourceContext
 from connectors.sources.syslog import ListenError, PushStreams, SyslogSource
 from tests.conftest import SHARED
+from tests.connectors._sources import Collector, source_context
 
 RUN = "run1"
 AUTH = [b"<38>" + line for line in (SHARED / "datasets/linux/auth.log").read_bytes().splitlines()]
@@ -62,43 +60,8 @@ APACHE = [_apache(x) for x in (SHARED / "datasets/web/apache_access.log").read_b
 # -- the agent boundary and a running source ----------------------------------------------
 
 
-class Collector:
-    """A fake ``emit``: keeps every batch; while ``gate`` is clear, it blocks (a full spool)."""
-
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self._changed = asyncio.Event()
-
-    async def __call__(self, batch: Batch) -> None:
-        self.batches.append(batch)
-        self._changed.set()
-        await self.gate.wait()
-
-    def records(self, stream: str | None = None) -> list[Frame]:
-        return [f for b in self.batches if stream in (None, b.stream) for f in b.records]
-
-    def data(self, stream: str | None = None) -> list[bytes]:
-        return [f.data for f in self.records(stream)]
-
-    def streams(self) -> list[str]:
-        return list(dict.fromkeys(b.stream for b in self.batches))
-
-    async def wait_records(self, count: int, within: float = 5.0) -> None:
-        async with asyncio.timeout(within):
-            while len(self.records()) < count:
-                self._changed.clear()
-                await self._changed.wait()
-
-
 def make_ctx(tmp_path: Path) -> SourceContext:
-    return SourceContext(
-        connector="test-connector",
-        run_id=RUN,
-        registry=Registry(tmp_path / "registry"),
-        log=logging.getLogger("tests.sources"),
-    )
+    return source_context(tmp_path, run_id=RUN, log="tests.sources")
 
 
 @contextlib.asynccontextmanager

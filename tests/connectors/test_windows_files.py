@@ -8,21 +8,19 @@ Security-Datasets export, copied into tmp_path.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
 import shutil
 import zipfile
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from connectors.config import WindowsFilesSource as WindowsFilesConfig
 from connectors.parse.dispatch import frame_events
-from connectors.parse.framing import Frame
 from connectors.registry import Registry
-from connectors.sources.base import Batch, SourceContext
+from connectors.sources.base import Batch
 from connectors.sources.windows_files import WindowsFilesSource
 from tests.conftest import SHARED
+from tests.connectors._sources import Collector, running, source_context, until
 
 REGRESSION = (
     SHARED / "sigma/regression_data/rules-emerging-threats/2025/Malware/Shai-Hulud"
@@ -48,30 +46,6 @@ def compact(line: bytes) -> bytes:
     return json.dumps(json.loads(line), ensure_ascii=False, separators=(",", ":")).encode()
 
 
-class Collector:
-    """A fake ``emit`` that keeps every batch."""
-
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-
-    async def __call__(self, batch: Batch) -> None:
-        self.batches.append(batch)
-
-    def records(self, stream: str | None = None) -> list[Frame]:
-        return [f for b in self.batches if stream in (None, b.stream) for f in b.records]
-
-    def streams(self) -> list[str]:
-        return list(dict.fromkeys(b.stream for b in self.batches))
-
-
-async def until(cond: Callable[[], bool], within: float = 3.0) -> None:
-    """Poll ``cond`` (files, the registry: nothing to wait on) until true."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.005)
-
-
 async def records(emit: Collector, count: int) -> None:
     await until(lambda: len(emit.records()) >= count)
     await asyncio.sleep(3 * SCAN)  # and nothing more comes
@@ -85,24 +59,8 @@ def source(tmp_path: Path, *paths: str, scan: float = SCAN) -> WindowsFilesSourc
         paths=[str(tmp_path / p) for p in paths],
         scan_interval_s=scan,
     )
-    ctx = SourceContext(
-        connector="test-connector",
-        run_id="run1",
-        registry=Registry(tmp_path / "registry"),
-        log=logging.getLogger("tests.windows_files"),
-    )
+    ctx = source_context(tmp_path, run_id="run1", log="tests.windows_files")
     return WindowsFilesSource(cfg, ctx)
-
-
-@contextlib.asynccontextmanager
-async def running(src: WindowsFilesSource, emit: Collector) -> AsyncIterator[None]:
-    task = asyncio.create_task(src.run(emit))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def check_batches(batches: Iterable[Batch]) -> None:
