@@ -71,6 +71,26 @@ class SourceContext:
     log: logging.Logger
 
 
+class Unreadable:
+    """Paths a source could not open: each warned about once, until it opens again."""
+
+    def __init__(self, source: str, log: logging.Logger) -> None:
+        self.source = source
+        self.log = log
+        self._paths: set[str] = set()
+
+    def failed(self, path: str, error: OSError) -> None:
+        if path not in self._paths:
+            self._paths.add(path)
+            self.log.warning(
+                "cannot open file; retrying each scan",
+                extra={"source": self.source, "path": path, "error": error.strerror},
+            )
+
+    def opened(self, path: str) -> None:
+        self._paths.discard(path)
+
+
 class Source(abc.ABC):
     def __init__(self, config: Any, ctx: SourceContext) -> None:
         self.config = config

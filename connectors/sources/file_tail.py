@@ -83,7 +83,7 @@ from typing import Any
 from connectors.config import FileSource
 from connectors.parse._base import HEAD_BYTES
 from connectors.parse.framing import Frame
-from connectors.sources.base import Batch, Emit, Source, SourceContext
+from connectors.sources.base import Batch, Emit, Source, SourceContext, Unreadable
 
 BATCH_LINES = 500
 BATCH_BYTES = 1 << 20
@@ -262,7 +262,7 @@ class FileTailSource(Source):
         self._tails: dict[tuple[int, int], _Tail] = {}
         self._committed: dict[str, dict[str, Any]] = {}
         self._absent: dict[str, float] = {}
-        self._unreadable: set[str] = set()
+        self._unreadable = Unreadable(self.name, ctx.log)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -377,14 +377,9 @@ class FileTailSource(Source):
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as e:
-            if path not in self._unreadable:
-                self._unreadable.add(path)
-                self.ctx.log.warning(
-                    "cannot open file; retrying each scan",
-                    extra={"source": self.name, "path": path, "error": e.strerror},
-                )
+            self._unreadable.failed(path, e)
             return None
-        self._unreadable.discard(path)
+        self._unreadable.opened(path)
         return fd
 
     def _check(self, t: _Tail, st: os.stat_result) -> None:

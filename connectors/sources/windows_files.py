@@ -49,7 +49,7 @@ from typing import Any
 
 from connectors.config import WindowsFilesSource as WindowsFilesConfig
 from connectors.parse.framing import Frame
-from connectors.sources.base import Batch, Emit, Source, SourceContext
+from connectors.sources.base import Batch, Emit, Source, SourceContext, Unreadable
 from soc.ingest.readers import SUFFIXES, ReadItem, read_file
 
 BATCH_RECORDS = 500
@@ -102,7 +102,7 @@ class WindowsFilesSource(Source):
         self._committed: dict[str, dict[str, Any]] = {}
         self._absent: dict[str, float] = {}
         self._names: dict[_Sig, str] = {}
-        self._unreadable: set[str] = set()
+        self._unreadable = Unreadable(self.name, ctx.log)
 
     async def run(self, emit: Emit) -> None:
         files = self.ctx.registry.load(self.name).get("files", {})
@@ -162,14 +162,9 @@ class WindowsFilesSource(Source):
             with open(path, "rb") as f:
                 head = f.read(ID_BYTES)
         except OSError as e:
-            if path not in self._unreadable:
-                self._unreadable.add(path)
-                self.ctx.log.warning(
-                    "cannot open file; retrying each scan",
-                    extra={"source": self.name, "path": path, "error": e.strerror},
-                )
+            self._unreadable.failed(path, e)
             return None
-        self._unreadable.discard(path)
+        self._unreadable.opened(path)
         dev, ino, size, mtime_ns = sig
         digest = hashlib.sha256(b"%d:%d:" % (size, mtime_ns) + head).hexdigest()
         return f"{dev:x}:{ino}:{digest[:16]}"
