@@ -26,8 +26,8 @@ from pydantic import BaseModel, Field, ValidationError
 from soc.detect.engine import Engine
 from soc.detect.worker import make_alert
 from soc.errors import ConfigError
-from soc.ingest.ndjson import as_event_in
-from soc.ingest.normalize import NormalizeError, normalize
+from soc.ingest.ndjson import object_event
+from soc.ingest.normalize import NormalizeError
 from soc.ingest.readers import Progress, input_files, read_file
 from soc.models import Alert, LogSource, Severity, UtcDatetime, utcnow
 from soc.settings import Settings
@@ -132,15 +132,8 @@ def hunt(
                 refuse(item.source, item.position, item.error or "unreadable")
                 continue
             try:
-                envelope = as_event_in(item.record)
-                event = normalize(
-                    envelope.record,
-                    tenant=tenant,
-                    source=envelope.source or item.source,
-                    received=received,
-                    host=envelope.host,
-                    time=envelope.time,
-                    logsource=envelope.logsource,
+                event = object_event(
+                    item.record, tenant=tenant, source=item.source, received=received
                 )
             except ValidationError as e:
                 first = e.errors()[0]

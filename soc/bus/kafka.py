@@ -112,24 +112,9 @@ class KafkaSubscription:
     async def commit(self) -> None:
         if self._closed:
             raise BusError("subscription is closed")
-        offsets = dict(self._pending)
-        if not offsets:
-            return
-        try:
-            await self._consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as e:
-            # The group rebalanced: the partitions' new owner reads these records again.
-            log.warning(
-                "commit refused after a rebalance; offsets dropped",
-                extra={"topic": self._topic.value, "group": self._group, "error": repr(e)},
-            )
-            self._pending.clear()
-            return
-        except KafkaError as e:
-            raise bus_error("kafka commit failed", e) from e
-        for tp, off in offsets.items():
-            if self._pending.get(tp) == off:
-                del self._pending[tp]
+        await commit_pending(
+            self._consumer, self._pending, topic=self._topic.value, group=self._group
+        )
 
     async def close(self) -> None:
         if self._closed:
@@ -168,6 +153,38 @@ async def assigned_lag(consumer: Any, partitions: Any) -> int | None:
             return None
         total += max(0, high - await consumer.position(tp))
     return total
+
+
+async def commit_pending(
+    consumer: AIOKafkaConsumer,
+    pending: dict[Any, int],
+    *,
+    topic: str,
+    group: str,
+    what: str = "kafka commit failed",
+) -> None:
+    """Commit ``pending`` (partition -> next offset) and drop what was committed.
+
+    After a rebalance the commit is refused: the offsets are dropped, since the
+    partitions' new owner reads those records again. Other errors are BusError.
+    """
+    offsets = dict(pending)
+    if not offsets:
+        return
+    try:
+        await consumer.commit(offsets)
+    except (CommitFailedError, IllegalStateError) as e:
+        log.warning(
+            "commit refused after a rebalance; offsets dropped",
+            extra={"topic": topic, "group": group, "error": repr(e)},
+        )
+        pending.clear()
+        return
+    except KafkaError as e:
+        raise bus_error(what, e) from e
+    for tp, off in offsets.items():
+        if pending.get(tp) == off:  # a poll meanwhile may have moved it on
+            del pending[tp]
 
 
 def client_kwargs(s: KafkaSettings) -> dict[str, Any]:

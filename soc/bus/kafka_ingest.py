@@ -30,9 +30,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 
-from soc.bus.kafka import LAG_TIMEOUT_S, _DropRevoked, assigned_lag, bus_error, client_kwargs
+from soc.bus.kafka import (
+    LAG_TIMEOUT_S,
+    _DropRevoked,
+    assigned_lag,
+    bus_error,
+    client_kwargs,
+    commit_pending,
+)
 from soc.errors import BusError
 from soc.log import get_logger
 from soc.metrics import CONSUMER_LAG, INGEST_TOPICS_UNREAD
@@ -168,25 +175,13 @@ class IngestSubscription:
 
     async def commit(self) -> None:
         """Mark every message returned so far as done for the group."""
-        consumer = self._require()
-        offsets = dict(self._pending)
-        if not offsets:
-            return
-        try:
-            await consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as e:
-            # The group rebalanced: the partitions' new owner reads these records again.
-            log.warning(
-                "commit refused after a rebalance; offsets dropped",
-                extra={"topic": LAG_TOPIC, "group": self._group, "error": repr(e)},
-            )
-            self._pending.clear()
-            return
-        except KafkaError as e:
-            raise bus_error("kafka ingest commit failed", e) from e
-        for tp, off in offsets.items():
-            if self._pending.get(tp) == off:
-                del self._pending[tp]
+        await commit_pending(
+            self._require(),
+            self._pending,
+            topic=LAG_TOPIC,
+            group=self._group,
+            what="kafka ingest commit failed",
+        )
 
     async def close(self) -> None:
         """Leave the group without committing; uncommitted messages go to the next member."""

@@ -101,23 +101,29 @@ def _parse_line(
     if not isinstance(obj, dict):
         raise _Refused("not_object", f"a line must be a JSON object, not {_json_type(obj)}")
     try:
-        envelope = as_event_in(obj)
-        return normalize(
-            envelope.record,
-            tenant=tenant,
-            source=envelope.source or source,
-            received=received,
-            host=envelope.host,
-            time=envelope.time,
-            logsource=envelope.logsource,
-            origin=envelope.origin,
-        )
+        return object_event(obj, tenant=tenant, source=source, received=received)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "line"
         raise _Refused("invalid", f"{where}: {first['msg']}") from e
     except NormalizeError as e:
         raise _Refused("invalid", str(e)) from e
+
+
+def object_event(obj: dict[str, Any], *, tenant: str, source: str, received: datetime) -> Event:
+    """The event of one JSON object, a bare record or an envelope; what the envelope
+    states wins. Raises ValidationError (a bad envelope) or NormalizeError."""
+    envelope = as_event_in(obj)
+    return normalize(
+        envelope.record,
+        tenant=tenant,
+        source=envelope.source or source,
+        received=received,
+        host=envelope.host,
+        time=envelope.time,
+        logsource=envelope.logsource,
+        origin=envelope.origin,
+    )
 
 
 def as_event_in(obj: dict[str, Any]) -> EventIn:
