@@ -142,13 +142,15 @@ class Agent:
         entry = self.to_entry(batch, events)
         m.RECORDS_READ.labels(batch.source).inc(len(batch.records))
         m.BYTES_READ.labels(batch.source).inc(sum(f.size or len(f.data) for f in batch.records))
-        if self.spool.is_full(len(entry.encode())):
+
+        def paused() -> None:
             m.SPOOL_FULL.set(1)
             log.warning(
                 "spool full: source paused until the destination catches up",
                 extra={"source": batch.source, "spool_bytes": self.spool.pending_bytes()},
             )
-        waited = await self.spool.put(entry)
+
+        waited = await self.spool.put(entry, on_wait=paused)
         if waited:
             m.BACKPRESSURE_SECONDS.labels(batch.source).inc(waited)
             m.SPOOL_FULL.set(1 if self.spool.waiting else 0)

@@ -29,7 +29,7 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -117,7 +117,7 @@ class Spool:
         self.waiting = 0
         """Writers waiting for room: while > 0 the spool is full and sources are paused."""
         self._tasks: set[asyncio.Task[None]] = set()
-        pending = self._iter_from(self._acked, headers_only=True)
+        pending = self._headers_from(self._acked)
         self._events_pending = sum(e.events for e in pending)
         self._bytes_pending = sum(e.size for e in pending)
 
@@ -175,7 +175,8 @@ class Spool:
                     return pos
                 pos += _HEAD.size + length
 
-    def _iter_from(self, pos: tuple[int, int], *, headers_only: bool = False) -> list[Entry]:
+    def _headers_from(self, pos: tuple[int, int]) -> list[Entry]:
+        """The entries from ``pos`` on, headers only (bodies are not read), to count them."""
         out: list[Entry] = []
         seg, off = pos
         for n in self._segments():
@@ -190,7 +191,7 @@ class Spool:
                     if len(head) < _HEAD.size:
                         break
                     length, _ = _HEAD.unpack(head)
-                    e = Entry.decode(f.readline(length) if headers_only else f.read(length))
+                    e = Entry.decode(f.readline(length))
                     p += _HEAD.size + length
                     f.seek(p)
                     e.end, e.size = (n, p), _HEAD.size + length
@@ -231,13 +232,18 @@ class Spool:
 
     # -- the three operations -----------------------------------------------------
 
-    async def put(self, entry: Entry) -> float:
-        """Append ``entry`` durably; returns the seconds spent waiting for room."""
+    async def put(self, entry: Entry, *, on_wait: Callable[[], None] | None = None) -> float:
+        """Append ``entry`` durably; returns the seconds spent waiting for room.
+
+        ``on_wait`` is called once, before waiting, when the spool has no room.
+        """
         entry.spooled_at = time.time()
         data = entry.encode()
         waited = 0.0
         async with self._changed:
             if self.is_full(len(data)):
+                if on_wait is not None:
+                    on_wait()
                 started = time.perf_counter()
                 self.waiting += 1
                 try:
