@@ -56,7 +56,6 @@ _ANALYST = frozenset(
         _A.recall,
         _A.start_response,
         _A.resolve,
-        _A.close,
         _A.close_false_positive,
         _A.assign,
         _A.comment,
@@ -71,29 +70,37 @@ ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = {
     "ingest": frozenset(),
     "viewer": frozenset(),
     "analyst": _ANALYST,
-    "lead": _ANALYST | {_A.reopen, _A.suppress},
+    "lead": _ANALYST | {_A.close, _A.reopen, _A.suppress},
     "responder": frozenset(
         {
             _A.accept,
             _A.reject,
             _A.start_response,
             _A.resolve,
-            _A.close,
-            _A.close_false_positive,
             _A.assign,
             _A.comment,
             _A.verdict,
             _A.tag,
         }
     ),
-    "admin": frozenset({_A.reopen, _A.suppress, _A.assign, _A.comment}),
+    "admin": frozenset(),
 }
-"""What each role may do at all. Only analysts and leads hand off; only responders answer."""
+"""What each role may do at all: the one table of incident actions.
+
+- Only analysts and leads hand off; only responders of the receiving unit answer.
+- Analysts and responders resolve; only a lead closes a resolved incident, after
+  review, and only a lead reopens or suppresses. An analyst may close an
+  incident as a false positive (night-shift noise must not wait for a lead).
+- An admin manages accounts and sees no incident (docs/adr/0007).
+
+:mod:`soc.security.roles` decides the route-level actions (who may read or
+work incidents at all); its ``incidents:write`` is exactly "this table gives
+the role some action".
+"""
 
 SOC_WHILE_UNIT_OWNS: Mapping[Role, frozenset[Action]] = {
     "analyst": frozenset({_A.comment, _A.verdict}),
     "lead": ROLE_ACTIONS["lead"],
-    "admin": ROLE_ACTIONS["admin"],
 }
 """What SOC roles may do while a response unit owns the incident."""
 

@@ -12,10 +12,6 @@ The matrix (✓ allowed):
     alerts:triage                 ✓      ✓
     incidents:read         ✓      ✓      ✓     ✓ (unit)
     incidents:write               ✓      ✓     ✓ (unit)
-    incidents:hand_off            ✓      ✓
-    incidents:accept              ✓      ✓     ✓ (unit)
-    incidents:resolve             ✓      ✓     ✓ (unit)
-    incidents:close                      ✓
     evidence:export               ✓      ✓     ✓ (unit)
     audit:read                           ✓
     audit:verify                         ✓             ✓
@@ -25,8 +21,11 @@ The matrix (✓ allowed):
 
 Decisions (docs/adr/0007-users-and-tokens.md):
 
-- Analysts hand off (to the next shift or to a responding unit) and resolve;
-  only a lead closes, after review.
+- Which incident actions (hand off, accept, resolve, close...) a role may take
+  is one table, :data:`soc.incidents.permissions.ROLE_ACTIONS`, which also
+  knows ownership; here ``incidents:write`` only says the role works
+  incidents at all. Analysts hand off and resolve; only a lead closes, after
+  review.
 - A responder (e.g. the police unit ``CAT-PCTP``) works the incidents handed to
   its unit and nothing else: no alert list, no search. The incidents service
   narrows their reads and writes with :func:`unit_of`.
@@ -54,10 +53,6 @@ Action = Literal[
     "alerts:triage",
     "incidents:read",
     "incidents:write",
-    "incidents:hand_off",
-    "incidents:accept",
-    "incidents:resolve",
-    "incidents:close",
     "evidence:export",
     "audit:read",
     "audit:verify",
@@ -75,22 +70,17 @@ _READ: frozenset[Action] = frozenset({"alerts:read", "incidents:read", "search"}
 _ANALYST: frozenset[Action] = _READ | {
     "alerts:triage",
     "incidents:write",
-    "incidents:hand_off",
-    "incidents:accept",
-    "incidents:resolve",
     "evidence:export",
 }
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
     "viewer": _READ,
     "analyst": _ANALYST,
-    "lead": _ANALYST | {"incidents:close", "audit:read", "audit:verify"},
+    "lead": _ANALYST | {"audit:read", "audit:verify"},
     "responder": frozenset(
         {
             "incidents:read",
             "incidents:write",
-            "incidents:accept",
-            "incidents:resolve",
             "evidence:export",
         }
     ),

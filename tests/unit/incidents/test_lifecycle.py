@@ -293,7 +293,7 @@ def test_close_as_false_positive_judges_the_undetermined_alerts_only() -> None:
 def test_reopen_clears_resolution_times_but_not_acknowledgement() -> None:
     inc = incident(S.responding)
     inc = apply(inc, Resolve(summary="x"), actor=ANALYST, now=later(1)).incident
-    inc = apply(inc, Close(), actor=ANALYST, now=later(2)).incident
+    inc = apply(inc, Close(), actor=LEAD, now=later(2)).incident
     assert inc.acknowledged_at == later(1)
     with pytest.raises(NotAllowed):
         apply(inc, Reopen(reason="again"), actor=ANALYST, now=later(3))
@@ -315,3 +315,17 @@ def test_commands_parse_from_json_as_the_api_will_receive_them() -> None:
     for bad in ('{"action": "hand_off", "to_unit": "../etc"}', '{"action": "explode"}'):
         with pytest.raises(ValidationError):
             adapter.validate_json(bad)
+
+
+def test_only_a_lead_closes_a_resolved_incident() -> None:
+    resolved = apply(
+        incident(S.responding), Resolve(summary="x"), actor=ANALYST, now=later(1)
+    ).incident
+    for actor in (ANALYST, VIEWER, ADMIN):
+        with pytest.raises(NotAllowed, match="may not close"):
+            apply(resolved, Close(), actor=actor, now=later(2))
+    assert apply(resolved, Close(), actor=LEAD, now=later(2)).incident.status is S.closed
+
+
+def test_an_admin_sees_no_incident_and_so_takes_no_incident_action() -> None:
+    assert ROLE_ACTIONS["admin"] == frozenset()
