@@ -5,6 +5,7 @@
     ├── RuleError            a Sigma rule could not be loaded or compiled (.path, .reason)
     ├── AuthError            missing or wrong credentials, or a forbidden tenant
     ├── QueryError           a query was refused (bad cursor, bad filter)
+    ├── Conflict             a record changed since it was read (.expected, .found)
     └── BackendError         a bus or store failed (.retriable)
         ├── BusError
         └── StoreError
@@ -41,6 +42,15 @@ class AuthError(SocError):
 
 class QueryError(SocError):
     """A query was refused, e.g. a cursor that was not made by the store."""
+
+
+class Conflict(SocError):
+    """A record changed since the caller read it: reload and try again (HTTP 409)."""
+
+    def __init__(self, message: str, *, expected: int, found: int | None) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(message)
 
 
 class BackendError(SocError):

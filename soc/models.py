@@ -180,6 +180,10 @@ class Alert(BaseModel):
     host: str | None = None
     source: str
     logsource: LogSource
+    incident_id: str | None = None
+    """The incident it was grouped into; ``None`` until grouped, or when suppressed."""
+    suppressed_by: str | None = None
+    """The suppression that silenced it, if one did."""
 
     @staticmethod
     def make_id(*, rule_id: str, event_id: str) -> str:

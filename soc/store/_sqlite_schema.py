@@ -6,11 +6,16 @@ the epoch (``*_us``). ``alerts_fts`` is an external-content FTS5 index over the
 alerts' title, host, rule id and tags (tags joined by spaces), kept in step by
 triggers; ``id`` is a plain primary key on a rowid table so FTS5 can refer to
 the rowid.
+
+Case records (:mod:`soc.store.records`) share one table, ``records``, keyed by
+kind and id, with their filter terms and search words in ``record_terms``
+(words under the name ``_w``). Version 1 had an unused ``incidents`` table; it
+is left as it was.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -75,13 +80,26 @@ CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_us DE
 CREATE INDEX IF NOT EXISTS dead_letters_tenant_received
     ON dead_letters (tenant, received_us DESC, id DESC);
 
-CREATE TABLE IF NOT EXISTS incidents (
-    id TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
     tenant TEXT NOT NULL,
-    time_us INTEGER NOT NULL,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS incidents_tenant_time ON incidents (tenant, time_us DESC, id DESC);
+    version INTEGER NOT NULL,
+    sort INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_sort ON records (kind, sort DESC, id DESC);
+CREATE INDEX IF NOT EXISTS records_tenant_sort ON records (kind, tenant, sort DESC, id DESC);
+
+CREATE TABLE IF NOT EXISTS record_terms (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (kind, name, value, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_terms_id ON record_terms (kind, id);
 """
 
 INSERT_EVENT = (

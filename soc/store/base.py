@@ -1,8 +1,11 @@
 """The store seam: what every store implementation promises.
 
-Every write is idempotent by id: writing a record whose id is already stored
-keeps the stored one (an alert an analyst already acknowledged is not reset
-by a replay). Reads are scoped by tenant by the caller's query.
+Every pipeline write is idempotent by id: writing a record whose id is already
+stored keeps the stored one (an alert an analyst already acknowledged is not
+reset by a replay); only :meth:`Store.update_alerts` changes a stored alert.
+Reads are scoped by tenant by the caller's query. Case records (incidents,
+comments, users...) go through the versioned :class:`~soc.store.records.Records`
+seam every store also implements.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from typing import Protocol, runtime_checkable
 
 from soc.errors import QueryError
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
+from soc.store.records import Records
 
 
 @runtime_checkable
-class Store(Protocol):
+class Store(Records, Protocol):
     async def start(self) -> None:
         """Connect and create what is missing (tables, index templates)."""
         ...
@@ -38,6 +42,21 @@ class Store(Protocol):
     async def get_event(self, event_id: str, *, tenants: list[str] | None) -> Event | None: ...
 
     async def get_alert(self, alert_id: str, *, tenants: list[str] | None) -> Alert | None: ...
+
+    async def get_alerts(self, ids: Sequence[str], *, tenants: list[str] | None) -> list[Alert]:
+        """The stored alerts among ``ids`` (in no particular order)."""
+        ...
+
+    async def get_events(self, ids: Sequence[str], *, tenants: list[str] | None) -> list[Event]:
+        """The stored events among ``ids`` (in no particular order)."""
+        ...
+
+    async def update_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Replace stored alerts by these (status and incident changed by analysts).
+
+        An alert not stored yet is not created.
+        """
+        ...
 
     async def search_alerts(self, query: AlertQuery) -> AlertPage:
         """Alerts newest first (by event time, then id), a page at a time."""

@@ -25,7 +25,9 @@ from soc.log import get_logger
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
 from soc.settings import SqliteSettings
 from soc.store import _sqlite_schema as schema
+from soc.store import sqlite_records
 from soc.store._common import after, micros, page, words
+from soc.store.records import Kind, Record, RecordPage, RecordQuery
 
 log = get_logger(__name__)
 
@@ -70,6 +72,16 @@ def _open(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _update_alerts(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany("UPDATE alerts SET status = ?, doc = ? WHERE id = ?", rows)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _insert_many(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -252,3 +264,44 @@ class SqliteStore:
         sql = f"SELECT doc FROM dead_letters {clause} ORDER BY received_us DESC, id DESC LIMIT ?"
         rows = await self._fetch(sql, [*params, max(limit, 0)])
         return [DeadLetter.model_validate_json(r[0]) for r in rows]
+
+    async def update_alerts(self, alerts: Sequence[Alert]) -> None:
+        rows = [(a.status.value, a.model_dump_json(), a.id) for a in alerts]
+        if rows:
+            await self._run(lambda c: _update_alerts(c, rows))
+
+    async def _docs(
+        self, table: str, ids: Sequence[str], tenants: list[str] | None
+    ) -> list[str]:
+        if not ids or (tenants is not None and not tenants):
+            return []
+        docs: list[str] = []
+        unique = list(dict.fromkeys(ids))
+        for i in range(0, len(unique), 500):
+            chunk = unique[i : i + 500]
+            where: list[str] = []
+            params: list[Any] = []
+            _in("id", chunk, where, params)
+            if tenants is not None:
+                _in("tenant", tenants, where, params)
+            rows = await self._fetch(f"SELECT doc FROM {table} WHERE {' AND '.join(where)}", params)
+            docs += [r[0] for r in rows]
+        return docs
+
+    async def get_alerts(self, ids: Sequence[str], *, tenants: list[str] | None) -> list[Alert]:
+        return [Alert.model_validate_json(d) for d in await self._docs("alerts", ids, tenants)]
+
+    async def get_events(self, ids: Sequence[str], *, tenants: list[str] | None) -> list[Event]:
+        return [Event.model_validate_json(d) for d in await self._docs("events", ids, tenants)]
+
+    async def put_record(self, record: Record, *, expect: int) -> Record:
+        return await self._run(lambda c: sqlite_records.put(c, record, expect))
+
+    async def get_record(self, kind: Kind, record_id: str) -> Record | None:
+        return await self._run(lambda c: sqlite_records.get(c, kind, record_id))
+
+    async def find_records(self, query: RecordQuery) -> RecordPage:
+        return await self._run(lambda c: sqlite_records.find(c, query))
+
+    async def delete_record(self, kind: Kind, record_id: str) -> bool:
+        return await self._run(lambda c: sqlite_records.delete(c, kind, record_id))

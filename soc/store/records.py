@@ -1,0 +1,118 @@
+"""Case records: the analysts' own data, as versioned documents of a few kinds.
+
+Events, alerts and dead letters are written once by the pipeline, in volume.
+Case records are few and change: incidents, comments, suppressions, user
+accounts, revoked sessions and audit entries. Both stores keep them the same
+way, as a :class:`Record`: a JSON document plus what queries need beside it:
+
+- ``tenant`` (``""`` for records of no tenant, such as user accounts),
+- ``version``, for optimistic concurrency: a write names the version it read
+  and fails with :class:`~soc.errors.Conflict` if the stored one differs,
+- ``sort``, an integer the lists are ordered by (microseconds of a time, or
+  the audit sequence number), ties broken by id,
+- ``terms``, exact values to filter on (``status``, ``owner_unit``...),
+- ``words``, lower-case search words (:func:`soc.store._common.words`).
+
+The typed repositories over this seam live in :mod:`soc.store.cases`; the
+backends implement only :class:`Records`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from enum import StrEnum
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from soc.errors import QueryError
+
+
+class Kind(StrEnum):
+    incident = "incident"
+    comment = "comment"
+    suppression = "suppression"
+    user = "user"
+    revocation = "revocation"
+    audit = "audit"
+
+
+NO_TENANT = ""
+"""The tenant of records that belong to none (user accounts, revocations)."""
+
+
+class Record(BaseModel):
+    kind: Kind
+    id: str = Field(min_length=1, max_length=512)
+    tenant: str
+    version: int = Field(1, ge=1)
+    """The stored version; the first write stores 1."""
+    sort: int
+    terms: dict[str, list[str]] = Field(default_factory=dict)
+    words: list[str] = Field(default_factory=list)
+    doc: dict[str, Any]
+
+
+class RecordQuery(BaseModel):
+    kind: Kind
+    tenants: list[str] | None
+    """``None``: every tenant; ``[]``: none."""
+    terms: dict[str, list[str]] = Field(default_factory=dict)
+    """Every name must match one of its values."""
+    any_terms: dict[str, list[str]] = Field(default_factory=dict)
+    """At least one name must match one of its values (when given)."""
+    words: list[str] = Field(default_factory=list)
+    """Every word must be among the record's words."""
+    sort_from: int | None = None
+    sort_to: int | None = None
+    """``sort`` within [sort_from, sort_to) when given."""
+    order: Literal["desc", "asc"] = "desc"
+    limit: int = Field(50, ge=1, le=10_000)
+    after: tuple[int, str] | None = None
+    """The ``(sort, id)`` of the last record of the page before."""
+
+
+class RecordPage(BaseModel):
+    items: list[Record]
+    next: tuple[int, str] | None = None
+
+
+@runtime_checkable
+class Records(Protocol):
+    async def put_record(self, record: Record, *, expect: int) -> Record:
+        """Write ``record`` if the stored version is ``expect`` (0: it must not exist yet).
+
+        Returns the record as stored, with ``version = expect + 1``. Raises
+        :class:`~soc.errors.Conflict` when the stored version differs.
+        The write is visible to the next read and query.
+        """
+        ...
+
+    async def get_record(self, kind: Kind, record_id: str) -> Record | None:
+        """By id, whatever its tenant: callers check the tenant."""
+        ...
+
+    async def find_records(self, query: RecordQuery) -> RecordPage: ...
+
+    async def delete_record(self, kind: Kind, record_id: str) -> bool:
+        """Remove it; ``False`` when there was none."""
+        ...
+
+
+def encode_after(position: tuple[int, str] | None) -> str | None:
+    if position is None:
+        return None
+    raw = json.dumps(list(position)).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_after(cursor: str | None) -> tuple[int, str] | None:
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        sort, rid = json.loads(base64.urlsafe_b64decode(padded))
+        return int(sort), str(rid)
+    except (ValueError, TypeError) as e:
+        raise QueryError(f"invalid cursor: {cursor[:40]!r}") from e
