@@ -1,7 +1,9 @@
 """Wiring: build the parts from the settings, start them in order, stop them in reverse.
 
     source (POST /api/v1/ingest) -> bus (events) -> detect -> store (alerts) -> API
+                                 |       detect -> bus (alerts) -> group -> store (incidents)
                                  \\-> bus (deadletters) -> dead-letter sink -> store
+    deadline watch: open incidents -> breaches flagged, audited, sent to webhooks
     source (<prefix>.ingest.<tenant> on Kafka) -> ingest bridge -> bus (events, deadletters)
 
 `soc run` runs every part in one process; `soc api` and `soc detect` run the
@@ -20,11 +22,15 @@ from importlib import resources
 from typing import Any
 
 from soc.api.auth import KeyRing
+from soc.api.feed import Feed
 from soc.bus import Bus, build_bus
 from soc.detect.engine import Engine
 from soc.detect.rules import load_rules
 from soc.detect.worker import Detector
 from soc.errors import BackendError
+from soc.incidents.service import Desk
+from soc.incidents.stage import Grouper, deadline_policy
+from soc.incidents.watch import DeadlineWatch
 from soc.ingest.kafka_bridge import KafkaBridge, accepted_tenants
 from soc.ingest.normalize import known_logsources
 from soc.ingest.service import ingest_ndjson
@@ -33,6 +39,7 @@ from soc.metrics import BACKEND_UP
 from soc.models import Health
 from soc.settings import ApiKey, Settings
 from soc.store import Store, build_store
+from soc.store.cases import Cases
 from soc.store.sink import DeadLetterSink
 
 log = get_logger(__name__)
@@ -53,10 +60,16 @@ class Service:
         self.keys = KeyRing(settings.auth.api_keys)
         self.bus: Bus = build_bus(settings.bus)
         self.store: Store = build_store(settings.store)
+        self.cases = Cases(self.store)
+        self.audit = self.cases.audit
+        self.desk = Desk(self.store, self.cases, deadlines=deadline_policy(settings.incidents))
+        self.feed = Feed(self.store, self.cases, interval_s=settings.incidents.stream_poll_s)
         self.engine: Engine | None = None
         self._workers = workers
         self._detector: Detector | None = None
         self._sink: DeadLetterSink | None = None
+        self._grouper: Grouper | None = None
+        self._watch: DeadlineWatch | None = None
         self._bridge: KafkaBridge | None = None
         if bridge and settings.kafka_bridge_on:
             self._bridge = build_bridge(settings, self.bus)
@@ -75,6 +88,12 @@ class Service:
             self._sink = DeadLetterSink(bus=self.bus, store=self.store)
             self._spawn("detect", self._detector.run())
             self._spawn("deadletters", self._sink.run())
+            self._grouper = Grouper(
+                bus=self.bus, store=self.store, cases=self.cases, settings=self.settings.incidents
+            )
+            self._spawn("group", self._grouper.run())
+            self._watch = DeadlineWatch(cases=self.cases, settings=self.settings.incidents)
+            self._spawn("deadlines", self._watch.run())
         if self.settings.sample.replay_on_start:
             self._spawn("sample", self.replay_sample())
         log.info(
@@ -88,7 +107,7 @@ class Service:
         )
 
     async def stop(self) -> None:
-        for worker in (self._bridge, self._detector, self._sink):
+        for worker in (self._bridge, self._detector, self._sink, self._grouper, self._watch):
             if worker is not None:
                 worker.stop()
         for name, task in self._tasks.items():
@@ -98,6 +117,7 @@ class Service:
                 log.warning("task did not stop in time; cancelled", extra={"task": name})
             except Exception:
                 pass  # already logged by _spawn's callback
+        await self.feed.stop()
         await self.bus.stop()
         await self.store.stop()
         log.info("service stopped")

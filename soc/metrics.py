@@ -50,3 +50,20 @@ INGEST_TOPICS_UNREAD = Gauge(
 RULES_LOADED = Gauge("soc_rules_loaded", "Rules compiled and active in the detector")
 RULES_FAILED = Gauge("soc_rules_failed", "Rules that could not be loaded or compiled")
 BACKEND_UP = Gauge("soc_backend_up", "1 when the last check of a backend passed", ["backend"])
+INCIDENTS_OPENED = Counter(
+    "soc_incidents_opened_total", "Incidents opened by the grouping stage", ["severity"]
+)
+ALERTS_GROUPED = Counter(
+    "soc_alerts_grouped_total",
+    "Alerts the grouping stage handled, by outcome (opened, folded, suppressed, duplicate)",
+    ["outcome"],
+)
+DEADLINE_BREACHES = Counter(
+    "soc_deadline_breaches_total", "Acknowledge or resolve deadlines missed", ["kind", "severity"]
+)
+DEADLINES_BREACHED_OPEN = Gauge(
+    "soc_incidents_breached_open", "Open incidents with a breached deadline, at the last check"
+)
+ESCALATIONS = Counter(
+    "soc_escalations_total", "Breach webhooks sent, by result (sent, failed)", ["result"]
+)

@@ -61,11 +61,49 @@ class ApiKey(_Section):
         return hashlib.sha256(token.encode()).hexdigest()
 
 
+class LoginLimitSettings(_Section):
+    """Limits in front of the password check of `POST /api/v1/auth/token`."""
+
+    burst: float = Field(5, gt=0)
+    """Sign-in attempts at once per (username, client address) before the rate applies."""
+    per_second: float = Field(0.1, gt=0)
+    """Attempts per second per (username, client address) after the burst."""
+    ip_burst: float = Field(30, gt=0)
+    """Attempts at once per client address, whatever the username (password spraying)."""
+    ip_per_second: float = Field(1.0, gt=0)
+    """Attempts per second per client address after that burst."""
+    max_failures: int = Field(10, ge=1)
+    """Failed sign-ins per (username, client address) within `window_s` that lock it out."""
+    window_s: float = Field(900.0, gt=0)
+    """Window in which failures are counted."""
+    lockout_s: float = Field(900.0, gt=0)
+    """How long a lockout lasts; a successful sign-in after it clears the count."""
+
+
+class IngestLimitSettings(_Section):
+    """A token bucket per ingest key on `POST /api/v1/ingest`, counted in lines."""
+
+    enabled: bool = True
+    """Limit each ingest key's rate; a refused request gets 429 and `Retry-After`."""
+    burst: float = Field(200_000, gt=0)
+    """Lines one key may send at once before the rate applies."""
+    per_second: float = Field(50_000, gt=0)
+    """Lines per second one key may send on average."""
+
+
 class AuthSettings(_Section):
     api_keys: list[ApiKey] = Field(default_factory=list)
     """API keys as JSON or YAML: name, sha256 of the token, role, tenants (`soc keys new`)."""
     secret_key: SecretStr = SecretStr("changethis")
-    """Signs session tokens. Refused outside development while it is a default."""
+    """Signs session tokens. Refused outside development while it is a default; changing it
+    signs everyone out."""
+    token_lifetime_s: float = Field(8 * 3600, ge=60, le=7 * 24 * 3600)
+    """Lifetime of a session token (8 h: a night shift); there are no refresh tokens."""
+    revocation_refresh_s: float = Field(5.0, gt=0)
+    """How often each API process reloads ended sessions from the store, so a sign-out or a
+    disabled account reaches every process within this time."""
+    login: LoginLimitSettings = LoginLimitSettings()
+    ingest_rate: IngestLimitSettings = IngestLimitSettings()
 
 
 class MemoryBusSettings(_Section):
@@ -224,6 +262,38 @@ class DetectSettings(_Section):
     """Cache of compiled rules: a restart skips pySigma for unchanged files; null turns it off."""
 
 
+class DeadlineSettings(_Section):
+    acknowledge_s: float | None = Field(None, gt=0)
+    """Seconds to acknowledge; null: no deadline."""
+    resolve_s: float | None = Field(None, gt=0)
+    """Seconds to resolve; null: no deadline."""
+
+
+class IncidentSettings(_Section):
+    group_keys: list[str] = Field(default_factory=lambda: ["rule_id", "host"])
+    """What makes alerts one incident: alert attributes (rule_id, rule_title, host, source,
+    severity, logsource.product|category|service) or event fields as `event.<name>`."""
+    group_window_s: float = Field(3600.0, gt=0)
+    """How far apart (event time) alerts of one key may be and still fold into one incident."""
+    group: str = "soc-incidents"
+    """Kafka consumer group of the grouping stage."""
+    batch_size: int = Field(500, ge=1)
+    """Alerts the grouping stage takes from the bus at once."""
+    deadlines: dict[str, DeadlineSettings] = Field(default_factory=dict)
+    """Per severity (critical, high, medium, low, informational): `acknowledge_s`, `resolve_s`.
+    A severity left out keeps the default: critical 15 min / 4 h, high 1 h / 24 h,
+    medium 4 h / 3 d, low 24 h / 7 d, informational none."""
+    check_interval_s: float = Field(30.0, gt=0)
+    """How often open incidents are checked against their deadlines."""
+    webhooks: dict[str, str] = Field(default_factory=dict)
+    """Tenant -> URL that receives a JSON POST for every breached deadline; `*` for the
+    tenants not named. Each agency may route its escalations to its own on-call system."""
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    """Time one webhook call may take; a failed call is retried at the next check."""
+    stream_poll_s: float = Field(2.0, gt=0)
+    """How often the API looks for new alerts and changed incidents for live views."""
+
+
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     """Address the API listens on (`--host` overrides)."""
@@ -258,6 +328,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     ingest: IngestSettings = IngestSettings()
     detect: DetectSettings = DetectSettings()
+    incidents: IncidentSettings = IncidentSettings()
     api: ApiSettings = ApiSettings()
     sample: SampleSettings = SampleSettings()
 

@@ -4,17 +4,36 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from soc import __version__
-from soc.api.routes import alerts, health, ingest
+from soc.api.routes import (
+    alerts,
+    audit,
+    health,
+    incidents,
+    ingest,
+    overview,
+    stream,
+    suppressions,
+    ui,
+)
 from soc.app import Service
-from soc.errors import BackendError
+from soc.errors import AuthError, BackendError, Conflict
+from soc.incidents.errors import InvalidOperation, InvalidTransition
+from soc.incidents.service import NotFound
 from soc.log import get_logger
 
 log = get_logger(__name__)
+
+
+def _problem(status: int, code: str, detail: str) -> JSONResponse:
+    title = HTTPStatus(status).phrase
+    body = {"type": "about:blank", "title": title, "status": status, "code": code, "detail": detail}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
 def create_app(service: Service) -> FastAPI:
@@ -49,7 +68,34 @@ def create_app(service: Service) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return _problem(404, "not_found", str(exc))
+
+    @app.exception_handler(InvalidTransition)
+    async def invalid_transition(request: Request, exc: InvalidTransition) -> JSONResponse:
+        return _problem(409, "invalid_transition", str(exc))
+
+    @app.exception_handler(InvalidOperation)
+    async def invalid_operation(request: Request, exc: InvalidOperation) -> JSONResponse:
+        return _problem(422, "invalid_operation", str(exc))
+
+    @app.exception_handler(AuthError)
+    async def forbidden(request: Request, exc: AuthError) -> JSONResponse:
+        return _problem(403, "forbidden", str(exc))
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict) -> JSONResponse:
+        return _problem(409, "conflict", str(exc))
+
     app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(alerts.router)
+    app.include_router(incidents.bulk_router)
+    app.include_router(incidents.router)
+    app.include_router(suppressions.router)
+    app.include_router(overview.router)
+    app.include_router(stream.router)
+    app.include_router(audit.router)
+    app.include_router(ui.router)
     return app

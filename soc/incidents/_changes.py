@@ -7,8 +7,8 @@ from typing import Any
 
 from soc.incidents.models import Change, Incident
 
-_NOT_AUDITED = {"updated", "observables"}
-"""``updated`` changes with every action; observables follow the alerts."""
+_NOT_AUDITED = {"updated", "observables", "version"}
+"""``updated`` and ``version`` change with every action; observables follow the alerts."""
 
 
 def audit_view(incident: Incident) -> dict[str, Any]:

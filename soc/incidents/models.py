@@ -172,6 +172,9 @@ class Incident(BaseModel):
     """The incident this one was merged into (it is then closed and holds no alerts)."""
     tags: list[str] = Field(default_factory=list)
     observables: list[Observable] = Field(default_factory=list)
+    version: int = Field(0, ge=0)
+    """The stored version it was read at (0: not stored yet); a write names it and
+    fails with a conflict if someone changed the incident in between."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Incident:

@@ -32,6 +32,11 @@ def micros(t: datetime) -> int:
     return (t - _EPOCH) // _MICROSECOND
 
 
+def from_micros(us: int) -> datetime:
+    """The UTC time ``us`` microseconds after the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
 def words(text: str) -> list[str]:
     """The distinct search words of ``text``, in order of first appearance."""
     decomposed = unicodedata.normalize("NFD", text.lower())

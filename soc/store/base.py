@@ -58,6 +58,15 @@ class Store(Records, Protocol):
         """
         ...
 
+    async def alert_histogram(
+        self, *, tenants: list[str] | None, since: datetime, until: datetime, bucket_s: int
+    ) -> dict[datetime, int]:
+        """Alerts per bucket of event time in [since, until): bucket start (UTC) -> count.
+
+        Buckets are aligned to the epoch; empty buckets are left out.
+        """
+        ...
+
     async def search_alerts(self, query: AlertQuery) -> AlertPage:
         """Alerts newest first (by event time, then id), a page at a time."""
         ...

@@ -16,6 +16,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -26,7 +27,7 @@ from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
 from soc.settings import SqliteSettings
 from soc.store import _sqlite_schema as schema
 from soc.store import sqlite_records
-from soc.store._common import after, micros, page, words
+from soc.store._common import after, from_micros, micros, page, words
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
 
 log = get_logger(__name__)
@@ -265,14 +266,29 @@ class SqliteStore:
         rows = await self._fetch(sql, [*params, max(limit, 0)])
         return [DeadLetter.model_validate_json(r[0]) for r in rows]
 
+    async def alert_histogram(
+        self, *, tenants: list[str] | None, since: datetime, until: datetime, bucket_s: int
+    ) -> dict[datetime, int]:
+        if tenants is not None and not tenants:
+            return {}
+        size = bucket_s * 1_000_000
+        where = ["time_us >= ?", "time_us < ?"]
+        params: list[Any] = [micros(since), micros(until)]
+        if tenants is not None:
+            _in("tenant", tenants, where, params)
+        rows = await self._fetch(
+            f"SELECT time_us / {size} AS b, count(*) FROM alerts WHERE {' AND '.join(where)} "
+            "GROUP BY b",
+            params,
+        )
+        return {from_micros(int(b) * size): int(n) for b, n in rows}
+
     async def update_alerts(self, alerts: Sequence[Alert]) -> None:
         rows = [(a.status.value, a.model_dump_json(), a.id) for a in alerts]
         if rows:
             await self._run(lambda c: _update_alerts(c, rows))
 
-    async def _docs(
-        self, table: str, ids: Sequence[str], tenants: list[str] | None
-    ) -> list[str]:
+    async def _docs(self, table: str, ids: Sequence[str], tenants: list[str] | None) -> list[str]:
         if not ids or (tenants is not None and not tenants):
             return []
         docs: list[str] = []

@@ -1,0 +1,294 @@
+// One incident: where it stands, what may be done now (the server's `actions`), its
+// timeline of alerts and events, observables, hand-offs and comments. Every write sends
+// the version read; a 409 reloads and says that someone else changed it.
+
+import { api, download } from '../api.js';
+import { h, severityBadge, statusBadge } from '../dom.js';
+import { t } from '../i18n.js';
+import { can, currentUser } from '../session.js';
+import { on } from '../stream.js';
+import { timeEl } from '../time.js';
+import { breachFlags, incidentOf, itemsOf, pendingHandOff, versionOf, write } from '../incidents_common.js';
+import { errorBox, formDialog, jsonBlock, kvTable, loading, toast } from '../widgets.js';
+
+const UNIT_PATTERN = '[A-Za-z0-9_.\\-]{1,100}';
+const LIFECYCLE = [
+  'triage', 'hand_off', 'recall', 'accept', 'reject', 'start_response', 'resolve', 'close', 'close_false_positive', 'reopen',
+];
+const ASKS = {
+  hand_off: [
+    { name: 'to_unit', i18n: 'incident.to_unit', required: true, pattern: UNIT_PATTERN, list: 'known-units' },
+    { name: 'note', i18n: 'incident.note', type: 'textarea' },
+  ],
+  reject: [{ name: 'reason', i18n: 'incident.reason', type: 'textarea', required: true }],
+  recall: [{ name: 'reason', i18n: 'incident.reason', type: 'textarea', required: true }],
+  reopen: [{ name: 'reason', i18n: 'incident.reason', type: 'textarea', required: true }],
+  resolve: [{ name: 'resolution', i18n: 'incident.resolution', type: 'textarea', required: true }],
+  close: [{ name: 'resolution', i18n: 'incident.resolution', type: 'textarea', required: true }],
+  close_false_positive: [{ name: 'resolution', i18n: 'incident.resolution', type: 'textarea', required: true }],
+};
+const VERDICTS = ['undetermined', 'true_positive', 'false_positive'];
+
+function actionNames(data) {
+  return (data?.actions ?? []).map((a) => (typeof a === 'string' ? a : a?.action ?? a?.name)).filter(Boolean);
+}
+
+export async function render(main, { id }) {
+  const path = `/incidents/${encodeURIComponent(id)}`;
+  let data = null;
+  let timeline = null;
+  const head = h('div', { class: 'incident-head' }, loading());
+  const bar = h('div', { class: 'actionbar', testid: 'incident-actions' });
+  const changed = h('button', { type: 'button', class: 'btn notice', hidden: true, i18n: 'incident.changed_notice', testid: 'incident-changed', on: { click: () => reload() } });
+  const handoffs = h('section', { class: 'panel', testid: 'incident-handoffs' });
+  const timelineBox = h('section', { class: 'panel', testid: 'incident-timeline' }, h('h2', { i18n: 'incident.timeline' }), loading());
+  const observables = h('section', { class: 'panel', testid: 'incident-observables' });
+  const comments = h('section', { class: 'panel', testid: 'incident-comments' });
+  const view = h(
+    'section',
+    { class: 'view incident', testid: 'view-incident', dataset: { id } },
+    h('p', { class: 'crumbs' }, h('a', { href: '#/incidents', i18n: 'nav.incidents' }), ' / ', h('code', null, id)),
+    changed, head, bar,
+    h('div', { class: 'incident-cols' },
+      h('div', { class: 'col-main' }, timelineBox),
+      h('div', { class: 'col-side' }, comments, handoffs, observables)),
+  );
+  main.append(view);
+
+  async function reload() {
+    changed.hidden = true;
+    try {
+      data = await api(path);
+    } catch (e) {
+      head.replaceChildren(errorBox(e, 'incident-error'));
+      bar.replaceChildren();
+      return;
+    }
+    const inc = incidentOf(data);
+    view.dataset.version = String(versionOf(data) ?? '');
+    view.dataset.status = inc.status;
+    document.title = `${inc.title} · ${t('app.title')}`;
+    renderHead(inc);
+    renderBar(inc, actionNames(data));
+    renderHandoffs(inc);
+    renderObservables(inc);
+    renderComments(data.comments ?? [], actionNames(data).includes('comment'));
+    if (timeline === null || timeline.count !== (inc.alert_count ?? inc.alerts?.length)) await loadTimeline(inc);
+    else markVerdicts(inc);
+  }
+
+  function renderHead(inc) {
+    const d = inc.deadlines ?? {};
+    const pending = pendingHandOff(inc);
+    const meta = [
+      ['field.tenant', inc.tenant],
+      ['field.owner_unit', h('span', { testid: 'incident-owner' }, inc.owner_unit ?? h('span', { i18n: 'incident.owner_soc' }))],
+      ['field.assignee', h('span', { testid: 'incident-assignee' }, inc.assignee ?? '—')],
+      ['field.alert_count', String(inc.alert_count ?? 0)],
+      ['field.first_seen', timeEl(inc.first_seen)],
+      ['field.last_seen', timeEl(inc.last_seen)],
+      ['field.created', timeEl(inc.created, { 'data-testid': 'incident-created' })],
+      ['deadline.acknowledge_due', h('span', { class: d.breached?.includes('acknowledge') ? 'breached' : null, testid: 'ack-due' }, timeEl(d.acknowledge_due))],
+      ['deadline.resolve_due', h('span', { class: d.breached?.includes('resolve') ? 'breached' : null, testid: 'resolve-due' }, timeEl(d.resolve_due))],
+      inc.acknowledged_at ? ['field.acknowledged_at', timeEl(inc.acknowledged_at)] : null,
+      inc.resolved_at ? ['field.resolved_at', timeEl(inc.resolved_at)] : null,
+      inc.resolution ? ['incident.resolution', h('span', { testid: 'incident-resolution' }, inc.resolution)] : null,
+      inc.merged_into ? ['incident.merged_into', h('a', { href: `#/incidents/${encodeURIComponent(inc.merged_into)}` }, inc.merged_into)] : null,
+    ].filter(Boolean);
+    head.replaceChildren(
+      h('div', { class: 'title-row' },
+        h('h1', { testid: 'incident-title' }, inc.title),
+        h('span', { testid: 'incident-status', dataset: { value: inc.status } }, statusBadge('incident_status', inc.status)),
+        h('span', { testid: 'incident-severity' }, severityBadge(inc.severity)),
+        breachFlags(inc)),
+      pending
+        ? h('div', { class: 'pending', testid: 'pending-handoff' },
+            h('strong', { i18n: 'incident.pending_to', vars: { unit: pending.to_unit } }), ' · ',
+            h('span', { class: 'muted' }, pending.by), ' · ', timeEl(pending.at),
+            pending.note ? h('p', { class: 'note', testid: 'pending-note' }, pending.note) : null)
+        : null,
+      h('dl', { class: 'meta meta-wide' }, meta.map(([k, v]) => [h('dt', { i18n: k }), h('dd', null, v)])),
+    );
+  }
+
+  function renderBar(inc, actions) {
+    const buttons = LIFECYCLE.filter((a) => actions.includes(a)).map((a) =>
+      h('button', { type: 'button', class: ['btn', a === 'reject' || a === 'recall' ? 'btn-warn' : 'btn-primary'], i18n: `action.${a}`, testid: `action-${a}`, on: { click: () => act(a) } }));
+    const me = currentUser();
+    const assign = actions.includes('assign')
+      ? h('form', { class: 'assign', testid: 'assign-form', on: { submit: (ev) => { ev.preventDefault(); assignTo(ev.target.elements.assignee.value.trim() || null); } } },
+          h('label', { for: 'assignee-input', i18n: 'field.assignee' }),
+          h('input', { id: 'assignee-input', name: 'assignee', value: inc.assignee ?? '', autocomplete: 'off', testid: 'assign-input' }),
+          h('button', { type: 'submit', class: 'btn', i18n: 'action.assign', testid: 'assign-submit' }),
+          me?.name && inc.assignee !== me.name ? h('button', { type: 'button', class: 'btn', i18n: 'action.assign_me', testid: 'assign-me', on: { click: () => assignTo(me.name) } }) : null)
+      : null;
+    const exports = can('evidence:export')
+      ? [
+          h('button', { type: 'button', class: 'btn', i18n: 'incident.evidence', testid: 'evidence-download', on: { click: () => save('evidence', `incident-${id}-evidence.zip`) } }),
+          h('button', { type: 'button', class: 'btn', i18n: 'incident.stix', testid: 'stix-download', on: { click: () => save('stix', `incident-${id}.stix.json`) } }),
+        ]
+      : [];
+    bar.replaceChildren(
+      h('div', { class: 'group' }, buttons.length ? buttons : h('span', { class: 'muted', i18n: 'incident.no_actions' })),
+      assign,
+      h('div', { class: 'group' }, exports),
+    );
+  }
+
+  async function save(what, name) {
+    try {
+      const got = await download(`${path}/${what}`, name);
+      toast(t('incident.downloaded', { name: got.name }), 'ok');
+    } catch (e) {
+      toast(`${t('error.prefix')} ${e.detail}`, 'error');
+    }
+  }
+
+  async function send(sub, json, method = 'POST') {
+    try {
+      const res = await write(`${path}${sub}`, { method, json });
+      if (res.ok) toast(t('incident.saved'), 'ok');
+    } catch (e) {
+      toast(`${t('error.prefix')} ${e.detail}`, 'error');
+    }
+    await reload();
+  }
+
+  async function act(action) {
+    let extra = {};
+    if (ASKS[action]) {
+      const known = [...new Set((incidentOf(data).handoffs ?? []).map((x) => x.to_unit))];
+      let units = document.getElementById('known-units');
+      if (!units) document.body.append((units = h('datalist', { id: 'known-units' })));
+      units.replaceChildren(...known.map((u) => h('option', { value: u })));
+      const values = await formDialog({ title: `action.${action}`, fields: ASKS[action], submit: `action.${action}`, testid: `dialog-${action}` });
+      if (!values) return;
+      extra = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== ''));
+    }
+    await send('/actions', { action, version: versionOf(data), ...extra });
+  }
+
+  function assignTo(name) {
+    return send('/assignee', { assignee: name, version: versionOf(data) }, 'PUT');
+  }
+
+  function renderHandoffs(inc) {
+    const list = inc.handoffs ?? [];
+    handoffs.replaceChildren(
+      h('h2', { i18n: 'incident.handoffs' }),
+      list.length
+        ? h('ol', { class: 'handoffs' }, list.map((x) =>
+            h('li', { testid: 'handoff', dataset: { state: x.state } },
+              h('strong', null, x.to_unit), ' ', statusBadge('handoff_state', x.state), ' · ', x.by, ' · ', timeEl(x.at),
+              x.note ? h('p', { class: 'note' }, x.note) : null,
+              x.decided_by ? h('p', { class: 'muted small' }, `${x.decided_by} · `, timeEl(x.decided_at)) : null,
+              x.reason ? h('p', { class: 'note' }, h('span', { i18n: 'incident.reason' }), ': ', x.reason) : null)))
+        : h('p', { class: 'muted', i18n: 'incident.no_handoffs' }),
+    );
+  }
+
+  function renderObservables(inc) {
+    const list = inc.observables ?? [];
+    observables.replaceChildren(
+      h('h2', { i18n: 'incident.observables' }),
+      list.length
+        ? h('table', { class: 'grid compact', testid: 'observables-table' },
+            h('thead', null, h('tr', null, h('th', { i18n: 'observable.type' }), h('th', { i18n: 'observable.value' }), h('th', { i18n: 'observable.field' }), h('th', { i18n: 'field.first_seen' }))),
+            h('tbody', null, list.map((o) => h('tr', { testid: 'observable' },
+              h('td', null, h('span', { class: 'badge', i18n: `observable.${o.type}` })), h('td', { class: 'mono' }, o.value), h('td', { class: 'mono' }, o.field), h('td', null, timeEl(o.first_seen))))))
+        : h('p', { class: 'muted', i18n: 'incident.no_observables' }),
+    );
+  }
+
+  function renderComments(list, mayComment) {
+    const text = h('textarea', { id: 'comment-text', rows: 3, required: true, testid: 'comment-text' });
+    const form = mayComment
+      ? h('form', { class: 'comment-form', testid: 'comment-form' },
+          h('label', { for: 'comment-text', i18n: 'incident.add_comment' }), text,
+          h('button', { type: 'submit', class: 'btn btn-primary', i18n: 'action.comment', testid: 'comment-submit' }))
+      : null;
+    form?.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (!text.value.trim()) return;
+      await send('/comments', { text: text.value.trim() });
+    });
+    comments.replaceChildren(
+      h('h2', { i18n: 'incident.comments' }),
+      list.length
+        ? h('ol', { class: 'comments' }, list.map((c) =>
+            h('li', { testid: 'comment' }, h('div', { class: 'comment-meta' }, h('strong', null, c.author), ' · ', timeEl(c.at)), h('p', { class: 'comment-text' }, c.text))))
+        : h('p', { class: 'muted', i18n: 'incident.no_comments' }),
+      form,
+    );
+  }
+
+  async function loadTimeline(inc) {
+    try {
+      const res = await api(`${path}/timeline`);
+      const items = itemsOf(res);
+      timeline = { count: inc.alert_count ?? inc.alerts?.length, items };
+      const mayJudge = actionNames(data).includes('verdict');
+      timelineBox.replaceChildren(
+        h('h2', { i18n: 'incident.timeline' }),
+        h('p', { class: 'muted small', i18n: 'incident.timeline_note' }),
+        items.length
+          ? h('ol', { class: 'timeline' }, items.map((it) => timelineItem(it, mayJudge)))
+          : h('p', { class: 'muted', i18n: 'incident.no_alerts' }),
+      );
+      markVerdicts(inc);
+    } catch (e) {
+      timelineBox.replaceChildren(h('h2', { i18n: 'incident.timeline' }), errorBox(e, 'timeline-error'));
+    }
+  }
+
+  function timelineItem(it, mayJudge) {
+    const alert = it.alert ?? it;
+    const ev = it.event ?? alert.event ?? null;
+    const verdict = mayJudge
+      ? h('select', { class: 'verdict', testid: 'verdict-select', attrs18n: { 'aria-label': 'incident.verdict' },
+          on: { change: (e) => send('/verdicts', { alert_ids: [alert.id], verdict: e.target.value, version: versionOf(data) }) } },
+          VERDICTS.map((v) => h('option', { value: v, i18n: `verdict.${v}` })))
+      : h('span', { class: 'verdict-text', testid: 'verdict' });
+    return h(
+      'li',
+      { class: 'tl-item', testid: 'timeline-item', dataset: { alertId: alert.id } },
+      h('div', { class: 'tl-row' },
+        timeEl(alert.time ?? ev?.time, { 'data-testid': 'timeline-time' }),
+        severityBadge(alert.severity),
+        h('strong', { class: 'tl-rule', testid: 'timeline-rule' }, alert.rule_title ?? alert.rule_id),
+        h('span', { class: 'muted' }, alert.host ?? ev?.host ?? ''),
+        h('span', { class: 'spacer' }),
+        verdict),
+      h('details', { class: 'tl-details' },
+        h('summary', { i18n: 'incident.show_event' }),
+        h('dl', { class: 'meta' },
+          h('dt', { i18n: 'field.rule_id' }), h('dd', null, h('code', null, alert.rule_id)),
+          (alert.tags ?? []).length ? [h('dt', { i18n: 'field.tags' }), h('dd', null, alert.tags.map((x) => h('code', { class: 'tag' }, x)))] : null,
+          h('dt', { i18n: 'field.source' }), h('dd', null, alert.source ?? ev?.source ?? '—')),
+        ev ? [h('h3', { i18n: 'alert.fields' }), kvTable(ev.fields, 'timeline-fields'), h('h3', { i18n: 'alert.raw' }), jsonBlock(ev.raw, 'timeline-raw')] : h('p', { class: 'muted', i18n: 'alert.no_event' })),
+    );
+  }
+
+  function markVerdicts(inc) {
+    const byId = new Map((inc.alerts ?? []).map((a) => [a.id, a.verdict ?? 'undetermined']));
+    for (const li of timelineBox.querySelectorAll('[data-alert-id]')) {
+      const v = byId.get(li.dataset.alertId) ?? 'undetermined';
+      const sel = li.querySelector('select.verdict');
+      if (sel) sel.value = v;
+      const txt = li.querySelector('.verdict-text');
+      if (txt) {
+        txt.dataset.i18n = `verdict.${v}`;
+        txt.textContent = t(`verdict.${v}`);
+      }
+    }
+  }
+
+  const unsubscribe = on('incident', (ev) => {
+    if (ev?.id !== id) return;
+    const mine = Number(view.dataset.version);
+    if (ev.version != null && !Number.isNaN(mine) && ev.version <= mine) return;
+    changed.hidden = false;
+  });
+  await reload();
+  return unsubscribe;
+}

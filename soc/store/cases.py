@@ -1,0 +1,371 @@
+"""Typed repositories over the case-records seam: incidents, comments, suppressions, audit.
+
+Each turns its model into a :class:`~soc.store.records.Record` (what queries
+filter on goes into ``terms`` and ``words``) and back. They hold no state but
+the audit trail's lock, so one set per store is enough.
+
+Tenants: every read takes ``tenants`` (``None`` for all) and answers ``None``
+or nothing for a record of another tenant, exactly as for a missing one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from soc.audit.chain import AuditEntry, ChainReport, seal, verify
+from soc.errors import Conflict
+from soc.incidents.models import Comment, Incident, IncidentStatus, Suppression
+from soc.models import Severity, utcnow
+from soc.store._common import micros, words
+from soc.store.records import (
+    NO_TENANT,
+    Kind,
+    Record,
+    RecordQuery,
+    Records,
+    decode_after,
+    encode_after,
+)
+
+APPEND_TRIES = 20
+
+
+class IncidentQuery(BaseModel):
+    tenants: list[str] | None
+    status: list[IncidentStatus] = Field(default_factory=list)
+    severity: list[Severity] = Field(default_factory=list)
+    owner_unit: list[str] = Field(default_factory=list)
+    pending_unit: list[str] = Field(default_factory=list)
+    unit: str | None = None
+    """A responder's view: owned by this unit, or offered to it."""
+    assignee: str | None = None
+    open: bool | None = None
+    text: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = None
+
+
+class IncidentPage(BaseModel):
+    items: list[Incident]
+    next_cursor: str | None = None
+
+
+def _incident_record(incident: Incident) -> Record:
+    pending = incident.handoff
+    terms: dict[str, list[str]] = {
+        "status": [incident.status.value],
+        "severity": [incident.severity.value],
+        "open": ["0" if incident.status.is_closed else "1"],
+        "group_key": [incident.group_key],
+    }
+    if incident.owner_unit:
+        terms["owner_unit"] = [incident.owner_unit]
+    if pending is not None:
+        terms["pending_unit"] = [pending.to_unit]
+    if incident.assignee:
+        terms["assignee"] = [incident.assignee]
+    text = " ".join(
+        [
+            incident.title,
+            incident.id,
+            *(v for v in incident.group_values.values() if v),
+            *(o.value for o in incident.observables),
+            *incident.tags,
+        ]
+    )
+    return Record(
+        kind=Kind.incident,
+        id=incident.id,
+        tenant=incident.tenant,
+        sort=micros(incident.updated),
+        terms=terms,
+        words=words(text),
+        doc=incident.model_dump(mode="json", exclude={"version"}),
+    )
+
+
+def _incident(record: Record) -> Incident:
+    return Incident.model_validate({**record.doc, "version": record.version})
+
+
+def _visible(record: Record | None, tenants: list[str] | None) -> bool:
+    return record is not None and (tenants is None or record.tenant in tenants)
+
+
+class Incidents:
+    def __init__(self, records: Records) -> None:
+        self._records = records
+
+    async def put(self, incident: Incident) -> Incident:
+        """Store it if it is still at ``incident.version``; the stored copy, one version on.
+
+        Raises :class:`~soc.errors.Conflict` when someone changed it in between.
+        """
+        stored = await self._records.put_record(_incident_record(incident), expect=incident.version)
+        return _incident(stored)
+
+    async def get(self, incident_id: str, *, tenants: list[str] | None) -> Incident | None:
+        record = await self._records.get_record(Kind.incident, incident_id)
+        return _incident(record) if record is not None and _visible(record, tenants) else None
+
+    async def find(self, query: IncidentQuery) -> IncidentPage:
+        terms: dict[str, list[str]] = {}
+        for name, values in (
+            ("status", [s.value for s in query.status]),
+            ("severity", [s.value for s in query.severity]),
+            ("owner_unit", query.owner_unit),
+            ("pending_unit", query.pending_unit),
+        ):
+            if values:
+                terms[name] = values
+        if query.assignee is not None:
+            terms["assignee"] = [query.assignee]
+        if query.open is not None:
+            terms["open"] = ["1" if query.open else "0"]
+        any_terms = {"owner_unit": [query.unit], "pending_unit": [query.unit]} if query.unit else {}
+        page = await self._records.find_records(
+            RecordQuery(
+                kind=Kind.incident,
+                tenants=query.tenants,
+                terms=terms,
+                any_terms=any_terms,
+                words=words(query.text or ""),
+                limit=query.limit,
+                after=decode_after(query.cursor),
+            )
+        )
+        return IncidentPage(
+            items=[_incident(r) for r in page.items], next_cursor=encode_after(page.next)
+        )
+
+    async def open_in_group(self, tenant: str, group_key: str) -> list[Incident]:
+        """The tenant's open incidents of one grouping key, newest first."""
+        page = await self._records.find_records(
+            RecordQuery(
+                kind=Kind.incident,
+                tenants=[tenant],
+                terms={"group_key": [group_key], "open": ["1"]},
+                limit=100,
+            )
+        )
+        return [_incident(r) for r in page.items]
+
+    async def each_open(self, *, batch: int = 500) -> AsyncIterator[Incident]:
+        """Every open incident of every tenant (for the deadline watch)."""
+        after: tuple[int, str] | None = None
+        while True:
+            page = await self._records.find_records(
+                RecordQuery(
+                    kind=Kind.incident,
+                    tenants=None,
+                    terms={"open": ["1"]},
+                    limit=batch,
+                    after=after,
+                )
+            )
+            for record in page.items:
+                yield _incident(record)
+            if page.next is None:
+                return
+            after = page.next
+
+
+class Comments:
+    def __init__(self, records: Records) -> None:
+        self._records = records
+
+    async def add(self, comment: Comment) -> Comment:
+        """Store a new comment; the same comment again is kept once."""
+        record = Record(
+            kind=Kind.comment,
+            id=comment.id,
+            tenant=comment.tenant,
+            sort=micros(comment.at),
+            terms={"incident": [comment.incident_id], "author": [comment.author]},
+            words=words(comment.text),
+            doc=comment.model_dump(mode="json"),
+        )
+        with contextlib.suppress(Conflict):
+            await self._records.put_record(record, expect=0)
+        return comment
+
+    async def of(self, incident_id: str, *, tenants: list[str] | None) -> list[Comment]:
+        """Oldest first."""
+        found: list[Comment] = []
+        after: tuple[int, str] | None = None
+        while True:
+            page = await self._records.find_records(
+                RecordQuery(
+                    kind=Kind.comment,
+                    tenants=tenants,
+                    terms={"incident": [incident_id]},
+                    order="asc",
+                    limit=500,
+                    after=after,
+                )
+            )
+            found += [Comment.model_validate(r.doc) for r in page.items]
+            if page.next is None:
+                return found
+            after = page.next
+
+
+class Suppressions:
+    def __init__(self, records: Records) -> None:
+        self._records = records
+
+    async def add(self, suppression: Suppression) -> Suppression:
+        record = Record(
+            kind=Kind.suppression,
+            id=suppression.id,
+            tenant=suppression.tenant,
+            sort=micros(suppression.created),
+            terms={"rule_id": [suppression.rule_id], "author": [suppression.author]},
+            words=words(f"{suppression.reason} {suppression.rule_id} {suppression.host or ''}"),
+            doc=suppression.model_dump(mode="json"),
+        )
+        await self._records.put_record(record, expect=0)
+        return suppression
+
+    async def get(self, suppression_id: str, *, tenants: list[str] | None) -> Suppression | None:
+        record = await self._records.get_record(Kind.suppression, suppression_id)
+        if record is None or not _visible(record, tenants):
+            return None
+        return Suppression.model_validate(record.doc)
+
+    async def remove(self, suppression_id: str) -> bool:
+        return await self._records.delete_record(Kind.suppression, suppression_id)
+
+    async def list(
+        self, *, tenants: list[str] | None, active_at: datetime | None = None
+    ) -> list[Suppression]:
+        """Newest first; with ``active_at``, only those not yet expired then."""
+        found: list[Suppression] = []
+        after: tuple[int, str] | None = None
+        while True:
+            page = await self._records.find_records(
+                RecordQuery(kind=Kind.suppression, tenants=tenants, limit=500, after=after)
+            )
+            for record in page.items:
+                s = Suppression.model_validate(record.doc)
+                if active_at is None or s.created <= active_at < s.expires:
+                    found.append(s)
+            if page.next is None:
+                return found
+            after = page.next
+
+
+def _audit_id(seq: int) -> str:
+    return f"{seq:012d}"
+
+
+class AuditTrail:
+    """The append-only, hash-chained audit log (soc.audit.chain) in the store.
+
+    An append reads the head, seals the next entry and creates it under its
+    sequence number; if another process took that number first, the create
+    fails with a conflict and the append tries again on the new head.
+    """
+
+    def __init__(self, records: Records) -> None:
+        self._records = records
+        self._lock = asyncio.Lock()
+
+    async def head(self) -> AuditEntry | None:
+        page = await self._records.find_records(
+            RecordQuery(kind=Kind.audit, tenants=None, order="desc", limit=1)
+        )
+        return AuditEntry.model_validate(page.items[0].doc) if page.items else None
+
+    async def append(
+        self,
+        *,
+        actor: str,
+        tenant: str | None,
+        action: str,
+        target: str,
+        time: datetime | None = None,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Append one entry (``time`` defaults to now) and return it, sealed."""
+        time = time or utcnow()
+        async with self._lock:
+            for _ in range(APPEND_TRIES):
+                entry = seal(
+                    await self.head(),
+                    time=time,
+                    actor=actor,
+                    tenant=tenant,
+                    action=action,
+                    target=target,
+                    before=before,
+                    after=after,
+                )
+                record = Record(
+                    kind=Kind.audit,
+                    id=_audit_id(entry.seq),
+                    tenant=tenant or NO_TENANT,
+                    sort=entry.seq,
+                    terms={"target": [target], "actor": [actor], "action": [action]},
+                    doc=entry.model_dump(mode="json"),
+                )
+                try:
+                    await self._records.put_record(record, expect=0)
+                    return entry
+                except Conflict:
+                    continue  # another process appended first: seal again on its entry
+        raise Conflict(
+            f"audit: could not append after {APPEND_TRIES} tries", expected=0, found=None
+        )
+
+    async def entries(
+        self,
+        *,
+        tenants: list[str] | None,
+        target: str | None = None,
+        after_seq: int = 0,
+        limit: int = 500,
+    ) -> list[AuditEntry]:
+        """In ``seq`` order from ``after_seq`` on."""
+        page = await self._records.find_records(
+            RecordQuery(
+                kind=Kind.audit,
+                tenants=tenants,
+                terms={"target": [target]} if target else {},
+                order="asc",
+                sort_from=after_seq + 1,
+                limit=limit,
+            )
+        )
+        return [AuditEntry.model_validate(r.doc) for r in page.items]
+
+    async def each(self, *, batch: int = 1000) -> AsyncIterator[AuditEntry]:
+        """The whole chain in ``seq`` order."""
+        seq = 0
+        while True:
+            chunk = await self.entries(tenants=None, after_seq=seq, limit=batch)
+            for entry in chunk:
+                yield entry
+            if len(chunk) < batch:
+                return
+            seq = chunk[-1].seq
+
+    async def verify(self) -> ChainReport:
+        return verify([e async for e in self.each()])
+
+
+class Cases:
+    """The repositories of one store."""
+
+    def __init__(self, records: Records) -> None:
+        self.incidents = Incidents(records)
+        self.comments = Comments(records)
+        self.suppressions = Suppressions(records)
+        self.audit = AuditTrail(records)
