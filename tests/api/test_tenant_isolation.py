@@ -1,0 +1,276 @@
+"""No agency reads, searches or changes another agency's alerts and incidents, by any route.
+
+The real service (detect, grouping, store) runs on each store backend with two
+tenants fed the same recorded events (the bundled slice of the OTRF LSASS
+campaign): ``hue-ioc`` and ``hue-dof``. An analyst of ``hue-ioc`` then calls
+every route of the API with the other tenant's ids and filters. A route added
+to the API without a case here fails ``test_every_route_is_covered``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from soc.api.app import create_app
+from soc.api.feed import Listener
+from soc.app import Service
+from soc.ingest.service import ingest_ndjson
+from soc.models import utcnow
+from soc.settings import Settings
+from soc.store.cases import IncidentQuery
+from tests.e2e.harness import auth, backend_settings, sample_lines
+
+A, B = "hue-ioc", "hue-dof"
+
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/"),
+    ("POST", "/api/v1/auth/token"),
+}
+"""Routes that need no credentials, or hold no tenant data."""
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    service: Service
+    b_incident: dict[str, Any]
+    b_alert: str
+    a_incident: dict[str, Any]
+
+
+async def _until(check: Callable[[], Awaitable[bool]], within_s: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError("timed out waiting for the pipeline")
+        await asyncio.sleep(0.3)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch)])
+async def world(
+    request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
+) -> AsyncIterator[World]:
+    url = request.getfixturevalue("opensearch_url") if request.param == "opensearch" else None
+    values = backend_settings(
+        "memory", request.param, prefix=unique_name, tmp=tmp_path, kafka=None, opensearch=url
+    )
+    settings = Settings(**values, incidents={"stream_poll_s": 0.2})
+    service = Service(settings, workers=True)
+    app = create_app(service)
+    lines = b"\n".join(sample_lines()[:1500])
+    async with app.router.lifespan_context(app):
+        for tenant in (A, B):
+            await ingest_ndjson(
+                lines, tenant=tenant, source="test", bus=service.bus, settings=settings.ingest
+            )
+
+        async def grouped() -> bool:
+            pages = [
+                await service.cases.incidents.find(IncidentQuery(tenants=[t], limit=5))
+                for t in (A, B)
+            ]
+            return all(p.items for p in pages)
+
+        await _until(grouped)
+        await asyncio.sleep(1)  # let the grouping stage finish the batch
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://soc") as client:
+            b_page = await service.cases.incidents.find(IncidentQuery(tenants=[B], limit=1))
+            a_page = await service.cases.incidents.find(IncidentQuery(tenants=[A], limit=1))
+            b_incident = b_page.items[0].model_dump(mode="json")
+            yield World(
+                client=client,
+                service=service,
+                b_incident=b_incident,
+                b_alert=b_incident["alerts"][0]["id"],
+                a_incident=a_page.items[0].model_dump(mode="json"),
+            )
+
+
+Call = Callable[[World], Awaitable[httpx.Response]]
+
+
+def _get(path: str, **params: Any) -> Call:
+    async def call(w: World) -> httpx.Response:
+        target = path.format(b=w.b_incident["id"], alert=w.b_alert)
+        return await w.client.get(target, params=params, headers=auth("analyst"))
+
+    return call
+
+
+def _post(path: str, body: Callable[[World], dict[str, Any]], method: str = "POST") -> Call:
+    async def call(w: World) -> httpx.Response:
+        target = path.format(b=w.b_incident["id"], alert=w.b_alert)
+        return await w.client.request(method, target, json=body(w), headers=auth("analyst"))
+
+    return call
+
+
+def _v(w: World) -> dict[str, Any]:
+    return {"version": w.b_incident["version"]}
+
+
+DENIED: dict[tuple[str, str], list[Call]] = {
+    # Reading the other tenant's records by id answers 404, as for a missing record.
+    ("GET", "/api/v1/alerts/{alert_id}"): [_get("/api/v1/alerts/{alert}")],
+    ("GET", "/api/v1/incidents/{incident_id}"): [_get("/api/v1/incidents/{b}")],
+    ("GET", "/api/v1/incidents/{incident_id}/timeline"): [_get("/api/v1/incidents/{b}/timeline")],
+    # Asking for the other tenant by filter is refused.
+    ("GET", "/api/v1/alerts"): [_get("/api/v1/alerts", tenant=B)],
+    ("GET", "/api/v1/incidents"): [_get("/api/v1/incidents", tenant=B)],
+    ("GET", "/api/v1/deadletters"): [_get("/api/v1/deadletters", tenant=B)],
+    ("GET", "/api/v1/suppressions"): [_get("/api/v1/suppressions", tenant=B)],
+    # Changing them is refused or answers 404.
+    ("POST", "/api/v1/incidents/{incident_id}/actions"): [
+        _post("/api/v1/incidents/{b}/actions", lambda w: {"command": {"action": "triage"}, **_v(w)})
+    ],
+    ("POST", "/api/v1/incidents/{incident_id}/comments"): [
+        _post("/api/v1/incidents/{b}/comments", lambda w: {"text": "seen"})
+    ],
+    ("PUT", "/api/v1/incidents/{incident_id}/assignee"): [
+        _post("/api/v1/incidents/{b}/assignee", lambda w: {"assignee": "me", **_v(w)}, "PUT")
+    ],
+    ("POST", "/api/v1/incidents/{incident_id}/verdicts"): [
+        _post(
+            "/api/v1/incidents/{b}/verdicts",
+            lambda w: {"alert_ids": [w.b_alert], "verdict": "false_positive", **_v(w)},
+        )
+    ],
+    ("POST", "/api/v1/incidents/{incident_id}/merge"): [
+        # into the other tenant's incident, and the other tenant's incident into ours
+        _post("/api/v1/incidents/{b}/merge", lambda w: {"sources": [w.a_incident["id"]], **_v(w)}),
+    ],
+    ("POST", "/api/v1/incidents/{incident_id}/move"): [
+        _post(
+            "/api/v1/incidents/{b}/move",
+            lambda w: {"alert_ids": [w.b_alert], "to": w.a_incident["id"], **_v(w)},
+        )
+    ],
+    ("POST", "/api/v1/suppressions"): [
+        _post(
+            "/api/v1/suppressions",
+            lambda w: {
+                "tenant": B,
+                "rule_id": "x",
+                "reason": "noise",
+                "expires": (utcnow() + timedelta(days=1)).isoformat(),
+            },
+        )
+    ],
+    ("POST", "/api/v1/alerts/bulk"): [],  # checked in the test below: nothing of B changes
+    ("DELETE", "/api/v1/suppressions/{suppression_id}"): [],  # checked below
+    ("GET", "/api/v1/overview"): [],  # checked below: no count of B
+    ("GET", "/api/v1/stream"): [],  # checked below, on the feed's listeners
+    ("GET", "/api/v1/audit"): [_get("/api/v1/audit")],  # analysts do not read the trail
+    ("GET", "/api/v1/audit/verify"): [_get("/api/v1/audit/verify")],
+    ("POST", "/api/v1/ingest"): [],  # the tenant comes from the ingest key alone
+}
+
+
+def test_every_route_is_covered() -> None:
+    app = create_app(Service(Settings(env="development"), workers=False))
+    routes = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    uncovered = routes - set(DENIED) - PUBLIC
+    ui = {r for r in uncovered if not r[1].startswith("/api/")}
+    assert uncovered - ui == set(), "add a tenant-isolation case for these routes"
+
+
+async def test_no_route_reaches_the_other_tenant(world: World) -> None:
+    b_id = world.b_incident["id"]
+    for (method, path), calls in DENIED.items():
+        for call in calls:
+            response = await call(world)
+            assert response.status_code in (403, 404), (method, path, response.text)
+            assert B not in response.text or response.status_code == 403, (method, path)
+    # merge of B's incident into A's: refused, and B's incident is unchanged
+    response = await world.client.post(
+        f"/api/v1/incidents/{world.a_incident['id']}/merge",
+        json={"sources": [b_id], "version": world.a_incident["version"]},
+        headers=auth("analyst"),
+    )
+    assert response.status_code == 404, response.text
+    stored = await world.service.cases.incidents.get(b_id, tenants=None)
+    assert stored is not None and stored.version == world.b_incident["version"]
+    assert stored.status.value == "new" and stored.merged_into is None
+
+    # lists without a filter hold only the caller's tenant
+    for path in ("/api/v1/alerts", "/api/v1/incidents"):
+        page = (await world.client.get(path, headers=auth("analyst"))).json()
+        assert page["items"] and {i["tenant"] for i in page["items"]} == {A}, path
+    # full-text search finds the same words in both tenants, but answers only ours
+    title_word = world.b_incident["title"].split()[0]
+    for path in ("/api/v1/alerts", "/api/v1/incidents"):
+        page = (
+            await world.client.get(path, params={"q": title_word}, headers=auth("analyst"))
+        ).json()
+        assert page["items"] and {i["tenant"] for i in page["items"]} == {A}, path
+    overview = (await world.client.get("/api/v1/overview", headers=auth("analyst"))).json()
+    assert set(overview["open_by_tenant"]) == {A}
+
+    # bulk status naming B's alert changes nothing of B
+    response = await world.client.post(
+        "/api/v1/alerts/bulk",
+        json={"ids": [world.b_alert], "status": "closed"},
+        headers=auth("analyst"),
+    )
+    assert response.status_code == 200 and response.json() == {"updated": 0}
+    alert = await world.service.store.get_alert(world.b_alert, tenants=None)
+    assert alert is not None and alert.status.value == "open"
+
+    # a lead of all tenants sees both; the other tenant's analyst sees only theirs
+    page = (await world.client.get("/api/v1/incidents", headers=auth("lead"))).json()
+    assert {i["tenant"] for i in page["items"]} == {A, B}
+    page = (await world.client.get("/api/v1/incidents", headers=auth("other"))).json()
+    assert {i["tenant"] for i in page["items"]} == {B}
+    assert (
+        await world.client.get(f"/api/v1/incidents/{b_id}", headers=auth("other"))
+    ).status_code == 200
+
+
+async def test_the_live_feed_tells_each_listener_only_its_tenants(world: World) -> None:
+    feed = world.service.feed
+    mine = Listener(tenants=[A], alerts=True, unit=None)
+    theirs = Listener(tenants=[B], alerts=True, unit=None)
+    feed.listen(mine)
+    feed.listen(theirs)
+    try:
+        await asyncio.sleep(0.5)  # the first poll only learns what exists
+        await world.client.post(
+            f"/api/v1/incidents/{world.b_incident['id']}/comments",
+            json={"text": "seen by dof"},
+            headers=auth("other"),
+        )
+        response = await world.client.post(
+            f"/api/v1/incidents/{world.b_incident['id']}/actions",
+            json={"command": {"action": "triage"}, "version": world.b_incident["version"]},
+            headers=auth("other"),
+        )
+        assert response.status_code == 200, response.text
+        kind, item = await asyncio.wait_for(theirs.queue.get(), 10)
+        assert (kind, item["id"], item["tenant"]) == ("incident", world.b_incident["id"], B)
+        await asyncio.sleep(world.service.settings.incidents.stream_poll_s * 2)
+        seen = []
+        while not mine.queue.empty():
+            seen.append(mine.queue.get_nowait())
+        assert all(item["tenant"] == A for _, item in seen), seen
+    finally:
+        feed.leave(mine)
+        feed.leave(theirs)
