@@ -9,6 +9,8 @@ checked through what a caller can see.
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,11 +19,13 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+import stix2
 from aiohttp import web
 from prometheus_client import REGISTRY
 
 from soc.api.app import create_app
 from soc.app import Service
+from soc.evidence.bundle import verify_bundle
 from soc.incidents.watch import DeadlineWatch
 from soc.ingest.service import ingest_ndjson
 from soc.models import utcnow
@@ -199,3 +203,46 @@ async def test_a_missed_deadline_is_flagged_audited_counted_and_sent_to_the_tena
     assert sum(e["action"] == "incident.deadline_breached" for e in trail) == len(breaches)
     overview = (await client.get("/api/v1/overview", headers=auth("analyst"))).json()
     assert overview["breached_open"] == len(open_incidents.items)
+
+
+async def test_an_exported_bundle_verifies_until_one_byte_changes(
+    running: tuple[Service, httpx.AsyncClient],
+) -> None:
+    _service, client = running
+    incident = (await client.get("/api/v1/incidents", headers=auth("analyst"))).json()["items"][0]
+    path = f"/api/v1/incidents/{incident['id']}"
+    response = await client.get(f"{path}/evidence", headers=auth("analyst"))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    data = response.content
+    report = verify_bundle(data)
+    assert report.ok, report.problems
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        names = set(z.namelist())
+        members = {n: z.read(n) for n in names}
+    assert {"incident.json", "alerts.ndjson", "manifest.json"} <= names
+    assert any(n.startswith("events/") for n in names) and any(
+        n.startswith("rules/") for n in names
+    )
+    # one byte of one file changed: the bundle no longer verifies, naming that file
+    altered = bytearray(members["incident.json"])
+    altered[10] ^= 0x01
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name, content in members.items():
+            z.writestr(name, bytes(altered) if name == "incident.json" else content)
+    report = verify_bundle(buffer.getvalue())
+    assert not report.ok and any("incident.json" in p for p in report.problems)
+
+    stix = await client.get(f"{path}/stix", headers=auth("analyst"))
+    assert stix.status_code == 200
+    parsed = stix2.parse(stix.content.decode(), allow_custom=False)
+    assert parsed.type == "bundle" and any(o.type == "incident" for o in parsed.objects)
+    trail = (
+        await client.get(
+            "/api/v1/audit", params={"target": f"incident:{incident['id']}"}, headers=auth("lead")
+        )
+    ).json()
+    exports = [e for e in trail if e["action"] == "incident.export"]
+    assert [e["after"]["format"] for e in exports] == ["evidence-zip", "stix-2.1"]
+    assert exports[0]["after"]["files_sha256"] == response.headers["x-files-sha256"]

@@ -128,6 +128,8 @@ DENIED: dict[tuple[str, str], list[Call]] = {
     ("GET", "/api/v1/alerts/{alert_id}"): [_get("/api/v1/alerts/{alert}")],
     ("GET", "/api/v1/incidents/{incident_id}"): [_get("/api/v1/incidents/{b}")],
     ("GET", "/api/v1/incidents/{incident_id}/timeline"): [_get("/api/v1/incidents/{b}/timeline")],
+    ("GET", "/api/v1/incidents/{incident_id}/evidence"): [_get("/api/v1/incidents/{b}/evidence")],
+    ("GET", "/api/v1/incidents/{incident_id}/stix"): [_get("/api/v1/incidents/{b}/stix")],
     # Asking for the other tenant by filter is refused.
     ("GET", "/api/v1/alerts"): [_get("/api/v1/alerts", tenant=B)],
     ("GET", "/api/v1/incidents"): [_get("/api/v1/incidents", tenant=B)],

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Body, Query, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from soc.api.deps import PrincipalDep, ServiceDep
+from soc.evidence.export import export_incident, export_stix
 from soc.incidents.lifecycle import Command
 from soc.incidents.models import Comment, Incident, IncidentStatus, Verdict
 from soc.incidents.service import IncidentView, TimelineItem
 from soc.models import AlertStatus, Severity
+from soc.security.roles import scope
 from soc.store.cases import IncidentPage, IncidentQuery
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
@@ -235,3 +238,51 @@ async def bulk_status(
 ) -> BulkResult:
     updated = await service.desk.set_alert_status(principal, body.ids, AlertStatus(body.status))
     return BulkResult(updated=updated)
+
+
+@router.get(
+    "/{incident_id}/evidence",
+    response_class=Response,
+    summary="The evidence bundle: a zip with manifest.json (verify: `soc evidence verify`)",
+    responses={**_NOT_FOUND, 200: {"content": {"application/zip": {}}}},
+)
+async def evidence(incident_id: str, principal: PrincipalDep, service: ServiceDep) -> Response:
+    scope(principal, "evidence:export")
+    incident = await service.desk.get(principal, incident_id)
+    export = await export_incident(
+        service.store,
+        service.cases,
+        incident,
+        actor=principal.name,
+        rules_dirs=service.settings.detect.rules,
+    )
+    return Response(
+        export.data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "X-Files-SHA256": export.manifest.files_sha256,
+        },
+    )
+
+
+@router.get(
+    "/{incident_id}/stix",
+    summary="A STIX 2.1 bundle of the incident's observables and indicators (TLP:AMBER)",
+    responses={**_NOT_FOUND, 200: {"content": {"application/stix+json;version=2.1": {}}}},
+)
+async def stix(incident_id: str, principal: PrincipalDep, service: ServiceDep) -> JSONResponse:
+    scope(principal, "evidence:export")
+    incident = await service.desk.get(principal, incident_id)
+    bundle = await export_stix(
+        service.store,
+        service.cases,
+        incident,
+        actor=principal.name,
+        rules_dirs=service.settings.detect.rules,
+    )
+    return JSONResponse(
+        bundle,
+        media_type="application/stix+json;version=2.1",
+        headers={"Content-Disposition": f'attachment; filename="incident-{incident.id}.stix.json"'},
+    )
