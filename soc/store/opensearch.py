@@ -4,10 +4,13 @@ On start it waits, with backoff and within ``connect_timeout_s``, for the
 cluster, then puts one composable index template per kind of record (see
 :mod:`soc.store.opensearch_mappings`). Writes are bulk ``create`` operations:
 an id already stored answers 409 and is kept, which makes every write
-idempotent. Items refused with 429 or 5xx, and failed requests, are retried
-``bulk_retries`` times with backoff, then reported as a retriable
+idempotent. Analysts' changes to alerts are bulk ``update`` operations, where
+an id not stored answers 404 and is skipped. Items refused with 429 or 5xx
+(or, for an update, a 409 left after its retries), and failed requests, are
+retried ``bulk_retries`` times with backoff, then reported as a retriable
 :class:`~soc.errors.StoreError`; any other refusal (a mapping error) is not
 retriable. Queries are structured DSL only; user text becomes literal terms.
+Case records are kept by :mod:`soc.store.opensearch_records`.
 
 opensearch-py's exceptions are translated into StoreError here and never leak
 past this module.
@@ -18,8 +21,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
@@ -31,14 +35,20 @@ from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
 from soc.settings import OpenSearchSettings
 from soc.store import opensearch_mappings as mappings
 from soc.store import opensearch_query as dsl
-from soc.store._common import after, page
+from soc.store import opensearch_records as records
+from soc.store._common import after, from_micros, micros, page
 from soc.store.opensearch_mappings import Doc
+from soc.store.records import Kind, Record, RecordPage, RecordQuery
 
 log = get_logger(__name__)
 
 REQUEST_TIMEOUT_S = 30.0
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 5.0
+IDS_PER_QUERY = 500
+UPDATE_RETRIES_ON_CONFLICT = 3
+
+BulkOp = Literal["create", "update"]
 
 
 def _retriable(error: OpenSearchException) -> bool:
@@ -162,8 +172,15 @@ class OpenSearchStore:
         docs = [mappings.dead_letter_doc(self._prefix, d) for d in letters]
         await self._bulk(docs, what="dead letters")
 
-    async def _bulk(self, docs: list[Doc], *, what: str) -> None:
-        """Create every document; an existing id is kept. Retries 429, 5xx and failed calls."""
+    async def update_alerts(self, alerts: Sequence[Alert]) -> None:
+        docs = [mappings.alert_doc(self._prefix, a) for a in alerts]
+        await self._bulk(docs, what="alert updates", op="update")
+
+    async def _bulk(self, docs: list[Doc], *, what: str, op: BulkOp = "create") -> None:
+        """Create every document (an existing id is kept), or update every stored one.
+
+        Retries 429, 5xx and failed calls.
+        """
         pending = docs
         delay = BACKOFF_START_S
         last = ""
@@ -179,7 +196,12 @@ class OpenSearchStore:
                 delay = min(delay * 2, BACKOFF_MAX_S)
             body: list[dict[str, Any]] = []
             for index, doc_id, source in pending:
-                body += [{"create": {"_index": index, "_id": doc_id}}, source]
+                if op == "create":
+                    body += [{"create": {"_index": index, "_id": doc_id}}, source]
+                else:
+                    retries = UPDATE_RETRIES_ON_CONFLICT
+                    meta = {"_index": index, "_id": doc_id, "retry_on_conflict": retries}
+                    body += [{"update": meta}, {"doc": source}]
             try:
                 response = await self._os.bulk(body=body, params=self._write_params)
             except OpenSearchException as e:
@@ -187,7 +209,7 @@ class OpenSearchStore:
                     raise _store_error(f"bulk write of {what}", e) from e
                 last = str(e)
                 continue
-            pending, last = self._failed_items(pending, response, what=what)
+            pending, last = self._failed_items(pending, response, what=what, op=op)
         if pending:
             raise StoreError(
                 f"opensearch: bulk write of {what}: {len(pending)} items failed after "
@@ -197,19 +219,23 @@ class OpenSearchStore:
 
     @staticmethod
     def _failed_items(
-        sent: list[Doc], response: dict[str, Any], *, what: str
+        sent: list[Doc], response: dict[str, Any], *, what: str, op: BulkOp
     ) -> tuple[list[Doc], str]:
-        """The items to send again and the last reason; raises on a refusal retrying can't fix."""
+        """The items to send again and the last reason; raises on a refusal retrying can't fix.
+
+        A create of a stored id (409) and an update of one not stored (404) are done.
+        """
+        done = 409 if op == "create" else 404
         retry: list[Doc] = []
         last = ""
         for doc, item in zip(sent, response.get("items", []), strict=True):
             result = next(iter(item.values()))
             status = int(result.get("status", 500))
-            if status < 300 or status == 409:
+            if status < 300 or status == done:
                 continue
             error = result.get("error") or {}
             reason = f"{status} {error.get('type', '?')}: {error.get('reason', '?')}"
-            if status == 429 or status >= 500:
+            if status in (409, 429) or status >= 500:
                 retry.append(doc)
                 last = reason
                 continue
@@ -241,6 +267,22 @@ class OpenSearchStore:
         source = await self._by_id("alerts", alert_id, tenants)
         return None if source is None else Alert.model_validate(source)
 
+    async def _by_ids(self, kind: str, ids: Sequence[str], tenants: list[str] | None) -> list[Any]:
+        if tenants is not None and not tenants:
+            return []
+        unique = list(dict.fromkeys(ids))
+        sources: list[Any] = []
+        for i in range(0, len(unique), IDS_PER_QUERY):
+            hits = await self._hits(kind, dsl.by_ids(unique[i : i + IDS_PER_QUERY], tenants))
+            sources += [h["_source"] for h in hits]
+        return sources
+
+    async def get_alerts(self, ids: Sequence[str], *, tenants: list[str] | None) -> list[Alert]:
+        return [Alert.model_validate(s) for s in await self._by_ids("alerts", ids, tenants)]
+
+    async def get_events(self, ids: Sequence[str], *, tenants: list[str] | None) -> list[Event]:
+        return [Event.model_validate(s) for s in await self._by_ids("events", ids, tenants)]
+
     async def search_alerts(self, query: AlertQuery) -> AlertPage:
         position = after(query.cursor)
         if query.tenants is not None and not query.tenants:
@@ -266,3 +308,34 @@ class OpenSearchStore:
             return []
         hits = await self._hits("deadletters", dsl.dead_letters(tenants, limit))
         return [DeadLetter.model_validate(h["_source"]) for h in hits]
+
+    async def alert_histogram(
+        self, *, tenants: list[str] | None, since: datetime, until: datetime, bucket_s: int
+    ) -> dict[datetime, int]:
+        if tenants is not None and not tenants:
+            return {}
+        body = dsl.alert_histogram(tenants, micros(since), micros(until), bucket_s)
+        with _translated("alert histogram"):
+            response = await self._os.search(
+                index=mappings.pattern(self._prefix, "alerts"),
+                body=body,
+                params=dsl.MISSING_INDEX_OK,
+            )
+        buckets = (response.get("aggregations") or {}).get("buckets", {}).get("buckets", [])
+        return {from_micros(int(b["key"]) * 1000): int(b["doc_count"]) for b in buckets}
+
+    async def put_record(self, record: Record, *, expect: int) -> Record:
+        with _translated(f"put {record.kind} record"):
+            return await records.put(self._os, self._prefix, record, expect)
+
+    async def get_record(self, kind: Kind, record_id: str) -> Record | None:
+        with _translated(f"get {kind} record"):
+            return await records.get(self._os, self._prefix, kind, record_id)
+
+    async def find_records(self, query: RecordQuery) -> RecordPage:
+        with _translated(f"find {query.kind} records"):
+            return await records.find(self._os, self._prefix, query)
+
+    async def delete_record(self, kind: Kind, record_id: str) -> bool:
+        with _translated(f"delete {kind} record"):
+            return await records.delete(self._os, self._prefix, kind, record_id)

@@ -9,6 +9,16 @@ record written again (same id, same time) lands in the same index, where
     {prefix}-deadletters-YYYY.MM.DD   by when the input was received
     {prefix}-incidents-YYYY.MM        by the incident's time
 
+Case records (:mod:`soc.store.records`) are few and change, so they are not
+time-based: one index per kind, ``{prefix}-records-{kind}``. Their document
+keeps the record's JSON under ``record`` (stored, not indexed) and, beside it,
+``id``, ``tenant``, ``version`` and ``sort``, and two keyword arrays of tokens:
+``terms`` (one per name and value) and ``words``. A token is the JSON of
+``[name, value]`` (or of the word), or ``#`` and its SHA-256 when longer than
+:data:`TOKEN_MAX`, so that every value is matched exactly and none is refused
+as an immense term; the document id is the record's id, or ``#`` and its
+SHA-256 when it would not fit the 512 bytes OpenSearch allows.
+
 Documents are the model's JSON plus fields only used for indexing: ``time_us``
 (or ``received_us``), integer microseconds for exact sorting, ranges and
 ``search_after``; ``severity_rank``; and ``search_words``, the words
@@ -26,16 +36,25 @@ made before a new property was added indexes it from the next day's index on.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
 from soc.models import Alert, DeadLetter, Event
 from soc.settings import OpenSearchSettings
 from soc.store._common import alert_words, micros
+from soc.store.records import Kind, Record
 
 TEMPLATE_PRIORITY = 200
 KEYWORD_MAX = 1024
 """Longer keyword values are kept in ``_source`` but not indexed."""
+TOKEN_MAX = 512
+"""Longer record tokens are indexed as their hash."""
+ID_MAX_BYTES = 512
+"""OpenSearch refuses longer document ids."""
+RECORD_PAGE_MAX = 10_001
+"""A records query asks for one more than its limit (at most 10 000)."""
 
 _KEYWORD = {"type": "keyword"}
 _DATA_KEYWORD = {"type": "keyword", "ignore_above": KEYWORD_MAX}
@@ -87,6 +106,8 @@ _ALERTS = {
     "severity_rank": {"type": "integer"},
     "tags": _DATA_KEYWORD,
     "status": _KEYWORD,
+    "incident_id": _KEYWORD,
+    "suppressed_by": _KEYWORD,
     "event_id": _KEYWORD,
     "time": _DATE,
     "time_us": _LONG,
@@ -119,6 +140,16 @@ _INCIDENTS = {
     "time_us": _LONG,
 }
 
+_RECORDS = {
+    "id": _KEYWORD,
+    "tenant": _KEYWORD,
+    "version": _LONG,
+    "sort": _LONG,
+    "terms": _KEYWORD,
+    "words": _KEYWORD,
+    "record": _STORED_ONLY,
+}
+
 _KINDS: dict[str, dict[str, Any]] = {
     "events": _EVENTS,
     "alerts": _ALERTS,
@@ -140,24 +171,39 @@ def monthly(prefix: str, kind: str, t: datetime) -> str:
     return f"{prefix}-{kind}-{t.year:04d}.{t.month:02d}"
 
 
+def records_index(prefix: str, kind: Kind) -> str:
+    return f"{prefix}-records-{kind.value}"
+
+
+def _template(
+    settings: OpenSearchSettings, kind: str, properties: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "index_patterns": [pattern(settings.index_prefix, kind)],
+        "priority": TEMPLATE_PRIORITY,
+        "template": {
+            "settings": {
+                "number_of_shards": settings.shards,
+                "number_of_replicas": settings.replicas,
+                **extra,
+            },
+            "mappings": {"dynamic": False, "properties": properties},
+        },
+        "_meta": {"managed_by": "soc"},
+    }
+
+
 def templates(settings: OpenSearchSettings) -> dict[str, dict[str, Any]]:
     """Template name -> body for the ``_index_template`` API, one per kind."""
     prefix = settings.index_prefix
-    return {
-        f"{prefix}-{kind}": {
-            "index_patterns": [pattern(prefix, kind)],
-            "priority": TEMPLATE_PRIORITY,
-            "template": {
-                "settings": {
-                    "number_of_shards": settings.shards,
-                    "number_of_replicas": settings.replicas,
-                },
-                "mappings": {"dynamic": False, "properties": properties},
-            },
-            "_meta": {"managed_by": "soc"},
-        }
+    bodies = {
+        f"{prefix}-{kind}": _template(settings, kind, properties)
         for kind, properties in _KINDS.items()
     }
+    bodies[f"{prefix}-records"] = _template(
+        settings, "records", _RECORDS, max_result_window=RECORD_PAGE_MAX
+    )
+    return bodies
 
 
 Doc = tuple[str, str, dict[str, Any]]
@@ -182,3 +228,41 @@ def alert_doc(prefix: str, alert: Alert) -> Doc:
 def dead_letter_doc(prefix: str, letter: DeadLetter) -> Doc:
     source = {**letter.model_dump(mode="json"), "received_us": micros(letter.received)}
     return daily(prefix, "deadletters", letter.received), letter.id, source
+
+
+def _hashed(value: str) -> str:
+    return "#" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def _token(value: Any) -> str:
+    """An ASCII JSON token; ``#`` and its hash when long (JSON never starts with ``#``)."""
+    text = json.dumps(value)
+    return text if len(text) <= TOKEN_MAX else _hashed(text)
+
+
+def term_token(name: str, value: str) -> str:
+    return _token([name, value])
+
+
+def word_token(word: str) -> str:
+    return _token(word)
+
+
+def record_id(rid: str) -> str:
+    """The document id: the record's id, or ``#`` and its hash (an id never starts with ``#``)."""
+    if rid.startswith("#") or len(rid.encode()) > ID_MAX_BYTES:
+        return _hashed(rid)
+    return rid
+
+
+def record_doc(prefix: str, record: Record) -> Doc:
+    source = {
+        "id": record.id,
+        "tenant": record.tenant,
+        "version": record.version,
+        "sort": record.sort,
+        "terms": sorted({term_token(n, v) for n, values in record.terms.items() for v in values}),
+        "words": sorted({word_token(w) for w in record.words}),
+        "record": record.model_dump(mode="json"),
+    }
+    return records_index(prefix, record.kind), record_id(record.id), source

@@ -3,15 +3,19 @@
 User input only ever fills the values of ``term``, ``terms``, ``ids`` and
 ``range`` clauses; free text becomes one ``term`` per word on the
 ``search_words`` field (cut by :func:`soc.store._common.words`), never
-``query_string`` syntax.
+``query_string`` syntax. Case records are matched on their tokens
+(:func:`~soc.store.opensearch_mappings.term_token`), never on raw values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from soc.models import AlertQuery
 from soc.store._common import micros, words
+from soc.store.opensearch_mappings import term_token, word_token
+from soc.store.records import RecordQuery
 
 NEWEST_FIRST = [
     {"time_us": {"order": "desc", "unmapped_type": "long"}},
@@ -41,6 +45,16 @@ def by_id(record_id: str, tenants: list[str] | None) -> dict[str, Any]:
     return {
         "size": 1,
         "query": filtered([{"ids": {"values": [record_id]}}, *tenant_filter(tenants)]),
+    }
+
+
+def by_ids(ids: Sequence[str], tenants: list[str] | None) -> dict[str, Any]:
+    """At most one document per id (an id written again at another time lands elsewhere)."""
+    return {
+        "size": len(ids),
+        "query": filtered([{"ids": {"values": list(ids)}}, *tenant_filter(tenants)]),
+        "collapse": {"field": "id"},
+        "track_total_hits": False,
     }
 
 
@@ -74,5 +88,60 @@ def alert_search(query: AlertQuery, position: tuple[int, str] | None) -> dict[st
     return body
 
 
+def alert_histogram(
+    tenants: list[str] | None, since_us: int, until_us: int, bucket_s: int
+) -> dict[str, Any]:
+    """Non-empty buckets of event time, aligned to the epoch (keys in epoch milliseconds)."""
+    clauses = [*tenant_filter(tenants), {"range": {"time_us": {"gte": since_us, "lt": until_us}}}]
+    histogram = {"field": "time", "fixed_interval": f"{bucket_s}s", "min_doc_count": 1}
+    return {
+        "size": 0,
+        "query": filtered(clauses),
+        "aggs": {"buckets": {"date_histogram": histogram}},
+        "track_total_hits": False,
+    }
+
+
 def dead_letters(tenants: list[str] | None, limit: int) -> dict[str, Any]:
     return {"size": limit, "query": filtered(tenant_filter(tenants)), "sort": RECEIVED_NEWEST_FIRST}
+
+
+def _has_any(name: str, values: list[str]) -> dict[str, Any]:
+    return {"terms": {"terms": [term_token(name, v) for v in values]}}
+
+
+def record_search(query: RecordQuery) -> dict[str, Any] | None:
+    """One page (plus one) of matching records; ``None`` when nothing can match."""
+    if query.tenants is not None and not query.tenants:
+        return None
+    clauses = tenant_filter(query.tenants)
+    for name, values in query.terms.items():
+        if not values:
+            return None
+        clauses.append(_has_any(name, values))
+    if query.any_terms:
+        alternatives = [_has_any(n, vs) for n, vs in query.any_terms.items() if vs]
+        if not alternatives:
+            return None
+        clauses.append({"bool": {"should": alternatives, "minimum_should_match": 1}})
+    clauses.extend({"term": {"words": word_token(w)}} for w in query.words)
+    bounds: dict[str, int] = {}
+    if query.sort_from is not None:
+        bounds["gte"] = query.sort_from
+    if query.sort_to is not None:
+        bounds["lt"] = query.sort_to
+    if bounds:
+        clauses.append({"range": {"sort": bounds}})
+    body: dict[str, Any] = {
+        "size": query.limit + 1,
+        "query": filtered(clauses),
+        "sort": [
+            {"sort": {"order": query.order, "unmapped_type": "long"}},
+            {"id": {"order": query.order, "unmapped_type": "keyword"}},
+        ],
+        "_source": ["record"],
+        "track_total_hits": False,
+    }
+    if query.after is not None:
+        body["search_after"] = list(query.after)
+    return body

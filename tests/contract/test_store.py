@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +32,7 @@ from soc.models import (
     Severity,
     digest,
 )
-from soc.settings import OpenSearchSettings, SqliteSettings, StoreSettings
+from soc.settings import OpenSearchSettings, StoreSettings
 from soc.store import Store, build_store, encode_cursor
 from soc.store.opensearch_mappings import pattern
 
@@ -109,33 +108,6 @@ def lsass_records(dataset: Path) -> list[dict[str, Any]]:
 def raw_lines(dataset: Path) -> list[bytes]:
     with zipfile.ZipFile(dataset) as z, z.open(z.namelist()[0]) as f:
         return [next(f).rstrip(b"\n") for _ in range(5)]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch)])
-async def store(
-    request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
-) -> AsyncIterator[Store]:
-    url = request.getfixturevalue("opensearch_url") if request.param == "opensearch" else ""
-    if url:
-        opensearch = OpenSearchSettings(
-            hosts=[url], index_prefix=unique_name, refresh_on_write=True, connect_timeout_s=30
-        )
-        settings = StoreSettings(kind="opensearch", opensearch=opensearch)
-    else:
-        settings = StoreSettings(kind="sqlite", sqlite=SqliteSettings(path=tmp_path / "db/soc.db"))
-    s = build_store(settings)
-    await s.start()
-    try:
-        yield s
-    finally:
-        await s.stop()
-        if url:
-            client = AsyncOpenSearch(hosts=[url])
-            try:
-                await client.indices.delete(index=f"{unique_name}-*")
-                await client.indices.delete_index_template(name=f"{unique_name}-*")
-            finally:
-                await client.close()
 
 
 def event(record: dict[str, Any], *, tenant: str = A, origin: Origin | None = None) -> Event:
@@ -500,11 +472,104 @@ async def test_dead_letters_are_counted_and_listed_newest_first_per_tenant(
     ]
 
 
+def by_id(items: list[Any]) -> list[Any]:
+    return sorted(items, key=lambda x: x.id)
+
+
+async def test_alerts_and_events_are_read_by_ids_within_the_tenants(
+    store: Store, lsass_records: list[dict[str, Any]]
+) -> None:
+    ev_a = [event(r, tenant=A) for r in lsass_records[:3]]
+    ev_b = event(lsass_records[3], tenant=B)
+    al_a = [alert(e) for e in ev_a]
+    al_b = alert(ev_b, COMSVCS)
+    await store.put_events([*ev_a, ev_b])
+    await store.put_alerts([*al_a, al_b])
+    unknown = [digest("not stored", str(i)) for i in range(1200)]
+    alert_ids = [*unknown[:400], al_a[0].id, al_b.id, *unknown[400:], al_a[1].id, al_a[2].id]
+    event_ids = [ev_a[0].id, *unknown, ev_b.id, ev_a[0].id, al_a[0].id]
+    assert by_id(await store.get_alerts(alert_ids, tenants=[A])) == by_id(al_a)
+    assert by_id(await store.get_alerts(alert_ids, tenants=None)) == by_id([*al_a, al_b])
+    assert await store.get_alerts(alert_ids, tenants=[B, "tenant-c"]) == [al_b]
+    assert await store.get_alerts(alert_ids, tenants=[]) == []
+    assert await store.get_alerts([], tenants=None) == []
+    assert await store.get_alerts([al_a[0].id, al_a[0].id], tenants=[A]) == [al_a[0]]
+    assert await store.get_events(event_ids, tenants=[A]) == [ev_a[0]]
+    assert by_id(await store.get_events(event_ids, tenants=None)) == by_id([ev_a[0], ev_b])
+    assert await store.get_events(event_ids, tenants=[B]) == [ev_b]
+    assert await store.get_events(event_ids, tenants=[]) == []
+    assert await store.get_events(unknown, tenants=None) == []
+
+
+async def test_update_alerts_replaces_stored_alerts_and_creates_none(
+    store: Store, lsass_records: list[dict[str, Any]]
+) -> None:
+    ev = [event(r) for r in lsass_records[:3]]
+    stored = [alert(ev[0]), alert(ev[1], COMSVCS)]
+    await store.put_alerts(stored)
+    closed = stored[0].model_copy(update={"status": AlertStatus.closed, "incident_id": "inc-01"})
+    grouped = stored[1].model_copy(update={"incident_id": "inc-01"})
+    unstored = alert(ev[2], WINRM, status=AlertStatus.closed)
+    await store.update_alerts([closed, grouped, unstored])
+    await store.update_alerts([])
+    assert await store.get_alert(closed.id, tenants=[A]) == closed
+    assert await store.get_alert(grouped.id, tenants=None) == grouped
+    assert await store.get_alert(unstored.id, tenants=None) is None
+    assert await store.get_alerts([unstored.id], tenants=None) == []
+    assert await search_ids(store, status=[AlertStatus.closed]) == [closed.id]
+    assert await search_ids(store, status=[AlertStatus.open]) == [grouped.id]
+    assert await search_ids(store, text="grantedaccess", status=[AlertStatus.closed]) == [closed.id]
+    assert await search_ids(store) == newest_first([closed, grouped])
+    await store.put_alerts(stored)  # a replay keeps the analyst's change
+    assert await store.get_alert(closed.id, tenants=None) == closed
+    reopened = closed.model_copy(update={"status": AlertStatus.open, "incident_id": None})
+    await store.update_alerts([reopened])
+    assert await store.get_alert(closed.id, tenants=None) == reopened
+    assert await search_ids(store, status=[AlertStatus.closed]) == []
+    assert await search_ids(store, status=[AlertStatus.open]) == newest_first(stored)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def histogram(alerts: list[Alert], bucket_s: int) -> dict[datetime, int]:
+    size = timedelta(seconds=bucket_s)
+    counts: dict[datetime, int] = {}
+    for a in alerts:
+        start = EPOCH + (a.time - EPOCH) // size * size
+        counts[start] = counts.get(start, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("bucket_s", [1, 10, 60, 86_400])
+async def test_alert_histogram_counts_alerts_per_epoch_aligned_bucket(
+    store: Store, varied: list[Alert], lsass_records: list[dict[str, Any]], bucket_s: int
+) -> None:
+    other = alert(event(lsass_records[20], tenant=B), COMSVCS)
+    await store.put_alerts([*varied, other])
+    times = sorted({a.time for a in varied})
+    since, until = times[1], times[-1]
+    within = [a for a in varied if since <= a.time < until]
+    assert 0 < len(within) < len(varied)
+    got = await store.alert_histogram(tenants=[A], since=since, until=until, bucket_s=bucket_s)
+    assert got == histogram(within, bucket_s)
+    everything = await store.alert_histogram(
+        tenants=None, since=EPOCH, until=RECEIVED, bucket_s=bucket_s
+    )
+    assert everything == histogram([*varied, other], bucket_s)
+    assert await store.alert_histogram(
+        tenants=[B, "tenant-c"], since=EPOCH, until=RECEIVED, bucket_s=bucket_s
+    ) == histogram([other], bucket_s)
+    assert await store.alert_histogram(tenants=[], since=EPOCH, until=RECEIVED, bucket_s=1) == {}
+    assert await store.alert_histogram(tenants=None, since=until, until=until, bucket_s=1) == {}
+
+
 async def test_reads_before_any_write_find_nothing(store: Store) -> None:
     assert (await store.search_alerts(AlertQuery())).items == []
     assert await store.get_alert("0" * 32, tenants=None) is None
     assert await store.count_dead_letters(tenants=None) == 0
     assert await store.list_dead_letters(tenants=None) == []
+    assert await store.alert_histogram(tenants=None, since=EPOCH, until=RECEIVED, bucket_s=60) == {}
 
 
 async def test_check_passes_while_started_and_fails_once_stopped(store: Store) -> None:
