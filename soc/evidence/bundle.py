@@ -12,15 +12,19 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+import zlib
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 from pydantic import BaseModel, ValidationError
 
 from soc.models import UtcDatetime, canonical_json
 
 MANIFEST = "manifest.json"
+_UNREADABLE = (zipfile.BadZipFile, OSError, zlib.error, EOFError)
+"""What reading a damaged member raises: a bad CRC, a broken header, broken deflate data."""
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 """Zip entries carry no wall-clock time, so the same content gives the same bytes."""
 
@@ -53,9 +57,15 @@ def _files_digest(files: list[FileEntry]) -> str:
 
 
 def write_bundle(
-    target: Path, *, bundle: str, created: datetime, created_by: str, files: Mapping[str, bytes]
+    target: Path | IO[bytes],
+    *,
+    bundle: str,
+    created: datetime,
+    created_by: str,
+    files: Mapping[str, bytes],
 ) -> Manifest:
-    """Write ``files`` (path in the zip -> content) and the manifest to ``target``."""
+    """Write ``files`` (path in the zip -> content) and the manifest to ``target``
+    (a path, or a binary file such as ``io.BytesIO`` for a download)."""
     if MANIFEST in files:
         raise ValueError(f"{MANIFEST} is written by the bundle itself")
     entries = [
@@ -89,6 +99,8 @@ def verify_bundle(source: Path | bytes) -> BundleReport:
             return BundleReport(ok=False, files=0, problems=[f"{MANIFEST} is missing"])
         try:
             manifest = Manifest.model_validate_json(z.read(MANIFEST))
+        except _UNREADABLE as e:
+            return BundleReport(ok=False, files=0, problems=[f"{MANIFEST}: unreadable ({e})"])
         except ValidationError as e:
             return BundleReport(ok=False, files=0, problems=[f"{MANIFEST} is invalid: {e}"])
         if _files_digest(manifest.files) != manifest.files_sha256:
@@ -99,7 +111,7 @@ def verify_bundle(source: Path | bytes) -> BundleReport:
                 continue
             try:
                 data = z.read(entry.path)
-            except (zipfile.BadZipFile, OSError) as e:  # a damaged member fails its CRC
+            except _UNREADABLE as e:  # a damaged member fails its CRC or its inflation
                 problems.append(f"{entry.path}: unreadable ({e})")
                 continue
             if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:

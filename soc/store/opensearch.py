@@ -250,7 +250,7 @@ class OpenSearchStore:
             response = await self._os.search(
                 index=mappings.pattern(self._prefix, kind), body=body, params=dsl.MISSING_INDEX_OK
             )
-        hits: list[dict[str, Any]] = response["hits"]["hits"]
+        hits: list[dict[str, Any]] = dsl.whole(response, f"search {kind}")["hits"]["hits"]
         return hits
 
     async def _by_id(self, kind: str, record_id: str, tenants: list[str] | None) -> Any:
@@ -321,7 +321,11 @@ class OpenSearchStore:
                 body=body,
                 params=dsl.MISSING_INDEX_OK,
             )
-        buckets = (response.get("aggregations") or {}).get("buckets", {}).get("buckets", [])
+        buckets = (
+            (dsl.whole(response, "alert histogram").get("aggregations") or {})
+            .get("buckets", {})
+            .get("buckets", [])
+        )
         return {from_micros(int(b["key"]) * 1000): int(b["doc_count"]) for b in buckets}
 
     async def put_record(self, record: Record, *, expect: int) -> Record:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from soc.errors import StoreError
 from soc.models import AlertQuery
 from soc.store._common import micros, words
 from soc.store.opensearch_mappings import term_token, word_token
@@ -145,3 +146,23 @@ def record_search(query: RecordQuery) -> dict[str, Any] | None:
     if query.after is not None:
         body["search_after"] = list(query.after)
     return body
+
+
+def whole(response: dict[str, Any], what: str) -> dict[str, Any]:
+    """The search response, if every shard answered.
+
+    A shard that failed (rejected under load, still starting) leaves a 200 with
+    fewer hits; an empty page must never stand in for "nothing found", so it is
+    a retriable StoreError instead.
+    """
+    shards = response.get("_shards") or {}
+    failed = int(shards.get("failed") or 0)
+    if failed:
+        reasons = [
+            str((f.get("reason") or {}).get("type", "?")) for f in shards.get("failures", [])
+        ]
+        raise StoreError(
+            f"opensearch: {what}: {failed} of {shards.get('total')} shards failed: {reasons[:3]}",
+            retriable=True,
+        )
+    return response

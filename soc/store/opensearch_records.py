@@ -104,7 +104,7 @@ async def find(client: AsyncOpenSearch, prefix: str, query: RecordQuery) -> Reco
     response = await client.search(
         index=mappings.records_index(prefix, query.kind), body=body, params=dsl.MISSING_INDEX_OK
     )
-    hits = response["hits"]["hits"]
+    hits = dsl.whole(response, f"find {query.kind} records")["hits"]["hits"]
     items = [Record.model_validate(h["_source"]["record"]) for h in hits[: query.limit]]
     more = len(hits) > query.limit
     return RecordPage(items=items, next=(items[-1].sort, items[-1].id) if more else None)

@@ -31,19 +31,22 @@ from soc.ingest.service import ingest_ndjson
 from soc.models import utcnow
 from soc.settings import Settings
 from soc.store.cases import IncidentQuery
-from tests.e2e.harness import auth, backend_settings, sample_lines
+from tests.api._backends import BACKENDS, backend_values
+from tests.e2e.harness import auth, sample_lines
 
 TENANT = "hue-ioc"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch)])
+@pytest.fixture(params=BACKENDS)
 async def running(
     request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
 ) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
-    url = request.getfixturevalue("opensearch_url") if request.param == "opensearch" else None
-    values = backend_settings(
-        "memory", request.param, prefix=unique_name, tmp=tmp_path, kafka=None, opensearch=url
-    )
+    async with backend_values(request, tmp_path, unique_name) as values:
+        async for item in _running(values):
+            yield item
+
+
+async def _running(values: dict[str, Any]) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
     settings = Settings(**values, incidents={"check_interval_s": 3600})
     service = Service(settings, workers=True)
     app = create_app(service)
@@ -63,7 +66,8 @@ async def running(
                 page = await client.get(
                     "/api/v1/alerts", params={"limit": 500}, headers=auth("analyst")
                 )
-                items = page.json()["items"]
+                # a store still starting its indices answers 503: ask again
+                items = page.json()["items"] if page.status_code == 200 else []
                 if items and all(a["incident_id"] or a["suppressed_by"] for a in items):
                     break
                 assert loop.time() < deadline, "alerts were not grouped in time"

@@ -27,7 +27,8 @@ from soc.ingest.service import ingest_ndjson
 from soc.models import utcnow
 from soc.settings import Settings
 from soc.store.cases import IncidentQuery
-from tests.e2e.harness import auth, backend_settings, sample_lines
+from tests.api._backends import BACKENDS, backend_values
+from tests.e2e.harness import auth, sample_lines
 
 A, B = "hue-ioc", "hue-dof"
 
@@ -59,14 +60,16 @@ async def _until(check: Callable[[], Awaitable[bool]], within_s: float = 60) -> 
         await asyncio.sleep(0.3)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch)])
+@pytest.fixture(params=BACKENDS)
 async def world(
     request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
 ) -> AsyncIterator[World]:
-    url = request.getfixturevalue("opensearch_url") if request.param == "opensearch" else None
-    values = backend_settings(
-        "memory", request.param, prefix=unique_name, tmp=tmp_path, kafka=None, opensearch=url
-    )
+    async with backend_values(request, tmp_path, unique_name) as values:
+        async for item in _running(values):
+            yield item
+
+
+async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
     settings = Settings(**values, incidents={"stream_poll_s": 0.2})
     service = Service(settings, workers=True)
     app = create_app(service)

@@ -1,0 +1,154 @@
+"""Exports from the store: an incident's evidence bundle, or its STIX bundle.
+
+    export = await export_incident(store, cases, incident, actor=..., rules_dirs=...)
+    export.data, export.filename, export.manifest.files_sha256
+
+The caller has already decided the principal may export this incident (its
+tenant, and for a responder its unit) and passes the incident as read for
+them. Alerts, events, comments and audit entries are read within the
+incident's tenant only. Each export is recorded in the audit trail with the
+manifest's ``files_sha256`` (the STIX export with the bundle's SHA-256), so a
+bundle shown later can be matched to the export that made it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from soc.audit import AuditEntry
+from soc.evidence.bundle import Manifest
+from soc.evidence.incident import write_incident_bundle
+from soc.evidence.rules import rule_sources
+from soc.evidence.stix import TlpLevel, stix_bundle
+from soc.incidents.models import Incident
+from soc.models import canonical_json, utcnow
+from soc.store.base import Store
+from soc.store.cases import Cases
+
+AUDIT_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceExport:
+    filename: str
+    data: bytes
+    """The zip."""
+    manifest: Manifest
+
+
+async def export_incident(
+    store: Store,
+    cases: Cases,
+    incident: Incident,
+    *,
+    actor: str,
+    rules_dirs: Sequence[Path | str],
+    now: datetime | None = None,
+    tlp: TlpLevel = "amber",
+) -> EvidenceExport:
+    """The incident's evidence bundle as zip bytes; the export is audited."""
+    now = now or utcnow()
+    tenants = [incident.tenant]
+    alerts = await store.get_alerts(incident.alert_ids, tenants=tenants)
+    events = await store.get_events(list({a.event_id for a in alerts}), tenants=tenants)
+    comments = await cases.comments.of(incident.id, tenants=tenants)
+    audit = await _audit_of(cases, incident)
+    rules = await asyncio.to_thread(rule_sources, {a.rule_id for a in alerts}, rules_dirs)
+
+    def build() -> tuple[bytes, Manifest]:
+        buffer = io.BytesIO()
+        manifest = write_incident_bundle(
+            buffer,
+            incident=incident,
+            alerts=alerts,
+            events=events,
+            rules=list(rules.values()),
+            comments=comments,
+            audit=audit,
+            created=now,
+            created_by=actor,
+            tlp=tlp,
+        )
+        return buffer.getvalue(), manifest
+
+    data, manifest = await asyncio.to_thread(build)
+    await cases.audit.append(
+        actor=actor,
+        tenant=incident.tenant,
+        action="incident.export",
+        target=f"incident:{incident.id}",
+        time=now,
+        after={
+            "format": "evidence-zip",
+            "files": len(manifest.files),
+            "files_sha256": manifest.files_sha256,
+            "zip_sha256": hashlib.sha256(data).hexdigest(),
+            "tlp": tlp,
+        },
+    )
+    return EvidenceExport(
+        filename=f"incident-{incident.id}-evidence.zip", data=data, manifest=manifest
+    )
+
+
+async def export_stix(
+    store: Store,
+    cases: Cases,
+    incident: Incident,
+    *,
+    actor: str,
+    rules_dirs: Sequence[Path | str],
+    now: datetime | None = None,
+    tlp: TlpLevel = "amber",
+) -> dict[str, Any]:
+    """The incident's STIX 2.1 bundle (soc.evidence.stix); the export is audited."""
+    tenants = [incident.tenant]
+    alerts = await store.get_alerts(incident.alert_ids, tenants=tenants)
+    events = await store.get_events(list({a.event_id for a in alerts}), tenants=tenants)
+    rules = await asyncio.to_thread(rule_sources, {a.rule_id for a in alerts}, rules_dirs)
+    bundle = stix_bundle(
+        incident,
+        observables=incident.observables,
+        alerts=alerts,
+        rules=list(rules.values()),
+        events=events,
+        tlp=tlp,
+    )
+    await cases.audit.append(
+        actor=actor,
+        tenant=incident.tenant,
+        action="incident.export",
+        target=f"incident:{incident.id}",
+        time=now or utcnow(),
+        after={
+            "format": "stix-2.1",
+            "objects": len(bundle["objects"]),
+            "sha256": hashlib.sha256(canonical_json(bundle).encode()).hexdigest(),
+            "tlp": tlp,
+        },
+    )
+    return bundle
+
+
+async def _audit_of(cases: Cases, incident: Incident) -> list[AuditEntry]:
+    """Every audit entry whose target is the incident, in ``seq`` order."""
+    found: list[AuditEntry] = []
+    after_seq = 0
+    while True:
+        page = await cases.audit.entries(
+            tenants=[incident.tenant],
+            target=f"incident:{incident.id}",
+            after_seq=after_seq,
+            limit=AUDIT_PAGE,
+        )
+        found += page
+        if len(page) < AUDIT_PAGE:
+            return found
+        after_seq = page[-1].seq
