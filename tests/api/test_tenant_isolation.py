@@ -23,8 +23,9 @@ from fastapi.routing import APIRoute
 from soc.api.app import create_app
 from soc.api.feed import Listener
 from soc.app import Service
+from soc.errors import BackendError
 from soc.ingest.service import ingest_ndjson
-from soc.models import utcnow
+from soc.models import AlertQuery, utcnow
 from soc.settings import Settings
 from soc.store.cases import IncidentQuery
 from tests.api._backends import BACKENDS, backend_values
@@ -81,14 +82,19 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
             )
 
         async def grouped() -> bool:
-            pages = [
-                await service.cases.incidents.find(IncidentQuery(tenants=[t], limit=5))
-                for t in (A, B)
-            ]
-            return all(p.items for p in pages)
+            """Both tenants hold the same alerts, every one of them in an incident."""
+            try:
+                pages = [
+                    await service.store.search_alerts(AlertQuery(tenants=[t], limit=500))
+                    for t in (A, B)
+                ]
+            except BackendError:
+                return False  # an index still starting
+            counts = {len(p.items) for p in pages}
+            linked = all(a.incident_id for p in pages for a in p.items)
+            return linked and len(counts) == 1 and counts != {0}
 
         await _until(grouped)
-        await asyncio.sleep(1)  # let the grouping stage finish the batch
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://soc") as client:
             b_page = await service.cases.incidents.find(IncidentQuery(tenants=[B], limit=1))
