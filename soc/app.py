@@ -18,6 +18,7 @@ import asyncio
 import gzip
 import secrets
 from collections.abc import Coroutine
+from datetime import timedelta
 from importlib import resources
 from typing import Any
 
@@ -37,10 +38,15 @@ from soc.ingest.service import ingest_ndjson
 from soc.log import get_logger
 from soc.metrics import BACKEND_UP
 from soc.models import Health
+from soc.security.passwords import PasswordHashing
+from soc.security.ratelimit import LoginGuard, RateLimiter
+from soc.security.tokens import Tokens
+from soc.security.users import UserStore
 from soc.settings import ApiKey, Settings
 from soc.store import Store, build_store
 from soc.store.cases import Cases
 from soc.store.sink import DeadLetterSink
+from soc.store.users import RecordRevocations, RecordUserStore
 
 log = get_logger(__name__)
 
@@ -60,6 +66,17 @@ class Service:
         self.keys = KeyRing(settings.auth.api_keys)
         self.bus: Bus = build_bus(settings.bus)
         self.store: Store = build_store(settings.store)
+        # Who may call the API: accounts, sessions and rate limits (soc/security, ADR 0007).
+        self.users: UserStore = RecordUserStore(self.store)
+        self.hashing = PasswordHashing()
+        self.revocations = RecordRevocations(
+            self.store,
+            refresh_s=settings.auth.revocation_refresh_s,
+            lifetime=timedelta(seconds=settings.auth.token_lifetime_s),
+        )
+        self.tokens = Tokens.from_settings(settings.auth, revocations=self.revocations)
+        self.login_guard = LoginGuard.from_settings(settings.auth.login)
+        self.ingest_limiter = RateLimiter.for_ingest(settings.auth.ingest_rate)
         self.cases = Cases(self.store)
         self.audit = self.cases.audit
         self.desk = Desk(self.store, self.cases, deadlines=deadline_policy(settings.incidents))
@@ -77,6 +94,8 @@ class Service:
 
     async def start(self) -> None:
         await self.store.start()
+        await self.revocations.refresh()
+        self._spawn("revocations", self.revocations.run())
         await self.bus.start()
         if self._bridge is not None:
             self._spawn("bridge", self._bridge.run())
@@ -110,6 +129,7 @@ class Service:
         for worker in (self._bridge, self._detector, self._sink, self._grouper, self._watch):
             if worker is not None:
                 worker.stop()
+        self.revocations.stop()
         for name, task in self._tasks.items():
             try:
                 await asyncio.wait_for(task, timeout=10)

@@ -63,7 +63,9 @@ def main() -> None:
 def run(host: str | None, port: int | None) -> None:
     """The whole pipeline in one process: ingest API, detector, dead-letter sink (and on
     Kafka the ingest bridge)."""
-    _serve(_settings(), workers=True, host=host, port=port)
+    settings = _settings()
+    _dev_accounts(settings)
+    _serve(settings, workers=True, host=host, port=port)
 
 
 @main.command()
@@ -208,6 +210,94 @@ def keys_new(name: str, role: str, tenants: tuple[str, ...]) -> None:
     )
     click.echo(f"token (give it to the holder; it is not stored): {token}", err=True)
     click.echo(yaml.safe_dump({"auth": {"api_keys": [entry.model_dump()]}}, sort_keys=False))
+
+
+@main.group()
+def evidence() -> None:
+    """Evidence bundles: a zip of files with a manifest of their SHA-256."""
+
+
+@evidence.command("verify")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def evidence_verify(bundle: Path) -> None:
+    """Check every file of BUNDLE against its manifest; exits 0 when all match, else 1."""
+    from soc.evidence.bundle import verify_bundle
+
+    report = verify_bundle(bundle)
+    for problem in report.problems:
+        click.echo(f"{bundle}: {problem}")
+    if not report.ok:
+        click.echo(f"{bundle}: FAILED ({len(report.problems)} problems)")
+        sys.exit(1)
+    click.echo(f"{bundle}: ok, {report.files} files match the manifest")
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit trail."""
+
+
+@audit.command("verify")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An exported NDJSON chain to check instead of the configured store's",
+)
+@click.option(
+    "--excerpt",
+    is_flag=True,
+    help="The file is an excerpt (an evidence bundle's audit.ndjson), not a chain from its start",
+)
+def audit_verify(path: Path | None, excerpt: bool) -> None:
+    """Verify the audit chain: prints ok, entries and head, or the first break; exits 0 or 1."""
+    from soc.audit import ChainReport
+    from soc.evidence.auditlog import verify_audit_file
+
+    if excerpt and path is None:
+        raise click.UsageError("--excerpt needs --file")
+    if path is not None:
+        report = verify_audit_file(path.read_bytes(), excerpt=excerpt)
+    else:
+        from soc.store import build_store
+        from soc.store.cases import Cases
+
+        settings = _settings()
+
+        async def read_chain() -> ChainReport:
+            store = build_store(settings.store)
+            await store.start()
+            try:
+                return await Cases(store).audit.verify()
+            finally:
+                await store.stop()
+
+        report = asyncio.run(read_chain())
+    if report.ok:
+        click.echo(f"ok: {report.entries} entries, head {report.head}")
+        return
+    where = f"entry {report.broken_at}" if report.broken_at is not None else "the file"
+    click.echo(f"broken at {where}: {report.reason}")
+    click.echo(f"entries read: {report.entries}, last good head {report.head}")
+    sys.exit(1)
+
+
+def _dev_accounts(settings: Settings) -> None:
+    """In development, an admin and demo accounts to sign in with (`soc users`)."""
+    from soc.cli_users import ensure_dev_accounts
+
+    path = asyncio.run(ensure_dev_accounts(settings))
+    if path is not None:
+        click.echo(f"soc: development accounts created; their passwords are in {path}", err=True)
+
+
+def _register_users() -> None:
+    from soc.cli_users import users_group
+
+    main.add_command(users_group(_settings))
+
+
+_register_users()
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from soc import __version__
+from soc.api.errors import install as install_problems
 from soc.api.routes import (
     alerts,
     audit,
+    auth,
     health,
     incidents,
     ingest,
@@ -20,6 +22,7 @@ from soc.api.routes import (
     stream,
     suppressions,
     ui,
+    users,
 )
 from soc.app import Service
 from soc.errors import AuthError, BackendError, Conflict
@@ -88,7 +91,10 @@ def create_app(service: Service) -> FastAPI:
     async def conflict(request: Request, exc: Conflict) -> JSONResponse:
         return _problem(409, "conflict", str(exc))
 
+    install_problems(app)  # every error as problem+json (soc/api/errors.py)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
     app.include_router(ingest.router)
     app.include_router(alerts.router)
     app.include_router(incidents.bulk_router)

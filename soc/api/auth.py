@@ -1,7 +1,9 @@
-"""Who is calling: bearer tokens checked against the configured API keys.
+"""Who is calling: the principal, and the API keys of the settings.
 
-Only the SHA-256 of each token is configured. Roles and tenants are enforced
-here, on the server, for every route but health and metrics.
+Only the SHA-256 of each key is configured. People sign in for a session
+token instead (soc/security/tokens.py); :mod:`soc.api.deps` accepts both.
+What a principal may do is decided by soc/security/roles.py, on the server,
+for every route but health and metrics.
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from soc.settings import ALL_TENANTS, ApiKey, Role
-
-READ_ROLES: frozenset[Role] = frozenset({"viewer", "analyst", "lead", "responder", "admin"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class KeyRing:
 
     def __init__(self, keys: list[ApiKey]) -> None:
         self._by_hash = {k.sha256: k for k in keys}
+        self.names = frozenset(k.name.strip().lower() for k in keys)
+        """Key names, lower-cased: no user may be named like one (one namespace of actors)."""
 
     def principal(self, token: str) -> Principal | None:
         key = self._by_hash.get(ApiKey.hash(token))

@@ -16,7 +16,8 @@ Their errors hang off the service's tree (soc/errors.py):
     │       ├── TokenExpired
     │       └── TokenRevoked
     ├── WeakPassword           the policy refused a password (.problems)
-    └── UserNotFound
+    ├── UserNotFound
+    └── UserExists
 
 See docs/adr/0007-users-and-tokens.md.
 """
@@ -58,6 +59,7 @@ from soc.security.tokens import (
 from soc.security.users import (
     MemoryUserStore,
     User,
+    UserExists,
     UserNotFound,
     UserRead,
     UserStore,
@@ -89,6 +91,7 @@ __all__ = [
     "TokenRevoked",
     "Tokens",
     "User",
+    "UserExists",
     "UserNotFound",
     "UserPrincipal",
     "UserRead",

@@ -31,7 +31,10 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from soc.settings import IngestLimitSettings, LoginLimitSettings
 
 Clock = Callable[[], float]
 Reason = Literal["ok", "rate", "locked"]
@@ -134,6 +137,11 @@ class RateLimiter:
         self._buckets.put(key, bucket)
         return allowed
 
+    @classmethod
+    def for_ingest(cls, s: IngestLimitSettings) -> RateLimiter | None:
+        """The per-key ingest limiter of these settings (cost: lines); ``None`` when off."""
+        return cls(burst=s.burst, per_second=s.per_second) if s.enabled else None
+
     def reset(self, key: Hashable) -> None:
         self._buckets.pop(key)
 
@@ -180,6 +188,19 @@ class LoginGuard:
             burst=ip_burst, per_second=ip_per_second, max_keys=max_keys, clock=clock
         )
         self._failures: _Lru[tuple[str, str], _Failures] = _Lru(max_keys)
+
+    @classmethod
+    def from_settings(cls, s: LoginLimitSettings, *, clock: Clock = time.monotonic) -> LoginGuard:
+        return cls(
+            burst=s.burst,
+            per_second=s.per_second,
+            ip_burst=s.ip_burst,
+            ip_per_second=s.ip_per_second,
+            max_failures=s.max_failures,
+            window_s=s.window_s,
+            lockout_s=s.lockout_s,
+            clock=clock,
+        )
 
     @staticmethod
     def _key(username: str, ip: str) -> tuple[str, str]:

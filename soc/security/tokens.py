@@ -205,7 +205,11 @@ class Tokens:
 
     @classmethod
     def from_settings(cls, auth: AuthSettings, *, revocations: Revocations | None = None) -> Tokens:
-        return cls(auth.secret_key.get_secret_value(), revocations=revocations)
+        return cls(
+            auth.secret_key.get_secret_value(),
+            lifetime=timedelta(seconds=auth.token_lifetime_s),
+            revocations=revocations,
+        )
 
     def issue(self, principal: Principal, *, now: datetime | None = None) -> IssuedToken:
         """A token for a signed-in person (never for an ingest key)."""

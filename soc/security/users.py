@@ -3,8 +3,8 @@
     UserRead  (what the API shows: no hash)
       └── User  (what the store keeps: + password_hash)
 
-The store is a :class:`UserStore` (an in-memory one here for tests; the SQLite
-and OpenSearch ones live with the other store backends). :func:`authenticate`
+The store is a :class:`UserStore` (an in-memory one here for tests; the one
+over the SQLite and OpenSearch case records is :mod:`soc.store.users`). :func:`authenticate`
 checks a password and returns a :class:`~soc.security.roles.UserPrincipal`;
 it answers ``None`` alike for an unknown user, a disabled user and a wrong
 password, after the same work.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -31,6 +32,10 @@ USERNAME = r"[a-z0-9][a-z0-9._@-]{0,63}"
 
 class UserNotFound(SocError):
     """No user by that name."""
+
+
+class UserExists(SocError):
+    """An account by that name exists already."""
 
 
 def normalize_username(username: str) -> str:
@@ -108,6 +113,18 @@ class UserStore(Protocol):
         """Create or replace the account."""
         ...
 
+    async def create(self, user: User) -> None:
+        """Add a new account. Raises :class:`UserExists` when the name is taken."""
+        ...
+
+    async def update(self, username: str, change: Callable[[User], User]) -> User:
+        """Store ``change(stored account)`` and return it, losing no concurrent write.
+
+        ``change`` may be called more than once, each time on a fresh read, so it
+        must only compute (raise to give up). Raises :class:`UserNotFound`.
+        """
+        ...
+
     async def list(self) -> builtins.list[User]:
         """Every account, by username."""
         ...
@@ -137,6 +154,19 @@ class MemoryUserStore:
 
     async def put(self, user: User) -> None:
         self._users[user.username] = user.model_copy(deep=True)
+
+    async def create(self, user: User) -> None:
+        if user.username in self._users:
+            raise UserExists(f"a user {user.username!r} exists")
+        await self.put(user)
+
+    async def update(self, username: str, change: Callable[[User], User]) -> User:
+        user = self._users.get(username)
+        if user is None:
+            raise UserNotFound(f"no user {username!r}")
+        changed = change(user.model_copy(deep=True))
+        await self.put(changed)
+        return changed.model_copy(deep=True)
 
     async def list(self) -> builtins.list[User]:
         return [self._users[k].model_copy(deep=True) for k in sorted(self._users)]

@@ -28,6 +28,7 @@ from tests.unit.security.helpers import cheap
 
 A, B = "hue-ioc", "hue-dof"
 PASSWORD = "song-huong-chay-qua-thanh-pho"
+NEW_PASSWORD = "troi-mua-tren-song-huong"
 SECRET = "test-secret-not-default"
 KEYS = {
     "ingest-ioc": ("ingest", [A], "test-ingest-key-hue-ioc"),
@@ -86,8 +87,9 @@ class Api:
             "password": PASSWORD,
             "hashing": self.hashing,
         }
+        disabled = overrides.pop("disabled", False)
         fields.update(overrides)
-        user = new_user(**fields)
+        user = new_user(**fields).model_copy(update={"disabled": disabled})
         await self.service.users.create(user)
         return user
 

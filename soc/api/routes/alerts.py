@@ -1,30 +1,32 @@
-"""Reading alerts, scoped to the caller's tenants."""
+"""Reading alerts and dead letters, scoped to the caller's tenants.
+
+Viewers, analysts and leads only (``alerts:read``): a responder works the
+incidents handed to its unit, and an admin sees no data (soc/security/roles.py).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 
-from soc.api.auth import Principal
-from soc.api.deps import ReaderPrincipal, StoreDep
-from soc.errors import QueryError
+from soc.api.deps import AlertReader, StoreDep
+from soc.api.errors import ApiError, problems
 from soc.models import AlertPage, AlertQuery, AlertRead, AlertStatus, DeadLetter, Severity
+from soc.security.roles import scope
 
-router = APIRouter(prefix="/api/v1", tags=["alerts"])
-
-
-def _scope(principal: Principal, requested: list[str] | None) -> list[str] | None:
-    try:
-        return principal.scope(requested)
-    except PermissionError as e:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(e)) from e
+router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=problems(401, 403, 422, 503))
 
 
-@router.get("/alerts", response_model=AlertPage, summary="Alerts, newest first, a page at a time")
+@router.get(
+    "/alerts",
+    response_model=AlertPage,
+    summary="Alerts, newest first, a page at a time",
+    responses=problems(400),
+)
 async def list_alerts(
-    principal: ReaderPrincipal,
+    principal: AlertReader,
     store: StoreDep,
     tenant: Annotated[list[str] | None, Query(description="Only these tenants")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
@@ -40,7 +42,7 @@ async def list_alerts(
     ] = None,
 ) -> AlertPage:
     query = AlertQuery(
-        tenants=_scope(principal, tenant),
+        tenants=scope(principal, "alerts:read", tenant),
         severity=severity or [],
         rule_id=rule_id or [],
         status=alert_status or [],
@@ -51,23 +53,20 @@ async def list_alerts(
         limit=limit,
         cursor=cursor,
     )
-    try:
-        return await store.search_alerts(query)
-    except QueryError as e:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(e)) from e
+    return await store.search_alerts(query)
 
 
 @router.get(
     "/alerts/{alert_id}",
     response_model=AlertRead,
     summary="One alert with the event that raised it",
-    responses={404: {"description": "no such alert among the caller's tenants"}},
+    responses=problems(404),
 )
-async def get_alert(alert_id: str, principal: ReaderPrincipal, store: StoreDep) -> AlertRead:
-    tenants = _scope(principal, None)
+async def get_alert(alert_id: str, principal: AlertReader, store: StoreDep) -> AlertRead:
+    tenants = scope(principal, "alerts:read")
     alert = await store.get_alert(alert_id, tenants=tenants)
     if alert is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+        raise ApiError(404, "not_found", "no such alert")
     event = await store.get_event(alert.event_id, tenants=tenants)
     return AlertRead(**alert.model_dump(), event=event)
 
@@ -79,9 +78,11 @@ async def get_alert(alert_id: str, principal: ReaderPrincipal, store: StoreDep) 
     summary="Input that was refused, newest first, with the reason",
 )
 async def list_dead_letters(
-    principal: ReaderPrincipal,
+    principal: AlertReader,
     store: StoreDep,
     tenant: Annotated[list[str] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeadLetter]:
-    return await store.list_dead_letters(tenants=_scope(principal, tenant), limit=limit)
+    return await store.list_dead_letters(
+        tenants=scope(principal, "alerts:read", tenant), limit=limit
+    )

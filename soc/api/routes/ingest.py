@@ -1,16 +1,24 @@
-"""POST /api/v1/ingest: NDJSON in, one event per line."""
+"""POST /api/v1/ingest: NDJSON in, one event per line.
+
+Each ingest key has a token bucket counted in lines (``auth.ingest_rate``): a
+batch over the rate is refused whole with 429 and ``Retry-After``, which the
+connectors honour, resending the same batch later.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
 
-from soc.api.deps import BusDep, IngestPrincipal, SettingsDep
+from soc.api.deps import BusDep, IngestPrincipal, ServiceDep, SettingsDep
+from soc.api.errors import ApiError, RateLimited, problems
 from soc.ingest.service import ingest_ndjson
 from soc.models import IngestResult
 
-router = APIRouter(prefix="/api/v1", tags=["ingest"])
+router = APIRouter(
+    prefix="/api/v1", tags=["ingest"], responses=problems(401, 403, 413, 422, 429, 503)
+)
 
 EXAMPLE = (
     '{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":10,'
@@ -44,6 +52,7 @@ async def ingest(
     principal: IngestPrincipal,
     bus: BusDep,
     settings: SettingsDep,
+    service: ServiceDep,
     source: Annotated[
         str,
         Query(
@@ -56,20 +65,26 @@ async def ingest(
     limit = settings.ingest.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body is over {limit} bytes; split it"
-        )
+        raise ApiError(413, "payload_too_large", f"body is over {limit} bytes; split it")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise HTTPException(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body is over {limit} bytes; split it"
-            )
+            raise ApiError(413, "payload_too_large", f"body is over {limit} bytes; split it")
         chunks.append(chunk)
+    body = b"".join(chunks)
+    if service.ingest_limiter is not None:
+        lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
+        decision = service.ingest_limiter.hit(principal.name, cost=max(lines, 1))
+        if not decision.allowed:
+            raise RateLimited(
+                decision,
+                f"this key is over its ingest rate; resend the batch in "
+                f"{decision.retry_after_header} s",
+            )
     return await ingest_ndjson(
-        b"".join(chunks),
+        body,
         tenant=principal.tenants[0],
         source=source,
         bus=bus,
