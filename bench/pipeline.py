@@ -50,6 +50,8 @@ def settings_for(pair: str, args: argparse.Namespace, tmp: Path) -> Settings:
         log_level="WARNING",
         auth={
             "secret_key": "bench-secret-not-default",
+            # measure the pipeline, not the per-key ingest limit
+            "ingest_rate": {"enabled": False},
             "api_keys": [
                 {
                     "name": "bench",

@@ -6,6 +6,7 @@
     ├── AuthError            missing or wrong credentials, or a forbidden tenant
     ├── QueryError           a query was refused (bad cursor, bad filter)
     ├── Conflict             a record changed since it was read (.expected, .found)
+    ├── NotFound             no such record among the caller's tenants
     └── BackendError         a bus or store failed (.retriable)
         ├── BusError
         └── StoreError
@@ -51,6 +52,10 @@ class Conflict(SocError):
         self.expected = expected
         self.found = found
         super().__init__(message)
+
+
+class NotFound(SocError):
+    """No such record among the caller's tenants (HTTP 404), exactly as if it did not exist."""
 
 
 class BackendError(SocError):

@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from soc.errors import AuthError, BackendError, Conflict, QueryError
+from soc.errors import AuthError, BackendError, Conflict, NotFound, QueryError
 from soc.incidents.errors import InvalidOperation, InvalidTransition
 from soc.log import get_logger
 from soc.security.passwords import WeakPassword
@@ -251,6 +251,7 @@ HANDLERS: tuple[tuple[type[Exception], Handler], ...] = (
     (QueryError, _query),
     (AuthError, _auth),
     (UserNotFound, _not_found),
+    (NotFound, _not_found),
     (Conflict, _conflict),
     (UserExists, _conflict),
     (InvalidTransition, _invalid_transition),

@@ -22,11 +22,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from soc.api.auth import Principal
-from soc.errors import Conflict, SocError
-from soc.incidents import casework, lifecycle, merge
+from soc.errors import Conflict, NotFound
+from soc.incidents import casework, lifecycle
 from soc.incidents.deadlines import DeadlinePolicy
 from soc.incidents.errors import InvalidOperation, NotAllowed
 from soc.incidents.lifecycle import Command
+from soc.incidents.merge import merge as merge_incidents
+from soc.incidents.merge import move_alerts
 from soc.incidents.models import Actor, Change, Comment, Incident, Suppression, Verdict
 from soc.incidents.permissions import ROLE_ACTIONS, Action, check
 from soc.models import Alert, AlertStatus, Event, utcnow
@@ -35,10 +37,6 @@ from soc.store import Store
 from soc.store.cases import Cases, IncidentPage, IncidentQuery
 
 SYSTEM = "system"
-
-
-class NotFound(SocError):
-    """No such record among the caller's tenants (HTTP 404)."""
 
 
 class IncidentView(BaseModel):
@@ -170,7 +168,7 @@ class Desk:
     ) -> Incident:
         target = await self._for_write(principal, incident_id, version)
         others = [await self._same_tenant(principal, target, s) for s in dict.fromkeys(sources)]
-        outcome = merge.merge(
+        outcome = merge_incidents(
             target,
             others,
             actor=actor_of(principal),
@@ -196,7 +194,7 @@ class Desk:
     ) -> Incident:
         source = await self._for_write(principal, incident_id, version)
         target = await self._same_tenant(principal, source, to)
-        outcome = merge.move_alerts(
+        outcome = move_alerts(
             source,
             target,
             alert_ids,

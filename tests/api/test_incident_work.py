@@ -250,3 +250,50 @@ async def test_an_exported_bundle_verifies_until_one_byte_changes(
     exports = [e for e in trail if e["action"] == "incident.export"]
     assert [e["after"]["format"] for e in exports] == ["evidence-zip", "stix-2.1"]
     assert exports[0]["after"]["files_sha256"] == response.headers["x-files-sha256"]
+
+
+async def test_merge_and_move_keep_every_alert_in_exactly_one_incident(
+    running: tuple[Service, httpx.AsyncClient],
+) -> None:
+    _service, client = running
+    incidents = (
+        await client.get("/api/v1/incidents", params={"limit": 500}, headers=auth("analyst"))
+    ).json()["items"]
+    target, source = incidents[0], incidents[1]
+    merged = await client.post(
+        f"/api/v1/incidents/{target['id']}/merge",
+        json={"sources": [source["id"]], "version": target["version"]},
+        headers=auth("analyst"),
+    )
+    assert merged.status_code == 200, merged.text
+    body = merged.json()
+    assert body["alert_count"] == target["alert_count"] + source["alert_count"]
+    gone = (await client.get(f"/api/v1/incidents/{source['id']}", headers=auth("analyst"))).json()
+    assert gone["incident"]["merged_into"] == target["id"]
+    assert gone["incident"]["status"] == "closed" and gone["incident"]["alert_count"] == 0
+    alert = (
+        await client.get(f"/api/v1/alerts/{source['alerts'][0]['id']}", headers=auth("analyst"))
+    ).json()
+    assert alert["incident_id"] == target["id"]
+
+    # move one alert out to a third incident, and it points there
+    third = incidents[2]
+    moving = source["alerts"][0]["id"]
+    moved = await client.post(
+        f"/api/v1/incidents/{target['id']}/move",
+        json={"alert_ids": [moving], "to": third["id"], "version": body["version"]},
+        headers=auth("analyst"),
+    )
+    assert moved.status_code == 200, moved.text
+    assert moving not in {a["id"] for a in moved.json()["alerts"]}
+    after = (await client.get(f"/api/v1/incidents/{third['id']}", headers=auth("analyst"))).json()
+    assert moving in {a["id"] for a in after["incident"]["alerts"]}
+    alert = (await client.get(f"/api/v1/alerts/{moving}", headers=auth("analyst"))).json()
+    assert alert["incident_id"] == third["id"]
+    counts = [
+        i["alert_count"]
+        for i in (
+            await client.get("/api/v1/incidents", params={"limit": 500}, headers=auth("analyst"))
+        ).json()["items"]
+    ]
+    assert sum(counts) == sum(i["alert_count"] for i in incidents)

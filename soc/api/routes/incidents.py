@@ -6,7 +6,7 @@ Each route hands the caller's principal to the incident desk
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
@@ -23,8 +23,10 @@ from soc.store.cases import IncidentPage, IncidentQuery
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
-_NOT_FOUND = {404: {"description": "no such incident among the caller's tenants (or unit)"}}
-_WRITE = {
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such incident among the caller's tenants (or unit)"}
+}
+_WRITE: dict[int | str, dict[str, Any]] = {
     **_NOT_FOUND,
     403: {"description": "the caller's role or unit may not do this"},
     409: {"description": "the incident changed since `version` was read, or the action "

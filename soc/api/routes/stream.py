@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from soc.api.deps import PrincipalDep, ServiceDep
+from soc.api.deps import ServiceDep, StreamPrincipal
 from soc.api.feed import Listener
 from soc.security.roles import can, scope, unit_of
 
@@ -25,7 +25,7 @@ KEEPALIVE_S = 15.0
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream(
-    request: Request, principal: PrincipalDep, service: ServiceDep
+    request: Request, principal: StreamPrincipal, service: ServiceDep
 ) -> StreamingResponse:
     tenants = scope(principal, "incidents:read")
     listener = Listener(
