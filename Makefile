@@ -10,7 +10,7 @@ SERVICES := deploy/local/services.sh
 export SOC_LOCAL_KAFKA_PORT ?= 19092
 export SOC_LOCAL_OPENSEARCH_PORT ?= 19200
 
-.PHONY: help venv run test test-unit lint bench services-up services-down clean
+.PHONY: help venv run test test-unit test-browser browser lint bench services-up services-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ venv: $(BIN)/soc ## Create the virtual environment and install the project
 run: venv ## Run the whole pipeline on 127.0.0.1:8000 on the embedded default, with a sample replayed
 	SOC_ENV=development SOC_SAMPLE__REPLAY_ON_START=true $(BIN)/soc run
 
-test: venv ## Start the local Kafka and OpenSearch, run every test, stop them
+test: venv browser ## Start the local Kafka and OpenSearch, run every test, stop them
 	@set -o pipefail; bash $(SERVICES) up || exit 1; \
 	  status=0; \
 	  SOC_TEST_KAFKA=127.0.0.1:$(SOC_LOCAL_KAFKA_PORT) \
@@ -37,15 +37,24 @@ test: venv ## Start the local Kafka and OpenSearch, run every test, stop them
 test-unit: venv ## Run the tests that need no Kafka or OpenSearch
 	$(BIN)/pytest -q -m "not kafka and not opensearch" $(PYTEST_ARGS)
 
+browser: ## Install Debian's Chromium for the browser tests, if missing (needs root or sudo)
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+test-browser: venv browser ## Run the browser tests (tests/browser) in headless Chromium
+	$(BIN)/pytest -q tests/browser $(PYTEST_ARGS)
+
 lint: venv ## ruff format --check, ruff check, mypy
 	$(BIN)/ruff format --check soc connectors tests bench
 	$(BIN)/ruff check soc connectors tests bench
 	$(BIN)/mypy
 
-bench: venv ## Measure ingest-to-alert, detection on one core, and the connector (needs services-up)
+bench: venv ## Measure ingest-to-alert, detection on one core, the connector, the alert queue (needs services-up)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/connector.py
+	$(BIN)/python bench/alert_queue.py
 
 services-up: ## Fetch (first time) and start Kafka and OpenSearch on 127.0.0.1
 	bash $(SERVICES) up

@@ -78,3 +78,9 @@ export function clear(el) {
   el.replaceChildren();
   return el;
 }
+
+/** Replace an element's children (null and false are left out, unlike replaceChildren). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}

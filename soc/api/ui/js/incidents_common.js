@@ -32,14 +32,15 @@ export function pendingHandOff(inc) {
 }
 
 /**
- * POST/PUT a change to an incident with its version. On 409 (someone changed it) says so
- * and returns {conflict: true}; other errors are thrown. `reload` runs after either.
+ * POST/PUT a change to an incident with its version. On 409 `conflict` (someone changed it
+ * since it was read) says so and returns {conflict: true}; other errors (including 409
+ * `invalid_transition`) are thrown for the caller to show.
  */
 export async function write(path, { method = 'POST', json }) {
   try {
     return { ok: true, result: await api(path, { method, json }) };
   } catch (e) {
-    if (e.status === 409) {
+    if (e.status === 409 && (e.code ?? 'conflict') === 'conflict') {
       toast(t('incident.conflict'), 'error');
       return { ok: false, conflict: true };
     }

@@ -8,7 +8,8 @@ export function toast(text, kind = 'info') {
   const box = document.getElementById('toasts');
   const el = h('div', { class: `toast toast-${kind}`, testid: `toast-${kind}` }, text);
   box.append(el);
-  setTimeout(() => el.remove(), kind === 'error' ? 12_000 : 6_000);
+  while (box.children.length > 3) box.firstElementChild.remove();
+  setTimeout(() => el.remove(), kind === 'error' ? 12_000 : 4_000);
 }
 
 /** An inline error box showing an ApiError's detail (with its HTTP status). */
@@ -27,7 +28,7 @@ export function errorBox(err, testid = 'error') {
  * A modal form in a <dialog>. fields: [{name, i18n, type: 'text'|'textarea'|'select', required,
  * options: [{value, i18n|text}], value}]. Resolves to the values, or null when cancelled.
  */
-export function formDialog({ title, titleVars, fields, submit = 'action.confirm', testid = 'dialog' }) {
+export function formDialog({ title, titleVars, fields, submit = 'action.confirm', testid = 'dialog', message = null }) {
   return new Promise((resolve) => {
     const inputs = {};
     const rows = fields.map((f) => {
@@ -66,6 +67,7 @@ export function formDialog({ title, titleVars, fields, submit = 'action.confirm'
         'form',
         { method: 'dialog' },
         h('h2', { id: 'dlg-title', i18n: title, vars: titleVars }),
+        message ? h('p', { i18n: message }) : null,
         rows,
         h(
           'div',
@@ -82,7 +84,7 @@ export function formDialog({ title, titleVars, fields, submit = 'action.confirm'
     });
     document.body.append(dlg);
     dlg.showModal();
-    inputs[fields[0]?.name]?.focus();
+    (inputs[fields[0]?.name] ?? dlg.querySelector('[type=submit]')).focus();
   });
 }
 

@@ -2,7 +2,7 @@
 // changes, the alert with its event beside the table, and new alerts live from /stream.
 
 import { api } from '../api.js';
-import { clear, enumText, h, severityBadge, statusBadge } from '../dom.js';
+import { clear, enumText, fill, h, severityBadge, statusBadge } from '../dom.js';
 import { t } from '../i18n.js';
 import { can, currentUser } from '../session.js';
 import { on, streamState } from '../stream.js';
@@ -113,7 +113,7 @@ export async function render(main, { params }) {
   const live = h('span', { class: 'live', testid: 'live-status' });
   const showLive = (state) => {
     live.dataset.state = state;
-    live.replaceChildren(h('span', { class: 'dot', 'aria-hidden': 'true' }), ' ', h('span', { i18n: `live.${state}` }));
+    fill(live, h('span', { class: 'dot', 'aria-hidden': 'true' }), ' ', h('span', { i18n: `live.${state}` }));
   };
   showLive(streamState());
   const count = h('span', { class: 'muted', testid: 'alerts-count' });
@@ -201,7 +201,7 @@ export async function render(main, { params }) {
   }
 
   async function loadPage(first) {
-    errorSlot.replaceChildren();
+    clear(errorSlot);
     more.disabled = true;
     try {
       const page = await api('/alerts', {
@@ -217,7 +217,7 @@ export async function render(main, { params }) {
       showCount();
       updateSelection();
     } catch (e) {
-      errorSlot.replaceChildren(errorBox(e, 'alerts-error'));
+      fill(errorSlot, errorBox(e, 'alerts-error'));
     } finally {
       more.disabled = false;
       table.setAttribute('aria-busy', 'false');
@@ -256,13 +256,13 @@ export async function render(main, { params }) {
     tr?.classList.add('active');
     tr?.classList.remove('fresh');
     detail.hidden = false;
-    detail.replaceChildren(loading());
+    fill(detail, loading());
     try {
       const a = await api(`/alerts/${encodeURIComponent(id)}`);
-      detail.replaceChildren(alertDetail(a, () => { detail.hidden = true; tr?.classList.remove('active'); tr?.querySelector('button')?.focus(); }));
+      fill(detail, alertDetail(a, () => { detail.hidden = true; tr?.classList.remove('active'); tr?.querySelector('button')?.focus(); }));
       detail.querySelector('h2')?.focus();
     } catch (e) {
-      detail.replaceChildren(errorBox(e, 'alert-error'));
+      fill(detail, errorBox(e, 'alert-error'));
     }
   }
 

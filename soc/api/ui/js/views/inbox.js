@@ -2,7 +2,7 @@
 // the incidents my unit owns.
 
 import { api } from '../api.js';
-import { h } from '../dom.js';
+import { clear, fill, h } from '../dom.js';
 import { t } from '../i18n.js';
 import { can, currentUser } from '../session.js';
 import { on } from '../stream.js';
@@ -21,8 +21,8 @@ export async function render(main) {
   );
   document.title = `${t('inbox.title')} · ${t('app.title')}`;
   if (!unit) {
-    pendingBox.replaceChildren(h('p', { class: 'muted', i18n: 'inbox.no_unit' }));
-    ownedBox.replaceChildren();
+    fill(pendingBox, h('p', { class: 'muted', i18n: 'inbox.no_unit' }));
+    clear(ownedBox);
     return null;
   }
 
@@ -35,7 +35,7 @@ export async function render(main) {
       extra = v;
     }
     try {
-      const res = await write(`/incidents/${encodeURIComponent(inc.id)}/actions`, { json: { action, version: versionOf(raw), ...extra } });
+      const res = await write(`/incidents/${encodeURIComponent(inc.id)}/actions`, { json: { command: { action, ...extra }, version: versionOf(raw) } });
       if (res.ok) toast(t(action === 'accept' ? 'inbox.accepted' : 'inbox.rejected', { title: inc.title }), 'ok');
     } catch (e) {
       toast(`${t('error.prefix')} ${e.detail}`, 'error');
@@ -46,7 +46,7 @@ export async function render(main) {
   const answerButtons = (raw) => {
     const inc = incidentOf(raw);
     const pending = pendingHandOff(inc);
-    if (!pending || pending.to_unit !== unit || !can('incidents:accept')) return null;
+    if (!pending || pending.to_unit !== unit || !can('incidents:write')) return null;
     return [
       h('button', { type: 'button', class: 'btn btn-primary', i18n: 'action.accept', testid: 'inbox-accept', on: { click: () => answer(raw, 'accept') } }),
       h('button', { type: 'button', class: 'btn btn-warn', i18n: 'action.reject', testid: 'inbox-reject', on: { click: () => answer(raw, 'reject') } }),
@@ -60,15 +60,23 @@ export async function render(main) {
       api('/incidents', { query: { owner_unit: unit, limit: 100 } }),
     ]);
     const show = (box, res, empty, opts) => {
-      if (res.status === 'rejected') return box.replaceChildren(errorBox(res.reason, 'inbox-error'));
+      if (res.status === 'rejected') return fill(box, errorBox(res.reason, 'inbox-error'));
       const items = itemsOf(res.value);
-      box.replaceChildren(items.length ? incidentTable(items, opts) : h('p', { class: 'muted', i18n: empty }));
+      fill(box, items.length ? incidentTable(items, opts) : h('p', { class: 'muted', i18n: empty }));
     };
     show(pendingBox, pending, 'inbox.none_pending', { testid: 'inbox-pending-table', extra: answerButtons, extraHead: 'inbox.answer' });
     show(ownedBox, owned, 'inbox.none_owned', { testid: 'inbox-owned-table' });
   }
 
-  const unsubscribe = on('incident', () => load());
+  // Changes pushed by /stream: reload once things settle, not once per event.
+  let timer = null;
+  const unsubscribe = on('incident', () => {
+    clearTimeout(timer);
+    timer = setTimeout(load, 500);
+  });
   await load();
-  return unsubscribe;
+  return () => {
+    clearTimeout(timer);
+    unsubscribe();
+  };
 }

@@ -3,7 +3,7 @@
 // the version read; a 409 reloads and says that someone else changed it.
 
 import { api, download } from '../api.js';
-import { h, severityBadge, statusBadge } from '../dom.js';
+import { clear, fill, h, severityBadge, statusBadge } from '../dom.js';
 import { t } from '../i18n.js';
 import { can, currentUser } from '../session.js';
 import { on } from '../stream.js';
@@ -15,17 +15,23 @@ const UNIT_PATTERN = '[A-Za-z0-9_.\\-]{1,100}';
 const LIFECYCLE = [
   'triage', 'hand_off', 'recall', 'accept', 'reject', 'start_response', 'resolve', 'close', 'close_false_positive', 'reopen',
 ];
+// What each action asks for, as the command's fields (POST .../actions {command, version}).
+const REASON = (required) => [{ name: 'reason', i18n: 'incident.reason', type: 'textarea', required }];
 const ASKS = {
   hand_off: [
     { name: 'to_unit', i18n: 'incident.to_unit', required: true, pattern: UNIT_PATTERN, list: 'known-units' },
     { name: 'note', i18n: 'incident.note', type: 'textarea' },
   ],
-  reject: [{ name: 'reason', i18n: 'incident.reason', type: 'textarea', required: true }],
-  recall: [{ name: 'reason', i18n: 'incident.reason', type: 'textarea', required: true }],
-  reopen: [{ name: 'reason', i18n: 'incident.reason', type: 'textarea', required: true }],
-  resolve: [{ name: 'resolution', i18n: 'incident.resolution', type: 'textarea', required: true }],
-  close: [{ name: 'resolution', i18n: 'incident.resolution', type: 'textarea', required: true }],
-  close_false_positive: [{ name: 'resolution', i18n: 'incident.resolution', type: 'textarea', required: true }],
+  recall: REASON(false),
+  reject: REASON(true),
+  reopen: REASON(true),
+  close_false_positive: REASON(true),
+  resolve: [{ name: 'summary', i18n: 'incident.resolution', type: 'textarea', required: true }],
+  close: [],
+};
+const BUTTON_KIND = {
+  triage: 'btn-primary', hand_off: 'btn-primary', accept: 'btn-primary', start_response: 'btn-primary',
+  resolve: 'btn-primary', close: 'btn-primary', reject: 'btn-warn', recall: 'btn-warn', close_false_positive: 'btn-warn',
 };
 const VERDICTS = ['undetermined', 'true_positive', 'false_positive'];
 
@@ -37,6 +43,7 @@ export async function render(main, { id }) {
   const path = `/incidents/${encodeURIComponent(id)}`;
   let data = null;
   let timeline = null;
+  let writing = false;
   const head = h('div', { class: 'incident-head' }, loading());
   const bar = h('div', { class: 'actionbar', testid: 'incident-actions' });
   const changed = h('button', { type: 'button', class: 'btn notice', hidden: true, i18n: 'incident.changed_notice', testid: 'incident-changed', on: { click: () => reload() } });
@@ -60,8 +67,8 @@ export async function render(main, { id }) {
     try {
       data = await api(path);
     } catch (e) {
-      head.replaceChildren(errorBox(e, 'incident-error'));
-      bar.replaceChildren();
+      fill(head, errorBox(e, 'incident-error'));
+      clear(bar);
       return;
     }
     const inc = incidentOf(data);
@@ -95,7 +102,7 @@ export async function render(main, { id }) {
       inc.resolution ? ['incident.resolution', h('span', { testid: 'incident-resolution' }, inc.resolution)] : null,
       inc.merged_into ? ['incident.merged_into', h('a', { href: `#/incidents/${encodeURIComponent(inc.merged_into)}` }, inc.merged_into)] : null,
     ].filter(Boolean);
-    head.replaceChildren(
+    fill(head, 
       h('div', { class: 'title-row' },
         h('h1', { testid: 'incident-title' }, inc.title),
         h('span', { testid: 'incident-status', dataset: { value: inc.status } }, statusBadge('incident_status', inc.status)),
@@ -113,7 +120,7 @@ export async function render(main, { id }) {
 
   function renderBar(inc, actions) {
     const buttons = LIFECYCLE.filter((a) => actions.includes(a)).map((a) =>
-      h('button', { type: 'button', class: ['btn', a === 'reject' || a === 'recall' ? 'btn-warn' : 'btn-primary'], i18n: `action.${a}`, testid: `action-${a}`, on: { click: () => act(a) } }));
+      h('button', { type: 'button', class: ['btn', BUTTON_KIND[a]], i18n: `action.${a}`, testid: `action-${a}`, on: { click: () => act(a) } }));
     const me = currentUser();
     const assign = actions.includes('assign')
       ? h('form', { class: 'assign', testid: 'assign-form', on: { submit: (ev) => { ev.preventDefault(); assignTo(ev.target.elements.assignee.value.trim() || null); } } },
@@ -128,7 +135,7 @@ export async function render(main, { id }) {
           h('button', { type: 'button', class: 'btn', i18n: 'incident.stix', testid: 'stix-download', on: { click: () => save('stix', `incident-${id}.stix.json`) } }),
         ]
       : [];
-    bar.replaceChildren(
+    fill(bar, 
       h('div', { class: 'group' }, buttons.length ? buttons : h('span', { class: 'muted', i18n: 'incident.no_actions' })),
       assign,
       h('div', { class: 'group' }, exports),
@@ -145,6 +152,7 @@ export async function render(main, { id }) {
   }
 
   async function send(sub, json, method = 'POST') {
+    writing = true;
     try {
       const res = await write(`${path}${sub}`, { method, json });
       if (res.ok) toast(t('incident.saved'), 'ok');
@@ -152,6 +160,7 @@ export async function render(main, { id }) {
       toast(`${t('error.prefix')} ${e.detail}`, 'error');
     }
     await reload();
+    writing = false;
   }
 
   async function act(action) {
@@ -160,12 +169,18 @@ export async function render(main, { id }) {
       const known = [...new Set((incidentOf(data).handoffs ?? []).map((x) => x.to_unit))];
       let units = document.getElementById('known-units');
       if (!units) document.body.append((units = h('datalist', { id: 'known-units' })));
-      units.replaceChildren(...known.map((u) => h('option', { value: u })));
-      const values = await formDialog({ title: `action.${action}`, fields: ASKS[action], submit: `action.${action}`, testid: `dialog-${action}` });
+      fill(units, ...known.map((u) => h('option', { value: u })));
+      const values = await formDialog({
+        title: `action.${action}`,
+        fields: ASKS[action],
+        submit: `action.${action}`,
+        testid: `dialog-${action}`,
+        message: ASKS[action].length ? null : 'incident.confirm_action',
+      });
       if (!values) return;
       extra = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== ''));
     }
-    await send('/actions', { action, version: versionOf(data), ...extra });
+    await send('/actions', { command: { action, ...extra }, version: versionOf(data) });
   }
 
   function assignTo(name) {
@@ -174,7 +189,7 @@ export async function render(main, { id }) {
 
   function renderHandoffs(inc) {
     const list = inc.handoffs ?? [];
-    handoffs.replaceChildren(
+    fill(handoffs, 
       h('h2', { i18n: 'incident.handoffs' }),
       list.length
         ? h('ol', { class: 'handoffs' }, list.map((x) =>
@@ -189,7 +204,7 @@ export async function render(main, { id }) {
 
   function renderObservables(inc) {
     const list = inc.observables ?? [];
-    observables.replaceChildren(
+    fill(observables, 
       h('h2', { i18n: 'incident.observables' }),
       list.length
         ? h('table', { class: 'grid compact', testid: 'observables-table' },
@@ -212,7 +227,7 @@ export async function render(main, { id }) {
       if (!text.value.trim()) return;
       await send('/comments', { text: text.value.trim() });
     });
-    comments.replaceChildren(
+    fill(comments, 
       h('h2', { i18n: 'incident.comments' }),
       list.length
         ? h('ol', { class: 'comments' }, list.map((c) =>
@@ -228,7 +243,7 @@ export async function render(main, { id }) {
       const items = itemsOf(res);
       timeline = { count: inc.alert_count ?? inc.alerts?.length, items };
       const mayJudge = actionNames(data).includes('verdict');
-      timelineBox.replaceChildren(
+      fill(timelineBox, 
         h('h2', { i18n: 'incident.timeline' }),
         h('p', { class: 'muted small', i18n: 'incident.timeline_note' }),
         items.length
@@ -237,7 +252,7 @@ export async function render(main, { id }) {
       );
       markVerdicts(inc);
     } catch (e) {
-      timelineBox.replaceChildren(h('h2', { i18n: 'incident.timeline' }), errorBox(e, 'timeline-error'));
+      fill(timelineBox, h('h2', { i18n: 'incident.timeline' }), errorBox(e, 'timeline-error'));
     }
   }
 
@@ -284,7 +299,7 @@ export async function render(main, { id }) {
   }
 
   const unsubscribe = on('incident', (ev) => {
-    if (ev?.id !== id) return;
+    if (ev?.id !== id || writing) return;
     const mine = Number(view.dataset.version);
     if (ev.version != null && !Number.isNaN(mine) && ev.version <= mine) return;
     changed.hidden = false;

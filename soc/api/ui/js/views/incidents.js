@@ -1,7 +1,7 @@
 // Incidents, newest first, with filters kept in the URL hash.
 
 import { api } from '../api.js';
-import { h } from '../dom.js';
+import { fill, h } from '../dom.js';
 import { t } from '../i18n.js';
 import { currentUser } from '../session.js';
 import { on } from '../stream.js';
@@ -9,7 +9,7 @@ import { INCIDENT_STATUSES, incidentTable, itemsOf } from '../incidents_common.j
 import { SEVERITIES } from './alerts.js';
 import { errorBox, field, loading } from '../widgets.js';
 
-const KEYS = ['status', 'severity', 'tenant', 'owner_unit', 'assignee', 'q'];
+const KEYS = ['status', 'severity', 'tenant', 'owner_unit', 'assignee', 'q', 'open'];
 
 export async function render(main, { params }) {
   const filters = Object.fromEntries(KEYS.map((k) => [k, params.get(k) ?? '']));
@@ -31,6 +31,9 @@ export async function render(main, { params }) {
     field('fi-owner', 'field.owner_unit', input('owner_unit')),
     field('fi-assignee', 'field.assignee', input('assignee')),
     field('fi-q', 'field.q', input('q', { type: 'search' })),
+    h('label', { class: 'check' },
+      h('input', { type: 'checkbox', name: 'open', value: 'true', checked: filters.open === 'true', testid: 'filter-open' }),
+      ' ', h('span', { i18n: 'incidents.open_only' })),
     h('div', { class: 'filter-buttons' },
       h('button', { type: 'submit', class: 'btn btn-primary', i18n: 'filter.apply', testid: 'filter-apply' }),
       me?.name ? h('button', { type: 'button', class: 'btn', i18n: 'incidents.mine', testid: 'filter-mine', on: { click: () => { location.hash = `#/incidents?assignee=${encodeURIComponent(me.name)}`; } } }) : null,
@@ -59,12 +62,12 @@ export async function render(main, { params }) {
       items = first ? itemsOf(page) : items.concat(itemsOf(page));
       cursor = page?.next_cursor ?? null;
       updated.hidden = true;
-      body.replaceChildren(
+      fill(body, 
         items.length ? incidentTable(items) : h('p', { class: 'muted', i18n: 'incidents.empty', testid: 'incidents-empty' }),
       );
       more.hidden = !cursor;
     } catch (e) {
-      body.replaceChildren(errorBox(e, 'incidents-error'));
+      fill(body, errorBox(e, 'incidents-error'));
     }
   }
 

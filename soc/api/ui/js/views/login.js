@@ -1,6 +1,6 @@
 // Sign in: username and password (OAuth2 password flow), or an API key.
 
-import { h } from '../dom.js';
+import { clear, fill, h } from '../dom.js';
 import { t } from '../i18n.js';
 import { signIn, signInWithKey } from '../session.js';
 import { errorBox } from '../widgets.js';
@@ -16,7 +16,7 @@ export function render(main, { onSignedIn }) {
     if (e.status === 429 && e.retryAfter) {
       box.append(' ', h('span', { i18n: 'login.retry_after', vars: { s: e.retryAfter } }));
     }
-    errorSlot.replaceChildren(box);
+    fill(errorSlot, box);
   };
 
   const username = h('input', { id: 'login-username', name: 'username', autocomplete: 'username', required: true, testid: 'login-username', autocapitalize: 'none', spellcheck: 'false' });
@@ -32,7 +32,7 @@ export function render(main, { onSignedIn }) {
   );
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    errorSlot.replaceChildren();
+    clear(errorSlot);
     busy(form, true);
     try {
       await signIn(username.value.trim(), password.value);
@@ -54,7 +54,7 @@ export function render(main, { onSignedIn }) {
   );
   keyForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    errorSlot.replaceChildren();
+    clear(errorSlot);
     busy(keyForm, true);
     try {
       await signInWithKey(key.value.trim());

@@ -2,26 +2,12 @@
 // acknowledge and resolve, and alerts per hour over the last 24 hours as an SVG chart.
 
 import { api } from '../api.js';
-import { h, severityBadge, svg } from '../dom.js';
+import { fill, h, severityBadge, svg } from '../dom.js';
 import { t } from '../i18n.js';
 import { durationVars, formatLocal, localHour } from '../time.js';
 import { errorBox, loading } from '../widgets.js';
 import { SEVERITIES } from './alerts.js';
 
-/** Accepts {"high": 2} or [{"severity": "high", "count": 2}] alike. */
-function counts(value, key) {
-  if (!value) return [];
-  if (Array.isArray(value)) return value.map((x) => [x[key] ?? x.key ?? x.name, x.count ?? x.value ?? x.n ?? 0]);
-  return Object.entries(value);
-}
-
-function pick(obj, ...names) {
-  for (const n of names) {
-    const v = n.split('.').reduce((o, k) => (o == null ? undefined : o[k]), obj);
-    if (v !== undefined) return v;
-  }
-  return undefined;
-}
 
 function barRows(entries, labelOf, testid) {
   const max = Math.max(1, ...entries.map(([, n]) => n));
@@ -71,13 +57,6 @@ export function hourChart(points) {
   return chart;
 }
 
-function hourPoints(raw) {
-  const list = Array.isArray(raw) ? raw : counts(raw).map(([hour, count]) => ({ hour, count }));
-  return list
-    .map((p) => ({ hour: p.hour ?? p.time ?? p.start ?? p.key ?? p[0], count: Number(p.count ?? p.alerts ?? p.value ?? p.n ?? p[1] ?? 0) }))
-    .filter((p) => p.hour)
-    .sort((a, b) => String(a.hour).localeCompare(String(b.hour)));
-}
 
 export async function render(main) {
   const body = h('div', { class: 'overview' }, loading());
@@ -89,39 +68,28 @@ export async function render(main) {
   try {
     d = await api('/overview');
   } catch (e) {
-    body.replaceChildren(errorBox(e, 'overview-error'));
+    fill(body, errorBox(e, 'overview-error'));
     return null;
   }
-  const bySev = counts(pick(d, 'open_by_severity', 'open_incidents.by_severity', 'incidents.open_by_severity', 'by_severity'), 'severity')
-    .sort(([a], [b]) => SEVERITIES.indexOf(a) - SEVERITIES.indexOf(b));
-  const byTenant = counts(pick(d, 'open_by_tenant', 'open_incidents.by_tenant', 'incidents.open_by_tenant', 'by_tenant'), 'tenant');
-  const breachedRaw = pick(d, 'breached', 'breached_deadlines', 'deadlines.breached');
-  const breached = Array.isArray(breachedRaw) ? breachedRaw : null;
-  const breachedCount = typeof breachedRaw === 'number' ? breachedRaw
-    : breached ? breached.length
-    : breachedRaw && typeof breachedRaw === 'object' ? Object.values(breachedRaw).reduce((s, n) => s + Number(n || 0), 0) : 0;
+  // GET /overview: {open_by_severity: {sev: n}, open_by_tenant: {tenant: n}, breached_open: n,
+  // mean_time_to_acknowledge_s, mean_time_to_resolve_s, alerts_per_hour: [{hour, alerts}]}
+  const bySev = Object.entries(d.open_by_severity ?? {}).sort(([a], [b]) => SEVERITIES.indexOf(a) - SEVERITIES.indexOf(b));
+  const byTenant = Object.entries(d.open_by_tenant ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const breached = d.breached_open ?? 0;
   const openTotal = bySev.reduce((s, [, n]) => s + Number(n), 0);
-  const mtta = pick(d, 'mtta_seconds', 'mean_time_to_acknowledge_s', 'mean_time_to_acknowledge_seconds', 'mean_time_to_acknowledge', 'mtta');
-  const mttr = pick(d, 'mttr_seconds', 'mean_time_to_resolve_s', 'mean_time_to_resolve_seconds', 'mean_time_to_resolve', 'mttr');
-  const points = hourPoints(pick(d, 'alerts_per_hour', 'alerts_by_hour', 'alerts.per_hour') ?? []);
+  const points = (d.alerts_per_hour ?? []).map((p) => ({ hour: p.hour, count: Number(p.alerts ?? 0) }));
 
-  body.replaceChildren(
+  fill(body, 
     h('div', { class: 'stats' },
       h('div', { class: 'card stat', testid: 'stat-open' }, h('div', { class: 'stat-label', i18n: 'overview.open_incidents' }), h('div', { class: 'stat-value' }, String(openTotal))),
-      h('div', { class: ['card stat', breachedCount ? 'stat-bad' : null], testid: 'stat-breached' }, h('div', { class: 'stat-label', i18n: 'overview.breached' }), h('div', { class: 'stat-value' }, String(breachedCount))),
-      durationCard('overview.mtta', typeof mtta === 'number' ? mtta : null, 'stat-mtta'),
-      durationCard('overview.mttr', typeof mttr === 'number' ? mttr : null, 'stat-mttr')),
+      h('div', { class: ['card stat', breached ? 'stat-bad' : null], testid: 'stat-breached' }, h('div', { class: 'stat-label', i18n: 'overview.breached' }), h('div', { class: 'stat-value' }, String(breached))),
+      durationCard('overview.mtta', d.mean_time_to_acknowledge_s, 'stat-mtta'),
+      durationCard('overview.mttr', d.mean_time_to_resolve_s, 'stat-mttr')),
     h('div', { class: 'overview-grid' },
       h('section', { class: 'card' }, h('h2', { i18n: 'overview.by_severity' }),
         bySev.length ? barRows(bySev, (k) => severityBadge(k), 'open-sev') : h('p', { class: 'muted', i18n: 'overview.none_open' })),
       h('section', { class: 'card' }, h('h2', { i18n: 'overview.by_tenant' }),
-        byTenant.length ? barRows(byTenant, (k) => k, 'open-tenant') : h('p', { class: 'muted', i18n: 'overview.none_open' })),
-      breached?.length
-        ? h('section', { class: 'card' }, h('h2', { i18n: 'overview.breached' }),
-            h('ul', { class: 'plain' }, breached.map((b) => h('li', null,
-              h('a', { href: `#/incidents/${encodeURIComponent(b.id ?? b.incident_id)}` }, b.title ?? b.id ?? b.incident_id),
-              b.deadline ? [' · ', h('span', { class: 'badge breach', i18n: `deadline.breached_${b.deadline}` })] : null))))
-        : null),
+        byTenant.length ? barRows(byTenant, (k) => k, 'open-tenant') : h('p', { class: 'muted', i18n: 'overview.none_open' }))),
     h('section', { class: 'card' }, h('h2', { i18n: 'overview.alerts_per_hour' }),
       points.length ? hourChart(points) : h('p', { class: 'muted', i18n: 'overview.no_alerts' })),
   );

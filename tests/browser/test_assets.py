@@ -1,0 +1,118 @@
+"""The UI's files, read without a browser: two complete dictionaries, nothing from outside.
+
+The pages must work on the SOC's air-gapped network, so no file may refer to
+another host, and every label the scripts use must exist in Vietnamese and English.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from soc.api.routes.ui import ASSETS, UI_DIR
+
+NAMESPACES = (
+    "action|alert|alerts|app|common|deadline|duration|error|field|filter|inbox|incident|"
+    "incidents|lang|live|login|nav|observable|overview|role|time|severity|verdict|"
+    "alert_status|incident_status|handoff_state"
+)
+KEY = re.compile(rf"""['"`]((?:{NAMESPACES})\.[a-z_]+)['"`]""")
+DYNAMIC = {
+    "severity": ["critical", "high", "medium", "low", "informational"],
+    "alert_status": ["open", "acknowledged", "closed"],
+    "incident_status": [
+        "new",
+        "triaged",
+        "handed_off",
+        "acknowledged",
+        "responding",
+        "resolved",
+        "closed",
+        "closed_false_positive",
+    ],
+    "handoff_state": ["pending", "accepted", "rejected", "recalled"],
+    "verdict": ["undetermined", "true_positive", "false_positive"],
+    "role": ["viewer", "analyst", "lead", "responder", "admin"],
+    "live": ["live", "connecting", "off"],
+    "observable": ["ip", "host", "account", "hash", "domain", "url"],
+    "action": [
+        "triage",
+        "hand_off",
+        "recall",
+        "accept",
+        "reject",
+        "start_response",
+        "resolve",
+        "close",
+        "close_false_positive",
+        "reopen",
+    ],
+    "deadline": ["breached_acknowledge", "breached_resolve"],
+}
+"""Keys built from API values (`${group}.${value}`): every value the API may send."""
+NOT_KEYS = {"alerts.per_hour"}
+
+
+def dictionaries() -> dict[str, dict[str, str]]:
+    return {
+        lang: json.loads((UI_DIR / f"i18n/{lang}.json").read_text("utf-8")) for lang in ("vi", "en")
+    }
+
+
+def test_both_languages_have_every_key() -> None:
+    d = dictionaries()
+    assert set(d["vi"]) == set(d["en"])
+    used = set()
+    for path in [*UI_DIR.rglob("*.js"), UI_DIR / "index.html"]:
+        used |= set(KEY.findall(path.read_text("utf-8")))
+    used |= {f"{group}.{v}" for group, values in DYNAMIC.items() for v in values}
+    missing = sorted(used - NOT_KEYS - set(d["vi"]))
+    assert missing == []
+    for lang, entries in d.items():
+        assert all(v.strip() for v in entries.values()), lang
+
+
+def test_vietnamese_labels_carry_their_diacritics() -> None:
+    vi = dictionaries()["vi"]
+    expected = {
+        "nav.alerts": "Cảnh báo",
+        "nav.incidents": "Sự cố",
+        "action.hand_off": "Chuyển giao",
+        "action.accept": "Tiếp nhận",
+        "action.reject": "Từ chối",
+        "login.submit": "Đăng nhập",
+        "field.severity": "Mức độ",
+        "field.status": "Trạng thái",
+        "incident_status.resolved": "Đã xử lý",
+        "action.close": "Đóng",
+        "incident.comments": "Bình luận",
+        "nav.inbox": "Hộp nhận chuyển giao",
+        "nav.overview": "Tổng quan",
+    }
+    assert {k: vi[k] for k in expected} == expected
+
+
+def test_no_file_refers_to_another_host() -> None:
+    outside = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", re.I)
+    svg_ns = "http://www.w3.org/2000/svg"  # an XML namespace name, never fetched
+    for rel, path in ASSETS.items():
+        if path.suffix == ".png":
+            continue
+        found = outside.findall(path.read_text("utf-8").replace(svg_ns, ""))
+        assert not found, f"{rel} refers to {found}"
+    inline = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+\s*=", re.I)
+    for rel, path in ASSETS.items():
+        if path.suffix == ".html":
+            assert not inline.search(path.read_text("utf-8")), f"{rel} has inline script"
+
+
+def test_scripts_stay_small() -> None:
+    for rel, path in ASSETS.items():
+        if path.suffix == ".js":
+            assert len(path.read_text("utf-8").splitlines()) <= 400, rel
+
+
+def test_assets_ship_in_the_package() -> None:
+    assert {"index.html", "app.css", "js/main.js", "i18n/vi.json", "i18n/en.json"} <= set(ASSETS)
+    assert all(Path(p).is_relative_to(UI_DIR) for p in ASSETS.values())
