@@ -46,6 +46,8 @@ CREATE INDEX IF NOT EXISTS alerts_tenant_time ON alerts (tenant, time_us DESC, i
 CREATE INDEX IF NOT EXISTS alerts_tenant_rule ON alerts (tenant, rule_id, time_us DESC, id DESC);
 CREATE INDEX IF NOT EXISTS alerts_tenant_host ON alerts (tenant, host, time_us DESC, id DESC);
 CREATE INDEX IF NOT EXISTS alerts_tenant_status ON alerts (tenant, status, time_us DESC, id DESC);
+CREATE INDEX IF NOT EXISTS alerts_tenant_severity
+    ON alerts (tenant, severity, time_us DESC, id DESC);
 
 CREATE VIRTUAL TABLE IF NOT EXISTS alerts_fts USING fts5(
     rule_title, host, rule_id, tags,

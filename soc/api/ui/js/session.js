@@ -25,6 +25,10 @@ export async function signIn(username, password) {
     auth: false,
   });
   setToken(res.access_token);
+  if (res.user) {
+    me = { ...res.user, permissions: res.user.permissions ?? [] };
+    return me;
+  }
   try {
     await loadMe();
   } catch (e) {

@@ -328,6 +328,7 @@ export function alertDetail(a, onClose) {
     ['field.rule_version', a.rule_version ?? '—'],
     ['field.event_id', h('code', null, a.event_id)],
     a.incident_id ? ['field.incident', h('a', { href: `#/incidents/${encodeURIComponent(a.incident_id)}` }, a.incident_id)] : null,
+    a.suppressed_by ? ['field.suppressed_by', h('code', { testid: 'detail-suppressed' }, a.suppressed_by)] : null,
   ].filter(Boolean);
   return h(
     'div',
