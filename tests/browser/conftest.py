@@ -59,15 +59,17 @@ def chromium() -> str:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium: str) -> Iterator[Browser]:
+    # Package scope: Playwright's sync API keeps an event loop running in this thread
+    # until it stops, which would break every asyncio test collected after this folder.
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def soc(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Iterator[Stack]:
     """The service on a free port with recorded data of two tenants and four people."""
     yield from running_stack(tmp_path_factory.mktemp("soc"), shared_dir)
