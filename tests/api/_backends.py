@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opensearchpy import AsyncOpenSearch
 
 from tests.e2e.harness import backend_settings
+from tests.stores import BACKENDS, drop_opensearch_prefix
 
-BACKENDS = ["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch)]
-"""Parameters of a fixture that runs on each store."""
+__all__ = ["BACKENDS", "backend_values"]
 
 
 @asynccontextmanager
@@ -29,9 +28,4 @@ async def backend_values(
         yield values
     finally:
         if url:
-            client = AsyncOpenSearch(hosts=[url])
-            try:
-                await client.indices.delete(index=f"{prefix}-*")
-                await client.indices.delete_index_template(name=f"{prefix}-*")
-            finally:
-                await client.close()
+            await drop_opensearch_prefix(url, prefix)

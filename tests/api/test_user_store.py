@@ -13,16 +13,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from opensearchpy import AsyncOpenSearch
 
 import soc.store.users as users_module
 from soc.security.passwords import PasswordHashing
 from soc.security.tokens import TokenClaims
 from soc.security.users import User, UserExists, UserNotFound, new_user
-from soc.settings import OpenSearchSettings, SqliteSettings, StoreSettings
-from soc.store import Store, build_store
+from soc.store import Store
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
 from soc.store.users import RecordRevocations, RecordUserStore
+from tests.stores import BACKENDS, fresh_store
 from tests.unit.security.helpers import cheap
 
 T0 = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)
@@ -30,31 +29,12 @@ PASSWORD = "song-huong-chay-qua-thanh-pho"
 HASHING = PasswordHashing(cheap())
 
 
-@pytest.fixture(params=["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch)])
+@pytest.fixture(params=BACKENDS)
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
 ) -> AsyncIterator[Store]:
-    url = request.getfixturevalue("opensearch_url") if request.param == "opensearch" else ""
-    if url:
-        opensearch = OpenSearchSettings(
-            hosts=[url], index_prefix=unique_name, refresh_on_write=True, connect_timeout_s=30
-        )
-        settings = StoreSettings(kind="opensearch", opensearch=opensearch)
-    else:
-        settings = StoreSettings(kind="sqlite", sqlite=SqliteSettings(path=tmp_path / "soc.db"))
-    s = build_store(settings)
-    await s.start()
-    try:
+    async for s in fresh_store(request, tmp_path, unique_name):
         yield s
-    finally:
-        await s.stop()
-        if url:
-            client = AsyncOpenSearch(hosts=[url])
-            try:
-                await client.indices.delete(index=f"{unique_name}-*")
-                await client.indices.delete_index_template(name=f"{unique_name}-*")
-            finally:
-                await client.close()
 
 
 def user(username: str, **fields: object) -> User:
