@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from soc.errors import BackendError
+from soc.incidents.permissions import unit_sees
 from soc.log import get_logger
 from soc.models import AlertQuery, utcnow
 from soc.store import Store
@@ -108,16 +109,11 @@ class Feed:
             if not announce:
                 continue
             item = incident.model_dump(mode="json", include=_INCIDENT_FIELDS)
-            pending = incident.handoff
             for listener in list(self._listeners):
-                if not listener.sees(incident.tenant):
-                    continue
-                if listener.unit is not None and not (
-                    incident.owner_unit == listener.unit
-                    or (pending is not None and pending.to_unit == listener.unit)
+                if listener.sees(incident.tenant) and (
+                    listener.unit is None or unit_sees(listener.unit, incident)
                 ):
-                    continue
-                listener.offer("incident", item)
+                    listener.offer("incident", item)
         if len(self._versions) > SEEN_MAX:
             self._versions = {i.id: i.version for i in incidents.items}
 

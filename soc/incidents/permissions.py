@@ -108,6 +108,13 @@ ANSWERS = frozenset({_A.accept, _A.reject})
 """Actions that answer a pending hand-off: taken by the receiving unit, not the owner."""
 
 
+def unit_sees(unit: str, incident: Incident) -> bool:
+    """Whether a responder of ``unit`` sees ``incident``: their unit owns it, or it is offered
+    to them. The store's query for a unit (owner or pending unit) asks the same."""
+    pending = incident.handoff
+    return incident.owner_unit == unit or (pending is not None and pending.to_unit == unit)
+
+
 def may(role: Role, action: Action) -> bool:
     """Whether the role may take the action at all (for showing buttons)."""
     return action in ROLE_ACTIONS[role]

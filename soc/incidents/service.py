@@ -30,9 +30,9 @@ from soc.incidents.lifecycle import Command
 from soc.incidents.merge import merge as merge_incidents
 from soc.incidents.merge import move_alerts
 from soc.incidents.models import Actor, Change, Comment, Incident, Suppression, Verdict
-from soc.incidents.permissions import ROLE_ACTIONS, Action, check
+from soc.incidents.permissions import ROLE_ACTIONS, Action, check, may, unit_sees
 from soc.models import Alert, AlertStatus, Event, utcnow
-from soc.security.roles import Forbidden, UserPrincipal, scope, unit_of
+from soc.security.roles import Forbidden, UserPrincipal, can, scope, unit_of
 from soc.store import Store
 from soc.store.cases import Cases, IncidentPage, IncidentQuery
 
@@ -106,14 +106,15 @@ class Desk:
         tenants = scope(principal, "incidents:read")
         incident = await self._cases.incidents.get(incident_id, tenants=tenants)
         unit = unit_of(principal)
-        if incident is None or (unit is not None and not _unit_sees(unit, incident)):
+        if incident is None or (unit is not None and not unit_sees(unit, incident)):
             raise NotFound("no such incident")
         return incident
 
     async def view(self, principal: Principal, incident_id: str) -> IncidentView:
         incident = await self.get(principal, incident_id)
         comments = await self._cases.comments.of(incident.id, tenants=[incident.tenant])
-        actions = actions_for(actor_of(principal), incident) if _works(principal) else []
+        works = can(principal, "incidents:write")
+        actions = actions_for(actor_of(principal), incident) if works else []
         return IncidentView(incident=incident, comments=comments, actions=actions)
 
     async def timeline(self, principal: Principal, incident_id: str) -> list[TimelineItem]:
@@ -217,12 +218,13 @@ class Desk:
         """Bulk triage from the queue; returns how many alerts changed."""
         tenants = scope(principal, "alerts:triage")
         alerts = await self._store.get_alerts(list(dict.fromkeys(alert_ids)), tenants=tenants)
-        changed = [a.model_copy(update={"status": status}) for a in alerts if a.status != status]
+        stale = [a for a in alerts if a.status != status]
+        changed = [a.model_copy(update={"status": status}) for a in stale]
         if not changed:
             return 0
         await self._store.update_alerts(changed)
         now = self._now()
-        for before, after in zip([a for a in alerts if a.status != status], changed, strict=True):
+        for before, after in zip(stale, changed, strict=True):
             await self._cases.audit.append(
                 actor=principal.name,
                 tenant=after.tenant,
@@ -297,8 +299,6 @@ class Desk:
     async def _for_write(
         self, principal: Principal, incident_id: str, version: int | None
     ) -> Incident:
-        if not _works(principal):
-            raise Forbidden(f"the role {principal.role!r} may not work incidents")
         scope(principal, "incidents:write")
         incident = await self.get(principal, incident_id)
         if version is not None and version != incident.version:
@@ -342,15 +342,6 @@ class Desk:
             )
 
 
-def _works(principal: Principal) -> bool:
-    return bool(ROLE_ACTIONS.get(principal.role))
-
-
-def _unit_sees(unit: str, incident: Incident) -> bool:
-    pending = incident.handoff
-    return incident.owner_unit == unit or (pending is not None and pending.to_unit == unit)
-
-
 def _require_incident_action(principal: Principal, action: Action) -> None:
-    if action not in ROLE_ACTIONS.get(principal.role, frozenset()):
+    if not may(principal.role, action):
         raise Forbidden(f"the role {principal.role!r} may not {action.value}")
