@@ -56,6 +56,17 @@ class IncidentPage(BaseModel):
     next_cursor: str | None = None
 
 
+async def every(records: Records, query: RecordQuery) -> AsyncIterator[Record]:
+    """Every record ``query`` finds, page after page."""
+    while True:
+        page = await records.find_records(query)
+        for record in page.items:
+            yield record
+        if page.next is None:
+            return
+        query = query.model_copy(update={"after": page.next})
+
+
 def _incident_record(incident: Incident) -> Record:
     pending = incident.handoff
     terms: dict[str, list[str]] = {
@@ -158,22 +169,9 @@ class Incidents:
 
     async def each_open(self, *, batch: int = 500) -> AsyncIterator[Incident]:
         """Every open incident of every tenant (for the deadline watch)."""
-        after: tuple[int, str] | None = None
-        while True:
-            page = await self._records.find_records(
-                RecordQuery(
-                    kind=Kind.incident,
-                    tenants=None,
-                    terms={"open": ["1"]},
-                    limit=batch,
-                    after=after,
-                )
-            )
-            for record in page.items:
-                yield _incident(record)
-            if page.next is None:
-                return
-            after = page.next
+        query = RecordQuery(kind=Kind.incident, tenants=None, terms={"open": ["1"]}, limit=batch)
+        async for record in every(self._records, query):
+            yield _incident(record)
 
 
 class Comments:
@@ -197,23 +195,14 @@ class Comments:
 
     async def of(self, incident_id: str, *, tenants: list[str] | None) -> list[Comment]:
         """Oldest first."""
-        found: list[Comment] = []
-        after: tuple[int, str] | None = None
-        while True:
-            page = await self._records.find_records(
-                RecordQuery(
-                    kind=Kind.comment,
-                    tenants=tenants,
-                    terms={"incident": [incident_id]},
-                    order="asc",
-                    limit=500,
-                    after=after,
-                )
-            )
-            found += [Comment.model_validate(r.doc) for r in page.items]
-            if page.next is None:
-                return found
-            after = page.next
+        query = RecordQuery(
+            kind=Kind.comment,
+            tenants=tenants,
+            terms={"incident": [incident_id]},
+            order="asc",
+            limit=500,
+        )
+        return [Comment.model_validate(r.doc) async for r in every(self._records, query)]
 
 
 class Suppressions:
@@ -246,19 +235,9 @@ class Suppressions:
         self, *, tenants: list[str] | None, active_at: datetime | None = None
     ) -> list[Suppression]:
         """Newest first; with ``active_at``, only those not yet expired then."""
-        found: list[Suppression] = []
-        after: tuple[int, str] | None = None
-        while True:
-            page = await self._records.find_records(
-                RecordQuery(kind=Kind.suppression, tenants=tenants, limit=500, after=after)
-            )
-            for record in page.items:
-                s = Suppression.model_validate(record.doc)
-                if active_at is None or s.created <= active_at < s.expires:
-                    found.append(s)
-            if page.next is None:
-                return found
-            after = page.next
+        query = RecordQuery(kind=Kind.suppression, tenants=tenants, limit=500)
+        found = [Suppression.model_validate(r.doc) async for r in every(self._records, query)]
+        return [s for s in found if active_at is None or s.created <= active_at < s.expires]
 
 
 def _audit_id(seq: int) -> str:
