@@ -25,10 +25,10 @@ from typing import Any
 from soc.audit import AuditEntry
 from soc.evidence.bundle import Manifest
 from soc.evidence.incident import write_incident_bundle
-from soc.evidence.rules import rule_sources
+from soc.evidence.rules import RuleSource, rule_sources
 from soc.evidence.stix import TlpLevel, stix_bundle
 from soc.incidents.models import Incident
-from soc.models import canonical_json, utcnow
+from soc.models import Alert, Event, canonical_json, utcnow
 from soc.store.base import Store
 from soc.store.cases import Cases
 
@@ -55,12 +55,9 @@ async def export_incident(
 ) -> EvidenceExport:
     """The incident's evidence bundle as zip bytes; the export is audited."""
     now = now or utcnow()
-    tenants = [incident.tenant]
-    alerts = await store.get_alerts(incident.alert_ids, tenants=tenants)
-    events = await store.get_events(list({a.event_id for a in alerts}), tenants=tenants)
-    comments = await cases.comments.of(incident.id, tenants=tenants)
+    alerts, events, rules = await _records_of(store, incident, rules_dirs)
+    comments = await cases.comments.of(incident.id, tenants=[incident.tenant])
     audit = await _audit_of(cases, incident)
-    rules = await asyncio.to_thread(rule_sources, {a.rule_id for a in alerts}, rules_dirs)
 
     def build() -> tuple[bytes, Manifest]:
         buffer = io.BytesIO()
@@ -109,10 +106,7 @@ async def export_stix(
     tlp: TlpLevel = "amber",
 ) -> dict[str, Any]:
     """The incident's STIX 2.1 bundle (soc.evidence.stix); the export is audited."""
-    tenants = [incident.tenant]
-    alerts = await store.get_alerts(incident.alert_ids, tenants=tenants)
-    events = await store.get_events(list({a.event_id for a in alerts}), tenants=tenants)
-    rules = await asyncio.to_thread(rule_sources, {a.rule_id for a in alerts}, rules_dirs)
+    alerts, events, rules = await _records_of(store, incident, rules_dirs)
     bundle = stix_bundle(
         incident,
         observables=incident.observables,
@@ -135,6 +129,17 @@ async def export_stix(
         },
     )
     return bundle
+
+
+async def _records_of(
+    store: Store, incident: Incident, rules_dirs: Sequence[Path | str]
+) -> tuple[list[Alert], list[Event], dict[str, RuleSource]]:
+    """The incident's alerts, their events and the rules that fired, within its tenant."""
+    tenants = [incident.tenant]
+    alerts = await store.get_alerts(incident.alert_ids, tenants=tenants)
+    events = await store.get_events(list({a.event_id for a in alerts}), tenants=tenants)
+    rules = await asyncio.to_thread(rule_sources, {a.rule_id for a in alerts}, rules_dirs)
+    return alerts, events, rules
 
 
 async def _audit_of(cases: Cases, incident: Incident) -> list[AuditEntry]:
