@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Container, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -89,6 +90,32 @@ class Unreadable:
 
     def opened(self, path: str) -> None:
         self._paths.discard(path)
+
+
+class Absences:
+    """When each read position's file was first found missing, so that it is forgotten
+    only after staying gone for a while (a rotation leaves it missing for a moment)."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, float] = {}
+
+    def present(self, stream: str) -> None:
+        self._since.pop(stream, None)
+
+    def gone_for(
+        self, streams: Iterable[str], live: Container[object], after_s: float
+    ) -> list[str]:
+        """The ``streams`` not in ``live`` for ``after_s`` or more; forgotten here too."""
+        now = time.monotonic()
+        stale = []
+        for s in streams:
+            if s in live:
+                self._since.pop(s, None)
+            elif now - self._since.setdefault(s, now) >= after_s:
+                stale.append(s)
+        for s in stale:
+            del self._since[s]
+        return stale
 
 
 class Source(abc.ABC):

@@ -83,7 +83,7 @@ from typing import Any
 from connectors.config import FileSource
 from connectors.parse._base import HEAD_BYTES
 from connectors.parse.framing import Frame
-from connectors.sources.base import Batch, Emit, Source, SourceContext, Unreadable
+from connectors.sources.base import Absences, Batch, Emit, Source, SourceContext, Unreadable
 
 BATCH_LINES = 500
 BATCH_BYTES = 1 << 20
@@ -261,7 +261,7 @@ class FileTailSource(Source):
         self._head_bytes = min(HEAD_BYTES, config.max_line_bytes)
         self._tails: dict[tuple[int, int], _Tail] = {}
         self._committed: dict[str, dict[str, Any]] = {}
-        self._absent: dict[str, float] = {}
+        self._absent = Absences()
         self._unreadable = Unreadable(self.name, ctx.log)
 
     # -- the loop -------------------------------------------------------------------------
@@ -299,7 +299,7 @@ class FileTailSource(Source):
         for s in same_inode:  # an older content of the same inode
             del self._committed[s]
         self._committed[stream] = cp
-        self._absent.pop(stream, None)
+        self._absent.present(stream)
         self._save()
 
     def _load(self) -> None:
@@ -508,17 +508,10 @@ class FileTailSource(Source):
     def _forget(self) -> None:
         """Remove the registry entries of files not seen for ``forget_after_s``."""
         live = {t.stream for t in self._tails.values()}
-        now = time.monotonic()
-        stale = []
-        for s in self._committed:
-            if s in live:
-                self._absent.pop(s, None)
-            elif now - self._absent.setdefault(s, now) >= self.forget_after_s:
-                stale.append(s)
+        stale = self._absent.gone_for(list(self._committed), live, self.forget_after_s)
         if stale:
             for s in stale:
                 del self._committed[s]
-                del self._absent[s]
             self._save()
             self.ctx.log.info(
                 "registry entries of files gone removed",

@@ -42,14 +42,13 @@ import hashlib
 import json
 import os
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from connectors.config import WindowsFilesSource as WindowsFilesConfig
 from connectors.parse.framing import Frame
-from connectors.sources.base import Batch, Emit, Source, SourceContext, Unreadable
+from connectors.sources.base import Absences, Batch, Emit, Source, SourceContext, Unreadable
 from soc.ingest.readers import SUFFIXES, ReadItem, read_file
 
 BATCH_RECORDS = 500
@@ -100,7 +99,7 @@ class WindowsFilesSource(Source):
     def __init__(self, config: WindowsFilesConfig, ctx: SourceContext) -> None:
         super().__init__(config, ctx)
         self._committed: dict[str, dict[str, Any]] = {}
-        self._absent: dict[str, float] = {}
+        self._absent = Absences()
         self._names: dict[_Sig, str] = {}
         self._unreadable = Unreadable(self.name, ctx.log)
 
@@ -133,7 +132,7 @@ class WindowsFilesSource(Source):
         for s in same_inode:  # the file's earlier version
             del self._committed[s]
         self._committed[stream] = cp
-        self._absent.pop(stream, None)
+        self._absent.present(stream)
         self.ctx.registry.save(self.name, {"version": 1, "files": self._committed})
 
     def _scan(self) -> dict[str, _Sig]:
@@ -207,15 +206,8 @@ class WindowsFilesSource(Source):
 
     def _forget(self, live: set[str]) -> None:
         """Remove the registry entries of files not seen for ``forget_after_s``."""
-        now = time.monotonic()
-        stale = []
-        for s in self._committed:
-            if s in live:
-                self._absent.pop(s, None)
-            elif now - self._absent.setdefault(s, now) >= self.forget_after_s:
-                stale.append(s)
+        stale = self._absent.gone_for(list(self._committed), live, self.forget_after_s)
         for s in stale:
             del self._committed[s]
-            del self._absent[s]
         if stale:
             self.ctx.registry.save(self.name, {"version": 1, "files": self._committed})
