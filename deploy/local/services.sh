@@ -31,7 +31,33 @@ STOP_TIMEOUT="${SOC_LOCAL_STOP_TIMEOUT:-30}"    # seconds before SIGKILL
 # OpenSearch refuses to run as root; as root we run it as this system user.
 OPENSEARCH_USER="${SOC_LOCAL_OPENSEARCH_USER:-socsvc}"
 
-CACHE="${SOC_LOCAL_CACHE:-$REPO_ROOT/.cache/local-services}"
+# Every folder from / down to $1 lets others through (o+x)? OpenSearch runs as
+# another user when we are root, and must reach its install and run dir.
+traversable_by_others() {
+  local d="$1" mode
+  while :; do
+    mode="$(stat -c %a "$d")" || return 1
+    (((8#$mode & 1) == 1)) || return 1
+    [[ "$d" == / ]] && return 0
+    d="$(dirname "$d")"
+  done
+}
+
+# The cache: $SOC_LOCAL_CACHE, else .cache/local-services in the repository. As
+# root, when a parent of the repository is private (a clone under /root or in a
+# `mktemp -d` folder, mode 0700), OpenSearch's user could not reach that, so the
+# cache goes to /var/tmp/soc-local-services-<hash of the repository's path>
+# instead: one per clone, so two clones never share a run dir or a pid file.
+default_cache() {
+  if [[ "$(id -u)" -ne 0 ]] || traversable_by_others "$REPO_ROOT"; then
+    printf '%s\n' "$REPO_ROOT/.cache/local-services"
+    return
+  fi
+  local hash
+  hash="$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-12)"
+  printf '%s\n' "/var/tmp/soc-local-services-$hash"
+}
+CACHE="${SOC_LOCAL_CACHE:-$(default_cache)}"
 KAFKA_HOME="$CACHE/kafka-$KAFKA_VERSION"
 OPENSEARCH_HOME="$CACHE/opensearch-$OPENSEARCH_VERSION"
 RUN="$CACHE/run"
@@ -377,7 +403,7 @@ EOF
 opensearch_preflight() {
   opensearch_user_setup
   as_opensearch_user test -x "$OPENSEARCH_HOME/bin/opensearch" ||
-    die "user $RUN_AS_NAME cannot reach $OPENSEARCH_HOME (a parent dir lacks o+x?); set SOC_LOCAL_CACHE to a dir it can traverse, e.g. /var/tmp/soc-local-services"
+    die "user $RUN_AS_NAME cannot reach $OPENSEARCH_HOME (a parent dir lacks o+x); SOC_LOCAL_CACHE=$SOC_LOCAL_CACHE must be a dir it can traverse (unset, a reachable one is chosen)"
 }
 
 opensearch_healthy() {
