@@ -36,10 +36,10 @@ from typing import Any
 
 from soc import fastjson
 from soc.detect.engine import Engine
-from soc.detect.rules import RuleSet, load_rules
+from soc.detect.rule import RuleSet, make_alert
+from soc.detect.rules import load_rules
 from soc.detect.scan import hyperscan_available
 from soc.detect.view import EventView
-from soc.detect.worker import make_alert
 from soc.ingest.normalize import known_logsources, normalize
 from soc.models import Event
 from soc.settings import DetectSettings

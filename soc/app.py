@@ -22,31 +22,31 @@ from datetime import timedelta
 from importlib import resources
 from typing import Any
 
-from soc.api.auth import KeyRing
-from soc.api.feed import Feed
 from soc.bus import Bus, build_bus
 from soc.detect.engine import Engine
-from soc.detect.rules import load_rules
-from soc.detect.worker import Detector
+from soc.detect.load import load_engine
 from soc.errors import BackendError
-from soc.incidents.service import Desk
-from soc.incidents.stage import Grouper, deadline_policy
-from soc.incidents.watch import DeadlineWatch
-from soc.ingest.kafka_bridge import KafkaBridge, accepted_tenants
-from soc.ingest.normalize import known_logsources
-from soc.ingest.service import ingest_ndjson
+from soc.incidents.cases import Cases
+from soc.incidents.deadlines import DeadlinePolicy
+from soc.incidents.desk import Desk
 from soc.log import get_logger
 from soc.metrics import BACKEND_UP
 from soc.models import Health
+from soc.security.accounts import RecordRevocations, RecordUserStore
 from soc.security.passwords import PasswordHashing
+from soc.security.principal import KeyRing
 from soc.security.ratelimit import LoginGuard, RateLimiter
 from soc.security.tokens import Tokens
 from soc.security.users import UserStore
 from soc.settings import ApiKey, Settings
+from soc.stages.bridge import KafkaBridge, accepted_tenants
+from soc.stages.deadletters import DeadLetterSink
+from soc.stages.deadlines import DeadlineWatch
+from soc.stages.detect import Detector
+from soc.stages.group import Grouper
+from soc.stages.ingest import ingest_ndjson
+from soc.stages.runtime import Stage
 from soc.store import Store, build_store
-from soc.store.cases import Cases
-from soc.store.sink import DeadLetterSink
-from soc.store.users import RecordRevocations, RecordUserStore
 
 log = get_logger(__name__)
 
@@ -57,7 +57,8 @@ SAMPLE_CHUNK_LINES = 500
 class Service:
     """The pipeline's parts for one process.
 
-    ``workers`` adds detect and the dead-letter sink; ``bridge`` the Kafka ingest
+    ``workers`` adds the worker stages (detect, dead letters, grouping, the deadline
+    watch); ``bridge`` the Kafka ingest
     bridge, when the settings turn it on (``Settings.kafka_bridge_on``).
     """
 
@@ -79,40 +80,37 @@ class Service:
         self.ingest_limiter = RateLimiter.for_ingest(settings.auth.ingest_rate)
         self.cases = Cases(self.store)
         self.audit = self.cases.audit
-        self.desk = Desk(self.store, self.cases, deadlines=deadline_policy(settings.incidents))
-        self.feed = Feed(self.store, self.cases, interval_s=settings.incidents.stream_poll_s)
+        self.desk = Desk(
+            self.store, self.cases, deadlines=DeadlinePolicy.from_settings(settings.incidents)
+        )
         self.engine: Engine | None = None
         self._workers = workers
-        self._detector: Detector | None = None
-        self._sink: DeadLetterSink | None = None
-        self._grouper: Grouper | None = None
-        self._watch: DeadlineWatch | None = None
-        self._bridge: KafkaBridge | None = None
+        self._stages: list[Stage] = []
         if bridge and settings.kafka_bridge_on:
-            self._bridge = build_bridge(settings, self.bus)
+            self._stages.append(build_bridge(settings, self.bus))
         self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def _worker_stages(self) -> list[Stage]:
+        """detect, dead letters, grouping and the deadline watch (soc.stages)."""
+        assert self.engine is not None
+        s = self.settings
+        return [
+            Detector(engine=self.engine, bus=self.bus, store=self.store, settings=s.detect),
+            DeadLetterSink(bus=self.bus, store=self.store),
+            Grouper(bus=self.bus, store=self.store, cases=self.cases, settings=s.incidents),
+            DeadlineWatch(cases=self.cases, settings=s.incidents),
+        ]
 
     async def start(self) -> None:
         await self.store.start()
         await self.revocations.refresh()
         self._spawn("revocations", self.revocations.run())
         await self.bus.start()
-        if self._bridge is not None:
-            self._spawn("bridge", self._bridge.run())
         if self._workers:
-            self.engine = load_engine(self.settings)
-            self._detector = Detector(
-                engine=self.engine, bus=self.bus, store=self.store, settings=self.settings.detect
-            )
-            self._sink = DeadLetterSink(bus=self.bus, store=self.store)
-            self._spawn("detect", self._detector.run())
-            self._spawn("deadletters", self._sink.run())
-            self._grouper = Grouper(
-                bus=self.bus, store=self.store, cases=self.cases, settings=self.settings.incidents
-            )
-            self._spawn("group", self._grouper.run())
-            self._watch = DeadlineWatch(cases=self.cases, settings=self.settings.incidents)
-            self._spawn("deadlines", self._watch.run())
+            self.engine = load_engine(self.settings.detect)
+            self._stages += self._worker_stages()
+        for stage in self._stages:
+            self._spawn(stage.name, stage.run())
         if self.settings.sample.replay_on_start:
             self._spawn("sample", self.replay_sample())
         log.info(
@@ -120,15 +118,13 @@ class Service:
             extra={
                 "bus": self.settings.bus.kind,
                 "store": self.settings.store.kind,
-                "workers": self._workers,
-                "bridge": self._bridge is not None,
+                "stages": [stage.name for stage in self._stages],
             },
         )
 
     async def stop(self) -> None:
-        for worker in (self._bridge, self._detector, self._sink, self._grouper, self._watch):
-            if worker is not None:
-                worker.stop()
+        for stage in self._stages:
+            stage.stop()
         self.revocations.stop()
         for name, task in self._tasks.items():
             try:
@@ -137,7 +133,6 @@ class Service:
                 log.warning("task did not stop in time; cancelled", extra={"task": name})
             except Exception:
                 pass  # already logged by _spawn's callback
-        await self.feed.stop()
         await self.bus.stop()
         await self.store.stop()
         log.info("service stopped")
@@ -220,20 +215,6 @@ async def run_bridge(settings: Settings, stop: asyncio.Event) -> None:
             await asyncio.wait_for(task, timeout=10)
         finally:
             await bus.stop()
-
-
-def load_engine(settings: Settings) -> Engine:
-    ruleset = load_rules(
-        settings.detect.rules,
-        cache_dir=settings.detect.cache_dir,
-        pipelines=settings.detect.pipelines,
-    )
-    for err in ruleset.errors:
-        log.warning("rule not loaded", extra={"path": err.path, "reason": err.reason})
-    log.info("rules loaded", extra={"loaded": len(ruleset.rules), "failed": len(ruleset.errors)})
-    engine = Engine.from_ruleset(ruleset)
-    engine.prepare(known_logsources())
-    return engine
 
 
 def with_dev_keys(settings: Settings) -> Settings:

@@ -259,8 +259,8 @@ def audit_verify(path: Path | None, excerpt: bool) -> None:
     if path is not None:
         report = verify_audit_file(path.read_bytes(), excerpt=excerpt)
     else:
+        from soc.incidents.cases import Cases
         from soc.store import build_store
-        from soc.store.cases import Cases
 
         settings = _settings()
 

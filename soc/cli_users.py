@@ -24,15 +24,15 @@ from typing import NoReturn, get_args
 import click
 from pydantic import ValidationError
 
+from soc.audit.trail import AuditTrail
 from soc.log import get_logger
 from soc.models import utcnow
+from soc.security.accounts import RecordRevocations, RecordUserStore
 from soc.security.passwords import PasswordHashing, WeakPassword, require_strong
 from soc.security.roles import UserRole
 from soc.security.users import User, UserExists, UserNotFound, new_user, normalize_username
 from soc.settings import ALL_TENANTS, Settings
 from soc.store import Store, build_store
-from soc.store.cases import AuditTrail
-from soc.store.users import RecordRevocations, RecordUserStore
 
 log = get_logger(__name__)
 

@@ -6,7 +6,7 @@ Records are read from files (soc.ingest.readers: EVTX, JSON, NDJSON, gzip, zip,
 folders), turned into events exactly as at ingest (the envelope of
 soc.ingest.ndjson, then soc.ingest.normalize), matched with the same
 ``Engine.match``, and every match is the streaming detector's alert
-(``soc.detect.worker.make_alert``) for the same rule and event: same rule id,
+(``soc.stages.detect.make_alert``) for the same rule and event: same rule id,
 same event id. The event's ``source`` is the file it came from
 (``dump.zip!member.json`` inside a zip), unless an envelope states one.
 A record that cannot be read or normalized is counted and reported, never
@@ -24,7 +24,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from soc.detect.engine import Engine
-from soc.detect.worker import make_alert
+from soc.detect.load import load_engine
+from soc.detect.rule import make_alert
 from soc.errors import ConfigError
 from soc.ingest.ndjson import object_event
 from soc.ingest.normalize import NormalizeError
@@ -158,10 +159,8 @@ def hunt(
 
 def hunt_command(settings: Settings, paths: Sequence[Path], tenant: str) -> int:
     """`soc hunt`'s body: load the rules as the detector does, hunt, print; the exit status."""
-    from soc.app import load_engine
-
     try:
-        engine = load_engine(settings)
+        engine = load_engine(settings.detect)
     except ConfigError as e:
         sys.stderr.write(f"soc hunt: {e}\n")
         return 2

@@ -211,6 +211,10 @@ DeadLetterReason = Literal[
 ]
 
 
+PAYLOAD_HEAD = 65_536
+"""Bytes of a refused input kept in its dead letter (all of them are counted and hashed)."""
+
+
 class DeadLetter(BaseModel):
     """Input that could not be processed, kept with why, so nothing is lost."""
 
@@ -233,6 +237,37 @@ class DeadLetter(BaseModel):
     @property
     def bus_key(self) -> str:
         return f"{self.tenant}/{self.source}"
+
+    @classmethod
+    def of(
+        cls,
+        payload: bytes,
+        *,
+        tenant: str,
+        source: str,
+        received: datetime,
+        stage: Literal["ingest", "detect"],
+        reason: DeadLetterReason,
+        detail: str,
+        line: int | None = None,
+    ) -> DeadLetter:
+        """The dead letter of ``payload``: its head (``PAYLOAD_HEAD`` bytes), size and SHA-256."""
+        sha = hashlib.sha256(payload).hexdigest()
+        return cls.model_validate(
+            {
+                "id": digest(tenant, source, stage, sha, received.isoformat(), str(line)),
+                "tenant": tenant,
+                "stage": stage,
+                "reason": reason,
+                "detail": detail,
+                "source": source,
+                "line": line,
+                "received": received,
+                "payload": payload[:PAYLOAD_HEAD].decode("utf-8", errors="replace"),
+                "size": len(payload),
+                "sha256": sha,
+            }
+        )
 
 
 class LineError(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from soc import __version__
 from soc.api.errors import install as install_problems
+from soc.api.feed import Feed
 from soc.api.routes import (
     alerts,
     audit,
@@ -29,7 +30,8 @@ log = get_logger(__name__)
 
 
 def create_app(service: Service) -> FastAPI:
-    """An app whose lifespan starts and stops ``service``."""
+    """An app whose lifespan starts and stops ``service``, and the live feed of its UI."""
+    feed = Feed(service.store, service.cases, interval_s=service.settings.incidents.stream_poll_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,6 +39,7 @@ def create_app(service: Service) -> FastAPI:
         try:
             yield
         finally:
+            await feed.stop()
             await service.stop()
 
     app = FastAPI(
@@ -46,6 +49,7 @@ def create_app(service: Service) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.feed = feed
 
     install_problems(app)  # every error as problem+json (soc/api/errors.py)
     app.include_router(health.router)

@@ -28,10 +28,11 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from soc.api.auth import Principal
 from soc.api.errors import ApiError
+from soc.api.feed import Feed
 from soc.app import Service
 from soc.bus import Bus
+from soc.security.principal import Principal
 from soc.security.roles import Action, scope
 from soc.security.tokens import TokenClaims
 from soc.settings import Settings
@@ -61,6 +62,14 @@ def get_store(service: ServiceDep) -> Store:
 
 def get_settings(service: ServiceDep) -> Settings:
     return service.settings
+
+
+def get_feed(request: Request) -> Feed:
+    feed: Feed = request.app.state.feed
+    return feed
+
+
+FeedDep = Annotated[Feed, Depends(get_feed)]
 
 
 def client_ip(request: Request) -> str:

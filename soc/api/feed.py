@@ -19,11 +19,11 @@ from datetime import timedelta
 from typing import Any
 
 from soc.errors import BackendError
+from soc.incidents.cases import Cases, IncidentQuery
 from soc.incidents.permissions import unit_sees
 from soc.log import get_logger
 from soc.models import AlertQuery, utcnow
 from soc.store import Store
-from soc.store.cases import Cases, IncidentQuery
 
 log = get_logger(__name__)
 

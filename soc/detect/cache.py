@@ -31,7 +31,7 @@ import tempfile
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from soc.detect.compile import build
 from soc.detect.ir import (
@@ -50,12 +50,10 @@ from soc.detect.ir import (
     Strings,
 )
 from soc.detect.patterns import Kind, StringPattern
+from soc.detect.rule import Rule
 from soc.errors import RuleError
 from soc.log import get_logger
 from soc.models import LogSource, Severity
-
-if TYPE_CHECKING:
-    from soc.detect.rules import Rule
 
 log = get_logger(__name__)
 
@@ -173,8 +171,6 @@ def _record(rule: Rule) -> dict[str, Any]:
 
 
 def _rule_from(record: dict[str, Any], path: Path) -> Rule:
-    from soc.detect.rules import Rule  # here: rules.py imports this module
-
     condition = decode(record["condition"])
     product, category, service = record["logsource"]
     return Rule(

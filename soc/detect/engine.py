@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from soc.detect.index import Atoms, RouteIndex, necessary, stats
-from soc.detect.rules import Rule, RuleSet
+from soc.detect.rule import Rule, RuleSet
 from soc.detect.view import EventView, Matcher
 from soc.errors import RuleError
 from soc.models import Event, LogSource

@@ -1,6 +1,6 @@
 """Sigma rules from YAML files, compiled for the engine; every failure kept with its path.
 
-    load_rules(paths) -> RuleSet(rules=(Rule, ...), errors=(RuleError, ...))
+    load_rules(paths) -> RuleSet(rules=(Rule, ...), errors=(RuleError, ...))  # rule.py
 
 Every ``*.yml`` / ``*.yaml`` file under the given files and folders (folders
 recursively, in sorted order, so the engine's order is stable) is parsed on its
@@ -13,8 +13,7 @@ become one RuleError in ``RuleSet.errors``: nothing is skipped silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -26,9 +25,9 @@ from sigma.rule import SigmaRule
 
 from soc.detect.cache import RuleCache, load_cached
 from soc.detect.compile import build, sigma_reason
-from soc.detect.ir import Node, rule_condition
+from soc.detect.ir import rule_condition
 from soc.detect.pipelines import NO_PIPELINES, Pipelines, load_pipelines
-from soc.detect.view import EventView
+from soc.detect.rule import Rule, RuleSet
 from soc.errors import RuleError
 from soc.log import get_logger
 from soc.metrics import RULES_FAILED, RULES_LOADED
@@ -37,35 +36,6 @@ from soc.models import LogSource, Severity, digest
 log = get_logger(__name__)
 
 RULE_SUFFIXES = (".yml", ".yaml")
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Rule:
-    """One compiled Sigma rule: what an alert needs to know of it, and its matcher."""
-
-    id: str
-    """The rule's id; if it has none, a stable hash of its path relative to the folder loaded."""
-    title: str
-    level: Severity
-    tags: list[str]
-    """E.g. ``attack.t1003.001``, ``attack.credential-access``."""
-    version: str | None
-    """The rule's ``modified``, else its ``date`` (ISO 8601), else None."""
-    path: Path
-    logsource: LogSource
-    author: str | None
-    """Who wrote the rule. SigmaHQ's rules (DRL 1.1) require alerts to name them."""
-    matches: Callable[[EventView], bool]
-    condition: Node | None = None
-    """The condition as data (soc.detect.ir), which the engine's candidate index reads."""
-
-
-@dataclass(frozen=True, slots=True)
-class RuleSet:
-    """The rules that compiled, and one error for each rule or file that did not."""
-
-    rules: tuple[Rule, ...]
-    errors: tuple[RuleError, ...]
 
 
 def load_rules(

@@ -27,10 +27,10 @@ from soc.evidence.bundle import Manifest
 from soc.evidence.incident import write_incident_bundle
 from soc.evidence.rules import RuleSource, rule_sources
 from soc.evidence.stix import TlpLevel, stix_bundle
+from soc.incidents.cases import Cases
 from soc.incidents.models import Incident
 from soc.models import Alert, Event, canonical_json, utcnow
 from soc.store.base import Store
-from soc.store.cases import Cases
 
 AUDIT_PAGE = 500
 

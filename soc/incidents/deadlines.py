@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from soc.incidents.models import Deadlines, Incident
 from soc.models import Severity, UtcDatetime, digest
+from soc.settings import IncidentSettings
 
 BreachKind = Literal["acknowledge", "resolve"]
 
@@ -64,6 +65,20 @@ class DeadlinePolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     allowances: dict[Severity, Allowance] = Field(default_factory=lambda: dict(DEFAULT_ALLOWANCES))
+
+    @classmethod
+    def from_settings(cls, settings: IncidentSettings) -> DeadlinePolicy:
+        def seconds(value: float | None) -> timedelta | None:
+            return timedelta(seconds=value) if value is not None else None
+
+        return cls(
+            allowances={
+                Severity(name): Allowance(
+                    acknowledge=seconds(d.acknowledge_s), resolve=seconds(d.resolve_s)
+                )
+                for name, d in settings.deadlines.items()
+            }
+        )
 
     @field_validator("allowances")
     @classmethod

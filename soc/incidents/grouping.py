@@ -46,6 +46,7 @@ from soc.incidents.deadlines import DeadlinePolicy, schedule
 from soc.incidents.models import AlertRef, Incident, IncidentStatus, Observable
 from soc.incidents.suppress import Silencer
 from soc.models import Alert, Event, canonical_json, digest
+from soc.settings import IncidentSettings
 
 ALERT_KEYS = frozenset(
     {
@@ -81,6 +82,12 @@ class GroupingPolicy(BaseModel):
     """Alert attributes, or event fields as ``event.<name>``."""
     window: timedelta = timedelta(hours=1)
     """How far an alert may lie from the incident's alerts (event time) to fold in."""
+
+    @classmethod
+    def from_settings(cls, settings: IncidentSettings) -> GroupingPolicy:
+        return cls(
+            keys=tuple(settings.group_keys), window=timedelta(seconds=settings.group_window_s)
+        )
 
     @field_validator("keys")
     @classmethod

@@ -7,7 +7,6 @@ the reason and the input itself.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,10 +16,7 @@ from pydantic import ValidationError
 
 from soc import fastjson
 from soc.ingest.normalize import NormalizeError, normalize
-from soc.models import DeadLetter, DeadLetterReason, Event, EventIn, LineError, digest
-
-PAYLOAD_HEAD = 65_536
-"""Bytes of an oversized line kept in its dead letter (its size and hash are kept too)."""
+from soc.models import DeadLetter, DeadLetterReason, Event, EventIn, LineError
 
 _ENVELOPE_KEYS = frozenset(EventIn.model_fields)
 
@@ -71,7 +67,7 @@ def parse_ndjson(
             )
         except _Refused as r:
             out.dead.append(
-                dead_letter(
+                DeadLetter.of(
                     line,
                     tenant=tenant,
                     source=source,
@@ -131,35 +127,6 @@ def as_event_in(obj: dict[str, Any]) -> EventIn:
     if isinstance(obj.get("record"), dict) and obj.keys() <= _ENVELOPE_KEYS:
         return EventIn.model_validate(obj)
     return EventIn(record=obj)
-
-
-def dead_letter(
-    payload: bytes,
-    *,
-    tenant: str,
-    source: str,
-    received: datetime,
-    stage: str,
-    reason: DeadLetterReason,
-    detail: str,
-    line: int | None = None,
-) -> DeadLetter:
-    sha = hashlib.sha256(payload).hexdigest()
-    return DeadLetter.model_validate(
-        {
-            "id": digest(tenant, source, stage, sha, received.isoformat(), str(line)),
-            "tenant": tenant,
-            "stage": stage,
-            "reason": reason,
-            "detail": detail,
-            "source": source,
-            "line": line,
-            "received": received,
-            "payload": payload[:PAYLOAD_HEAD].decode("utf-8", errors="replace"),
-            "size": len(payload),
-            "sha256": sha,
-        }
-    )
 
 
 def _json_type(v: Any) -> str:

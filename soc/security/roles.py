@@ -2,7 +2,7 @@
 
 Every route asks :func:`require` (or :func:`can`) for one action, then asks
 :func:`scope` for the tenants its query may touch. Both are decided here, on the
-server, from the caller's :class:`~soc.api.auth.Principal`; nothing the client
+server, from the caller's :class:`~soc.security.principal.Principal`; nothing the client
 sends widens them.
 
 The matrix (✓ allowed):
@@ -44,8 +44,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from soc.api.auth import Principal
 from soc.errors import AuthError
+from soc.security.principal import Principal
 from soc.settings import ALL_TENANTS, Role
 
 Action = Literal[

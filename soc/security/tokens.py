@@ -32,9 +32,9 @@ from typing import Literal, Protocol
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from soc.api.auth import Principal
 from soc.errors import AuthError
 from soc.models import utcnow
+from soc.security.principal import Principal
 from soc.security.roles import USER_ROLES, UserPrincipal, UserRole
 from soc.settings import AuthSettings
 

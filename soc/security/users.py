@@ -4,7 +4,7 @@
       └── User  (what the store keeps: + password_hash)
 
 The store is a :class:`UserStore` (an in-memory one here for tests; the one
-over the SQLite and OpenSearch case records is :mod:`soc.store.users`). :func:`authenticate`
+over the SQLite and OpenSearch case records is :mod:`soc.security.accounts`). :func:`authenticate`
 checks a password and returns a :class:`~soc.security.roles.UserPrincipal`;
 it answers ``None`` alike for an unknown user, a disabled user and a wrong
 password, after the same work.

@@ -1,47 +1,15 @@
-"""What both stores compute the same way, so that they answer the same way.
+"""What both stores compute the same way for alerts: their search words and their pages.
 
-Times are compared as integer microseconds since the Unix epoch: exact (no
-millisecond rounding), totally ordered, and valid for every year a
-``datetime`` can hold. Free text is cut into words here, not by the backend's
-analyzer, so a search means the same in SQLite and in OpenSearch: lower-cased,
-diacritics removed, split at anything that is not a letter or a digit (as
-SQLite's ``unicode61`` tokenizer does). Words are only ever used as literal
-terms, never as query syntax.
+Times and words themselves are in :mod:`soc.store.terms`.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 
 from soc.models import Alert, AlertPage
 from soc.store.base import decode_cursor, encode_cursor
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_WORD = re.compile(r"[^\W_]+")
-"""Runs of letters and digits (``\\w`` without the underscore)."""
-
-
-def micros(t: datetime) -> int:
-    """Microseconds since the Unix epoch; a naive time is taken as UTC."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return (t - _EPOCH) // _MICROSECOND
-
-
-def from_micros(us: int) -> datetime:
-    """The UTC time ``us`` microseconds after the Unix epoch."""
-    return _EPOCH + timedelta(microseconds=us)
-
-
-def words(text: str) -> list[str]:
-    """The distinct search words of ``text``, in order of first appearance."""
-    decomposed = unicodedata.normalize("NFD", text.lower())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return list(dict.fromkeys(_WORD.findall(plain)))
+from soc.store.terms import micros, words
 
 
 def alert_words(alert: Alert) -> list[str]:

@@ -36,9 +36,10 @@ from soc.settings import OpenSearchSettings
 from soc.store import opensearch_mappings as mappings
 from soc.store import opensearch_query as dsl
 from soc.store import opensearch_records as records
-from soc.store._common import after, from_micros, micros, page
+from soc.store._common import after, page
 from soc.store.opensearch_mappings import Doc
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
+from soc.store.terms import from_micros, micros
 
 log = get_logger(__name__)
 

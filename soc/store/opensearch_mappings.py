@@ -22,7 +22,7 @@ SHA-256 when it would not fit the 512 bytes OpenSearch allows.
 Documents are the model's JSON plus fields only used for indexing: ``time_us``
 (or ``received_us``), integer microseconds for exact sorting, ranges and
 ``search_after``; ``severity_rank``; and ``search_words``, the words
-:func:`soc.store._common.words` cuts from title, host, rule id and tags. Unknown
+:func:`soc.store.terms.words` cuts from title, host, rule id and tags. Unknown
 fields are kept in ``_source`` but not indexed (``dynamic: false``).
 
 An event's ``origin`` (connector, source, stream, seq, part, drill) is indexed
@@ -43,8 +43,9 @@ from typing import Any
 
 from soc.models import Alert, DeadLetter, Event
 from soc.settings import OpenSearchSettings
-from soc.store._common import alert_words, micros
+from soc.store._common import alert_words
 from soc.store.records import Kind, Record
+from soc.store.terms import micros
 
 TEMPLATE_PRIORITY = 200
 KEYWORD_MAX = 1024

@@ -2,7 +2,7 @@
 
 User input only ever fills the values of ``term``, ``terms``, ``ids`` and
 ``range`` clauses; free text becomes one ``term`` per word on the
-``search_words`` field (cut by :func:`soc.store._common.words`), never
+``search_words`` field (cut by :func:`soc.store.terms.words`), never
 ``query_string`` syntax. Case records are matched on their tokens
 (:func:`~soc.store.opensearch_mappings.term_token`), never on raw values.
 """
@@ -14,9 +14,9 @@ from typing import Any
 
 from soc.errors import StoreError
 from soc.models import AlertQuery
-from soc.store._common import micros, words
 from soc.store.opensearch_mappings import term_token, word_token
 from soc.store.records import RecordQuery
+from soc.store.terms import micros, words
 
 NEWEST_FIRST = [
     {"time_us": {"order": "desc", "unmapped_type": "long"}},

@@ -11,16 +11,19 @@ way, as a :class:`Record`: a JSON document plus what queries need beside it:
 - ``sort``, an integer the lists are ordered by (microseconds of a time, or
   the audit sequence number), ties broken by id,
 - ``terms``, exact values to filter on (``status``, ``owner_unit``...),
-- ``words``, lower-case search words (:func:`soc.store._common.words`).
+- ``words``, lower-case search words (:func:`soc.store.terms.words`).
 
-The typed repositories over this seam live in :mod:`soc.store.cases`; the
-backends implement only :class:`Records`.
+The typed repositories over this seam live beside what they keep: incidents,
+comments and suppressions in :mod:`soc.incidents.cases`, the audit trail in
+:mod:`soc.audit.trail`, accounts and ended sessions in
+:mod:`soc.security.accounts`; the backends implement only :class:`Records`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -116,3 +119,14 @@ def decode_after(cursor: str | None) -> tuple[int, str] | None:
         return int(sort), str(rid)
     except (ValueError, TypeError) as e:
         raise QueryError(f"invalid cursor: {cursor[:40]!r}") from e
+
+
+async def every(records: Records, query: RecordQuery) -> AsyncIterator[Record]:
+    """Every record ``query`` finds, page after page."""
+    while True:
+        page = await records.find_records(query)
+        for record in page.items:
+            yield record
+        if page.next is None:
+            return
+        query = query.model_copy(update={"after": page.next})

@@ -27,8 +27,9 @@ from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
 from soc.settings import SqliteSettings
 from soc.store import _sqlite_schema as schema
 from soc.store import sqlite_records
-from soc.store._common import after, from_micros, micros, page, words
+from soc.store._common import after, page
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
+from soc.store.terms import from_micros, micros, words
 
 log = get_logger(__name__)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi import APIRouter
 
-from soc.api.auth import Principal
 from soc.api.deps import StreamPrincipal
 from soc.models import utcnow
 from soc.security.passwords import PasswordHashing
+from soc.security.principal import Principal
 from soc.security.roles import PERMISSIONS
 from tests.api._access import (
     PASSWORD,

@@ -26,11 +26,11 @@ from prometheus_client import REGISTRY
 from soc.api.app import create_app
 from soc.app import Service
 from soc.evidence.bundle import verify_bundle
-from soc.incidents.watch import DeadlineWatch
-from soc.ingest.service import ingest_ndjson
+from soc.incidents.cases import IncidentQuery
 from soc.models import utcnow
 from soc.settings import Settings
-from soc.store.cases import IncidentQuery
+from soc.stages.deadlines import DeadlineWatch
+from soc.stages.ingest import ingest_ndjson
 from tests.api._backends import BACKENDS, backend_values
 from tests.e2e.harness import auth, sample_lines
 

@@ -20,13 +20,13 @@ import httpx
 import pytest
 
 from soc.api.app import create_app
-from soc.api.feed import Listener
+from soc.api.feed import Feed, Listener
 from soc.app import Service
 from soc.errors import BackendError
-from soc.ingest.service import ingest_ndjson
+from soc.incidents.cases import IncidentQuery
 from soc.models import AlertQuery, utcnow
 from soc.settings import Settings
-from soc.store.cases import IncidentQuery
+from soc.stages.ingest import ingest_ndjson
 from tests.api._backends import BACKENDS, backend_values
 from tests.e2e.harness import auth, sample_lines
 
@@ -49,6 +49,7 @@ SELF = {("GET", "/api/v1/auth/me"), ("POST", "/api/v1/auth/logout")}
 class World:
     client: httpx.AsyncClient
     service: Service
+    feed: Feed
     b_incident: dict[str, Any]
     b_alert: str
     a_incident: dict[str, Any]
@@ -105,6 +106,7 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
             yield World(
                 client=client,
                 service=service,
+                feed=app.state.feed,
                 b_incident=b_incident,
                 b_alert=b_incident["alerts"][0]["id"],
                 a_incident=a_page.items[0].model_dump(mode="json"),
@@ -277,7 +279,7 @@ async def test_no_route_reaches_the_other_tenant(world: World) -> None:
 
 
 async def test_the_live_feed_tells_each_listener_only_its_tenants(world: World) -> None:
-    feed = world.service.feed
+    feed = world.feed
     mine = Listener(tenants=[A], alerts=True, unit=None)
     theirs = Listener(tenants=[B], alerts=True, unit=None)
     feed.listen(mine)

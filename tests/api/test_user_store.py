@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-import soc.store.users as users_module
+import soc.security.accounts as users_module
+from soc.security.accounts import RecordRevocations, RecordUserStore
 from soc.security.passwords import PasswordHashing
 from soc.security.tokens import TokenClaims
 from soc.security.users import User, UserExists, UserNotFound, new_user
 from soc.store import Store
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
-from soc.store.users import RecordRevocations, RecordUserStore
 from tests.stores import BACKENDS, fresh_store
 from tests.unit.security.helpers import cheap
 

@@ -37,8 +37,8 @@ from click.testing import CliRunner
 from connectors.parse._base import Defaults
 from connectors.parse.linux_auth import parse_auth_line
 from soc.api.server import serving
-from soc.app import load_engine
 from soc.cli import main as soc_cli
+from soc.detect.load import load_engine
 from soc.ingest.ndjson import parse_ndjson
 from soc.models import Alert, utcnow
 from soc.security.roles import UserRole
@@ -153,7 +153,7 @@ def drill(lines: list[bytes], *, start: int = 0) -> list[bytes]:
 
 def expected_alert_ids(settings: Settings, lines: list[bytes], tenant: str) -> set[str]:
     """What the service's own engine raises on these lines, offline."""
-    engine = load_engine(settings)
+    engine = load_engine(settings.detect)
     events = parse_ndjson(
         b"\n".join(lines), tenant=tenant, source="http", received=utcnow(), max_line_bytes=1 << 20
     ).events

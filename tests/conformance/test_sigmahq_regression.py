@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from soc.detect.engine import Engine
-from soc.detect.rules import RuleSet, load_rules
+from soc.detect.rule import RuleSet
+from soc.detect.rules import load_rules
 from soc.ingest.normalize import normalize
 from soc.ingest.readers import read_file
 from soc.models import LogSource

@@ -16,8 +16,8 @@ import pytest
 
 from soc.errors import Conflict
 from soc.store import Store
-from soc.store._common import words
 from soc.store.records import NO_TENANT, Kind, Record, RecordQuery
+from soc.store.terms import words
 
 A, B, C = "tenant-a", "tenant-b", "tenant-c"
 T0 = 1_692_093_900_000_000

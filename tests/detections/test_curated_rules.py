@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from soc.detect.engine import Engine
-from soc.detect.rules import RuleSet, load_rules
+from soc.detect.rule import RuleSet
+from soc.detect.rules import load_rules
 from soc.detect.view import EventView
 from soc.ingest.normalize import normalize
 from soc.models import Event

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from soc.detect.engine import Engine
-from soc.detect.rules import RuleSet, load_rules
+from soc.detect.rule import RuleSet
+from soc.detect.rules import load_rules
 from soc.ingest.ndjson import as_event_in
 from soc.ingest.normalize import normalize
 from soc.models import Event

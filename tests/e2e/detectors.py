@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from soc.app import load_engine
 from soc.bus import Bus, Topic, build_bus
 from soc.bus.codec import encode
+from soc.detect.load import load_engine
 from soc.ingest.ndjson import parse_ndjson
 from soc.models import Alert, AlertQuery, Event, utcnow
 from soc.settings import BusSettings, KafkaSettings, OpenSearchSettings, StoreSettings
@@ -96,7 +96,7 @@ async def kafka_rig(
     *, kafka: str, opensearch: str, prefix: str, shared_dir: Path, tmp: Path, extra_events: int
 ) -> AsyncIterator[Rig]:
     events = recorded_events(shared_dir, extra_events)
-    engine = load_engine(service_settings())
+    engine = load_engine(service_settings().detect)
     expected = {Alert.make_id(rule_id=r.id, event_id=e.id) for e in events for r in engine.match(e)}
     bus = build_bus(
         BusSettings(

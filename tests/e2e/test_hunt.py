@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from soc.app import load_engine
 from soc.bus import Topic, build_bus
 from soc.bus.codec import encode
-from soc.detect.worker import Detector
+from soc.detect.load import load_engine
 from soc.ingest.ndjson import parse_ndjson
 from soc.models import AlertQuery, utcnow
 from soc.settings import BusSettings, DetectSettings, Settings, SqliteSettings
+from soc.stages.detect import Detector
 from soc.store.sqlite import SqliteStore
 from tests.e2e.harness import sample_lines
 
@@ -152,7 +152,7 @@ async def test_hunt_matches_equal_the_streaming_detectors(tmp_path: Path) -> Non
         env="development",
         detect={"rules": [str(CURATED), str(REDSUN_RULE)], "cache_dir": None},
     )
-    engine = load_engine(settings)
+    engine = load_engine(settings.detect)
     parsed = parse_ndjson(
         path.read_bytes(),
         tenant="hunt",

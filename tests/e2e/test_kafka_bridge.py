@@ -27,10 +27,10 @@ from connectors.parse.linux_auth import parse_auth_line
 from soc.app import build_bridge
 from soc.bus import Bus, Subscription, Topic, build_bus
 from soc.bus.codec import decode
-from soc.ingest.kafka_bridge import KafkaBridge, message_source
 from soc.ingest.ndjson import parse_ndjson
 from soc.models import DeadLetter, Event, Origin, utcnow
 from soc.settings import Settings
+from soc.stages.bridge import KafkaBridge, message_source
 from tests.e2e.harness import api_keys
 
 pytestmark = [pytest.mark.kafka]

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from soc.app import load_engine
+from soc.detect.load import load_engine
 from soc.ingest.ndjson import parse_ndjson
 from soc.models import Alert, utcnow
 from soc.settings import Settings
@@ -43,7 +43,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, unique_name: str) -
 
 def expected_alert_ids(settings: Settings, lines: list[bytes], tenant: str) -> set[str]:
     """What the service's own engine (same rules, same pipelines) raises offline."""
-    engine = load_engine(settings)
+    engine = load_engine(settings.detect)
     events = parse_ndjson(
         b"\n".join(lines), tenant=tenant, source="http", received=utcnow(), max_line_bytes=1 << 20
     ).events

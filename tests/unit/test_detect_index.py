@@ -17,7 +17,8 @@ from soc.detect.engine import Engine
 from soc.detect.index import Eq, Has, NumEq, necessary
 from soc.detect.ir import And, Exists, Node, Not, Numbers, Or, Strings, rule_condition
 from soc.detect.patterns import Kind
-from soc.detect.rules import Rule, load_rules
+from soc.detect.rule import Rule
+from soc.detect.rules import load_rules
 from soc.detect.scan import AhoCorasickScanner, HyperscanScanner, hyperscan_available
 from soc.detect.view import EventView
 from soc.ingest.normalize import normalize

@@ -13,20 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from soc.app import load_engine
 from soc.bus import Bus, Topic, build_bus
 from soc.bus.codec import decode, encode
-from soc.detect.worker import Detector
+from soc.detect.load import load_engine
 from soc.errors import StoreError
 from soc.ingest.ndjson import parse_ndjson
 from soc.metrics import ERRORS, EVENTS_PROCESSED
 from soc.models import Alert, AlertQuery, DeadLetter, Event, utcnow
 from soc.settings import BusSettings, DetectSettings, SqliteSettings
+from soc.stages.detect import Detector
 from soc.store.sqlite import SqliteStore
 from tests.e2e.harness import sample_lines, service_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE = load_engine(service_settings())
+ENGINE = load_engine(service_settings().detect)
 
 
 class FaultyStore(SqliteStore):

@@ -6,9 +6,9 @@ import pytest
 
 from soc.bus.kafka_ingest import IngestMessage, ingest_pattern, tenant_of
 from soc.errors import ConfigError
-from soc.ingest.kafka_bridge import accepted_tenants, parse_message
 from soc.models import utcnow
 from soc.settings import TENANT_NAME, ApiKey, load_settings
+from soc.stages.bridge import accepted_tenants, parse_message
 
 KEYS = [
     {"name": "ioc", "sha256": ApiKey.hash("a"), "role": "ingest", "tenants": ["hue-ioc"]},

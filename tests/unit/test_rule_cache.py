@@ -15,7 +15,8 @@ import soc.detect.rules as rules_module
 from soc.detect.cache import RuleCache, decode, encode
 from soc.detect.engine import Engine
 from soc.detect.ir import rule_condition
-from soc.detect.rules import RuleSet, load_rules
+from soc.detect.rule import RuleSet
+from soc.detect.rules import load_rules
 from soc.detect.view import EventView
 from soc.ingest.normalize import normalize
 from soc.models import Event

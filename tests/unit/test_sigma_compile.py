@@ -17,7 +17,8 @@ from sigma.types import SigmaString
 from soc.detect.compile import compile_rule
 from soc.detect.engine import Engine
 from soc.detect.patterns import Kind, to_pattern
-from soc.detect.rules import Rule, load_rules
+from soc.detect.rule import Rule
+from soc.detect.rules import load_rules
 from soc.detect.view import EventView, Matcher
 from soc.errors import RuleError
 from soc.models import Event, LogSource, Severity

@@ -17,12 +17,12 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from soc.api.auth import Principal
 from soc.api.deps import ClientIpDep, CredentialsDep, ServiceDep, SessionDep
 from soc.api.errors import ApiError, RateLimited, problems
 from soc.log import get_logger
 from soc.models import utcnow
 from soc.security.passwords import MAX_LENGTH
+from soc.security.principal import Principal
 from soc.security.ratelimit import Decision
 from soc.security.roles import PERMISSIONS, Action, UserPrincipal
 from soc.security.users import authenticate, normalize_username

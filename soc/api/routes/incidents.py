@@ -1,7 +1,7 @@
 """Incidents: the queue, one incident with its timeline, and every action on it.
 
 Each route hands the caller's principal to the incident desk
-(:mod:`soc.incidents.service`), which scopes, decides, writes and audits.
+(:mod:`soc.incidents.desk`), which scopes, decides, writes and audits.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pydantic import BaseModel, Field
 
 from soc.api.deps import PrincipalDep, ServiceDep
 from soc.evidence.export import export_incident, export_stix
+from soc.incidents.cases import IncidentPage, IncidentQuery
+from soc.incidents.desk import IncidentView, TimelineItem
 from soc.incidents.lifecycle import Command
 from soc.incidents.models import Comment, Incident, IncidentStatus, Verdict
-from soc.incidents.service import IncidentView, TimelineItem
 from soc.models import AlertStatus, Severity
 from soc.security.roles import scope
-from soc.store.cases import IncidentPage, IncidentQuery
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Query, Request
 
 from soc.api.deps import BusDep, IngestPrincipal, ServiceDep, SettingsDep
 from soc.api.errors import ApiError, RateLimited, problems
-from soc.ingest.service import ingest_ndjson
 from soc.models import IngestResult
+from soc.stages.ingest import ingest_ndjson
 
 router = APIRouter(
     prefix="/api/v1", tags=["ingest"], responses=problems(401, 403, 413, 422, 429, 503)

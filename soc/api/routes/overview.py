@@ -9,9 +9,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from soc.api.deps import PrincipalDep, ServiceDep
+from soc.incidents.cases import IncidentQuery
 from soc.models import UtcDatetime, utcnow
 from soc.security.roles import can, scope
-from soc.store.cases import IncidentQuery
 
 router = APIRouter(prefix="/api/v1", tags=["overview"])
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from soc.api.deps import ServiceDep, StreamPrincipal
+from soc.api.deps import FeedDep, StreamPrincipal
 from soc.api.feed import Listener
 from soc.security.roles import can, scope, unit_of
 
@@ -24,14 +24,11 @@ KEEPALIVE_S = 15.0
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def stream(
-    request: Request, principal: StreamPrincipal, service: ServiceDep
-) -> StreamingResponse:
+async def stream(request: Request, principal: StreamPrincipal, feed: FeedDep) -> StreamingResponse:
     tenants = scope(principal, "incidents:read")
     listener = Listener(
         tenants=tenants, alerts=can(principal, "alerts:read"), unit=unit_of(principal)
     )
-    feed = service.feed
 
     async def events() -> AsyncIterator[str]:
         feed.listen(listener)

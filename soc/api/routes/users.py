@@ -17,12 +17,12 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from soc.api.auth import Principal
 from soc.api.deps import ClientIpDep, CredentialsDep, ServiceDep, UserAdmin
 from soc.api.errors import ApiError, FieldError, RateLimited, problems
 from soc.app import Service
 from soc.models import utcnow
 from soc.security.passwords import require_strong
+from soc.security.principal import Principal
 from soc.security.roles import Forbidden, UserRole, can, may_manage
 from soc.security.users import User, UserRead, normalize_username
 from soc.store.records import decode_after, encode_after

@@ -77,7 +77,7 @@ class _Chain:
         self.entries.append(change.seal(self.entries[-1] if self.entries else None))
 
     def opened(self, incident: Incident) -> None:
-        """What the grouping stage appends when it opens an incident (soc.incidents.stage)."""
+        """What the grouping stage appends when it opens an incident (soc.stages.group)."""
         self.entries.append(
             seal(
                 self.entries[-1] if self.entries else None,

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from soc.audit import AuditEntry
 from soc.cli import main
 from soc.evidence import audit_ndjson, write_incident_bundle
+from soc.incidents.cases import Cases
 from soc.settings import SqliteSettings
-from soc.store.cases import Cases
 from soc.store.records import Kind
 from soc.store.sqlite import SqliteStore
 from tests.unit.evidence.conftest import Case

@@ -12,8 +12,8 @@ import stix2
 from soc.audit import verify
 from soc.evidence import verify_bundle
 from soc.evidence.export import export_incident, export_stix
+from soc.incidents.cases import Cases
 from soc.settings import SqliteSettings
-from soc.store.cases import Cases
 from soc.store.sqlite import SqliteStore
 from tests.unit.evidence.conftest import EXPORTED, RULES_DIRS, Case
 

@@ -25,8 +25,8 @@ import pytest
 from connectors.parse._base import Defaults
 from connectors.parse.linux_auth import parse_auth_line
 from soc.detect.engine import Engine
+from soc.detect.rule import make_alert
 from soc.detect.rules import load_rules
-from soc.detect.worker import make_alert
 from soc.incidents.models import Actor, AlertRef, HandOff, Incident, IncidentStatus
 from soc.ingest.normalize import normalize
 from soc.models import Alert, Event, Severity

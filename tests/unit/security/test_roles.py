@@ -6,7 +6,7 @@ from typing import cast, get_args
 
 import pytest
 
-from soc.api.auth import Principal
+from soc.security.principal import Principal
 from soc.security.roles import (
     ACTIONS,
     PERMISSIONS,

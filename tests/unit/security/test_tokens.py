@@ -10,7 +10,7 @@ import jwt
 import pytest
 from pydantic import SecretStr
 
-from soc.api.auth import Principal
+from soc.security.principal import Principal
 from soc.security.roles import UserPrincipal
 from soc.security.tokens import (
     LEEWAY,

@@ -20,22 +20,20 @@ happens to the others.
 
 from __future__ import annotations
 
-import asyncio
-import time
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
 from soc.bus import Bus
-from soc.errors import BusError
-from soc.ingest.ndjson import Parsed, dead_letter, parse_ndjson
-from soc.ingest.service import publish_parsed
+from soc.ingest.ndjson import Parsed, parse_ndjson
 from soc.log import get_logger
-from soc.metrics import EVENTS_RECEIVED, STAGE_LATENCY
+from soc.metrics import EVENTS_RECEIVED
 from soc.models import DeadLetter, digest, utcnow
-from soc.retry import until_done
 from soc.settings import ALL_TENANTS, IngestSettings, KafkaSettings, Settings
+from soc.stages.ingest import publish_parsed
+from soc.stages.runtime import ConsumerStage
 
 if TYPE_CHECKING:  # aiokafka is imported only when a bridge runs
     from soc.bus.kafka_ingest import IngestMessage, IngestSubscription
@@ -43,7 +41,6 @@ if TYPE_CHECKING:  # aiokafka is imported only when a bridge runs
 log = get_logger(__name__)
 
 STAGE = "bridge"
-POLL_TIMEOUT_S = 0.5
 SOURCE_MAX = 200
 
 
@@ -73,7 +70,7 @@ def parse_message(m: IngestMessage, *, received: datetime, max_line_bytes: int) 
         detail = f"{type(e).__name__}: {e}"
         parsed = Parsed(
             dead=[
-                dead_letter(
+                DeadLetter.of(
                     m.value,
                     tenant=m.tenant,
                     source=source,
@@ -95,8 +92,10 @@ def _keyed_by_position(letter: DeadLetter, m: IngestMessage) -> DeadLetter:
     return letter.model_copy(update={"id": where})
 
 
-class KafkaBridge:
+class KafkaBridge(ConsumerStage["IngestMessage"]):
     """One member of the bridge group: reads the ingest topics, publishes to the bus."""
+
+    name = STAGE
 
     def __init__(
         self,
@@ -106,21 +105,26 @@ class KafkaBridge:
         settings: IngestSettings,
         tenants: frozenset[str],
     ) -> None:
+        super().__init__()
         self._bus = bus
         self._kafka = kafka
         self._settings = settings
         self._tenants = tenants
-        self._stopping = asyncio.Event()
+        self.batch_size = settings.kafka_bridge.batch_size
 
     def accepts(self, tenant: str) -> bool:
         return ALL_TENANTS in self._tenants or tenant in self._tenants
 
-    def stop(self) -> None:
-        self._stopping.set()
+    def describe(self) -> dict[str, object]:
+        s = self._settings.kafka_bridge
+        return {
+            "group": s.group,
+            "tenant_pattern": s.tenant_pattern,
+            "tenants": sorted(self._tenants),
+        }
 
-    async def run(self) -> None:
-        """Forward batches until :meth:`stop`; bad input and bus outages never end it."""
-        from soc.bus.kafka_ingest import IngestSubscription
+    async def subscribe(self) -> IngestSubscription:
+        from soc.bus.kafka_ingest import IngestSubscription  # aiokafka only when a bridge runs
 
         s = self._settings.kafka_bridge
         sub = IngestSubscription(
@@ -132,47 +136,18 @@ class KafkaBridge:
             max_records=s.batch_size,
         )
         try:
-            await until_done(sub.start, stage=STAGE, stopping=self._stopping)
-            log.info(
-                "ingest bridge started",
-                extra={"group": s.group, "pattern": sub.pattern, "tenants": sorted(self._tenants)},
-            )
-            while not self._stopping.is_set():
-                batch = await self._poll(sub)
-                if batch:
-                    await self._forward(sub, batch)
-        except BusError as e:
-            if not self._stopping.is_set():
-                raise
-            log.info(
-                "ingest bridge stopped during a bus outage; the batch is read again on restart",
-                extra={"error": str(e)},
-            )
-        finally:
-            await sub.close()
-            log.info("ingest bridge stopped", extra={"group": s.group})
+            await sub.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await sub.close()
+            raise
+        return sub
 
-    async def _poll(self, sub: IngestSubscription) -> list[IngestMessage]:
-        batch: list[IngestMessage] = []
-
-        async def step() -> None:
-            nonlocal batch
-            batch = await sub.poll(
-                max_records=self._settings.kafka_bridge.batch_size, timeout_s=POLL_TIMEOUT_S
-            )
-
-        await until_done(step, stage=STAGE, stopping=self._stopping)
-        return batch
-
-    async def _forward(self, sub: IngestSubscription, batch: Sequence[IngestMessage]) -> None:
-        started = time.perf_counter()
+    async def process(self, batch: Sequence[IngestMessage]) -> None:
         parsed = self.parse(batch)
         EVENTS_RECEIVED.labels(source="kafka").inc(len(parsed.events) + len(parsed.dead))
         # Parsed once, so a retried publish sends the same events (same ids, same times).
-        publish = partial(publish_parsed, parsed, bus=self._bus, via="kafka")
-        await until_done(publish, stage=STAGE, stopping=self._stopping)
-        await until_done(sub.commit, stage=STAGE, stopping=self._stopping)
-        STAGE_LATENCY.labels(stage=STAGE).observe(time.perf_counter() - started)
+        await self.retrying(partial(publish_parsed, parsed, bus=self._bus, via="kafka"))
         if parsed.dead:
             log.info(
                 "ingest bridge rejected messages",

@@ -9,54 +9,26 @@ keep an existing id, so the replay adds no duplicate and misses nothing.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Sequence
 
 from soc.bus import Bus, Message, Subscription, Topic
 from soc.bus.codec import decode, encode
 from soc.detect.engine import Engine
-from soc.detect.rules import Rule
+from soc.detect.rule import make_alert
 from soc.errors import StoreError
-from soc.ingest.ndjson import dead_letter
 from soc.log import get_logger
-from soc.metrics import (
-    ALERT_LATENCY,
-    ALERTS_RAISED,
-    EVENTS_PROCESSED,
-    EVENTS_REJECTED,
-    STAGE_LATENCY,
-)
+from soc.metrics import ALERT_LATENCY, ALERTS_RAISED, EVENTS_PROCESSED, EVENTS_REJECTED
 from soc.models import Alert, DeadLetter, DeadLetterReason, Event, utcnow
-from soc.retry import poll_retrying, until_done
 from soc.settings import DetectSettings
+from soc.stages.runtime import ConsumerStage
 from soc.store import Store
 
 log = get_logger(__name__)
 
 
-def make_alert(rule: Rule, event: Event) -> Alert:
-    return Alert(
-        id=Alert.make_id(rule_id=rule.id, event_id=event.id),
-        tenant=event.tenant,
-        rule_id=rule.id,
-        rule_title=rule.title,
-        rule_version=rule.version,
-        rule_author=rule.author,
-        severity=rule.level,
-        tags=list(rule.tags),
-        event_id=event.id,
-        time=event.time,
-        created=utcnow(),
-        host=event.host,
-        source=event.source,
-        logsource=event.logsource,
-    )
-
-
 def _dead(payload: bytes, key: str, reason: DeadLetterReason, detail: str) -> DeadLetter:
     """A detect-stage dead letter; the tenant is the message key's first part."""
-    return dead_letter(
+    return DeadLetter.of(
         payload,
         tenant=key.split("/", 1)[0] or "unknown",
         source="bus",
@@ -67,51 +39,37 @@ def _dead(payload: bytes, key: str, reason: DeadLetterReason, detail: str) -> De
     )
 
 
-class Detector:
+class Detector(ConsumerStage[Message]):
     """Consumes the events topic as one member of the detect consumer group."""
 
+    name = "detect"
+
     def __init__(self, *, engine: Engine, bus: Bus, store: Store, settings: DetectSettings) -> None:
+        super().__init__()
         self._engine = engine
         self._bus = bus
         self._store = store
         self._settings = settings
-        self._stopping = asyncio.Event()
+        self.batch_size = settings.batch_size
 
-    def stop(self) -> None:
-        self._stopping.set()
+    async def subscribe(self) -> Subscription:
+        return await self._bus.subscribe(Topic.events, self._settings.group)
 
-    async def run(self) -> None:
-        """Process batches until :meth:`stop`; backend failures are retried, never skipped."""
-        sub = await self._bus.subscribe(Topic.events, self._settings.group)
-        log.info(
-            "detector started",
-            extra={"group": self._settings.group, "rules": len(self._engine.rules)},
-        )
+    def describe(self) -> dict[str, object]:
+        return {"group": self._settings.group, "rules": len(self._engine.rules)}
+
+    async def process(self, batch: Sequence[Message]) -> None:
+        """Detect on one batch and make its output durable.
+
+        A store that refuses the batch for good (not a retriable outage) would
+        stall the stage forever: the batch's events go to dead letters instead.
+        """
         try:
-            while not self._stopping.is_set():
-                batch = await poll_retrying(
-                    sub,
-                    max_records=self._settings.batch_size,
-                    stage="detect",
-                    stopping=self._stopping,
-                )
-                if batch:
-                    await self._until_done(sub, batch)
-        finally:
-            await sub.close()
-            log.info("detector stopped", extra={"group": self._settings.group})
-
-    async def _until_done(self, sub: Subscription, batch: Sequence[Message]) -> None:
-        async def step() -> None:
-            try:
-                await self.process(batch)
-            except StoreError as e:
-                if e.retriable:
-                    raise
-                await self._refused(batch, e)
-            await sub.commit()
-
-        await until_done(step, stage="detect", stopping=self._stopping)
+            await self.detect(batch)
+        except StoreError as e:
+            if e.retriable:
+                raise
+            await self._refused(batch, e)
 
     async def _refused(self, batch: Sequence[Message], error: StoreError) -> None:
         """The store refused the batch for good: keep its events as dead letters."""
@@ -124,9 +82,8 @@ class Detector:
         for _ in dead:
             EVENTS_REJECTED.labels(stage="detect", reason="store_refused").inc()
 
-    async def process(self, batch: Sequence[Message]) -> list[Alert]:
-        """Detect on one batch and make its output durable; returns the alerts."""
-        started = time.perf_counter()
+    async def detect(self, batch: Sequence[Message]) -> list[Alert]:
+        """Match every event of the batch, store and publish what it raised; the alerts."""
         events, undecodable = decode(Event, batch)
         dead = [_dead(m.value, m.key, "undecodable", why) for m, why in undecodable]
         alerts: list[Alert] = []
@@ -152,7 +109,6 @@ class Detector:
         if dead:
             await self._bus.publish(Topic.deadletters, encode(dead))
         self._count(events, alerts, dead, matched)
-        STAGE_LATENCY.labels(stage="detect").observe(time.perf_counter() - started)
         return alerts
 
     def _count(

@@ -16,22 +16,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from soc.bus import Bus, Message, Subscription, Topic
 from soc.bus.codec import decode
 from soc.errors import Conflict, StoreError
-from soc.incidents.deadlines import Allowance, DeadlinePolicy
+from soc.incidents.cases import Cases
+from soc.incidents.deadlines import DeadlinePolicy
 from soc.incidents.grouping import GroupingPolicy, group, group_key, key_values
 from soc.incidents.models import Incident
 from soc.incidents.suppress import Silencer
 from soc.log import get_logger
-from soc.metrics import ALERTS_GROUPED, EVENTS_PROCESSED, INCIDENTS_OPENED, STAGE_LATENCY
-from soc.models import Alert, Event, Severity, utcnow
-from soc.retry import poll_retrying, until_done
+from soc.metrics import ALERTS_GROUPED, EVENTS_PROCESSED, INCIDENTS_OPENED
+from soc.models import Alert, Event, utcnow
 from soc.settings import IncidentSettings
+from soc.stages.runtime import ConsumerStage
 from soc.store import Store
-from soc.store.cases import Cases
 
 log = get_logger(__name__)
 
@@ -40,66 +40,28 @@ CONFLICT_TRIES = 5
 SUPPRESSIONS_TTL_S = 15.0
 
 
-def grouping_policy(settings: IncidentSettings) -> GroupingPolicy:
-    return GroupingPolicy(
-        keys=tuple(settings.group_keys), window=timedelta(seconds=settings.group_window_s)
-    )
-
-
-def deadline_policy(settings: IncidentSettings) -> DeadlinePolicy:
-    def seconds(value: float | None) -> timedelta | None:
-        return timedelta(seconds=value) if value is not None else None
-
-    return DeadlinePolicy(
-        allowances={
-            Severity(name): Allowance(
-                acknowledge=seconds(d.acknowledge_s), resolve=seconds(d.resolve_s)
-            )
-            for name, d in settings.deadlines.items()
-        }
-    )
-
-
-class Grouper:
+class Grouper(ConsumerStage[Message]):
     """Consumes the alerts topic as one member of the grouping consumer group."""
 
+    name = "group"
+
     def __init__(self, *, bus: Bus, store: Store, cases: Cases, settings: IncidentSettings) -> None:
+        super().__init__()
         self._bus = bus
         self._store = store
         self._cases = cases
         self._settings = settings
-        self._policy = grouping_policy(settings)
-        self._deadlines = deadline_policy(settings)
-        self._stopping = asyncio.Event()
+        self.batch_size = settings.batch_size
+        self._policy = GroupingPolicy.from_settings(settings)
+        self._deadlines = DeadlinePolicy.from_settings(settings)
         self._silencer: Silencer | None = None
         self._silencer_at = 0.0
 
-    def stop(self) -> None:
-        self._stopping.set()
+    async def subscribe(self) -> Subscription:
+        return await self._bus.subscribe(Topic.alerts, self._settings.group)
 
-    async def run(self) -> None:
-        sub = await self._bus.subscribe(Topic.alerts, self._settings.group)
-        log.info("grouping started", extra={"group": self._settings.group})
-        try:
-            while not self._stopping.is_set():
-                batch = await poll_retrying(
-                    sub,
-                    max_records=self._settings.batch_size,
-                    stage="group",
-                    stopping=self._stopping,
-                )
-                if batch:
-                    await self._until_done(sub, batch)
-        finally:
-            await sub.close()
-            log.info("grouping stopped", extra={"group": self._settings.group})
-
-    async def _until_done(self, sub: Subscription, batch: Sequence[Message]) -> None:
-        async def step() -> None:
-            await self.process(batch)
-            await sub.commit()
-
-        await until_done(step, stage="group", stopping=self._stopping)
+    def describe(self) -> dict[str, object]:
+        return {"group": self._settings.group}
 
     async def process(self, batch: Sequence[Message]) -> None:
         alerts, bad = decode(Alert, batch)
@@ -111,7 +73,6 @@ class Grouper:
             )
         if not alerts:
             return
-        started = asyncio.get_running_loop().time()
         for attempt in range(CONFLICT_TRIES):
             try:
                 await self._group(alerts)
@@ -121,7 +82,6 @@ class Grouper:
                 if attempt == CONFLICT_TRIES - 1:
                     raise StoreError(f"grouping: {e}", retriable=True) from e
         EVENTS_PROCESSED.labels(stage="group").inc(len(alerts))
-        STAGE_LATENCY.labels(stage="group").observe(asyncio.get_running_loop().time() - started)
 
     async def _group(self, alerts: list[Alert]) -> None:
         now = utcnow()

@@ -1,4 +1,11 @@
-"""The ingest stage: one request body in, events and dead letters on the bus."""
+"""The ingest stage: one request body in, events and dead letters on the bus.
+
+Not a loop of its own: ``POST /api/v1/ingest`` (and the sample replay of
+``soc run``) call :func:`ingest_ndjson` once per body, and the answer is sent
+only after the good lines and the dead letters are durable on the bus. The
+Kafka ingest bridge (bridge.py) publishes what it parses the same way
+(:func:`publish_parsed`).
+"""
 
 from __future__ import annotations
 

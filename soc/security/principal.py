@@ -1,7 +1,9 @@
 """Who is calling: the principal, and the API keys of the settings.
 
-Only the SHA-256 of each key is configured. People sign in for a session
-token instead (soc/security/tokens.py); :mod:`soc.api.deps` accepts both.
+A principal is the identity every layer asks about: the API authenticates
+callers into one, the role matrix (roles.py) and the incident desk decide
+with it. Only the SHA-256 of each API key is configured. People sign in for
+a session token instead (tokens.py); the API's dependencies accept both.
 What a principal may do is decided by soc/security/roles.py, on the server,
 for every route but health and metrics.
 """

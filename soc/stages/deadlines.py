@@ -12,20 +12,20 @@ next time.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 import aiohttp
 
-from soc.errors import BackendError, Conflict
+from soc.errors import Conflict
+from soc.incidents.cases import Cases
 from soc.incidents.deadlines import Breach, check
 from soc.log import get_logger
 from soc.metrics import DEADLINE_BREACHES, DEADLINES_BREACHED_OPEN, ESCALATIONS
 from soc.models import utcnow
 from soc.settings import IncidentSettings
-from soc.store.cases import Cases
+from soc.stages.runtime import PeriodicStage
 
 log = get_logger(__name__)
 
@@ -34,7 +34,9 @@ MAX_PENDING = 10_000
 """Unsent escalations kept for retry; the oldest are dropped (and logged) beyond this."""
 
 
-class DeadlineWatch:
+class DeadlineWatch(PeriodicStage):
+    name = "deadlines"
+
     def __init__(
         self,
         *,
@@ -42,30 +44,26 @@ class DeadlineWatch:
         settings: IncidentSettings,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        super().__init__()
         self._cases = cases
         self._settings = settings
         self._now = clock
-        self._stopping = asyncio.Event()
         self._pending: list[Breach] = []
+        self._http: aiohttp.ClientSession | None = None
+        self.interval_s = settings.check_interval_s
 
-    def stop(self) -> None:
-        self._stopping.set()
+    @contextlib.asynccontextmanager
+    async def resources(self) -> AsyncIterator[None]:
+        timeout = aiohttp.ClientTimeout(total=self._settings.webhook_timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            self._http = http
+            try:
+                yield
+            finally:
+                self._http = None
 
-    async def run(self) -> None:
-        log.info("deadline watch started", extra={"interval_s": self._settings.check_interval_s})
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_s)
-        ) as http:
-            while not self._stopping.is_set():
-                try:
-                    await self.check_once(http)
-                except BackendError as e:
-                    log.warning("deadline check failed; trying again", extra={"error": str(e)})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._stopping.wait(), timeout=self._settings.check_interval_s
-                    )
-        log.info("deadline watch stopped")
+    async def tick(self) -> None:
+        await self.check_once(self._http)
 
     async def check_once(self, http: aiohttp.ClientSession | None = None) -> list[Breach]:
         """One pass over the open incidents; the breaches found in it."""

@@ -21,9 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from soc.api.auth import Principal
 from soc.errors import Conflict, NotFound
 from soc.incidents import casework, lifecycle
+from soc.incidents.cases import Cases, IncidentPage, IncidentQuery
 from soc.incidents.deadlines import DeadlinePolicy
 from soc.incidents.errors import InvalidOperation, NotAllowed
 from soc.incidents.lifecycle import Command
@@ -32,9 +32,9 @@ from soc.incidents.merge import move_alerts
 from soc.incidents.models import Actor, Change, Comment, Incident, Suppression, Verdict
 from soc.incidents.permissions import ROLE_ACTIONS, Action, check, may, unit_sees
 from soc.models import Alert, AlertStatus, Event, utcnow
+from soc.security.principal import Principal
 from soc.security.roles import Forbidden, UserPrincipal, can, scope, unit_of
 from soc.store import Store
-from soc.store.cases import Cases, IncidentPage, IncidentQuery
 
 SYSTEM = "system"
 

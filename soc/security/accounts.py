@@ -29,8 +29,8 @@ from soc.log import get_logger
 from soc.models import utcnow
 from soc.security.tokens import LEEWAY, LIFETIME, MemoryRevocations, TokenClaims
 from soc.security.users import USERNAME, User, UserExists, UserNotFound
-from soc.store._common import micros, words
 from soc.store.records import NO_TENANT, Kind, Record, RecordQuery, Records
+from soc.store.terms import micros, words
 
 log = get_logger(__name__)
 

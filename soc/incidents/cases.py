@@ -1,8 +1,9 @@
-"""Typed repositories over the case-records seam: incidents, comments, suppressions, audit.
+"""Incidents, comments and suppressions in the store: typed repositories over case records.
 
 Each turns its model into a :class:`~soc.store.records.Record` (what queries
-filter on goes into ``terms`` and ``words``) and back. They hold no state but
-the audit trail's lock, so one set per store is enough.
+filter on goes into ``terms`` and ``words``) and back. They hold no state, so
+one set per store is enough; :class:`Cases` bundles them with the audit trail
+(:mod:`soc.audit.trail`).
 
 Tenants: every read takes ``tenants`` (``None`` for all) and answers ``None``
 or nothing for a record of another tenant, exactly as for a missing one.
@@ -10,30 +11,26 @@ or nothing for a record of another tenant, exactly as for a missing one.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
-from soc.audit.chain import AuditEntry, ChainReport, seal, verify
+from soc.audit.trail import AuditTrail
 from soc.errors import Conflict
 from soc.incidents.models import Comment, Incident, IncidentStatus, Suppression
-from soc.models import Severity, utcnow
-from soc.store._common import micros, words
+from soc.models import Severity
 from soc.store.records import (
-    NO_TENANT,
     Kind,
     Record,
     RecordQuery,
     Records,
     decode_after,
     encode_after,
+    every,
 )
-
-APPEND_TRIES = 20
+from soc.store.terms import micros, words
 
 
 class IncidentQuery(BaseModel):
@@ -54,17 +51,6 @@ class IncidentQuery(BaseModel):
 class IncidentPage(BaseModel):
     items: list[Incident]
     next_cursor: str | None = None
-
-
-async def every(records: Records, query: RecordQuery) -> AsyncIterator[Record]:
-    """Every record ``query`` finds, page after page."""
-    while True:
-        page = await records.find_records(query)
-        for record in page.items:
-            yield record
-        if page.next is None:
-            return
-        query = query.model_copy(update={"after": page.next})
 
 
 def _incident_record(incident: Incident) -> Record:
@@ -238,106 +224,6 @@ class Suppressions:
         query = RecordQuery(kind=Kind.suppression, tenants=tenants, limit=500)
         found = [Suppression.model_validate(r.doc) async for r in every(self._records, query)]
         return [s for s in found if active_at is None or s.created <= active_at < s.expires]
-
-
-def _audit_id(seq: int) -> str:
-    return f"{seq:012d}"
-
-
-class AuditTrail:
-    """The append-only, hash-chained audit log (soc.audit.chain) in the store.
-
-    An append reads the head, seals the next entry and creates it under its
-    sequence number; if another process took that number first, the create
-    fails with a conflict and the append tries again on the new head.
-    """
-
-    def __init__(self, records: Records) -> None:
-        self._records = records
-        self._lock = asyncio.Lock()
-
-    async def head(self) -> AuditEntry | None:
-        page = await self._records.find_records(
-            RecordQuery(kind=Kind.audit, tenants=None, order="desc", limit=1)
-        )
-        return AuditEntry.model_validate(page.items[0].doc) if page.items else None
-
-    async def append(
-        self,
-        *,
-        actor: str,
-        tenant: str | None,
-        action: str,
-        target: str,
-        time: datetime | None = None,
-        before: dict[str, Any] | None = None,
-        after: dict[str, Any] | None = None,
-    ) -> AuditEntry:
-        """Append one entry (``time`` defaults to now) and return it, sealed."""
-        time = time or utcnow()
-        async with self._lock:
-            for _ in range(APPEND_TRIES):
-                entry = seal(
-                    await self.head(),
-                    time=time,
-                    actor=actor,
-                    tenant=tenant,
-                    action=action,
-                    target=target,
-                    before=before,
-                    after=after,
-                )
-                record = Record(
-                    kind=Kind.audit,
-                    id=_audit_id(entry.seq),
-                    tenant=tenant or NO_TENANT,
-                    sort=entry.seq,
-                    terms={"target": [target], "actor": [actor], "action": [action]},
-                    doc=entry.model_dump(mode="json"),
-                )
-                try:
-                    await self._records.put_record(record, expect=0)
-                    return entry
-                except Conflict:
-                    continue  # another process appended first: seal again on its entry
-        raise Conflict(
-            f"audit: could not append after {APPEND_TRIES} tries", expected=0, found=None
-        )
-
-    async def entries(
-        self,
-        *,
-        tenants: list[str] | None,
-        target: str | None = None,
-        after_seq: int = 0,
-        limit: int = 500,
-    ) -> list[AuditEntry]:
-        """In ``seq`` order from ``after_seq`` on."""
-        page = await self._records.find_records(
-            RecordQuery(
-                kind=Kind.audit,
-                tenants=tenants,
-                terms={"target": [target]} if target else {},
-                order="asc",
-                sort_from=after_seq + 1,
-                limit=limit,
-            )
-        )
-        return [AuditEntry.model_validate(r.doc) for r in page.items]
-
-    async def each(self, *, batch: int = 1000) -> AsyncIterator[AuditEntry]:
-        """The whole chain in ``seq`` order."""
-        seq = 0
-        while True:
-            chunk = await self.entries(tenants=None, after_seq=seq, limit=batch)
-            for entry in chunk:
-                yield entry
-            if len(chunk) < batch:
-                return
-            seq = chunk[-1].seq
-
-    async def verify(self) -> ChainReport:
-        return verify([e async for e in self.each()])
 
 
 class Cases:

@@ -1,0 +1,47 @@
+"""The dead-letter sink: dead letters from the bus into the store.
+
+Every refused input (a bad line at ingest, an event the detector could not
+handle, a batch the store refused) reaches the ``deadletters`` topic with its
+reason; this stage stores each one (idempotently by id) and commits only
+after the store has them. A dead letter that is itself unreadable cannot be
+stored as one: it stays on the bus topic, logged at ERROR for an operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from soc.bus import Bus, Message, Subscription, Topic
+from soc.bus.codec import decode
+from soc.log import get_logger
+from soc.metrics import DEAD_LETTERS_STORED
+from soc.models import DeadLetter
+from soc.stages.runtime import ConsumerStage
+from soc.store import Store
+
+log = get_logger(__name__)
+
+GROUP = "soc-deadletters"
+
+
+class DeadLetterSink(ConsumerStage[Message]):
+    """Stores every dead letter; commits only after the store has them."""
+
+    name = "deadletters"
+
+    def __init__(self, *, bus: Bus, store: Store, batch_size: int = 500) -> None:
+        super().__init__()
+        self._bus = bus
+        self._store = store
+        self.batch_size = batch_size
+
+    async def subscribe(self) -> Subscription:
+        return await self._bus.subscribe(Topic.deadletters, GROUP)
+
+    async def process(self, batch: Sequence[Message]) -> None:
+        letters, bad = decode(DeadLetter, batch)
+        for _, why in bad:
+            log.error("unreadable dead letter left on the bus", extra={"reason": why})
+        await self._store.put_dead_letters(letters)
+        for d in letters:
+            DEAD_LETTERS_STORED.labels(stage=d.stage).inc()

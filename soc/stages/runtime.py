@@ -1,0 +1,203 @@
+"""The stage runtime: the one loop every running stage of the pipeline is driven by.
+
+    class DeadLetters(ConsumerStage[Message]):
+        name = "deadletters"
+
+        async def subscribe(self) -> Consumer[Message]:
+            return await self.bus.subscribe(Topic.deadletters, GROUP)
+
+        async def process(self, batch: Sequence[Message]) -> None:
+            ...  # make the batch's output durable; raise BackendError to have it retried
+
+    stage = DeadLetters(...)
+    task = asyncio.create_task(stage.run())   # until stage.stop()
+
+A :class:`ConsumerStage` joins its consumer group and then, until stopped:
+
+    poll ──> process(batch) ──> commit
+     ^  a bus outage is        \\_ a BackendError (store or bus down) retries
+     |  waited out                the same batch with back-off; never skipped
+     └──────────────────────────── the offsets are committed only after
+                                   process returned: its output is durable
+
+so a stage killed anywhere in between reads the uncommitted batch again on
+restart (at-least-once; every write downstream is idempotent by id). A
+:class:`PeriodicStage` calls :meth:`~PeriodicStage.tick` every ``interval_s``
+until stopped, and a tick that fails on a backend is tried again at the next.
+
+Both count their recovered failures in ``soc_errors_total{stage,error_type}``
+and the time spent on each batch or tick in ``soc_stage_latency_seconds``.
+Stopping during an outage ends the loop quietly: the batch in hand is not
+committed and is read again by the next member of the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+from soc.errors import BackendError
+from soc.log import get_logger
+from soc.metrics import ERRORS, STAGE_LATENCY
+
+log = get_logger(__name__)
+
+RETRY_MAX_S = 30.0
+POLL_TIMEOUT_S = 0.5
+
+M = TypeVar("M")
+M_co = TypeVar("M_co", covariant=True)
+
+
+async def until_done(
+    step: Callable[[], Awaitable[None]], *, stage: str, stopping: asyncio.Event
+) -> None:
+    """Run ``step`` until it returns; back off on BackendError; give up only when stopping."""
+    delay = 0.5
+    while True:
+        try:
+            await step()
+            return
+        except BackendError as e:
+            ERRORS.labels(stage=stage, error_type=type(e).__name__).inc()
+            if stopping.is_set():
+                raise
+            log.warning(
+                "stage step failed; retrying",
+                extra={"stage": stage, "error": str(e), "retry_in_s": delay},
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+
+
+class Consumer(Protocol[M_co]):
+    """A consumer-group member: what a bus subscription (or the Kafka ingest topics) gives."""
+
+    async def poll(self, *, max_records: int, timeout_s: float) -> Sequence[M_co]: ...
+
+    async def commit(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Stage(ABC):
+    """Something that runs until :meth:`stop`; ``name`` is its ``stage`` metrics label."""
+
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def retrying(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run ``step`` until it succeeds (see :func:`until_done`)."""
+        await until_done(step, stage=self.name, stopping=self._stopping)
+
+    @abstractmethod
+    async def run(self) -> None: ...
+
+
+class ConsumerStage(Stage, Generic[M]):
+    """Polls a consumer group, processes each batch, commits it once its output is durable."""
+
+    batch_size: int = 500
+
+    @abstractmethod
+    async def subscribe(self) -> Consumer[M]:
+        """Join the stage's consumer group (retried while the bus is down)."""
+
+    @abstractmethod
+    async def process(self, batch: Sequence[M]) -> None:
+        """Make the batch's output durable; a BackendError retries the same batch."""
+
+    def describe(self) -> dict[str, object]:
+        """What the start and stop log lines say of this stage."""
+        return {}
+
+    async def run(self) -> None:
+        """Process batches until :meth:`stop`; backend failures are retried, never skipped."""
+        consumer: Consumer[M] | None = None
+
+        async def join() -> None:
+            nonlocal consumer
+            consumer = await self.subscribe()
+
+        try:
+            await self.retrying(join)
+            assert consumer is not None
+            log.info("stage started", extra={"stage": self.name, **self.describe()})
+            while not self.stopping:
+                batch = await self._poll(consumer)
+                if batch:
+                    await self._handle(consumer, batch)
+        except BackendError as e:
+            if not self.stopping:
+                raise
+            log.info(
+                "stage stopped during an outage; the batch is read again on restart",
+                extra={"stage": self.name, "error": str(e)},
+            )
+        finally:
+            if consumer is not None:
+                await consumer.close()
+            log.info("stage stopped", extra={"stage": self.name, **self.describe()})
+
+    async def _poll(self, consumer: Consumer[M]) -> Sequence[M]:
+        batch: Sequence[M] = []
+
+        async def step() -> None:
+            nonlocal batch
+            batch = await consumer.poll(max_records=self.batch_size, timeout_s=POLL_TIMEOUT_S)
+
+        await self.retrying(step)
+        return batch
+
+    async def _handle(self, consumer: Consumer[M], batch: Sequence[M]) -> None:
+        started = time.perf_counter()
+        await self.retrying(lambda: self.process(batch))
+        await self.retrying(consumer.commit)
+        STAGE_LATENCY.labels(stage=self.name).observe(time.perf_counter() - started)
+
+
+class PeriodicStage(Stage):
+    """Calls :meth:`tick` every ``interval_s`` until :meth:`stop`."""
+
+    interval_s: float = 60.0
+
+    @abstractmethod
+    async def tick(self) -> None:
+        """One pass; a BackendError is logged and the pass tried again at the next tick."""
+
+    @contextlib.asynccontextmanager
+    async def resources(self) -> AsyncIterator[None]:
+        """What the stage holds while it runs (an HTTP session, say); nothing by default."""
+        yield
+
+    async def run(self) -> None:
+        log.info("stage started", extra={"stage": self.name, "interval_s": self.interval_s})
+        async with self.resources():
+            while not self.stopping:
+                started = time.perf_counter()
+                try:
+                    await self.tick()
+                except BackendError as e:
+                    ERRORS.labels(stage=self.name, error_type=type(e).__name__).inc()
+                    log.warning(
+                        "stage tick failed; trying again",
+                        extra={"stage": self.name, "error": str(e)},
+                    )
+                STAGE_LATENCY.labels(stage=self.name).observe(time.perf_counter() - started)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
+        log.info("stage stopped", extra={"stage": self.name})
