@@ -26,7 +26,7 @@ venv: $(BIN)/soc ## Create the virtual environment and install the project
 run: venv ## Run the whole pipeline on 127.0.0.1:8000 on the embedded default, with a sample replayed
 	SOC_ENV=development SOC_SAMPLE__REPLAY_ON_START=true $(BIN)/soc run
 
-test: venv browser ## Start the local Kafka and OpenSearch, run every test, stop them
+test: venv browser lint ## Lint, start the local Kafka and OpenSearch, run every test, stop them
 	@set -o pipefail; bash $(SERVICES) up || exit 1; \
 	  status=0; \
 	  SOC_TEST_KAFKA=127.0.0.1:$(SOC_LOCAL_KAFKA_PORT) \
@@ -45,10 +45,11 @@ browser: ## Install Debian's Chromium for the browser tests, if missing (needs r
 test-browser: venv browser ## Run the browser tests (tests/browser) in headless Chromium
 	$(BIN)/pytest -q tests/browser $(PYTEST_ARGS)
 
-lint: venv ## ruff format --check, ruff check, mypy
+lint: venv ## ruff format --check, ruff check, mypy, the import layers (lint-imports)
 	$(BIN)/ruff format --check soc connectors tests bench
 	$(BIN)/ruff check soc connectors tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: venv ## Measure ingest-to-alert, detection on one core, the connector, the alert queue (needs services-up)
 	$(BIN)/python bench/pipeline.py

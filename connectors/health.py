@@ -8,7 +8,7 @@ spool is and how old its oldest event.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,11 +16,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from connectors.config import split_listen
 from connectors.metrics import REGISTRY
 
-if TYPE_CHECKING:
-    from connectors.agent import Agent
+
+class Reporting(Protocol):
+    """What the health endpoint asks of the agent."""
+
+    def health(self) -> dict[str, Any]: ...
 
 
-async def serve(agent: Agent, listen: str) -> web.AppRunner:
+async def serve(agent: Reporting, listen: str) -> web.AppRunner:
     async def healthz(_: web.Request) -> web.Response:
         state = agent.health()
         return web.json_response(state, status=503 if state["status"] == "failing" else 200)
