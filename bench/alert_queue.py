@@ -51,7 +51,7 @@ from soc.errors import StoreError
 from soc.models import Alert, AlertQuery, AlertStatus, LogSource, Severity, digest
 from soc.settings import OpenSearchSettings, SqliteSettings, StoreSettings
 from soc.store import Store, build_store
-from soc.store.opensearch_mappings import templates
+from soc.store.opensearch.schema import templates
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGMA = ROOT.parent / "shared/sigma/rules"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -32,6 +31,7 @@ from aiokafka.errors import (
 from aiokafka.helpers import create_ssl_context
 
 from soc.bus.base import Message, Topic
+from soc.component import Component
 from soc.errors import BusError
 from soc.log import get_logger
 from soc.metrics import CONSUMER_LAG
@@ -204,7 +204,7 @@ def client_kwargs(s: KafkaSettings) -> dict[str, Any]:
     return kwargs
 
 
-class KafkaBus:
+class KafkaBus(Component):
     """A :class:`~soc.bus.base.Bus` on Apache Kafka."""
 
     def __init__(self, settings: KafkaSettings) -> None:
@@ -299,18 +299,6 @@ class KafkaBus:
             log.info(
                 "kafka bus stopped", extra={"bootstrap_servers": self._settings.bootstrap_servers}
             )
-
-    async def __aenter__(self) -> KafkaBus:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def publish(self, topic: Topic, messages: Sequence[Message]) -> None:
         producer = self._require_producer()

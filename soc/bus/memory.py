@@ -29,9 +29,9 @@ import zlib
 from collections import deque
 from collections.abc import Sequence
 from itertools import islice
-from types import TracebackType
 
 from soc.bus.base import Message, Topic
+from soc.component import Component
 from soc.errors import BusError
 from soc.log import get_logger
 from soc.metrics import CONSUMER_LAG
@@ -185,7 +185,7 @@ class MemorySubscription:
         self._bus._ensure_started()
 
 
-class MemoryBus:
+class MemoryBus(Component):
     """An in-process :class:`~soc.bus.base.Bus` with Kafka's delivery semantics.
 
     For one process (development, tests, a single-node trial): messages do not
@@ -219,18 +219,6 @@ class MemoryBus:
             async with topic.changed:
                 topic.changed.notify_all()
         log.info("memory bus stopped")
-
-    async def __aenter__(self) -> MemoryBus:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def publish(self, topic: Topic, messages: Sequence[Message]) -> None:
         self._ensure_started()

@@ -34,7 +34,7 @@ from soc.models import (
 )
 from soc.settings import OpenSearchSettings, StoreSettings
 from soc.store import Store, build_store, encode_cursor
-from soc.store.opensearch_mappings import pattern
+from soc.store.opensearch.schema import pattern
 
 DATASET = "datasets/otrf/LSASS_campaign_01/metasploit_logonpasswords_lsass_memory_dump.zip"
 SOURCE = "otrf-lsass-campaign"

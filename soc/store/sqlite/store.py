@@ -18,18 +18,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
+from soc.component import Component
 from soc.errors import StoreError
 from soc.log import get_logger
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
 from soc.settings import SqliteSettings
-from soc.store import _sqlite_schema as schema
-from soc.store import sqlite_records
 from soc.store._common import after, page
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
-from soc.store.terms import from_micros, micros, words
+from soc.store.sqlite import query as sql_query
+from soc.store.sqlite import records as sqlite_records
+from soc.store.sqlite import schema
+from soc.store.terms import from_micros, micros
 
 log = get_logger(__name__)
 
@@ -42,16 +43,6 @@ def _store_error(error: sqlite3.Error) -> StoreError:
     message = str(error)
     retriable = any(m in message.lower() for m in _RETRIABLE)
     return StoreError(f"sqlite: {message}", retriable=retriable)
-
-
-def _fts_query(terms: Sequence[str]) -> str:
-    """Every word as a quoted FTS5 string (inner quotes doubled), all required."""
-    return " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
-
-
-def _in(column: str, values: Sequence[str], where: list[str], params: list[Any]) -> None:
-    where.append(f"{column} IN ({', '.join('?' * len(values))})")
-    params.extend(values)
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -96,25 +87,13 @@ def _insert_many(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]
     conn.execute("COMMIT")
 
 
-class SqliteStore:
+class SqliteStore(Component):
     """The :class:`~soc.store.base.Store` in one SQLite file."""
 
     def __init__(self, settings: SqliteSettings) -> None:
         self._path = settings.path
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
-
-    async def __aenter__(self) -> SqliteStore:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         if self._executor is not None:
@@ -210,61 +189,22 @@ class SqliteStore:
         position = after(query.cursor)
         if query.tenants is not None and not query.tenants:
             return AlertPage(items=[])
-        where: list[str] = []
-        params: list[Any] = []
-        if query.tenants is not None:
-            _in("tenant", query.tenants, where, params)
-        if query.severity:
-            _in("severity", [s.value for s in query.severity], where, params)
-        if query.rule_id:
-            _in("rule_id", query.rule_id, where, params)
-        if query.status:
-            _in("status", [s.value for s in query.status], where, params)
-        if query.host is not None:
-            where.append("host = ?")
-            params.append(query.host)
-        if query.since is not None:
-            where.append("time_us >= ?")
-            params.append(micros(query.since))
-        if query.until is not None:
-            where.append("time_us < ?")
-            params.append(micros(query.until))
-        terms = words(query.text or "")
-        if terms:
-            where.append("rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)")
-            params.append(_fts_query(terms))
-        if position is not None:
-            where.append("(time_us, id) < (?, ?)")
-            params.extend(position)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT doc FROM alerts {clause} ORDER BY time_us DESC, id DESC LIMIT ?"
-        rows = await self._fetch(sql, [*params, query.limit + 1])
+        sql, params = sql_query.alert_search(query, position)
+        rows = await self._fetch(sql, params)
         return page([Alert.model_validate_json(r[0]) for r in rows], query.limit)
 
     async def count_dead_letters(self, *, tenants: list[str] | None) -> int:
-        if tenants is None:
-            rows = await self._fetch("SELECT count(*) FROM dead_letters", ())
-        elif not tenants:
+        if tenants is not None and not tenants:
             return 0
-        else:
-            where: list[str] = []
-            params: list[Any] = []
-            _in("tenant", tenants, where, params)
-            rows = await self._fetch(f"SELECT count(*) FROM dead_letters WHERE {where[0]}", params)
+        rows = await self._fetch(*sql_query.count_dead_letters(tenants))
         return int(rows[0][0])
 
     async def list_dead_letters(
         self, *, tenants: list[str] | None, limit: int = 100
     ) -> list[DeadLetter]:
-        where: list[str] = []
-        params: list[Any] = []
-        if tenants is not None:
-            if not tenants:
-                return []
-            _in("tenant", tenants, where, params)
-        clause = f"WHERE {where[0]}" if where else ""
-        sql = f"SELECT doc FROM dead_letters {clause} ORDER BY received_us DESC, id DESC LIMIT ?"
-        rows = await self._fetch(sql, [*params, max(limit, 0)])
+        if tenants is not None and not tenants:
+            return []
+        rows = await self._fetch(*sql_query.dead_letters(tenants, limit))
         return [DeadLetter.model_validate_json(r[0]) for r in rows]
 
     async def alert_histogram(
@@ -273,15 +213,7 @@ class SqliteStore:
         if tenants is not None and not tenants:
             return {}
         size = bucket_s * 1_000_000
-        where = ["time_us >= ?", "time_us < ?"]
-        params: list[Any] = [micros(since), micros(until)]
-        if tenants is not None:
-            _in("tenant", tenants, where, params)
-        rows = await self._fetch(
-            f"SELECT time_us / {size} AS b, count(*) FROM alerts WHERE {' AND '.join(where)} "
-            "GROUP BY b",
-            params,
-        )
+        rows = await self._fetch(*sql_query.alert_histogram(tenants, since, until, size))
         return {from_micros(int(b) * size): int(n) for b, n in rows}
 
     async def update_alerts(self, alerts: Sequence[Alert]) -> None:
@@ -298,9 +230,9 @@ class SqliteStore:
             chunk = unique[i : i + 500]
             where: list[str] = []
             params: list[Any] = []
-            _in("id", chunk, where, params)
+            sql_query.one_of("id", chunk, where, params)
             if tenants is not None:
-                _in("tenant", tenants, where, params)
+                sql_query.one_of("tenant", tenants, where, params)
             rows = await self._fetch(f"SELECT doc FROM {table} WHERE {' AND '.join(where)}", params)
             docs += [r[0] for r in rows]
         return docs

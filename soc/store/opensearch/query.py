@@ -14,7 +14,7 @@ from typing import Any
 
 from soc.errors import StoreError
 from soc.models import AlertQuery
-from soc.store.opensearch_mappings import term_token, word_token
+from soc.store.opensearch.schema import term_token, word_token
 from soc.store.records import RecordQuery
 from soc.store.terms import micros, words
 

@@ -22,22 +22,22 @@ import asyncio
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from types import TracebackType
 from typing import Any, Literal
 
 from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import OpenSearchException, TransportError
 
+from soc.component import Component
 from soc.errors import StoreError
 from soc.log import get_logger
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
 from soc.settings import OpenSearchSettings
-from soc.store import opensearch_mappings as mappings
-from soc.store import opensearch_query as dsl
-from soc.store import opensearch_records as records
 from soc.store._common import after, page
-from soc.store.opensearch_mappings import Doc
+from soc.store.opensearch import query as dsl
+from soc.store.opensearch import records
+from soc.store.opensearch import schema as mappings
+from soc.store.opensearch.schema import Doc
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
 from soc.store.terms import from_micros, micros
 
@@ -71,7 +71,7 @@ def _translated(what: str) -> Iterator[None]:
         raise _store_error(what, e) from e
 
 
-class OpenSearchStore:
+class OpenSearchStore(Component):
     """The :class:`~soc.store.base.Store` in time-based OpenSearch indices."""
 
     def __init__(self, settings: OpenSearchSettings) -> None:
@@ -79,18 +79,6 @@ class OpenSearchStore:
         self._prefix = settings.index_prefix
         self._client: AsyncOpenSearch | None = None
         self._write_params = {"refresh": "wait_for"} if settings.refresh_on_write else {}
-
-    async def __aenter__(self) -> OpenSearchStore:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def _os(self) -> AsyncOpenSearch:

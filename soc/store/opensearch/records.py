@@ -21,8 +21,8 @@ from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import ConflictError, NotFoundError
 
 from soc.errors import Conflict
-from soc.store import opensearch_mappings as mappings
-from soc.store import opensearch_query as dsl
+from soc.store.opensearch import query as dsl
+from soc.store.opensearch import schema as mappings
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
 
 REFRESH = {"refresh": "true"}
