@@ -2,7 +2,7 @@
 
     python bench/detect.py                       # the snapshot, the LSASS campaign, one core
     python bench/detect.py --naive-events 0      # skip the naive evaluator
-    python bench/detect.py --rules detections/rules --events 10000
+    python bench/detect.py --rules soc/detections/rules --events 10000
 
 Loads every rule of ../shared/sigma (rules, rules-emerging-threats,
 rules-threat-hunting, rules-placeholder: whatever compiles, with the

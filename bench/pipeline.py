@@ -132,7 +132,7 @@ def main() -> None:
     p.add_argument("--kafka", default="127.0.0.1:19092")
     p.add_argument("--opensearch", default="http://127.0.0.1:19200")
     args = p.parse_args()
-    args.rules = args.rules or [ROOT / "detections/rules"]
+    args.rules = args.rules or [ROOT / "soc/detections/rules"]
     for pair in args.pair or ["memory+sqlite"]:
         print(json.dumps(asyncio.run(run(pair, args))), flush=True)
 

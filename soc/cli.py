@@ -147,13 +147,14 @@ def bridge() -> None:
     "rules",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    help="A rule file or folder (repeat; default: detect.rules, the project's detections/rules)",
+    help="A rule file or folder (repeat; default: detect.rules, the rules shipped in the package)",
 )
 @click.option(
     "--pipeline",
     "pipelines",
     multiple=True,
-    help="A processing pipeline, by name or path (repeat; replaces detect.pipelines)",
+    help="A processing pipeline: one of the package's by name, or a path (repeat; replaces"
+    " detect.pipelines)",
 )
 @click.option("--tenant", default="hunt", show_default=True, help="Tenant the events are given")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))

@@ -29,6 +29,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from soc.detect import bundled
 from soc.errors import ConfigError
 
 Role = Literal["ingest", "viewer", "analyst", "lead", "responder", "admin"]
@@ -241,13 +242,16 @@ class IngestSettings(_Section):
 
 
 class DetectSettings(_Section):
-    rules: list[Path] = Field(default_factory=lambda: [Path("detections/rules")])
-    """Rule files or folders (JSON list), e.g. add a SigmaHQ checkout."""
+    rules: list[Path] = Field(default_factory=lambda: [bundled.RULES])
+    """Rule files or folders (JSON list), e.g. add a SigmaHQ checkout. The default is the
+    project's rules, shipped in the package (`<soc>` is the installed `soc` package's folder);
+    a relative path is read from the working directory."""
     pipelines: list[str | Path] = Field(
         default_factory=lambda: list[str | Path](["windows", "placeholders"])
     )
-    """pySigma processing pipelines applied to every rule before it compiles: names of the
-    project's (`detections/pipelines/<name>.yml`) or paths to YAML files (JSON list)."""
+    """pySigma processing pipelines applied to every rule before it compiles (JSON list): a
+    bare name is one of the project's, shipped in the package
+    (`<soc>/detections/pipelines/<name>.yml`); anything else is a path to a YAML file."""
     group: str = "soc-detect"
     """Kafka consumer group the detectors share."""
     batch_size: int = Field(500, ge=1)
@@ -259,7 +263,8 @@ class DetectSettings(_Section):
     metrics_host: str = "127.0.0.1"
     """Address for that /metrics server."""
     cache_dir: Path | None = Path(".soc/rule-cache")
-    """Cache of compiled rules: a restart skips pySigma for unchanged files; null turns it off."""
+    """Cache of compiled rules: a restart skips pySigma for unchanged files; null turns it off.
+    Relative to the working directory, like `data_dir`."""
 
 
 class DeadlineSettings(_Section):
@@ -322,7 +327,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Least level of the JSON log lines on stderr."""
     data_dir: Path = Path(".soc")
-    """Local state: development keys."""
+    """Local state: development keys. Relative to the working directory."""
     auth: AuthSettings = AuthSettings()
     bus: BusSettings = BusSettings()
     store: StoreSettings = StoreSettings()

@@ -6,11 +6,13 @@ python -m soc.settings_doc > docs/CONFIGURATION.md
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from soc.detect.bundled import PACKAGE
 from soc.settings import Settings
 
 HEAD = """# Configuration reference
@@ -42,7 +44,14 @@ def _default(field: Any) -> str:
         return "`" + str(value.get_secret_value()) + "`"
     if isinstance(value, BaseModel):
         return ""
-    return "`" + json.dumps(value, default=str) + "`"
+    return "`" + json.dumps(value, default=_shown) + "`"
+
+
+def _shown(value: Any) -> str:
+    """A path inside the installed package as `<soc>/...`, the same on every machine."""
+    if isinstance(value, Path) and value.is_relative_to(PACKAGE):
+        return f"<soc>/{value.relative_to(PACKAGE).as_posix()}"
+    return str(value)
 
 
 def rows(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[str]:

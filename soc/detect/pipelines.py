@@ -3,12 +3,13 @@
     pipelines = load_pipelines(["windows", "placeholders", Path("site.yml")])
     pipelines.apply(sigma_rule)       # what rules.load_rules(..., pipelines=...) does
 
-A pipeline is named by a path to a YAML file, or by the name of one of the
-project's pipelines: ``windows`` is ``detections/pipelines/windows.yml``
-(folder relative to the working directory, like ``detect.rules``). The files
-are pySigma processing pipelines (``ProcessingPipeline.from_yaml``): field
-name mappings with logsource conditions, placeholder values, and any other
-transformation pySigma offers. Several are combined as pySigma's resolver
+A pipeline is named by a path to a YAML file (absolute, or relative to the
+working directory), or by the bare name of one of the project's pipelines,
+which ship in the package: ``windows`` is ``<soc>/detections/pipelines/windows.yml``
+wherever the service runs from (soc.detect.bundled). The files are pySigma
+processing pipelines (``ProcessingPipeline.from_yaml``): field name mappings
+with logsource conditions, placeholder values, and any other transformation
+pySigma offers. Several are combined as pySigma's resolver
 does: transformations by ``priority`` (lowest first), then in the order
 given; their ``vars`` merge in the order given, later ones winning (so a site
 file listed after ``placeholders`` sets the city's placeholder values).
@@ -27,10 +28,11 @@ from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
+from soc.detect.bundled import PIPELINES
 from soc.errors import ConfigError
 
-PIPELINES_DIR = Path("detections/pipelines")
-"""Where a pipeline given by name is found."""
+PIPELINES_DIR = PIPELINES
+"""Where a pipeline given by name is found: the package's own, whatever the working directory."""
 
 SUFFIXES = (".yml", ".yaml")
 

@@ -3,8 +3,8 @@
     rule_sources(["<rule id>", ...], settings.detect.rules) -> {"<rule id>": RuleSource}
 
 Rules are found by id under the configured rule files and folders (the
-project's ``detections/rules``, maybe a SigmaHQ checkout such as
-``../shared/sigma/rules``): a cheap scan of each ``*.yml``/``*.yaml`` file for
+project's ``<soc>/detections/rules`` shipped in the package, maybe a SigmaHQ
+checkout such as ``../shared/sigma/rules``): a cheap scan of each ``*.yml``/``*.yaml`` file for
 top-level ``id:`` lines, no pySigma. The id -> file map is cached per set of
 folders; a rule not found there, or a file that no longer holds its id, makes
 one fresh scan, so rules added or moved since are still found.

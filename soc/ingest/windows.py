@@ -29,7 +29,7 @@ Three shapes reach the SOC:
 Only structure is handled here. Names that differ between sources and rules
 (Security 4688's ``NewProcessName`` for ``Image``, NXLog's ``SourceName`` for
 ``Provider_Name``, Defender's names with spaces) are mapped on the rule side,
-by the processing pipelines in ``detections/pipelines/`` (see docs/adr/0003).
+by the processing pipelines in ``soc/detections/pipelines/`` (see docs/adr/0003).
 """
 
 from __future__ import annotations

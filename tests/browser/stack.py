@@ -45,7 +45,7 @@ from soc.security.roles import UserRole
 from soc.settings import ApiKey, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES = ROOT / "detections/rules"
+RULES = ROOT / "soc/detections/rules"
 TENANT_A = "hue-ioc"
 TENANT_B = "hue-dof"
 UNIT = "CAT-PCTP"

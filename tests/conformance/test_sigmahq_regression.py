@@ -30,8 +30,8 @@ REGRESSION = SIGMA / "regression_data"
 FOLDERS = ("rules", "rules-emerging-threats", "rules-threat-hunting", "rules-placeholder")
 OPTIONAL = ("rules-compliance",)
 PIPELINES = [
-    ROOT / "detections/pipelines/windows.yml",
-    ROOT / "detections/pipelines/placeholders.yml",
+    ROOT / "soc/detections/pipelines/windows.yml",
+    ROOT / "soc/detections/pipelines/placeholders.yml",
 ]
 RECEIVED = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 EXPECTED_FAILURES: dict[str, str] = {}

@@ -20,11 +20,11 @@ from soc.ingest.normalize import normalize
 from soc.models import Event
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES = ROOT / "detections" / "rules"
+RULES = ROOT / "soc" / "detections" / "rules"
 RECEIVED = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 PIPELINES = [
-    ROOT / "detections/pipelines/windows.yml",
-    ROOT / "detections/pipelines/placeholders.yml",
+    ROOT / "soc/detections/pipelines/windows.yml",
+    ROOT / "soc/detections/pipelines/placeholders.yml",
 ]
 
 

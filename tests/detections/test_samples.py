@@ -1,9 +1,9 @@
 """Every curated rule carries a positive and a negative sample; both are replayed here.
 
-detections/samples/<rule id>/positive.ndjson must fire the rule on every line,
+soc/detections/samples/<rule id>/positive.ndjson must fire the rule on every line,
 negative.ndjson must never fire it; each line goes through the ingest path's
 envelope and normalization and the engine with the project's pipelines, as in
-the streaming detector. See detections/samples/README.md for where each sample
+the streaming detector. See soc/detections/samples/README.md for where each sample
 comes from.
 """
 
@@ -23,11 +23,11 @@ from soc.ingest.normalize import normalize
 from soc.models import Event
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES = ROOT / "detections/rules"
-SAMPLES = ROOT / "detections/samples"
+RULES = ROOT / "soc/detections/rules"
+SAMPLES = ROOT / "soc/detections/samples"
 PIPELINES = [
-    ROOT / "detections/pipelines/windows.yml",
-    ROOT / "detections/pipelines/placeholders.yml",
+    ROOT / "soc/detections/pipelines/windows.yml",
+    ROOT / "soc/detections/pipelines/placeholders.yml",
 ]
 RECEIVED = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 RULESET: RuleSet = load_rules([RULES], pipelines=PIPELINES)

@@ -14,7 +14,7 @@ OFFLINE = ["-x", "attacktag", "-x", "d3_fendtag", "-x", "namespace_tag"]
 def test_sigma_check_finds_no_rule_or_condition_error() -> None:
     sigma = Path(sys.executable).with_name("sigma")
     done = subprocess.run(
-        [str(sigma), "check", *OFFLINE, "--fail-on-error", str(ROOT / "detections/rules")],
+        [str(sigma), "check", *OFFLINE, "--fail-on-error", str(ROOT / "soc/detections/rules")],
         capture_output=True,
         text=True,
         timeout=300,

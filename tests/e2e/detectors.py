@@ -22,7 +22,7 @@ from soc.store import Store, build_store
 from tests.e2e.harness import api_keys, free_port, sample_lines, service_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES = ROOT / "detections/rules"
+RULES = ROOT / "soc/detections/rules"
 
 
 def recorded_events(shared_dir: Path, extra: int) -> list[Event]:

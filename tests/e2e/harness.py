@@ -23,7 +23,7 @@ __all__ = [
     "service_settings",
 ]
 
-RULES = Path(__file__).resolve().parents[2] / "detections/rules"
+RULES = Path(__file__).resolve().parents[2] / "soc/detections/rules"
 TOKENS = {
     "ingest": "test-ingest-token-hue-ioc",
     "analyst": "test-analyst-token-hue-ioc",

@@ -42,7 +42,7 @@ REDSUN_RULE = (
     / "rules-emerging-threats/2026/Exploits/RedSun"
     / "win_defender_exploit_redsun_tiering_engine_detected_as_eicar.yml"
 )
-CURATED = ROOT / "detections/rules"
+CURATED = ROOT / "soc/detections/rules"
 SUMMARY = re.compile(
     r"soc hunt: ([\d,]+) events from ([\d,]+) files \(([\d,]+) unreadable\); ([\d,]+) rules "
     r"loaded, ([\d,]+) failed to compile; ([\d,]+) matches; ([\d.]+) s"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from soc.detect import bundled
 from soc.detect.engine import Engine
 from soc.detect.pipelines import load_pipelines, pipeline_path
 from soc.detect.rules import load_rules
@@ -15,7 +16,7 @@ from soc.errors import ConfigError
 from soc.models import Event, LogSource
 
 ROOT = Path(__file__).resolve().parents[2]
-PIPELINES = ROOT / "detections/pipelines"
+PIPELINES = ROOT / "soc/detections/pipelines"
 BOTH = [PIPELINES / "windows.yml", PIPELINES / "placeholders.yml"]
 SYSMON_1 = LogSource(product="windows", category="process_creation", service="sysmon")
 SECURITY_4688 = LogSource(product="windows", category="process_creation", service="security")
@@ -123,7 +124,7 @@ def test_placeholders_take_the_configured_values(tmp_path: Path) -> None:
 
 
 def test_pipeline_names_paths_and_refusals(tmp_path: Path) -> None:
-    assert pipeline_path("windows") == Path("detections/pipelines/windows.yml")
+    assert pipeline_path("windows") == bundled.PIPELINES / "windows.yml"
     assert pipeline_path("site.yml") == Path("site.yml")
     assert load_pipelines([]).pipeline is None
     one = load_pipelines(["windows"], folder=PIPELINES)
@@ -136,3 +137,26 @@ def test_pipeline_names_paths_and_refusals(tmp_path: Path) -> None:
         load_pipelines([bad])
     with pytest.raises(ConfigError):
         load_rules([tmp_path], pipelines=[bad])
+
+
+def test_defaults_are_the_packages_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bare pipeline names and the default rules come from the package; given paths from cwd."""
+    from soc.settings import DetectSettings
+
+    assert bundled.PIPELINES == PIPELINES, "the editable install's package is this checkout"
+    assert (bundled.DETECTIONS / "LICENSE-DRL.md").is_file()
+    monkeypatch.chdir(tmp_path)
+    defaults = DetectSettings()
+    assert defaults.rules == [bundled.RULES] and bundled.RULES.is_absolute()
+    ruleset = load_rules(defaults.rules, pipelines=defaults.pipelines)
+    assert ruleset.errors == () and len(ruleset.rules) == len(list(bundled.RULES.rglob("*.yml")))
+    # A path the user gives is read from the working directory, as before.
+    (tmp_path / "site.yml").write_text("vars:\n  dc_machine_accounts: ['DC1$']\n")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "rule.yml").write_text(textwrap.dedent(PLACEHOLDER_RULE))
+    mine = load_rules([Path("mine")], pipelines=["windows", "placeholders", "site.yml"])
+    assert [r.path for r in mine.rules] == [Path("mine/rule.yml")]
+    with pytest.raises(ConfigError, match=r"cannot read site2\.yml"):
+        load_pipelines(["site2.yml"])

@@ -25,7 +25,7 @@ from tests.unit.test_sigma_compile import GOOD, rule_yaml, write
 
 SAMPLE = ROOT / "soc/sample/otrf_lsass_slice.ndjson.gz"
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
-FOLDERS = [ROOT / "detections/rules", SHARED / "sigma/rules/windows/process_access"]
+FOLDERS = [ROOT / "soc/detections/rules", SHARED / "sigma/rules/windows/process_access"]
 
 
 def sample_events() -> list[Event]:

@@ -40,7 +40,7 @@ otrf = recorded.otrf
 authlog = recorded.authlog
 __all__ = ["NOW", "ROOT"]
 
-RULES_DIRS = [ROOT / "detections/rules"]
+RULES_DIRS = [ROOT / "soc/detections/rules"]
 EXPORTED = datetime(2026, 11, 25, 8, 0, tzinfo=NOW.tzinfo)
 BY_HOST = GroupingPolicy(keys=("host",))
 

@@ -24,7 +24,7 @@ def fresh_cache() -> None:
 
 
 def test_every_project_rule_is_found_as_the_detector_sees_it() -> None:
-    ruleset = load_rules(RULES_DIRS, pipelines=[ROOT / "detections/pipelines/windows.yml"])
+    ruleset = load_rules(RULES_DIRS, pipelines=[ROOT / "soc/detections/pipelines/windows.yml"])
     assert ruleset.errors == () and len(ruleset.rules) == 20
     found = rule_sources([r.id for r in ruleset.rules], RULES_DIRS)
     assert set(found) == {r.id for r in ruleset.rules}
@@ -86,7 +86,7 @@ def test_added_moved_edited_and_id_less_rules(tmp_path: Path) -> None:
     bare.mkdir()
     text = original.read_text().replace(f"id: {LSASS}\n", "")
     (bare / "no_id.yml").write_text(text.replace("modified: 2026-06-29", "modified: 2026/06/30"))
-    (rule,) = load_rules([bare], pipelines=[ROOT / "detections/pipelines/windows.yml"]).rules
+    (rule,) = load_rules([bare], pipelines=[ROOT / "soc/detections/pipelines/windows.yml"]).rules
     source = rule_sources([rule.id], [bare])[rule.id]
     assert source.path == (bare / "no_id.yml").as_posix()
     assert source.version == rule.version == "2026-06-30"

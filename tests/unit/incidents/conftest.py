@@ -54,10 +54,10 @@ class Recording:
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     ruleset = load_rules(
-        [ROOT / "detections/rules"],
+        [ROOT / "soc/detections/rules"],
         pipelines=[
-            ROOT / "detections/pipelines/windows.yml",
-            ROOT / "detections/pipelines/placeholders.yml",
+            ROOT / "soc/detections/pipelines/windows.yml",
+            ROOT / "soc/detections/pipelines/placeholders.yml",
         ],
     )
     assert ruleset.errors == ()
