@@ -29,7 +29,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from soc.detect import bundled
+from soc import detections as bundled
 from soc.errors import ConfigError
 
 Role = Literal["ingest", "viewer", "analyst", "lead", "responder", "admin"]

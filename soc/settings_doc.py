@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from soc.detect.bundled import PACKAGE
+from soc.detections import PACKAGE
 from soc.settings import Settings
 
 HEAD = """# Configuration reference

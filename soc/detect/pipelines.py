@@ -6,7 +6,7 @@
 A pipeline is named by a path to a YAML file (absolute, or relative to the
 working directory), or by the bare name of one of the project's pipelines,
 which ship in the package: ``windows`` is ``<soc>/detections/pipelines/windows.yml``
-wherever the service runs from (soc.detect.bundled). The files are pySigma
+wherever the service runs from (soc.detections). The files are pySigma
 processing pipelines (``ProcessingPipeline.from_yaml``): field name mappings
 with logsource conditions, placeholder values, and any other transformation
 pySigma offers. Several are combined as pySigma's resolver
@@ -28,7 +28,7 @@ from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
-from soc.detect.bundled import PIPELINES
+from soc.detections import PIPELINES
 from soc.errors import ConfigError
 
 PIPELINES_DIR = PIPELINES

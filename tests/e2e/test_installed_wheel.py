@@ -124,7 +124,7 @@ def test_the_package_is_imported_from_the_venv_not_the_checkout(
 ) -> None:
     out = _in_venv(
         installed,
-        "import json, sys, soc, connectors, soc.detect.bundled as b; print(json.dumps("
+        "import json, sys, soc, connectors, soc.detections as b; print(json.dumps("
         "[soc.__file__, connectors.__file__, str(b.RULES), str(b.PIPELINES), sys.path]))",
         cwd=tmp_path,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from soc.detect import bundled
+from soc import detections as bundled
 from soc.detect.engine import Engine
 from soc.detect.pipelines import load_pipelines, pipeline_path
 from soc.detect.rules import load_rules

@@ -1,4 +1,8 @@
-"""The detections shipped inside the package: the project's rules and pipelines.
+"""The detections shipped inside the package: the project's rules, pipelines and samples.
+
+This package holds data (YAML rules, pySigma pipelines, NDJSON samples) and only
+the names of its folders, so that the settings, at the bottom of the layers, can
+default to them.
 
     RULES      -> <soc>/detections/rules       the default of ``detect.rules``
     PIPELINES  -> <soc>/detections/pipelines   where ``windows``, ``placeholders`` are found
