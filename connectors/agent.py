@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 
 from connectors import metrics as m
 from connectors.config import AgentConfig, KafkaOutput
-from connectors.outputs import DeliveryError, Output, make_output
+from connectors.errors import DeliveryError
+from connectors.outputs import Output, make_output
 from connectors.parse._base import HEAD_BYTES, Defaults
 from connectors.parse.dispatch import frame_events, parse
 from connectors.registry import Registry

@@ -125,7 +125,8 @@ _CONFIG = click.option(
 
 
 def _load(config_path: Path) -> AgentConfig:
-    from connectors.config import ConfigError, load_config
+    from connectors.config import load_config
+    from connectors.errors import ConfigError
 
     try:
         return load_config(config_path)

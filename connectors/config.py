@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from connectors.errors import ConfigError
 from connectors.parse.dispatch import FORMATS
 from soc.models import LogSource
 
@@ -281,10 +282,6 @@ class AgentConfig(_Model):
     def kafka_topic(self) -> str:
         assert isinstance(self.output, KafkaOutput)
         return self.output.topic or f"soc.ingest.{self.connector.tenant}"
-
-
-class ConfigError(Exception):
-    """A configuration that cannot be used; the message names file, line and key."""
 
 
 def load_config(path: Path) -> AgentConfig:

@@ -1,18 +1,44 @@
-"""The service's errors, one tree.
+"""The service's errors, one tree; every error raised on purpose hangs under SocError.
 
     SocError
-    ├── ConfigError          settings or a config file refused
-    ├── RuleError            a Sigma rule could not be loaded or compiled (.path, .reason)
-    ├── AuthError            missing or wrong credentials, or a forbidden tenant
-    ├── QueryError           a query was refused (bad cursor, bad filter)
-    ├── Conflict             a record changed since it was read (.expected, .found)
-    ├── NotFound             no such record among the caller's tenants
-    └── BackendError         a bus or store failed (.retriable)
-        ├── BusError
-        └── StoreError
+    ├── ConfigError              settings or a config file refused
+    ├── RuleError                a Sigma rule could not be loaded or compiled (.path, .reason)
+    ├── InputError               an input line or record refused (.reason, .detail) -> dead letter
+    │   └── NormalizeError       (soc.ingest.normalize) a record lacks what an event needs
+    ├── AuthError                missing or wrong credentials, or a forbidden tenant
+    │   ├── Forbidden            (soc.security.roles) the role or tenants do not allow it
+    │   ├── TokenError           (soc.security.tokens) a bearer token was refused
+    │   │   ├── TokenInvalid
+    │   │   ├── TokenExpired
+    │   │   └── TokenRevoked
+    │   └── NotAllowed           (soc.incidents.errors) also an IncidentError
+    ├── AccountError             an account could not be made or changed
+    │   ├── WeakPassword         (soc.security.passwords) the policy refused it (.problems)
+    │   ├── UserNotFound         (soc.security.users)
+    │   └── UserExists           (soc.security.users)
+    ├── IncidentError            (soc.incidents.errors) an incident operation was refused
+    │   ├── NotAllowed
+    │   ├── InvalidTransition    the action does not apply to the incident's status
+    │   └── InvalidOperation     the arguments do not fit
+    ├── QueryError               a query was refused (bad cursor, bad filter)
+    ├── Conflict                 a record changed since it was read (.expected, .found)
+    ├── NotFound                 no such record among the caller's tenants
+    ├── BackendError             a bus or store failed (.retriable)
+    │   ├── BusError
+    │   └── StoreError
+    ├── ApiError                 (soc.api.errors) an HTTP answer with its own code; also
+    │   └── RateLimited          a Starlette HTTPException, so FastAPI renders it
+    └── ConnectorError           (connectors.errors) the connector agent's own tree
+        ├── ConfigError          (connectors) a connector.yml refused (file:line: key: message)
+        ├── ListenError          a push source cannot listen (address, TLS files)
+        ├── ParseError           a record no parser reads (.reason, .detail)
+        ├── Unreadable           an S3 object that cannot be read for its own sake
+        └── DeliveryError        the destination did not acknowledge (.reason, .retry_after_s)
 
 Library exceptions (aiokafka, opensearch-py, sqlite3) are translated into
 these inside the backend module that calls the library and never leak past it.
+The API maps each to an HTTP status (soc.api.errors); the pipeline turns an
+InputError into a dead letter carrying its reason.
 """
 
 from __future__ import annotations
@@ -37,8 +63,24 @@ class RuleError(SocError):
         super().__init__(f"{self.path}: {reason}" if self.path else reason)
 
 
+class InputError(SocError):
+    """An input line or record was refused; ``reason`` is a dead-letter reason.
+
+    ``str(error)`` is the detail alone, written for the sender.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(detail)
+
+
 class AuthError(SocError):
     """Authentication failed or the caller may not do this."""
+
+
+class AccountError(SocError):
+    """An account could not be made or changed (a weak password, a name taken...)."""
 
 
 class QueryError(SocError):

@@ -17,16 +17,6 @@ from connectors.config import AgentConfig, KafkaOutput
 from connectors.spool import Entry
 
 
-class DeliveryError(Exception):
-    """The destination did not acknowledge; ``reason`` labels the metric."""
-
-    def __init__(self, reason: str, detail: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-        self.retry_after_s = retry_after_s
-
-
 class Output(Protocol):
     name: str
 

@@ -14,7 +14,7 @@ import ssl
 import aiohttp
 
 from connectors.config import HttpOutput, read_secret
-from connectors.outputs import DeliveryError
+from connectors.errors import DeliveryError
 from connectors.spool import Entry
 
 MAX_POST_BYTES = 8 << 20

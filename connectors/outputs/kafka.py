@@ -21,8 +21,8 @@ from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import DefaultPartitioner
 
-from connectors.config import ConfigError, KafkaOutput, read_secret
-from connectors.outputs import DeliveryError
+from connectors.config import KafkaOutput, read_secret
+from connectors.errors import ConfigError, DeliveryError
 from connectors.spool import Entry
 
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

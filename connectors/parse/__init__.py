@@ -12,7 +12,8 @@ A line no parser understands is shipped raw with ``parse_error``; nothing is
 dropped and nothing raises. See docs/connectors/parsers.md.
 """
 
-from connectors.parse._base import HEAD_BYTES, MAX_LINE_BYTES, Defaults, ParseError
+from connectors.errors import ParseError
+from connectors.parse._base import HEAD_BYTES, MAX_LINE_BYTES, Defaults
 from connectors.parse.dispatch import FORMATS, frame_events, iter_parse, parse, parse_frame
 from connectors.parse.framing import Frame, Framer
 

@@ -15,8 +15,9 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Literal
+from typing import Any
 
+from connectors.errors import ParseErrorReason
 from soc.models import EventIn, LogSource
 
 MAX_LINE_BYTES = 1 << 20
@@ -24,26 +25,6 @@ MAX_LINE_BYTES = 1 << 20
 
 HEAD_BYTES = 65_536
 """Bytes of an oversized line kept in its error event (the size and SHA-256 are kept too)."""
-
-ParseErrorReason = Literal[
-    "too_large",
-    "truncated",
-    "empty",
-    "unrecognized",
-    "malformed",
-    "not_json",
-    "internal",
-]
-"""Why a line was shipped raw. A bounded set, so it can label a metric."""
-
-
-class ParseError(ValueError):
-    """A line is not in the parser's format, or is broken; ``reason`` is a ParseErrorReason."""
-
-    def __init__(self, reason: ParseErrorReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason: ParseErrorReason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from connectors.parse._base import Defaults, ParseError, event
+from connectors.errors import ParseError
+from connectors.parse._base import Defaults, event
 from connectors.parse.syslog import MONTHS
 from soc.models import EventIn, LogSource
 

@@ -28,7 +28,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.parse._base import Defaults, ParseError, event
+from connectors.errors import ParseError
+from connectors.parse._base import Defaults, event
 from soc.models import EventIn, LogSource
 
 LOGSOURCE = LogSource(product="linux", service="auditd")

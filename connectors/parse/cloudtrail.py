@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.parse._base import Defaults, ParseError, event
+from connectors.errors import ParseError
+from connectors.parse._base import Defaults, event
 from connectors.parse.syslog import iso_time
 from soc.models import EventIn, LogSource
 

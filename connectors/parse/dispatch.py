@@ -27,10 +27,10 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from connectors.errors import ParseError
 from connectors.parse._base import (
     Defaults,
     Line,
-    ParseError,
     decode_line,
     error_event,
     event,

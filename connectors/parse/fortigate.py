@@ -19,7 +19,8 @@ import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from connectors.parse._base import Defaults, ParseError, event
+from connectors.errors import ParseError
+from connectors.parse._base import Defaults, event
 from soc.models import EventIn, LogSource
 
 _PAIR = re.compile(r'([A-Za-z_][\w-]*)=("(?:[^"\\]|\\.)*"|\S*)')

@@ -28,10 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from connectors.errors import FrameError
 from connectors.parse._base import HEAD_BYTES, MAX_LINE_BYTES
 
 FramingMode = Literal["newline", "octet", "auto"]
-FrameError = Literal["too_large", "bad_header", "truncated"]
 _MAX_LEN_DIGITS = 10
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.parse._base import Defaults, ParseError, event
+from connectors.errors import ParseError
+from connectors.parse._base import Defaults, event
 from connectors.parse.cloudtrail import cloudtrail_event, cloudtrail_items, is_cloudtrail
 from connectors.parse.kubernetes import is_k8s_audit, k8s_audit_event, k8s_items
 from soc.ingest.normalize import flatten, infer_logsource

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.parse._base import Defaults, ParseError
+from connectors.errors import ParseError
+from connectors.parse._base import Defaults
 
 FACILITIES = (
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",

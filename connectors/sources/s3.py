@@ -90,9 +90,10 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from connectors.config import ConfigError, read_secret
 from connectors.config import S3Source as S3Config
-from connectors.parse.framing import Frame, FrameError
+from connectors.config import read_secret
+from connectors.errors import ConfigError, FrameError, Unreadable
+from connectors.parse.framing import Frame
 from connectors.sources.base import Batch, Emit, Source, SourceContext
 
 MAX_OBJECT_BYTES = 256 << 20
@@ -208,19 +209,8 @@ def _minus_days(day: str, n: int) -> str:
     return f"{d.year:04d}/{d.month:02d}/{d.day:02d}"
 
 
-class _Unreadable(Exception):
-    """An object that cannot be read for its own sake; shipped as an error record."""
-
-    def __init__(self, error: FrameError, detail: str, head: bytes, size: int) -> None:
-        super().__init__(detail)
-        self.error: FrameError = error
-        self.detail = detail
-        self.head = head[:ERROR_HEAD_BYTES]
-        self.size = size
-
-
 def _inflate(chunks: Iterator[bytes], *, gz_name: bool, limit: int) -> bytes:
-    """The object's bytes, gunzipped (every member) when gzip; _Unreadable when not possible."""
+    """The object's bytes, gunzipped (every member) when gzip; Unreadable when not possible."""
     first = b""
     for chunk in chunks:
         first += chunk
@@ -230,13 +220,13 @@ def _inflate(chunks: Iterator[bytes], *, gz_name: bool, limit: int) -> bytes:
     out = bytearray()
     if first[:2] != _GZIP:
         if gz_name:
-            raise _Unreadable("truncated", "a .gz object without the gzip magic", head, raw)
+            raise Unreadable("truncated", "a .gz object without the gzip magic", head, raw)
         out += first
         for chunk in chunks:
             out += chunk
             if len(out) > limit:
                 head = bytes(out[:ERROR_HEAD_BYTES])
-                raise _Unreadable("too_large", f"over {limit} bytes", head, len(out))
+                raise Unreadable("too_large", f"over {limit} bytes", head, len(out))
         return bytes(out)
     inflater, started, raw = zlib.decompressobj(wbits=31), False, 0
     try:
@@ -252,15 +242,15 @@ def _inflate(chunks: Iterator[bytes], *, gz_name: bool, limit: int) -> bytes:
                 out += inflater.decompress(data, limit + 1 - len(out))
                 if len(out) > limit:
                     detail = f"over {limit} bytes decompressed"
-                    raise _Unreadable("too_large", detail, bytes(out[:ERROR_HEAD_BYTES]), len(out))
+                    raise Unreadable("too_large", detail, bytes(out[:ERROR_HEAD_BYTES]), len(out))
                 if inflater.eof:
                     data, inflater, started = inflater.unused_data, zlib.decompressobj(31), False
                 else:
                     data = inflater.unconsumed_tail
     except zlib.error as e:
-        raise _Unreadable("truncated", f"bad gzip data: {e}", head, raw) from e
+        raise Unreadable("truncated", f"bad gzip data: {e}", head, raw) from e
     if started:
-        raise _Unreadable("truncated", "gzip data cut off", head, raw)
+        raise Unreadable("truncated", "gzip data cut off", head, raw)
     return bytes(out)
 
 
@@ -278,7 +268,7 @@ def _describe(e: BaseException) -> str:
 
 def _object_fault(e: BaseException) -> bool:
     """Whether a failed download is the object's fault (else the endpoint's: retry later)."""
-    if isinstance(e, _Unreadable):
+    if isinstance(e, Unreadable):
         return True
     return isinstance(e, ClientError) and e.response.get("Error", {}).get("Code") in _OBJECT_ERRORS
 
@@ -463,7 +453,7 @@ class S3Source(Source):
                 await asyncio.sleep(self.retry_base_s * 2 ** (attempt - 1))
             try:
                 data = await asyncio.to_thread(self._download, obj.key)
-            except _Unreadable as e:
+            except Unreadable as e:
                 error = e
                 if e.error == "too_large":
                     break
@@ -485,7 +475,7 @@ class S3Source(Source):
             body.close()
 
     def _error_record(self, obj: _Object, e: Exception) -> Frame:
-        unreadable = e if isinstance(e, _Unreadable) else None
+        unreadable = e if isinstance(e, Unreadable) else None
         error: FrameError = unreadable.error if unreadable else "truncated"
         detail = unreadable.detail if unreadable else _describe(e)
         head = unreadable.head if unreadable else b""

@@ -42,6 +42,7 @@ from typing import Any
 
 from connectors.config import SyslogSource as SyslogConfig
 from connectors.config import SyslogTls, split_listen
+from connectors.errors import ListenError
 from connectors.parse.framing import Frame, Framer
 from connectors.sources.base import Batch, Emit, Source, SourceContext
 
@@ -54,10 +55,6 @@ _UDP_RCVBUF = 8 << 20
 """Receive buffer asked for the UDP socket (the kernel caps it at net.core.rmem_max)."""
 _TLS_HANDSHAKE_S = 30.0
 _BACKLOG = 1024
-
-
-class ListenError(Exception):
-    """A push source could not start listening: its address or its TLS files are unusable."""
 
 
 class SyslogSource(Source):

@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from soc.errors import AuthError, BackendError, Conflict, NotFound, QueryError
+from soc.errors import AuthError, BackendError, Conflict, NotFound, QueryError, SocError
 from soc.incidents.errors import InvalidOperation, InvalidTransition
 from soc.log import get_logger
 from soc.security.passwords import WeakPassword
@@ -93,7 +93,7 @@ class Problem(BaseModel):
     """With invalid_request: each refused value."""
 
 
-class ApiError(HTTPException):
+class ApiError(SocError, HTTPException):
     """An HTTPException with its own ``code`` (e.g. ``invalid_transition``)."""
 
     def __init__(

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
 from soc import fastjson
-from soc.ingest.normalize import NormalizeError, normalize
+from soc.errors import InputError
+from soc.ingest.normalize import normalize
 from soc.models import DeadLetter, DeadLetterReason, Event, EventIn, LineError
 
 _ENVELOPE_KEYS = frozenset(EventIn.model_fields)
@@ -29,12 +30,6 @@ class Parsed:
     @property
     def errors(self) -> list[LineError]:
         return [LineError(line=d.line or 0, reason=d.reason, detail=d.detail) for d in self.dead]
-
-
-class _Refused(Exception):
-    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
-        self.reason = reason
-        self.detail = detail
 
 
 def iter_lines(body: bytes) -> Iterator[tuple[int, bytes]]:
@@ -65,7 +60,7 @@ def parse_ndjson(
                     max_line_bytes=max_line_bytes,
                 )
             )
-        except _Refused as r:
+        except InputError as r:
             out.dead.append(
                 DeadLetter.of(
                     line,
@@ -73,7 +68,7 @@ def parse_ndjson(
                     source=source,
                     received=received,
                     stage="ingest",
-                    reason=r.reason,
+                    reason=cast(DeadLetterReason, r.reason),
                     detail=r.detail,
                     line=number,
                 )
@@ -85,25 +80,23 @@ def _parse_line(
     line: bytes, *, tenant: str, source: str, received: datetime, max_line_bytes: int
 ) -> Event:
     if len(line) > max_line_bytes:
-        raise _Refused("too_large", f"line is {len(line)} bytes; the limit is {max_line_bytes}")
+        raise InputError("too_large", f"line is {len(line)} bytes; the limit is {max_line_bytes}")
     try:
         obj = fastjson.loads(line)
     except UnicodeDecodeError as e:
-        raise _Refused("not_json", f"not UTF-8 text: {e.reason} at byte {e.start}") from e
+        raise InputError("not_json", f"not UTF-8 text: {e.reason} at byte {e.start}") from e
     except fastjson.JSONDecodeError as e:
         if "UTF-8" in e.msg:
-            raise _Refused("not_json", f"not UTF-8 text: {e.msg}") from e
-        raise _Refused("not_json", f"not valid JSON: {e.msg} at column {e.colno}") from e
+            raise InputError("not_json", f"not UTF-8 text: {e.msg}") from e
+        raise InputError("not_json", f"not valid JSON: {e.msg} at column {e.colno}") from e
     if not isinstance(obj, dict):
-        raise _Refused("not_object", f"a line must be a JSON object, not {_json_type(obj)}")
+        raise InputError("not_object", f"a line must be a JSON object, not {_json_type(obj)}")
     try:
         return object_event(obj, tenant=tenant, source=source, received=received)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "line"
-        raise _Refused("invalid", f"{where}: {first['msg']}") from e
-    except NormalizeError as e:
-        raise _Refused("invalid", str(e)) from e
+        raise InputError("invalid", f"{where}: {first['msg']}") from e
 
 
 def object_event(obj: dict[str, Any], *, tenant: str, source: str, received: datetime) -> Event:

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from soc.errors import InputError
 from soc.ingest.windows import sigma_fields
 from soc.models import Event, LogSource, Origin
 
@@ -34,8 +35,11 @@ CHANNEL_FIELDS = ("Channel", "Event.System.Channel", "winlog.channel")
 EVENT_ID_FIELDS = ("EventID", "Event.System.EventID", "winlog.event_id")
 
 
-class NormalizeError(ValueError):
+class NormalizeError(InputError):
     """A record lacks, or has a broken form of, what the event model needs."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("invalid", detail)
 
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:

@@ -1,23 +1,17 @@
-"""Users, passwords, session tokens, roles and rate limits: pure building blocks.
+"""Who is calling and what they may do: principals, users, passwords, tokens, roles, limits.
 
+    principal.py   the caller's identity (Principal) and the API keys of the settings
     passwords.py   argon2id hashing, dummy verify for unknown users, the password policy
     tokens.py      HS256 JWT access tokens (OAuth2 bearer), revocations
     roles.py       the permission matrix, the tenant rule, UserPrincipal
     users.py       User, the UserStore seam (in-memory here), authenticate()
     ratelimit.py   token buckets and the sign-in lockout
+    accounts.py    accounts and ended sessions kept as case records in the store
 
-Their errors hang off the service's tree (soc/errors.py):
-
-    SocError
-    ├── AuthError
-    │   ├── Forbidden          the role or tenants do not allow it (403)
-    │   └── TokenError         a bearer token was refused (401)
-    │       ├── TokenInvalid
-    │       ├── TokenExpired
-    │       └── TokenRevoked
-    ├── WeakPassword           the policy refused a password (.problems)
-    ├── UserNotFound
-    └── UserExists
+All but accounts.py are pure building blocks. Their errors hang off the
+service's tree, drawn whole in soc/errors.py: Forbidden and TokenError
+(TokenInvalid, TokenExpired, TokenRevoked) under AuthError; WeakPassword,
+UserNotFound and UserExists under AccountError.
 
 See docs/adr/0007-users-and-tokens.md.
 """

@@ -22,7 +22,7 @@ from typing import Literal
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from soc.errors import SocError
+from soc.errors import AccountError
 
 DEFAULT_HASHER = PasswordHasher(
     time_cost=3,
@@ -86,7 +86,7 @@ class PasswordProblem:
     message: str
 
 
-class WeakPassword(SocError):
+class WeakPassword(AccountError):
     """The password policy refused a password; ``problems`` lists every reason."""
 
     def __init__(self, problems: list[PasswordProblem]) -> None:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from soc.errors import SocError
+from soc.errors import AccountError
 from soc.models import UtcDatetime, utcnow
 from soc.security.passwords import PasswordHashing, require_strong
 from soc.security.roles import UserPrincipal, UserRole, may_hold_all_tenants
@@ -30,11 +30,11 @@ USERNAME = r"[a-z0-9][a-z0-9._@-]{0,63}"
 """Usernames are stored lowercase: letters, digits, ``. _ @ -``, at most 64 characters."""
 
 
-class UserNotFound(SocError):
+class UserNotFound(AccountError):
     """No user by that name."""
 
 
-class UserExists(SocError):
+class UserExists(AccountError):
     """An account by that name exists already."""
 
 

@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 
 from connectors.config import HttpSource
+from connectors.errors import ListenError
 from connectors.parse.dispatch import parse
 from connectors.sources.http_receiver import HttpReceiverSource
-from connectors.sources.syslog import ListenError
 from tests.connectors._sources import Collector
 from tests.connectors.test_formats import K8S_EVENT
 from tests.connectors.test_syslog_source import RUN, Certs, make_ctx, serving

@@ -26,10 +26,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from connectors.config import S3Source as S3Config
+from connectors.errors import Unreadable
 from connectors.parse import frame_events, parse
 from connectors.registry import Registry
 from connectors.sources.base import Batch, SourceContext
-from connectors.sources.s3 import S3Source, _inflate, _Unreadable
+from connectors.sources.s3 import S3Source, _inflate
 
 ACCOUNT = "123456789012"
 INTERVAL_S = 0.05
@@ -462,7 +463,7 @@ def test_gzip_members_padding_and_limit() -> None:
     for size in (1, 7, len(body)):  # any chunk boundaries
         chunks = iter([body[i : i + size] for i in range(0, len(body), size)])
         assert _inflate(chunks, gz_name=True, limit=len(data)) == data
-    with pytest.raises(_Unreadable) as e:
+    with pytest.raises(Unreadable) as e:
         _inflate(iter([body]), gz_name=True, limit=len(data) - 1)
     assert e.value.error == "too_large" and e.value.head == data[:4096]
 

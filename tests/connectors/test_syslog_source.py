@@ -26,9 +26,10 @@ import trustme
 
 from connectors.config import SyslogSource as SyslogConfig
 from connectors.config import SyslogTls
+from connectors.errors import ListenError
 from connectors.parse.dispatch import frame_events
 from connectors.sources.base import Batch, Source, SourceContext
-from connectors.sources.syslog import ListenError, PushStreams, SyslogSource
+from connectors.sources.syslog import PushStreams, SyslogSource
 from tests.conftest import SHARED
 from tests.connectors._sources import Collector, source_context
 
