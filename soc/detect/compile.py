@@ -11,7 +11,7 @@ kinds in patterns.py, the others in values.py):
     SigmaExpansion     any of its values                    (windash, base64offset)
     SigmaNumber        numeric equality; numeric strings are parsed
     SigmaBool          true/false, or the strings "true"/"false"
-    SigmaNull          the field is absent or null
+    SigmaNull          the field has no value: absent, null or ""   (docs/adr/0008)
     SigmaExists        the field is (not) present           (|exists)
     SigmaRegularExpression  re.search on the value as is, flags i/m/s (|re)
     SigmaCIDRExpression     the value is an IP address in the network (|cidr)

@@ -15,7 +15,7 @@ The nodes:
     Strings(field, cased, patterns)  a field's string forms (every field's when
                                      field is None: a keyword) match any pattern
     Numbers(field, values)           a numeric form of the field equals any value
-    Null(field)                      absent or null
+    Null(field)                      no value: absent, null, or "" (ADR 0008)
     Exists(field, exists)            present (or not)                  (|exists)
     Bool(field, value)               true/false, or the strings "true"/"false"
     Regex(field, source, flags)      re.search on the raw string forms  (|re)

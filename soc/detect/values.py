@@ -90,8 +90,7 @@ def leaf_matcher(leaf: Leaf) -> Matcher:
     if isinstance(leaf, Numbers):
         return number_matcher(leaf.field, frozenset(leaf.values))
     if isinstance(leaf, Null):
-        field = leaf.field
-        return lambda view: not view.has(field) or any(v is None for v in view.values(field))
+        return _null_matcher(leaf.field)
     if isinstance(leaf, Exists):
         field, wanted = leaf.field, leaf.exists
         return lambda view: view.has(field) is wanted
@@ -107,6 +106,16 @@ def leaf_matcher(leaf: Leaf) -> Matcher:
     if isinstance(leaf, FieldRef):
         return _fieldref_matcher(leaf)
     raise RuleError(f"unsupported condition leaf {type(leaf).__name__}")  # pragma: no cover
+
+
+def _null_matcher(field: str) -> Matcher:
+    """The field has no value: it is absent, null, or the empty string (an empty ``<Data>``
+    element of a Windows event, which the evtx parser gives as ""; docs/adr/0008)."""
+
+    def null_match(view: EventView) -> bool:
+        return not view.has(field) or any(v is None or v == "" for v in view.values(field))
+
+    return null_match
 
 
 def _bool_matcher(leaf: Bool) -> Matcher:

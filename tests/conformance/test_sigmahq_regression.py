@@ -20,7 +20,7 @@ import yaml
 from soc.detect.engine import Engine
 from soc.detect.rule import RuleSet
 from soc.detect.rules import load_rules
-from soc.ingest.normalize import normalize
+from soc.ingest.normalize import known_logsources, normalize
 from soc.ingest.readers import read_file
 from soc.models import LogSource
 
@@ -69,6 +69,17 @@ def test_every_rule_of_the_snapshot_compiles(ruleset: RuleSet) -> None:
     listing = "\n".join(f"{path}: {reason}" for path, reason in sorted(failed.items()))
     assert failed == EXPECTED_FAILURES, f"{len(failed)} rules failed to compile:\n{listing}"
     assert len(ruleset.rules) + len(failed) >= files > 3500
+
+
+def test_every_windows_service_a_rule_names_is_read_from_a_channel(ruleset: RuleSet) -> None:
+    # A service without a channel in soc/ingest/windows_logsources.yml never routes an event.
+    read = {ls.service for ls in known_logsources()}
+    unread = sorted(
+        f"{rule.logsource.service}: {rule.path.name}"
+        for rule in ruleset.rules
+        if rule.logsource.product == "windows" and rule.logsource.service not in read | {None}
+    )
+    assert unread == []
 
 
 def _records(folder: Path) -> list[tuple[dict[str, Any], str, LogSource | None]]:

@@ -66,12 +66,37 @@ def test_process_creation_fields_on_sysmon_and_security_4688(tmp_path: Path) -> 
     assert fires(e, SYSMON_1, **sysmon)
     assert not fires(e, SYSMON_1, Image="C:\\Windows\\cmd.exe")  # the null filter holds
     security = {"NewProcessName": "C:\\Windows\\cmd.exe", "ParentProcessName": "C:\\Users\\a\\x"}
-    assert fires(e, SECURITY_4688, **security) is False, "4688 lacks ParentImage: filtered (ADR)"
+    assert fires(e, SECURITY_4688, **security), "ParentImage: null is judged on 4688's name"
     no_filter = PARENT_RULE.replace("and not filter_main_null", "")
     e = engine(tmp_path, no_filter)
     assert fires(e, SECURITY_4688, **security)
     assert not fires(e, SECURITY_4688, NewProcessName="C:\\Windows\\cmd.exe")
     assert not fires(engine(tmp_path, no_filter, pipelines=[]), SECURITY_4688, **security)
+
+
+def test_a_null_test_of_a_process_name_holds_when_no_name_has_a_value(tmp_path: Path) -> None:
+    # docs/adr/0008: `ParentImage: null` is an AND of the null tests of Sysmon's and
+    # Security 4688's names for the parent, so each record is judged by the name it has.
+    e = engine(
+        tmp_path,
+        """
+        title: cmd with a known parent
+        logsource: {product: windows, category: process_creation}
+        detection:
+            selection:
+                Image|endswith: '\\cmd.exe'
+            filter_main_null:
+                ParentImage: null
+            condition: selection and not filter_main_null
+        """,
+    )
+    cmd, parent = "C:\\Windows\\System32\\cmd.exe", "C:\\Windows\\explorer.exe"
+    assert fires(e, SYSMON_1, Image=cmd, ParentImage=parent)
+    assert not fires(e, SYSMON_1, Image=cmd, ParentImage="")
+    assert not fires(e, SYSMON_1, Image=cmd)
+    assert fires(e, SECURITY_4688, NewProcessName=cmd, ParentProcessName=parent)
+    assert not fires(e, SECURITY_4688, NewProcessName=cmd, ParentProcessName="")
+    assert not fires(e, SECURITY_4688, NewProcessName=cmd)  # 4688 before version 2
 
 
 def test_defender_names_with_spaces_and_provider_name_from_flat_json(tmp_path: Path) -> None:

@@ -246,16 +246,20 @@ def test_base64offset_contains_finds_the_text_at_any_offset() -> None:
 # --- other value types ------------------------------------------------------------------
 
 
-def test_null_means_absent_or_null() -> None:
+def test_null_means_no_value_absent_null_or_empty() -> None:
+    # docs/adr/0008: an empty <Data> element (parsed as "") carries no value.
     check(
         """
         sel:
             ParentImage: null
         condition: sel
         """,
-        yes=[{}, {"ParentImage": None}, {"ParentImage": ["x", None]}],
-        no=[{"ParentImage": ""}, {"ParentImage": "x"}, {"ParentImage": 0}],
+        yes=[{}, {"ParentImage": None}, {"ParentImage": ["x", None]}, {"ParentImage": ""}],
+        no=[{"ParentImage": "x"}, {"ParentImage": " "}, {"ParentImage": "-"}, {"ParentImage": 0}],
     )
+    # '' is still the empty string only, and |exists still says whether the field is there.
+    check("sel:\n    ParentImage: ''\ncondition: sel", yes=[{"ParentImage": ""}], no=[{}])
+    check("sel:\n    ParentImage|exists: true\ncondition: sel", yes=[{"ParentImage": ""}], no=[{}])
 
 
 def test_exists() -> None:
