@@ -34,7 +34,7 @@ from connectors.config import AgentConfig, FileSource
 from connectors.parse.framing import Frame
 from connectors.registry import Registry
 from connectors.sources.base import Batch, Emit, Source, SourceContext
-from soc.ingest.normalize import NormalizeError, normalize
+from soc.ingest.normalize import NormalizeError, recorded_time
 from soc.ingest.readers import input_files, read_records
 from soc.log import get_logger
 from soc.models import EventIn
@@ -109,12 +109,10 @@ class Retimer:
     def time_of(self, ev: EventIn) -> datetime | None:
         if ev.time is not None:
             return ev.time
-        now = datetime.now(UTC)
         try:
-            t = normalize(ev.record, tenant="-", source="-", received=now).time
-        except (NormalizeError, ValueError):
+            return recorded_time(ev.record)
+        except NormalizeError:
             return None
-        return None if t == now else t
 
     async def __call__(self, events: list[EventIn]) -> None:
         latest: datetime | None = None

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import secrets
 from collections.abc import Coroutine
 from datetime import timedelta
 from importlib import resources
 from typing import Any
 
+from soc import fastjson
 from soc.bus import Bus, build_bus
 from soc.detect.engine import Engine
 from soc.detect.load import load_engine
@@ -29,9 +31,10 @@ from soc.errors import BackendError
 from soc.incidents.cases import Cases
 from soc.incidents.deadlines import DeadlinePolicy
 from soc.incidents.desk import Desk
+from soc.ingest.retime import retimed
 from soc.log import get_logger
 from soc.metrics import BACKEND_UP
-from soc.models import Health
+from soc.models import Health, utcnow
 from soc.security.accounts import RecordRevocations, RecordUserStore
 from soc.security.passwords import PasswordHashing
 from soc.security.principal import KeyRing
@@ -154,9 +157,30 @@ class Service:
         return Health(status="ok" if ok else "fail", checks=checks)
 
     async def replay_sample(self) -> None:
-        """Post the bundled slice of real recorded events, as a connector would."""
+        """Post the bundled slice of real recorded events, as a connector would, re-timed.
+
+        The slice was recorded in August 2023; each event is moved so the last one
+        happens now, its gaps to the others kept (soc.ingest.retime), and the
+        recorded time stays in the raw record. Each start replays it afresh, as a
+        drill would: the origin names this replay, so its events are new events.
+        """
         sample = resources.files("soc.sample").joinpath("otrf_lsass_slice.ndjson.gz")
-        lines = gzip.decompress(sample.read_bytes()).splitlines(keepends=True)
+        records = [
+            fastjson.loads(line) for line in gzip.decompress(sample.read_bytes()).splitlines()
+        ]
+        replay = f"otrf-lsass#{secrets.token_hex(6)}"
+        lines = [
+            json.dumps(
+                {
+                    "record": record,
+                    "time": time.isoformat(),
+                    "origin": {"connector": "soc", "source": "sample", "stream": replay, "seq": i},
+                },
+                separators=(",", ":"),
+            ).encode()
+            + b"\n"
+            for i, (record, time) in enumerate(retimed(records, end=utcnow()))
+        ]
         accepted = 0
         for i in range(0, len(lines), SAMPLE_CHUNK_LINES):
             result = await ingest_ndjson(
@@ -168,7 +192,8 @@ class Service:
             )
             accepted += result.accepted
         log.info(
-            "sample replayed", extra={"events": accepted, "tenant": self.settings.sample.tenant}
+            "sample replayed",
+            extra={"events": accepted, "tenant": self.settings.sample.tenant, "stream": replay},
         )
 
     def _spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:

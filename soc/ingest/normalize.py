@@ -150,12 +150,7 @@ def normalize(
     if fields is None:
         fields = flatten(record)
     if time is None:
-        time = received
-        for name in TIME_FIELDS:
-            value = fields.get(name)
-            if value is not None and value != "":
-                time = parse_time(value, name=name)
-                break
+        time = _stated_time(fields) or received
     if host is None:
         found = _first(fields, HOST_FIELDS)
         host = found if isinstance(found, str) and found else None
@@ -173,6 +168,24 @@ def normalize(
         fields=fields,
         origin=origin,
     )
+
+
+def recorded_time(record: dict[str, Any]) -> datetime | None:
+    """The time a record states of itself (the first of ``TIME_FIELDS``), or None.
+
+    Replays re-time events by it (drills, the sample of ``soc run``) and keep it
+    in the raw record. Raises NormalizeError when the stated time is broken.
+    """
+    fields = sigma_fields(record)
+    return _stated_time(fields if fields is not None else flatten(record))
+
+
+def _stated_time(fields: dict[str, Any]) -> datetime | None:
+    for name in TIME_FIELDS:
+        value = fields.get(name)
+        if value is not None and value != "":
+            return parse_time(value, name=name)
+    return None
 
 
 def _first(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
