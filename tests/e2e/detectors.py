@@ -76,7 +76,7 @@ class Rig:
             env={**self.env, "SOC_DETECT__METRICS_PORT": str(port)},
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
-            cwd=ROOT,
+            cwd=self.log.parent,  # its .soc/ (rule cache) in the test's folder, not the checkout
         )
         self.procs.append(proc)
         return proc, port
