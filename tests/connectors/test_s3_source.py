@@ -30,7 +30,8 @@ from connectors.errors import Unreadable
 from connectors.parse import frame_events, parse
 from connectors.registry import Registry
 from connectors.sources.base import Batch, SourceContext
-from connectors.sources.s3 import S3Source, _inflate
+from connectors.sources.s3 import S3Source
+from connectors.sources.s3.inflate import inflate as _inflate
 
 ACCOUNT = "123456789012"
 INTERVAL_S = 0.05
