@@ -331,6 +331,9 @@ class Spool:
         if seg != self._write_seg and off >= self._seg_path(seg).stat().st_size:
             seg, off = seg + 1, 0  # that segment is done: let it be deleted
         self._acked = (seg, off)
+        # Everything was handed out up to the end of that segment and a put has since
+        # rolled to the next one: read on from there, not from the deleted segment.
+        self._read = max(self._read, self._acked)
         tmp = self._ack_path.with_suffix(".tmp")
         with open(tmp, "w") as f:
             f.write(f"{self._acked[0]} {self._acked[1]}\n")

@@ -162,3 +162,23 @@ async def test_acknowledged_segment_left_by_a_crash_is_removed(tmp_path: Path) -
     assert again.pending_events() == 0
     await again.put(entry("f1", 200, real_lines(5, 200)))
     assert [e.first_seq for e in await take_all(again)] == [200]
+
+
+async def test_a_segment_acknowledged_while_the_next_one_fills_does_not_stop_take(
+    tmp_path: Path,
+) -> None:
+    # The sender took everything up to the end of a full segment; while it was sending,
+    # a source's put rolled to a new segment; the ack then deleted the finished one.
+    # take must go on from the new segment, not look for the deleted one.
+    s = spool(tmp_path, segment_bytes=2000)
+    lines = real_lines(60)
+    seq = 0
+    while s.pending_bytes() < 2000:
+        await s.put(entry("f1", seq, lines[seq : seq + 10]))
+        seq += 10
+    sending = await s.take(max_events=1000, max_bytes=1 << 30)
+    await s.put(entry("f1", seq, lines[seq : seq + 10]))
+    s.ack(sending)
+    assert len(list(tmp_path.glob("*.seg"))) == 1, "the finished segment is deleted"
+    got = await s.take(max_events=1000, max_bytes=1 << 30, wait_s=0.1)
+    assert [e.first_seq for e in got] == [seq]
