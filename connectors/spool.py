@@ -16,6 +16,12 @@ and a torn last entry (the agent died mid-write) is cut off and logged.
 Bounded: ``put`` waits while the unacknowledged bytes would exceed
 ``max_bytes`` (one entry larger than the whole spool is still let in when
 the spool is empty, so it cannot wedge). That wait is the agent's backpressure.
+Entries handed out but not yet acknowledged count too, so a taker that takes
+the whole spool leaves the writers no room until its ack (the agent's sender
+takes at most half). After each append ``put`` yields to the event loop once,
+so that a taker waiting for entries (and other writers) runs before this
+writer goes on: a source with data at hand never suspends otherwise, and the
+sender would get the loop only once the spool is full.
 ``fsync``: ``batch`` fsyncs each append and each ack; ``always`` also fsyncs the
 folder when a segment is made or the ack file replaced; ``never`` leaves it to
 the OS (survives a crash of the agent, not of the machine).
@@ -261,6 +267,7 @@ class Spool:
             self._events_pending += entry.events
             self._bytes_pending += len(data)
             self._changed.notify_all()
+        await asyncio.sleep(0)  # let the taker this append woke run now (module docstring)
         return waited
 
     def _roll(self) -> None:
