@@ -10,6 +10,14 @@ appended to the spool; only then does the source read on. One sender takes
 entries from the spool in order, delivers them, and on acknowledgement
 advances the spool and hands each source its checkpoint to persist. While
 the destination is down the spool fills; when it is full, sources wait.
+
+Reading and sending overlap: the sender takes what is spooled as soon as it
+is there (``Spool.put`` yields after each append), and takes at most half of
+``spool.max_bytes`` at once, because what is in flight still counts against
+the bound: with a small spool, a sender that took all of it would stop every
+source for each round trip, and the sources would stop it while they parse.
+After a success the sender takes the next batch at once; it sleeps (back-off)
+only after a failure.
 """
 
 from __future__ import annotations
@@ -39,6 +47,9 @@ from soc.log import get_logger
 from soc.models import EventIn, Origin
 
 log = get_logger("connectors.agent")
+
+FULL_LOG_EVERY_S = 60.0
+"""``spool full`` is logged at most this often: under backpressure sources wait at each ack."""
 
 SOC_MAX_LINE_BYTES = 1_000_000
 """Under the SOC's default ingest.max_line_bytes (1 MiB), so no event is refused as too large."""
@@ -111,6 +122,8 @@ class Agent:
         )
         """An event encoded larger than this is shipped as a too_large event."""
         self.started = asyncio.Event()
+        self._full_logged: float | None = None
+        """When ``spool full`` was last logged (time.monotonic)."""
         m.SPOOL_LIMIT.set(config.spool.max_bytes)
 
     def _make_defaults(self) -> dict[str, Defaults]:
@@ -146,10 +159,13 @@ class Agent:
 
         def paused() -> None:
             m.SPOOL_FULL.set(1)
-            log.warning(
-                "spool full: source paused until the destination catches up",
-                extra={"source": batch.source, "spool_bytes": self.spool.pending_bytes()},
-            )
+            now = time.monotonic()
+            if self._full_logged is None or now - self._full_logged >= FULL_LOG_EVERY_S:
+                self._full_logged = now
+                log.warning(
+                    "spool full: source paused until the destination catches up",
+                    extra={"source": batch.source, "spool_bytes": self.spool.pending_bytes()},
+                )
 
         waited = await self.spool.put(entry, on_wait=paused)
         if waited:
@@ -229,8 +245,10 @@ class Agent:
     async def _sender(self) -> None:
         d = self.config.delivery
         delay = 0.2
+        # At most half the spool in flight, so sources can fill the other half meanwhile.
+        max_bytes = min(d.batch_bytes, max(1, self.spool.max_bytes // 2))
         while True:
-            entries = await self.spool.take(max_events=d.batch_events, max_bytes=d.batch_bytes)
+            entries = await self.spool.take(max_events=d.batch_events, max_bytes=max_bytes)
             if not entries:
                 self._gauges()
                 continue

@@ -16,6 +16,12 @@ and a torn last entry (the agent died mid-write) is cut off and logged.
 Bounded: ``put`` waits while the unacknowledged bytes would exceed
 ``max_bytes`` (one entry larger than the whole spool is still let in when
 the spool is empty, so it cannot wedge). That wait is the agent's backpressure.
+Entries handed out but not yet acknowledged count too, so a taker that takes
+the whole spool leaves the writers no room until its ack (the agent's sender
+takes at most half). After each append ``put`` yields to the event loop once,
+so that a taker waiting for entries (and other writers) runs before this
+writer goes on: a source with data at hand never suspends otherwise, and the
+sender would get the loop only once the spool is full.
 ``fsync``: ``batch`` fsyncs each append and each ack; ``always`` also fsyncs the
 folder when a segment is made or the ack file replaced; ``never`` leaves it to
 the OS (survives a crash of the agent, not of the machine).
@@ -261,6 +267,7 @@ class Spool:
             self._events_pending += entry.events
             self._bytes_pending += len(data)
             self._changed.notify_all()
+        await asyncio.sleep(0)  # let the taker this append woke run now (module docstring)
         return waited
 
     def _roll(self) -> None:
@@ -331,6 +338,9 @@ class Spool:
         if seg != self._write_seg and off >= self._seg_path(seg).stat().st_size:
             seg, off = seg + 1, 0  # that segment is done: let it be deleted
         self._acked = (seg, off)
+        # Everything was handed out up to the end of that segment and a put has since
+        # rolled to the next one: read on from there, not from the deleted segment.
+        self._read = max(self._read, self._acked)
         tmp = self._ack_path.with_suffix(".tmp")
         with open(tmp, "w") as f:
             f.write(f"{self._acked[0]} {self._acked[1]}\n")

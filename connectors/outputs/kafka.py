@@ -2,11 +2,16 @@
 
 Each event is one message on the tenant's ingest topic (``soc.ingest.<tenant>``),
 keyed ``<connector>/<stream>`` so that a stream's events stay in one
-partition, in order. TLS and SASL settings are passed through to aiokafka.
-After a failure the producer is closed and a new one made on the next try,
-so no half-broken connection state carries over. aiokafka's own logs are
-kept to CRITICAL: while a broker is down it logs every retry, several times
-a second; the agent logs the failure itself, at a bounded rate.
+partition, in order. The events of one ``send`` go into one record batch per
+partition, filled across entries and handed over when full (1 MiB) or at the
+end: aiokafka puts at most one batch per partition in a request and keeps
+one request per broker in flight, so each batch of a partition costs a round
+trip, and a batch per entry would cost one per entry. TLS and SASL settings
+are passed through to aiokafka. After a failure the producer is closed and
+a new one made on the next try, so no half-broken connection state carries
+over. aiokafka's own logs are kept to CRITICAL: while a broker is down it
+logs every retry, several times a second; the agent logs the failure itself,
+at a bounded rate.
 """
 
 from __future__ import annotations
@@ -85,12 +90,15 @@ class KafkaDelivery:
         try:
             async with asyncio.timeout(self.config.request_timeout_s + 5):
                 partitions = sorted(await producer.partitions_for(self.topic))
+                # One record batch per partition, filled across entries and handed over
+                # only when full or at the end: aiokafka sends one batch per partition per
+                # round trip, so a batch per entry would cost a round trip per entry.
+                batches: dict[int, Any] = {}
                 for entry in entries:
                     key = f"{self.connector}/{entry.stream}".encode()
-                    # One stream, one key, one partition: hashed once per entry, and its
-                    # events appended to record batches rather than sent one by one.
+                    # One stream, one key, one partition: hashed once per entry.
                     partition = _PARTITIONER(key, partitions, partitions)
-                    batch = producer.create_batch()
+                    batch = batches.get(partition) or producer.create_batch()
                     for line in entry.body.splitlines():
                         if batch.append(key=key, value=line, timestamp=None) is None:
                             futures.append(
@@ -98,6 +106,8 @@ class KafkaDelivery:
                             )
                             batch = producer.create_batch()
                             batch.append(key=key, value=line, timestamp=None)
+                    batches[partition] = batch
+                for partition, batch in batches.items():
                     if batch.record_count():
                         futures.append(
                             await producer.send_batch(batch, self.topic, partition=partition)

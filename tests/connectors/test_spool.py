@@ -162,3 +162,41 @@ async def test_acknowledged_segment_left_by_a_crash_is_removed(tmp_path: Path) -
     assert again.pending_events() == 0
     await again.put(entry("f1", 200, real_lines(5, 200)))
     assert [e.first_seq for e in await take_all(again)] == [200]
+
+
+async def test_a_segment_acknowledged_while_the_next_one_fills_does_not_stop_take(
+    tmp_path: Path,
+) -> None:
+    # The sender took everything up to the end of a full segment; while it was sending,
+    # a source's put rolled to a new segment; the ack then deleted the finished one.
+    # take must go on from the new segment, not look for the deleted one.
+    s = spool(tmp_path, segment_bytes=2000)
+    lines = real_lines(60)
+    seq = 0
+    while s.pending_bytes() < 2000:
+        await s.put(entry("f1", seq, lines[seq : seq + 10]))
+        seq += 10
+    sending = await s.take(max_events=1000, max_bytes=1 << 30)
+    await s.put(entry("f1", seq, lines[seq : seq + 10]))
+    s.ack(sending)
+    assert len(list(tmp_path.glob("*.seg"))) == 1, "the finished segment is deleted"
+    got = await s.take(max_events=1000, max_bytes=1 << 30, wait_s=0.1)
+    assert [e.first_seq for e in got] == [seq]
+
+
+async def test_a_waiting_take_gets_an_entry_while_the_source_goes_on(tmp_path: Path) -> None:
+    # A source with data at hand puts entry after entry; the sender, waiting for
+    # something to send, gets the first of them at once instead of after the source
+    # stops for some other reason (a full spool, nothing left to read).
+    s = spool(tmp_path, segment_bytes=1 << 20)
+    lines = real_lines(100)
+    taking = asyncio.create_task(s.take(max_events=1000, max_bytes=1 << 30))
+    await asyncio.sleep(0.05)
+    spooled_when_taken = None
+    for i in range(0, 100, 10):
+        await s.put(entry("f1", i, lines[i : i + 10]))
+        if taking.done() and spooled_when_taken is None:
+            spooled_when_taken = i // 10 + 1
+    assert taking.done(), "the sender got nothing while the source was putting"
+    assert spooled_when_taken is not None and spooled_when_taken < 10
+    assert [e.first_seq for e in taking.result()] == [0]
