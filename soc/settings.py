@@ -122,8 +122,12 @@ class KafkaSettings(_Section):
     """Replicas of each topic created at start; 3 on a production cluster."""
     compression: Literal["gzip", "none"] = "gzip"
     """Producer compression."""
-    linger_ms: int = Field(5, ge=0)
-    """How long the producer waits to fill a batch."""
+    batch_bytes: int = Field(1_048_576, ge=1024)
+    """Largest record batch the producer sends to one partition, before compression; at
+    most the topics' `max.message.bytes` (1 MiB by default)."""
+    linger_ms: int = Field(0, ge=0)
+    """How long a partly filled batch waits for more records before it is sent; a publish
+    fills its batches itself, so waiting only adds latency."""
     max_batch: int = Field(500, ge=1)
     """Records a consumer fetches in one poll at most."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
