@@ -144,7 +144,8 @@ class KafkaSubscription:
 
     async def _update_lag(self) -> None:
         try:
-            self._lag = await asyncio.wait_for(self._measure_lag(), LAG_TIMEOUT_S)
+            async with asyncio.timeout(LAG_TIMEOUT_S):  # a timer, not a task as wait_for makes
+                self._lag = await self._measure_lag()
         except (KafkaError, TimeoutError):
             self._lag = None
         if self._lag is not None:

@@ -222,7 +222,8 @@ class IngestSubscription:
         consumer = self._require()
         read = consumer.assignment() - consumer.paused()
         try:
-            self._lag = await asyncio.wait_for(assigned_lag(consumer, read), LAG_TIMEOUT_S)
+            async with asyncio.timeout(LAG_TIMEOUT_S):  # a timer, not a task as wait_for makes
+                self._lag = await assigned_lag(consumer, read)
         except (KafkaError, TimeoutError):
             self._lag = None
         if self._lag is not None:
