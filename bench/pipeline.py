@@ -30,7 +30,8 @@ The Kafka pair runs when Kafka and OpenSearch answer at ``--kafka`` and
 ``--opensearch`` (defaults: 127.0.0.1 on ``$SOC_LOCAL_KAFKA_PORT`` and
 ``$SOC_LOCAL_OPENSEARCH_PORT``, else 19092 and 19200); when they do not, it
 says so and measures the embedded pair alone. Its topics and indices are
-deleted after each run.
+deleted after each run. ``--pair kafka+sqlite`` and ``--pair memory+opensearch``
+split a gap between the two pairs into the bus's part and the store's.
 
 Prints one JSON line per run, a JSON line per pair (median, min and max over
 the runs) and one with the Kafka pair's slowdown against the embedded pair,
@@ -67,6 +68,9 @@ DATASET = ROOT.parent / "shared/datasets/otrf/LSASS_campaign_01"
 TOKEN = "bench-ingest-token"
 WARMUP_TOKEN = "bench-warmup-token"
 PAIRS = ("memory+sqlite", "kafka+opensearch")
+"""Measured by default: the embedded pair and the production pair."""
+MIXED = ("kafka+sqlite", "memory+opensearch")
+"""Measured when asked for, to split a gap between the bus and the store."""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -168,14 +172,21 @@ def port_of(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def unreachable(args: argparse.Namespace) -> str | None:
-    """Why the Kafka pair cannot run, or None when Kafka and OpenSearch both answer."""
-    host, port = port_of(args.kafka.split(",")[0])
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            pass
-    except OSError as e:
-        return f"kafka at {args.kafka} does not answer ({e})"
+def services_of(pair: str) -> list[str]:
+    """The external services a pair runs on: kafka, opensearch, both or none."""
+    bus, store = pair.split("+")
+    return [name for name in (bus, store) if name in ("kafka", "opensearch")]
+
+
+async def unreachable(service: str, args: argparse.Namespace) -> str | None:
+    """Why ``service`` cannot be used, or None when it answers."""
+    if service == "kafka":
+        host, port = port_of(args.kafka.split(",")[0])
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return None
+        except OSError as e:
+            return f"kafka at {args.kafka} does not answer ({e})"
     try:
         async with httpx.AsyncClient(timeout=5) as c:
             r = await c.get(f"{args.opensearch}/_cluster/health")
@@ -187,33 +198,33 @@ async def unreachable(args: argparse.Namespace) -> str | None:
     return None
 
 
-def service_pids(args: argparse.Namespace) -> dict[str, int | None]:
-    out: dict[str, int | None] = {}
-    for name, address in (("kafka", args.kafka.split(",")[0]), ("opensearch", args.opensearch)):
-        pid, how = service_pid(name, port_of(address.split("://")[-1])[1])
-        if pid is None:
-            print(f"# {name}: CPU not counted: {how}", file=sys.stderr)
-        out[name] = pid
-    return out
+def jvm_pid(service: str, args: argparse.Namespace) -> int | None:
+    address = args.kafka.split(",")[0] if service == "kafka" else args.opensearch
+    pid, how = service_pid(service, port_of(address.split("://")[-1])[1])
+    if pid is None:
+        print(f"# {service}: its CPU is not counted: {how}", file=sys.stderr)
+    return pid
 
 
-async def clean_up(prefix: str, args: argparse.Namespace) -> None:
-    """Delete a Kafka run's topics and indices, so runs do not pile up on the services."""
-    from aiokafka.admin import AIOKafkaAdminClient
+async def clean_up(prefix: str, services: list[str], args: argparse.Namespace) -> None:
+    """Delete a run's topics and indices, so runs do not pile up on the services."""
+    if "kafka" in services:
+        from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=args.kafka)
-    try:
-        await admin.start()
-        topics = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
-        if topics:
-            await admin.delete_topics(topics)
-    except Exception as e:
-        print(f"# could not delete topics {prefix}.*: {e!r}", file=sys.stderr)
-    finally:
-        await admin.close()
-    async with httpx.AsyncClient(timeout=30) as c:
-        with contextlib.suppress(httpx.HTTPError):
-            await c.delete(f"{args.opensearch}/{prefix}-*")
+        admin = AIOKafkaAdminClient(bootstrap_servers=args.kafka)
+        try:
+            await admin.start()
+            topics = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
+            if topics:
+                await admin.delete_topics(topics)
+        except Exception as e:
+            print(f"# could not delete topics {prefix}.*: {e!r}", file=sys.stderr)
+        finally:
+            await admin.close()
+    if "opensearch" in services:
+        async with httpx.AsyncClient(timeout=30) as c:
+            with contextlib.suppress(httpx.HTTPError):
+                await c.delete(f"{args.opensearch}/{prefix}-*")
 
 
 # ------------------------------------------------------------------ one run
@@ -326,8 +337,7 @@ async def run(
                 cpu1 = {"bench": cpu_seconds("self")} | {n: cpu_seconds(p) for n, p in jvms.items()}
                 alerts = int(counter_total(ALERTS_RAISED) - alerts0)
         finally:
-            if pair.startswith("kafka"):
-                await clean_up(prefix, args)
+            await clean_up(prefix, services_of(pair), args)
     cpu = {n: round(cpu1[n] - cpu0[n], 2) for n in cpu0}
     cpu_total = sum(cpu.values())
     return {
@@ -386,7 +396,9 @@ def main() -> None:
     kafka_port = os.environ.get("SOC_LOCAL_KAFKA_PORT", "19092")
     opensearch_port = os.environ.get("SOC_LOCAL_OPENSEARCH_PORT", "19200")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--pair", action="append", choices=PAIRS, help="default: both")
+    p.add_argument(
+        "--pair", action="append", choices=PAIRS + MIXED, help=f"default: {' and '.join(PAIRS)}"
+    )
     p.add_argument("--events", type=int, default=20_000)
     p.add_argument("--warmup", type=int, default=1_000, help="events posted first, not measured")
     p.add_argument("--runs", type=int, default=1, help="runs of each pair, alternating")
@@ -406,20 +418,25 @@ def main() -> None:
     if len(lines) < args.events:
         sys.exit(f"the dataset has {len(lines)} events, fewer than --events")
 
-    skipped: dict[str, str] = {}
+    down: dict[str, str] = {}
     pids: dict[str, int | None] = {}
-    if "kafka+opensearch" in pairs:
-        why = asyncio.run(unreachable(args))
+    for service in sorted({s for pair in pairs for s in services_of(pair)}):
+        why = asyncio.run(unreachable(service, args))
         if why is None:
-            pids = service_pids(args)
+            pids[service] = jvm_pid(service, args)
         else:
-            why += " (start them with `make services-up`, or pass --kafka and --opensearch)"
-            skipped["kafka+opensearch"] = why
-            print(json.dumps({"pair": "kafka+opensearch", "skipped": why}), flush=True)
+            down[service] = why
+    skipped: dict[str, str] = {}
+    for pair in pairs:
+        whys = [down[s] for s in services_of(pair) if s in down]
+        if whys:
+            hint = "start them with `make services-up`, or pass --kafka and --opensearch"
+            skipped[pair] = f"{'; '.join(whys)} ({hint})"
+            print(json.dumps({"pair": pair, "skipped": skipped[pair]}), flush=True)
     results: dict[str, list[dict[str, Any]]] = {p: [] for p in pairs if p not in skipped}
     for _ in range(args.runs):
         for pair in results:
-            jvms = pids if pair.startswith("kafka") else {}
+            jvms = {s: pids[s] for s in services_of(pair)}
             with pinned([p for p in jvms.values() if p is not None], args.pin):
                 result = asyncio.run(run(pair, args, lines, jvms))
             results[pair].append(result)
@@ -430,7 +447,7 @@ def main() -> None:
     for s in summaries.values():
         human.append(s.pop("_human"))
         print(json.dumps(s), flush=True)
-    if len(summaries) == 2:
+    if "memory+sqlite" in summaries and "kafka+opensearch" in summaries:
         embedded, kafka = summaries["memory+sqlite"], summaries["kafka+opensearch"]
         ratio = {
             k: round(embedded[k]["median"] / kafka[k]["median"], 2)
