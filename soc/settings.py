@@ -131,6 +131,13 @@ class KafkaSettings(_Section):
     fills its batches itself, so waiting only adds latency."""
     max_batch: int = Field(500, ge=1)
     """Records a consumer fetches in one poll at most."""
+    fetch_min_bytes: int = Field(1, ge=1)
+    """Compressed bytes a broker gathers before it answers a consumer's fetch, waiting at most
+    `fetch_max_wait_ms`. Larger (e.g. 32768) means fewer, fuller polls and commits at a steady
+    moderate rate, for up to `fetch_max_wait_ms` more latency per stage."""
+    fetch_max_wait_ms: int = Field(500, ge=0)
+    """How long a broker holds a fetch that has fewer than `fetch_min_bytes`; idle consumers
+    fetch this often."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """How to reach the brokers."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None

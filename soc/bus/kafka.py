@@ -401,6 +401,8 @@ class KafkaBus:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._settings.max_batch,
+            fetch_min_bytes=self._settings.fetch_min_bytes,
+            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
         )
         subscription = KafkaSubscription(
             consumer,

@@ -127,6 +127,8 @@ class IngestSubscription:
             auto_offset_reset="earliest",
             max_poll_records=self._max_records,
             metadata_max_age_ms=int(self._refresh_s * 1000),
+            fetch_min_bytes=self._settings.fetch_min_bytes,
+            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
         )
         consumer.subscribe(pattern=self._pattern.pattern, listener=_PauseUnknown(self, consumer))
         try:
