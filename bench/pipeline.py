@@ -4,6 +4,7 @@
     python bench/pipeline.py --runs 3               # each pair three times: median and spread
     python bench/pipeline.py --pin 0                # everything (this process, the JVMs) on CPU 0
     python bench/pipeline.py --store-all-events     # store every event, not only alerts' events
+    python bench/pipeline.py --rate 2000 --batch-lines 20   # a steady trickle, not a burst
     python bench/pipeline.py --pair memory+sqlite --events 53698 --batch-lines 2000
 
 Each run starts one in-process service as `soc run` does (API, detector, grouping,
@@ -31,7 +32,11 @@ The Kafka pair runs when Kafka and OpenSearch answer at ``--kafka`` and
 ``$SOC_LOCAL_OPENSEARCH_PORT``, else 19092 and 19200); when they do not, it
 says so and measures the embedded pair alone. Its topics and indices are
 deleted after each run. ``--pair kafka+sqlite`` and ``--pair memory+opensearch``
-split a gap between the two pairs into the bus's part and the store's.
+split a gap between the two pairs into the bus's part and the store's. With
+``--rate`` the measured events arrive at a steady pace rather than as fast as
+the service takes them, which shows the per-poll costs (polls, commits, store
+round trips per batch) that a burst hides; events/s is then the rate, and
+events per CPU-second the figure to compare.
 
 Prints one JSON line per run, a JSON line per pair (median, min and max over
 the runs) and one with the Kafka pair's slowdown against the embedded pair,
@@ -286,22 +291,32 @@ def detected() -> float:
 
 
 async def post_all(
-    c: httpx.AsyncClient, lines: list[bytes], args: argparse.Namespace, token: str = TOKEN
+    c: httpx.AsyncClient,
+    lines: list[bytes],
+    args: argparse.Namespace,
+    token: str = TOKEN,
+    rate: float | None = None,
 ) -> int:
+    """Post ``lines`` in bodies of ``--batch-lines``: ``--concurrency`` at a time, or, with a
+    ``rate`` (events/s), one body at a time on a fixed schedule."""
     bodies = [
         b"\n".join(lines[i : i + args.batch_lines]) for i in range(0, len(lines), args.batch_lines)
     ]
-    sem = asyncio.Semaphore(args.concurrency)
+    sem = asyncio.Semaphore(args.concurrency if rate is None else 1)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
 
-    async def post(body: bytes) -> int:
+    async def post(i: int, body: bytes) -> int:
         async with sem:
+            if rate is not None:
+                await asyncio.sleep(start + i * args.batch_lines / rate - loop.time())
             r = await c.post(
                 "/api/v1/ingest", content=body, headers={"Authorization": f"Bearer {token}"}
             )
             r.raise_for_status()
             return int(r.json()["accepted"])
 
-    return sum(await asyncio.gather(*(post(b) for b in bodies)))
+    return sum(await asyncio.gather(*(post(i, b) for i, b in enumerate(bodies))))
 
 
 async def until_detected(target: float) -> None:
@@ -330,7 +345,7 @@ async def run(
                 alerts0 = counter_total(ALERTS_RAISED)
                 cpu0 = {"bench": cpu_seconds("self")} | {n: cpu_seconds(p) for n, p in jvms.items()}
                 started = time.perf_counter()
-                accepted = await post_all(c, measured, args)
+                accepted = await post_all(c, measured, args, rate=args.rate)
                 ingested = time.perf_counter() - started
                 await until_detected(processed0 + accepted)
                 total = time.perf_counter() - started
@@ -404,6 +419,9 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=1, help="runs of each pair, alternating")
     p.add_argument("--batch-lines", type=int, default=1000)
     p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument(
+        "--rate", type=float, default=None, help="events/s: paced bodies instead of a burst"
+    )
     p.add_argument("--rules", type=Path, action="append", default=None)
     p.add_argument("--store-all-events", action="store_true", help="detect.store_all_events")
     p.add_argument("--pin", type=int, default=None, metavar="CPU", help="all on this one CPU")
