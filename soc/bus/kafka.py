@@ -2,7 +2,12 @@
 
 Topics are named ``{topic_prefix}.{topic}`` and created on start. The producer
 is idempotent with ``acks="all"``, and :meth:`KafkaBus.publish` returns only
-once every record is acknowledged. Consumers never auto-commit: a
+once every record is acknowledged. A publish places its messages as the
+producer's default partitioner does (murmur2 of the key, so a key keeps its
+partition and its order) and hands them over as record batches of up to
+``batch_bytes`` per partition, rather than message by message: aiokafka's
+per-message ``send`` fills 16 KiB batches and sends one per partition per
+round trip. Consumers never auto-commit: a
 subscription remembers, per partition, the offset after the last record it
 returned and commits exactly those. After a rebalance, offsets of partitions
 this member no longer owns are dropped (with a warning); the new owner reads
@@ -15,7 +20,7 @@ and never leak past this module.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -25,10 +30,13 @@ from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
     KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
     TopicAlreadyExistsError,
     for_code,
 )
 from aiokafka.helpers import create_ssl_context
+from aiokafka.partitioner import DefaultPartitioner
 
 from soc.bus.base import Message, Topic
 from soc.component import Component
@@ -42,6 +50,10 @@ log = get_logger(__name__)
 CHECK_TIMEOUT_S = 5.0
 LAG_TIMEOUT_S = 1.0
 MAX_BACKOFF_S = 5.0
+ENQUEUE_TIMEOUT_S = 40.0
+"""How long a publish waits for its turn to hand a partition its batches (aiokafka's
+request timeout, which bounds each batch's own wait)."""
+_PARTITIONER = DefaultPartitioner()
 
 
 def bus_error(what: str, error: BaseException) -> BusError:
@@ -132,7 +144,8 @@ class KafkaSubscription:
 
     async def _update_lag(self) -> None:
         try:
-            self._lag = await asyncio.wait_for(self._measure_lag(), LAG_TIMEOUT_S)
+            async with asyncio.timeout(LAG_TIMEOUT_S):  # a timer, not a task as wait_for makes
+                self._lag = await self._measure_lag()
         except (KafkaError, TimeoutError):
             self._lag = None
         if self._lag is not None:
@@ -187,6 +200,20 @@ async def commit_pending(
             del pending[tp]
 
 
+def by_partition(messages: Sequence[Message], partitions: list[int]) -> dict[int, list[Message]]:
+    """``messages`` per partition, as the producer's default partitioner places them
+    (murmur2 of the key), each partition's in the order given."""
+    out: dict[int, list[Message]] = {}
+    placed: dict[str, int] = {}
+    for m in messages:
+        partition = placed.get(m.key)
+        if partition is None:
+            key = m.key.encode()
+            partition = placed[m.key] = _PARTITIONER(key, partitions, partitions)
+        out.setdefault(partition, []).append(m)
+    return out
+
+
 def client_kwargs(s: KafkaSettings) -> dict[str, Any]:
     """Connection and security options shared by producers, consumers and admin clients."""
     kwargs: dict[str, Any] = {
@@ -211,6 +238,8 @@ class KafkaBus(Component):
         self._settings = settings
         self._producer: Any = None
         self._subscriptions: set[KafkaSubscription] = set()
+        self._enqueuing: dict[tuple[str, int], asyncio.Lock] = {}
+        """Per topic partition, held by the one publish handing batches to the producer."""
 
     def _client_kwargs(self) -> dict[str, Any]:
         return client_kwargs(self._settings)
@@ -265,6 +294,7 @@ class KafkaBus(Component):
             acks="all",
             compression_type=None if s.compression == "none" else s.compression,
             linger_ms=s.linger_ms,
+            max_batch_size=s.batch_bytes,
         )
         try:
             await producer.start()
@@ -308,16 +338,48 @@ class KafkaBus(Component):
         futures: list[asyncio.Future[Any]] = []
         error: BaseException | None = None
         try:
-            for message in messages:
-                futures.append(
-                    await producer.send(name, value=message.value, key=message.key.encode())
-                )
+            partitions = sorted(await producer.partitions_for(name))
+            for partition, chunk in by_partition(messages, partitions).items():
+                # One publish at a time hands a partition its batches, so they stay together
+                # and only one waits in aiokafka's add_batch, whose timeout counts the time
+                # since its start again on every wait (0.14) and so expires early for a
+                # queue of waiters.
+                lock = self._enqueuing.setdefault((name, partition), asyncio.Lock())
+                try:
+                    async with asyncio.timeout(ENQUEUE_TIMEOUT_S):
+                        await lock.acquire()
+                except TimeoutError as e:
+                    raise KafkaTimeoutError(
+                        f"{name}[{partition}] busy for {ENQUEUE_TIMEOUT_S}s"
+                    ) from e
+                try:
+                    for batch in self._batches(producer, chunk):
+                        futures.append(await producer.send_batch(batch, name, partition=partition))
+                finally:
+                    lock.release()
         except KafkaError as e:
             error = e
         results = await asyncio.gather(*futures, return_exceptions=True)
         error = error or next((r for r in results if isinstance(r, BaseException)), None)
         if error is not None:
             raise bus_error("kafka publish failed", error) from error
+
+    def _batches(self, producer: Any, messages: list[Message]) -> Iterator[Any]:
+        """``messages`` in order, in record batches of at most ``batch_bytes`` each."""
+        limit = self._settings.batch_bytes
+        batch = producer.create_batch()
+        for m in messages:
+            key = m.key.encode()
+            if batch.append(key=key, value=m.value, timestamp=None) is None:
+                yield batch
+                batch = producer.create_batch()
+                batch.append(key=key, value=m.value, timestamp=None)  # a first record fits
+            if batch.record_count() == 1 and batch.size() > limit:
+                raise MessageSizeTooLargeError(
+                    f"a message of {batch.size()} bytes is larger than batch_bytes ({limit})"
+                )
+        if batch.record_count():
+            yield batch
 
     async def subscribe(self, topic: Topic, group: str) -> KafkaSubscription:
         self._require_producer()
@@ -327,6 +389,8 @@ class KafkaBus(Component):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._settings.max_batch,
+            fetch_min_bytes=self._settings.fetch_min_bytes,
+            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
         )
         subscription = KafkaSubscription(
             consumer,

@@ -127,6 +127,8 @@ class IngestSubscription:
             auto_offset_reset="earliest",
             max_poll_records=self._max_records,
             metadata_max_age_ms=int(self._refresh_s * 1000),
+            fetch_min_bytes=self._settings.fetch_min_bytes,
+            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
         )
         consumer.subscribe(pattern=self._pattern.pattern, listener=_PauseUnknown(self, consumer))
         try:
@@ -222,7 +224,8 @@ class IngestSubscription:
         consumer = self._require()
         read = consumer.assignment() - consumer.paused()
         try:
-            self._lag = await asyncio.wait_for(assigned_lag(consumer, read), LAG_TIMEOUT_S)
+            async with asyncio.timeout(LAG_TIMEOUT_S):  # a timer, not a task as wait_for makes
+                self._lag = await assigned_lag(consumer, read)
         except (KafkaError, TimeoutError):
             self._lag = None
         if self._lag is not None:

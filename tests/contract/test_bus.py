@@ -27,6 +27,7 @@ async def bus(request: pytest.FixtureRequest, unique_name: str) -> AsyncIterator
             topic_prefix=unique_name,
             partitions=3,
             connect_timeout_s=30,
+            batch_bytes=4096,  # small record batches: a publish of a few KiB takes several
         )
         settings = BusSettings(kind="kafka", kafka=kafka)
     else:
@@ -85,6 +86,21 @@ async def test_order_is_kept_per_key(bus: Bus, group: str) -> None:
     sub = await bus.subscribe(Topic.events, group)
     got = await drain(sub, len(sent))
     assert by_key(got) == by_key(sent)
+
+
+async def test_concurrent_publishes_keep_each_ones_order_per_key(bus: Bus, group: str) -> None:
+    padding = b"." * 500
+    publishes = [
+        [Message(key=KEYS[i % 3], value=f"p{p}-{i:03d}".encode() + padding) for i in range(60)]
+        for p in range(6)
+    ]
+    await asyncio.gather(*(bus.publish(Topic.events, sent) for sent in publishes))
+    sub = await bus.subscribe(Topic.events, group)
+    got = await drain(sub, sum(map(len, publishes)))
+    assert ordered(got) == ordered([m for sent in publishes for m in sent])
+    for p, sent in enumerate(publishes):
+        tag = f"p{p}-".encode()
+        assert by_key([m for m in got if m.value.startswith(tag)]) == by_key(sent)
 
 
 async def test_uncommitted_messages_come_again_after_close(bus: Bus, group: str) -> None:

@@ -19,11 +19,13 @@ past this module.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import OpenSearchException, TransportError
@@ -50,6 +52,16 @@ IDS_PER_QUERY = 500
 UPDATE_RETRIES_ON_CONFLICT = 3
 
 BulkOp = Literal["create", "update"]
+BULK_FILTER = "errors,items.*.status,items.*.error"
+"""What :meth:`OpenSearchStore._failed_items` reads of a bulk response, and all it is sent."""
+
+
+def _json(value: Any) -> bytes:
+    """One bulk line: orjson, or the standard library for integers beyond 64 bits."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False).encode()
 
 
 def _retriable(error: OpenSearchException) -> bool:
@@ -78,7 +90,9 @@ class OpenSearchStore(Component):
         self._s = settings
         self._prefix = settings.index_prefix
         self._client: AsyncOpenSearch | None = None
-        self._write_params = {"refresh": "wait_for"} if settings.refresh_on_write else {}
+        self._write_params = {"filter_path": BULK_FILTER}
+        if settings.refresh_on_write:
+            self._write_params["refresh"] = "wait_for"
 
     @property
     def _os(self) -> AsyncOpenSearch:
@@ -183,16 +197,17 @@ class OpenSearchStore(Component):
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
-            body: list[dict[str, Any]] = []
+            lines: list[bytes] = []
             for index, doc_id, source in pending:
                 if op == "create":
-                    body += [{"create": {"_index": index, "_id": doc_id}}, source]
+                    lines += [_json({"create": {"_index": index, "_id": doc_id}}), _json(source)]
                 else:
                     retries = UPDATE_RETRIES_ON_CONFLICT
                     meta = {"_index": index, "_id": doc_id, "retry_on_conflict": retries}
-                    body += [{"update": meta}, {"doc": source}]
+                    lines += [_json({"update": meta}), _json({"doc": source})]
+            lines.append(b"")
             try:
-                response = await self._os.bulk(body=body, params=self._write_params)
+                response = await self._os.bulk(body=b"\n".join(lines), params=self._write_params)
             except OpenSearchException as e:
                 if not _retriable(e):
                     raise _store_error(f"bulk write of {what}", e) from e
