@@ -14,7 +14,7 @@
 
 A :class:`ConsumerStage` joins its consumer group and then, until stopped:
 
-    poll ──> process(batch) ──> commit
+    poll ──> process(batch) ──> commit (at most every 0.2 s, and when idle)
      ^  a bus outage is        \\_ a BackendError (store or bus down) retries
      |  waited out                the same batch with back-off; never skipped
      └──────────────────────────── the offsets are committed only after
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -48,6 +49,9 @@ log = get_logger(__name__)
 
 RETRY_MAX_S = 30.0
 POLL_TIMEOUT_S = 0.5
+COMMIT_INTERVAL_S = 0.2
+"""Processed offsets are committed at most this often (each commit is a broker round trip
+that blocks the stage), and at once when the stage goes idle or stops."""
 
 M = TypeVar("M")
 M_co = TypeVar("M_co", covariant=True)
@@ -137,10 +141,7 @@ class ConsumerStage(Stage, Generic[M]):
             await self.retrying(join)
             assert consumer is not None
             log.info("stage started", extra={"stage": self.name, **self.describe()})
-            while not self.stopping:
-                batch = await self._poll(consumer)
-                if batch:
-                    await self._handle(consumer, batch)
+            await self._loop(consumer)
         except BackendError as e:
             if not self.stopping:
                 raise
@@ -153,6 +154,28 @@ class ConsumerStage(Stage, Generic[M]):
                 await consumer.close()
             log.info("stage stopped", extra={"stage": self.name, **self.describe()})
 
+    async def _loop(self, consumer: Consumer[M]) -> None:
+        """Poll, process, and commit what is processed at most every COMMIT_INTERVAL_S.
+
+        A commit follows the output it covers (process returned), so a crash
+        re-reads at most the last interval's batches; their writes are idempotent.
+        An idle poll and a stop commit what is pending at once.
+        """
+        pending = False
+        last_commit = time.monotonic()
+        while not self.stopping:
+            batch = await self._poll(consumer)
+            if batch:
+                started = time.perf_counter()
+                await self.retrying(functools.partial(self.process, batch))
+                STAGE_LATENCY.labels(stage=self.name).observe(time.perf_counter() - started)
+                pending = True
+            due = not batch or time.monotonic() - last_commit >= COMMIT_INTERVAL_S
+            if pending and (due or self.stopping):
+                await self.retrying(consumer.commit)
+                pending = False
+                last_commit = time.monotonic()
+
     async def _poll(self, consumer: Consumer[M]) -> Sequence[M]:
         batch: Sequence[M] = []
 
@@ -162,12 +185,6 @@ class ConsumerStage(Stage, Generic[M]):
 
         await self.retrying(step)
         return batch
-
-    async def _handle(self, consumer: Consumer[M], batch: Sequence[M]) -> None:
-        started = time.perf_counter()
-        await self.retrying(lambda: self.process(batch))
-        await self.retrying(consumer.commit)
-        STAGE_LATENCY.labels(stage=self.name).observe(time.perf_counter() - started)
 
 
 class PeriodicStage(Stage):
