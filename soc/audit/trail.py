@@ -27,14 +27,20 @@ def _audit_id(seq: int) -> str:
 class AuditTrail:
     """The append-only, hash-chained audit log (soc.audit.chain) in the store.
 
-    An append reads the head, seals the next entry and creates it under its
+    An append seals the next entry on the head and creates it under its
     sequence number; if another process took that number first, the create
-    fails with a conflict and the append tries again on the new head.
+    fails with a conflict and the append tries again on the head read anew.
+    The head this trail appended last is remembered: sequence numbers are dense
+    and a create of ``seq`` succeeds only while ``seq`` is free, so a create on
+    the remembered head either proves nobody appended since, or conflicts. So
+    an append costs one write, and the head is read only after a conflict.
     """
 
     def __init__(self, records: Records) -> None:
         self._records = records
         self._lock = asyncio.Lock()
+        self._last: AuditEntry | None = None
+        """The entry this trail appended last, while no conflict has been seen since."""
 
     async def head(self) -> AuditEntry | None:
         page = await self._records.find_records(
@@ -57,8 +63,10 @@ class AuditTrail:
         time = time or utcnow()
         async with self._lock:
             for _ in range(APPEND_TRIES):
+                prev = self._last or await self.head()
+                self._last = None
                 entry = seal(
-                    await self.head(),
+                    prev,
                     time=time,
                     actor=actor,
                     tenant=tenant,
@@ -77,6 +85,7 @@ class AuditTrail:
                 )
                 try:
                     await self._records.put_record(record, expect=0)
+                    self._last = entry
                     return entry
                 except Conflict:
                     continue  # another process appended first: seal again on its entry

@@ -141,17 +141,22 @@ class Incidents:
             items=[_incident(r) for r in page.items], next_cursor=encode_after(page.next)
         )
 
-    async def open_in_group(self, tenant: str, group_key: str) -> list[Incident]:
-        """The tenant's open incidents of one grouping key, newest first."""
-        page = await self._records.find_records(
-            RecordQuery(
-                kind=Kind.incident,
-                tenants=[tenant],
-                terms={"group_key": [group_key], "open": ["1"]},
-                limit=100,
-            )
+    async def open_in_groups(self, keys: set[tuple[str, str]]) -> list[Incident]:
+        """The open incidents of these (tenant, grouping key) pairs, in one query.
+
+        A grouping key is made from its tenant (soc.incidents.grouping.group_key),
+        so one key never matches another tenant's incident.
+        """
+        if not keys:
+            return []
+        query = RecordQuery(
+            kind=Kind.incident,
+            tenants=sorted({tenant for tenant, _ in keys}),
+            terms={"group_key": sorted({key for _, key in keys}), "open": ["1"]},
+            limit=500,
         )
-        return [_incident(r) for r in page.items]
+        found = [_incident(r) async for r in every(self._records, query)]
+        return [i for i in found if (i.tenant, i.group_key) in keys]
 
     async def each_open(self, *, batch: int = 500) -> AsyncIterator[Incident]:
         """Every open incident of every tenant (for the deadline watch)."""

@@ -145,11 +145,7 @@ class Grouper(ConsumerStage[Message]):
         for alert in alerts:
             values = key_values(alert, events.get(alert.event_id), self._policy.keys)
             keys.add((alert.tenant, group_key(alert.tenant, values)))
-        found: dict[str, Incident] = {}
-        for tenant, key in keys:
-            for incident in await self._cases.incidents.open_in_group(tenant, key):
-                found[incident.id] = incident
-        return found
+        return {i.id: i for i in await self._cases.incidents.open_in_groups(keys)}
 
     async def _silencer_now(self, now: datetime) -> Silencer:
         loop_time = asyncio.get_running_loop().time()

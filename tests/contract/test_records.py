@@ -367,3 +367,26 @@ async def test_reads_before_any_write_find_nothing(store: Store) -> None:
     assert await store.delete_record(Kind.audit, "1") is False
     page = await store.find_records(RecordQuery(kind=Kind.audit, tenants=None))
     assert page.items == [] and page.next is None
+
+
+async def test_two_audit_trails_on_one_store_keep_one_unbroken_chain(store: Store) -> None:
+    """As two processes appending: each trail remembers its own last entry, and a create
+    on a head the other moved past conflicts, so the chain stays dense and verifies."""
+    from soc.audit.trail import AuditTrail
+
+    first, second = AuditTrail(store), AuditTrail(store)
+    for i in range(3):  # interleaved: each trail's remembered head is stale every time
+        await first.append(actor="analyst:an", tenant=A, action="incident.triage", target=f"i{i}")
+        await second.append(actor="lead:le", tenant=A, action="incident.close", target=f"i{i}")
+    await asyncio.gather(
+        *(
+            trail.append(actor="system:grouping", tenant=B, action="incident.open", target=f"j{i}")
+            for i in range(5)
+            for trail in (first, second)
+        )
+    )
+    report = await first.verify()
+    assert report.ok, report
+    entries = [e async for e in second.each()]
+    assert [e.seq for e in entries] == list(range(1, 17))
+    assert {e.target for e in entries} == {f"i{i}" for i in range(3)} | {f"j{i}" for i in range(5)}
