@@ -23,8 +23,18 @@ from pydantic import BaseModel, ValidationError
 from soc.models import UtcDatetime, canonical_json
 
 MANIFEST = "manifest.json"
-_UNREADABLE = (zipfile.BadZipFile, OSError, zlib.error, EOFError)
-"""What reading a damaged member raises: a bad CRC, a broken header, broken deflate data."""
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    OSError,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+)
+"""What reading a damaged member raises: a bad CRC, a broken header, broken deflate data,
+a compression method zipfile does not know (NotImplementedError), a flag saying the member
+is encrypted (RuntimeError), a name that is not UTF-8 (ValueError)."""
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 """Zip entries carry no wall-clock time, so the same content gives the same bytes."""
 
@@ -91,7 +101,7 @@ def verify_bundle(source: Path | bytes) -> BundleReport:
     problems: list[str] = []
     try:
         z = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except (zipfile.BadZipFile, OSError) as e:
+    except _UNREADABLE as e:
         return BundleReport(ok=False, files=0, problems=[f"not a readable zip: {e}"])
     with z:
         names = set(z.namelist())

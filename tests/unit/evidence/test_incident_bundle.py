@@ -242,8 +242,13 @@ def test_no_flipped_byte_anywhere_crashes_the_verifier(case: Case, tmp_path: Pat
         for info in z.infolist():
             start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
             data_ranges.append(range(start, start + info.compress_size))
-    step = max(1, len(raw) // 600)
-    for offset in range(0, len(raw), step):
+    # Every byte of the zip's own structure (local headers, central directory, end record:
+    # a flipped compression method or encryption flag must be reported, not raised), and
+    # every step-th byte of the members' data.
+    in_data = [offset for r in data_ranges for offset in r]
+    structure = sorted(set(range(len(raw))) - set(in_data))
+    offsets = structure + in_data[:: max(1, len(in_data) // 600)]
+    for offset in offsets:
         flipped = bytearray(raw)
         flipped[offset] ^= 0x01
         report = verify_bundle(bytes(flipped))  # never raises
