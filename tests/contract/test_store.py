@@ -577,3 +577,33 @@ async def test_check_passes_while_started_and_fails_once_stopped(store: Store) -
     await store.stop()
     with pytest.raises(StoreError):
         await store.check()
+
+
+async def test_searches_racing_the_first_write_of_a_new_index_answer_whole(
+    store: Store, lsass_records: list[dict[str, Any]]
+) -> None:
+    """An analyst's queue polled while the detector writes the first alert of a new month:
+    OpenSearch makes that month's index meanwhile, and for a moment its shard answers
+    nothing (HTTP 503, or fewer hits). Every search must still answer: nothing, or the alert."""
+    import asyncio
+
+    months = [event(lsass_records[i]) for i in range(6)]
+    news = [
+        alert(ev.model_copy(update={"time": ev.time + timedelta(days=31 * (k + 1))}))
+        for k, ev in enumerate(months)
+    ]
+    answered: list[int] = []
+
+    async def poll_until(found: int) -> None:
+        while True:
+            page = await store.search_alerts(AlertQuery(tenants=[A], limit=500))
+            answered.append(len(page.items))
+            if len(page.items) >= found:
+                return
+
+    for k, new in enumerate(news):  # each in a month (an index) of its own
+        poller = asyncio.create_task(poll_until(k + 1))
+        await asyncio.sleep(0.02)
+        await store.put_alerts([new])
+        await asyncio.wait_for(poller, 30)
+    assert answered and all(n in range(len(news) + 1) for n in answered)

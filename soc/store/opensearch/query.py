@@ -9,8 +9,12 @@ User input only ever fills the values of ``term``, ``terms``, ``ids`` and
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
+
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import TransportError
 
 from soc.errors import StoreError
 from soc.models import AlertQuery
@@ -146,6 +150,37 @@ def record_search(query: RecordQuery) -> dict[str, Any] | None:
     if query.after is not None:
         body["search_after"] = list(query.after)
     return body
+
+
+SHARD_RETRIES_S = (0.05, 0.1, 0.2, 0.4, 0.8)
+"""Waits before asking again when a shard did not answer: an index the pipeline has just
+created (a new day's events, a new month's alerts) has its shard starting for a moment."""
+
+
+async def search_whole(
+    client: AsyncOpenSearch, *, index: str, body: dict[str, Any], what: str
+) -> dict[str, Any]:
+    """A search answered by every shard.
+
+    While a shard does not answer (an index being made: every shard failed, HTTP 503;
+    or some shards failed, a 200 with fewer hits), it is asked again for ~1.5 s; then
+    the 503 goes to the caller's translation, and a partial answer is a retriable
+    StoreError (see :func:`whole`).
+    """
+    for wait in (*SHARD_RETRIES_S, None):
+        try:
+            response: dict[str, Any] = await client.search(
+                index=index, body=body, params=MISSING_INDEX_OK
+            )
+            return whole(response, what)
+        except StoreError:
+            if wait is None:
+                raise
+        except TransportError as e:
+            if e.status_code != 503 or wait is None:
+                raise
+        await asyncio.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def whole(response: dict[str, Any], what: str) -> dict[str, Any]:

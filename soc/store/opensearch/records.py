@@ -101,10 +101,13 @@ async def find(client: AsyncOpenSearch, prefix: str, query: RecordQuery) -> Reco
     body = dsl.record_search(query)
     if body is None:
         return RecordPage(items=[])
-    response = await client.search(
-        index=mappings.records_index(prefix, query.kind), body=body, params=dsl.MISSING_INDEX_OK
+    response = await dsl.search_whole(
+        client,
+        index=mappings.records_index(prefix, query.kind),
+        body=body,
+        what=f"find {query.kind} records",
     )
-    hits = dsl.whole(response, f"find {query.kind} records")["hits"]["hits"]
+    hits = response["hits"]["hits"]
     items = [Record.model_validate(h["_source"]["record"]) for h in hits[: query.limit]]
     more = len(hits) > query.limit
     return RecordPage(items=items, next=(items[-1].sort, items[-1].id) if more else None)

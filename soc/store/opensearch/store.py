@@ -251,10 +251,13 @@ class OpenSearchStore(Component):
 
     async def _hits(self, kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         with _translated(f"search {kind}"):
-            response = await self._os.search(
-                index=mappings.pattern(self._prefix, kind), body=body, params=dsl.MISSING_INDEX_OK
+            response = await dsl.search_whole(
+                self._os,
+                index=mappings.pattern(self._prefix, kind),
+                body=body,
+                what=f"search {kind}",
             )
-        hits: list[dict[str, Any]] = dsl.whole(response, f"search {kind}")["hits"]["hits"]
+        hits: list[dict[str, Any]] = response["hits"]["hits"]
         return hits
 
     async def _by_id(self, kind: str, record_id: str, tenants: list[str] | None) -> Any:
@@ -320,16 +323,13 @@ class OpenSearchStore(Component):
             return {}
         body = dsl.alert_histogram(tenants, micros(since), micros(until), bucket_s)
         with _translated("alert histogram"):
-            response = await self._os.search(
+            response = await dsl.search_whole(
+                self._os,
                 index=mappings.pattern(self._prefix, "alerts"),
                 body=body,
-                params=dsl.MISSING_INDEX_OK,
+                what="alert histogram",
             )
-        buckets = (
-            (dsl.whole(response, "alert histogram").get("aggregations") or {})
-            .get("buckets", {})
-            .get("buckets", [])
-        )
+        buckets = (response.get("aggregations") or {}).get("buckets", {}).get("buckets", [])
         return {from_micros(int(b["key"]) * 1000): int(b["doc_count"]) for b in buckets}
 
     async def put_record(self, record: Record, *, expect: int) -> Record:
