@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -18,6 +20,7 @@ __all__ = [
     "auth",
     "backend_settings",
     "free_port",
+    "http_get",
     "running_service",
     "sample_lines",
     "service_settings",
@@ -90,3 +93,15 @@ async def running_service(settings: Settings) -> AsyncIterator[httpx.AsyncClient
 
 def auth(who: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[who]}"}
+
+
+def http_get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    """Status and body of a GET to a service in another process; 0 when nothing answers."""
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except OSError:
+        return 0, b""

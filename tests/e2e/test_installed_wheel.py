@@ -20,14 +20,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from soc.api.server import free_port
+from tests.e2e.harness import free_port, http_get
 
 pytestmark = pytest.mark.slow
 
@@ -201,17 +199,6 @@ def test_soc_hunt_with_the_bundled_rules_from_a_temporary_folder(
     assert mine == {"Potentially Suspicious AccessMask Requested From LSASS"}
 
 
-def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except OSError:
-        return 0, b""
-
-
 def test_soc_run_from_a_temporary_folder_serves_alerts_and_stops_cleanly(
     installed: Installed, tmp_path: Path
 ) -> None:
@@ -233,9 +220,9 @@ def test_soc_run_from_a_temporary_folder_serves_alerts_and_stops_cleanly(
     try:
         ready, alerts = False, []
         while time.monotonic() - started < 90 and proc.poll() is None:
-            ready = ready or _get(f"{base}/readyz")[0] == 200
+            ready = ready or http_get(f"{base}/readyz")[0] == 200
             if ready and token_file.exists():
-                status, body = _get(
+                status, body = http_get(
                     f"{base}/api/v1/alerts?limit=50", token_file.read_text().strip()
                 )
                 if status == 200 and (alerts := json.loads(body)["items"]):
@@ -243,7 +230,7 @@ def test_soc_run_from_a_temporary_folder_serves_alerts_and_stops_cleanly(
             time.sleep(0.5)
         print(f"soc run: ready with {len(alerts)} alerts in {time.monotonic() - started:.1f} s")
         assert ready and alerts, f"not ready with alerts in 90 s; log:\n{log.read_text()[-3000:]}"
-        status, body = _get(f"{base}/readyz")
+        status, body = http_get(f"{base}/readyz")
         assert status == 200 and json.loads(body)["status"] == "ok"
         bundled_ids = {
             m.group(1)
@@ -251,7 +238,7 @@ def test_soc_run_from_a_temporary_folder_serves_alerts_and_stops_cleanly(
             if (m := re.search(r"^id: *(\S+)", p.read_text(encoding="utf-8"), re.MULTILINE))
         }
         assert {a["rule_id"] for a in alerts} <= bundled_ids
-        status, page = _get(f"{base}/ui/")
+        status, page = http_get(f"{base}/ui/")
         assert status == 200 and b"<html" in page.lower(), "the web UI is served from the package"
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -8,23 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.e2e.harness import free_port
-
-
-def get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except OSError:
-        return 0, b""
+from tests.e2e.harness import free_port, http_get
 
 
 def test_soc_run_serves_sample_alerts_within_a_minute(tmp_path: Path) -> None:
@@ -52,7 +39,9 @@ def test_soc_run_serves_sample_alerts_within_a_minute(tmp_path: Path) -> None:
         while time.monotonic() - started < 60 and proc.poll() is None:
             token_file = tmp_path / "analyst.token"
             if token_file.exists():
-                status, body = get(f"{base}/api/v1/alerts?limit=5", token_file.read_text().strip())
+                status, body = http_get(
+                    f"{base}/api/v1/alerts?limit=5", token_file.read_text().strip()
+                )
                 if status == 200:
                     alerts = json.loads(body)["items"]
                     if alerts:
@@ -61,8 +50,8 @@ def test_soc_run_serves_sample_alerts_within_a_minute(tmp_path: Path) -> None:
         assert alerts, f"no alert within 60 s; log:\n{log.read_text()[-3000:]}"
         token = (tmp_path / "analyst.token").read_text().strip()
         _the_sample_happened_now(base, token, started_at)
-        assert get(f"{base}/readyz")[0] == 200
-        assert get(f"{base}/api/v1/alerts")[0] == 401
+        assert http_get(f"{base}/readyz")[0] == 200
+        assert http_get(f"{base}/api/v1/alerts")[0] == 401
         assert (tmp_path / "ingest.token").stat().st_mode & 0o077 == 0, "token file is private"
     finally:
         proc.terminate()
@@ -74,18 +63,18 @@ def test_soc_run_serves_sample_alerts_within_a_minute(tmp_path: Path) -> None:
 
 def _the_sample_happened_now(base: str, token: str, started_at: datetime) -> None:
     """Re-timed on replay: alerts of the last hour on the overview, the 2023 time kept raw."""
-    status, body = get(f"{base}/api/v1/alerts?limit=500", token)
+    status, body = http_get(f"{base}/api/v1/alerts?limit=500", token)
     assert status == 200
     items = json.loads(body)["items"]
     times = [datetime.fromisoformat(a["time"]) for a in items]
     now = datetime.now(UTC)
     assert all(started_at - timedelta(hours=1) < t <= now for t in times), times[:5]
-    status, body = get(f"{base}/api/v1/overview", token)
+    status, body = http_get(f"{base}/api/v1/overview", token)
     assert status == 200
     hours = json.loads(body)["alerts_per_hour"]
     assert len(hours) == 24
     assert sum(h["alerts"] for h in hours) >= len(items) > 0, hours
-    status, body = get(f"{base}/api/v1/alerts/{items[0]['id']}", token)
+    status, body = http_get(f"{base}/api/v1/alerts/{items[0]['id']}", token)
     assert status == 200
     raw = json.dumps(json.loads(body)["event"]["raw"])
     assert "2023-08-15" in raw, "the recorded time stays in the raw record"

@@ -1,10 +1,12 @@
-"""Queries of the OpenSearch store, as structured DSL only.
+"""Queries of the OpenSearch store, as structured DSL only, and the one way to run them.
 
 User input only ever fills the values of ``term``, ``terms``, ``ids`` and
 ``range`` clauses; free text becomes one ``term`` per word on the
 ``search_words`` field (cut by :func:`soc.store.terms.words`), never
 ``query_string`` syntax. Case records are matched on their tokens
-(:func:`~soc.store.opensearch_mappings.term_token`), never on raw values.
+(:func:`~soc.store.opensearch.schema.term_token`), never on raw values.
+Every search of the store and of its case records goes through
+:func:`search_whole`, which answers only with every shard's hits.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 On start it waits, with backoff and within ``connect_timeout_s``, for the
 cluster, then puts one composable index template per kind of record (see
-:mod:`soc.store.opensearch_mappings`). Writes are bulk ``create`` operations:
+:mod:`soc.store.opensearch.schema`). Writes are bulk ``create`` operations:
 an id already stored answers 409 and is kept, which makes every write
 idempotent. Analysts' changes to alerts are bulk ``update`` operations, where
 an id not stored answers 404 and is skipped. Items refused with 429 or 5xx
@@ -10,7 +10,7 @@ an id not stored answers 404 and is skipped. Items refused with 429 or 5xx
 retried ``bulk_retries`` times with backoff, then reported as a retriable
 :class:`~soc.errors.StoreError`; any other refusal (a mapping error) is not
 retriable. Queries are structured DSL only; user text becomes literal terms.
-Case records are kept by :mod:`soc.store.opensearch_records`.
+Case records are kept by :mod:`soc.store.opensearch.records`.
 
 opensearch-py's exceptions are translated into StoreError here and never leak
 past this module.
