@@ -10,6 +10,7 @@ stored as one: it stays on the bus topic, logged at ERROR for an operator.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from soc.bus import Bus, Message, Subscription, Topic
 from soc.bus.codec import decode
@@ -42,6 +43,7 @@ class DeadLetterSink(ConsumerStage[Message]):
         letters, bad = decode(DeadLetter, batch)
         for _, why in bad:
             log.error("unreadable dead letter left on the bus", extra={"reason": why})
-        await self._store.put_dead_letters(letters)
+        # Decoded and reported once; only the write is tried again while the store is down.
+        await self.retrying(partial(self._store.put_dead_letters, letters))
         for d in letters:
             DEAD_LETTERS_STORED.labels(stage=d.stage).inc()
