@@ -1,9 +1,11 @@
 """Wiring: build the parts from the settings, start them in order, stop them in reverse.
 
     source (POST /api/v1/ingest) -> bus (events) -> detect -> store (alerts) -> API
+                                 |       events (the event sink) -> store (every event)
                                  |       detect -> bus (alerts) -> group -> store (incidents)
                                  \\-> bus (deadletters) -> dead-letter sink -> store
     deadline watch: open incidents -> breaches flagged, audited, sent to webhooks
+    retention job: what no retention period covers any more -> deleted
     source (<prefix>.ingest.<tenant> on Kafka) -> ingest bridge -> bus (events, deadletters)
 
 `soc run` runs every part in one process; `soc api` and `soc detect` run the
@@ -47,8 +49,10 @@ from soc.stages.bridge import KafkaBridge, accepted_tenants
 from soc.stages.deadletters import DeadLetterSink
 from soc.stages.deadlines import DeadlineWatch
 from soc.stages.detect import Detector
+from soc.stages.events import EventSink
 from soc.stages.group import Grouper
 from soc.stages.ingest import ingest_ndjson
+from soc.stages.retention import RetentionJob
 from soc.stages.runtime import Stage
 from soc.store import Store, build_store
 
@@ -61,8 +65,8 @@ SAMPLE_CHUNK_LINES = 500
 class Service:
     """The pipeline's parts for one process.
 
-    ``workers`` adds the worker stages (detect, dead letters, grouping, the deadline
-    watch); ``bridge`` the Kafka ingest
+    ``workers`` adds the worker stages (detect, the event sink, dead letters, retention,
+    grouping, the deadline watch); ``bridge`` the Kafka ingest
     bridge, when the settings turn it on (``Settings.kafka_bridge_on``).
     """
 
@@ -101,9 +105,18 @@ class Service:
         return [
             Detector(engine=self.engine, bus=self.bus, store=self.store, settings=s.detect),
             DeadLetterSink(bus=self.bus, store=self.store),
+            *self._event_stages(),
             Grouper(bus=self.bus, store=self.store, cases=self.cases, settings=s.incidents),
             DeadlineWatch(cases=self.cases, settings=s.incidents),
         ]
+
+    def _event_stages(self) -> list[Stage]:
+        """The event sink, unless only alerting events are kept; the retention job."""
+        s = self.settings.store
+        stages: list[Stage] = [RetentionJob(store=self.store, settings=s.retention)]
+        if s.keep_events == "all":
+            stages.insert(0, EventSink(bus=self.bus, store=self.store, settings=s))
+        return stages
 
     async def start(self) -> None:
         await self.store.start()

@@ -67,3 +67,19 @@ DEADLINES_BREACHED_OPEN = Gauge(
 ESCALATIONS = Counter(
     "soc_escalations_total", "Breach webhooks sent, by result (sent, failed)", ["result"]
 )
+EVENTS_STORED = Counter("soc_events_stored_total", "Events the event sink made durable")
+EVENT_STORE_LATENCY = Histogram(
+    "soc_event_store_latency_seconds",
+    "From an event's receipt by the SOC to its write in the store, by the event sink",
+    buckets=LATENCY_BUCKETS,
+)
+RETENTION_DELETED = Counter(
+    "soc_retention_deleted_total",
+    "Records (SQLite) or whole indices (OpenSearch) deleted by retention",
+    ["kind"],
+)
+RETENTION_RUNS = Counter("soc_retention_runs_total", "Retention runs, by result", ["result"])
+QUERIES = Counter("soc_event_queries_total", "Event searches answered, by kind", ["kind"])
+QUERY_LATENCY = Histogram(
+    "soc_event_query_seconds", "Time to answer an event search", ["kind"], buckets=LATENCY_BUCKETS
+)

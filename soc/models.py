@@ -220,7 +220,7 @@ class DeadLetter(BaseModel):
 
     id: str
     tenant: str
-    stage: Literal["ingest", "detect"]
+    stage: Literal["ingest", "detect", "events"]
     reason: DeadLetterReason
     detail: str
     source: str
@@ -246,7 +246,7 @@ class DeadLetter(BaseModel):
         tenant: str,
         source: str,
         received: datetime,
-        stage: Literal["ingest", "detect"],
+        stage: Literal["ingest", "detect", "events"],
         reason: DeadLetterReason,
         detail: str,
         line: int | None = None,

@@ -190,11 +190,69 @@ class OpenSearchSettings(_Section):
     """Make every write searchable at once (tests, demos); costs throughput."""
 
 
+RETAINED_KINDS = ("events", "dead_letters", "alerts", "incidents", "audit")
+
+
+class RetentionPeriods(_Section):
+    """Days each kind of record is kept, by its own time; null keeps it until changed."""
+
+    events_days: float | None = Field(90.0, gt=0)
+    """Events (by event time)."""
+    dead_letters_days: float | None = Field(30.0, gt=0)
+    """Dead letters (by when the input was received)."""
+    alerts_days: float | None = Field(None, gt=0)
+    """Alerts (by event time); null: kept."""
+    incidents_days: float | None = Field(None, gt=0)
+    """Closed incidents with their comments (by when closed); null: kept."""
+    audit_days: float | None = Field(None, gt=0)
+    """Audit entries (by when written); null: kept."""
+
+
+class RetentionSettings(RetentionPeriods):
+    """Retention periods, the defaults and per tenant (docs/OPERATIONS.md, retention)."""
+
+    tenants: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    """Per tenant, the periods that differ from the defaults (JSON object), e.g.
+    `{"so-y-te": {"events_days": 365}}`; a null period keeps that kind for the tenant."""
+    interval_s: float = Field(3600.0, gt=0)
+    """How often expired records are deleted."""
+    batch_size: int = Field(5000, ge=1)
+    """Rows deleted per statement on SQLite (each batch is its own short transaction)."""
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> RetentionSettings:
+        names = {f"{k}_days" for k in RETAINED_KINDS}
+        for tenant, periods in self.tenants.items():
+            for name, days in periods.items():
+                if name not in names:
+                    raise ValueError(f"retention.tenants.{tenant}: unknown period {name!r}")
+                if days is not None and days <= 0:
+                    raise ValueError(f"retention.tenants.{tenant}.{name}: must be > 0")
+        return self
+
+    def days(self, kind: str, tenant: str) -> float | None:
+        """The period of ``kind`` (one of :data:`RETAINED_KINDS`) for ``tenant``, in days."""
+        name = f"{kind}_days"
+        override = self.tenants.get(tenant, {})
+        if name in override:
+            return override[name]
+        value: float | None = getattr(self, name)
+        return value
+
+
 class StoreSettings(_Section):
     kind: Literal["sqlite", "opensearch"] = "sqlite"
     """`sqlite` (embedded) or `opensearch`."""
     sqlite: SqliteSettings = SqliteSettings()
     opensearch: OpenSearchSettings = OpenSearchSettings()
+    retention: RetentionSettings = RetentionSettings()
+    keep_events: Literal["all", "alerting"] = "all"
+    """`all`: every accepted event is stored (searchable, hunted again); `alerting`: only
+    events that raised an alert (for a site that keeps its raw logs elsewhere)."""
+    events_group: str = "soc-events"
+    """Kafka consumer group of the event sink (the stage that stores every event)."""
+    events_batch_size: int = Field(2000, ge=1)
+    """Events the event sink takes from the bus at once."""
 
 
 TENANT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"
@@ -268,8 +326,6 @@ class DetectSettings(_Section):
     """Kafka consumer group the detectors share."""
     batch_size: int = Field(500, ge=1)
     """Events a detector takes from the bus at once."""
-    store_all_events: bool = False
-    """Also store events that raised no alert (for full event search); else only alerts' events."""
     metrics_port: int | None = Field(9464, ge=1, le=65535)
     """Where `soc detect` serves /metrics (it has no API); null turns it off."""
     metrics_host: str = "127.0.0.1"

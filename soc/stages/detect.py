@@ -1,10 +1,11 @@
 """The detect stage: events from the bus, alerts into the store.
 
 For each batch: decode, match every event, store the alerts with the events
-that raised them, publish the alerts, then commit the batch's offsets. A
-detector killed anywhere in between sees the uncommitted batch again on
-restart; alert ids are deterministic (rule id + event id) and store writes
-keep an existing id, so the replay adds no duplicate and misses nothing.
+that raised them (every other event is stored by the event sink), publish the
+alerts, then commit the batch's offsets. A detector killed anywhere in between
+sees the uncommitted batch again on restart; alert ids are deterministic (rule
+id + event id) and store writes keep an existing id, so the replay adds no
+duplicate and misses nothing.
 """
 
 from __future__ import annotations
@@ -100,9 +101,10 @@ class Detector(ConsumerStage[Message]):
             for rule in rules:
                 alerts.append(make_alert(rule, event))
                 matched[event.id] = event
-        to_store = events if self._settings.store_all_events else list(matched.values())
-        if to_store:
-            await self._store.put_events(to_store)
+        # The event sink (soc.stages.events) stores every event; the events that raised an
+        # alert are stored here too, so an alert's event is there as soon as the alert is.
+        if matched:
+            await self._store.put_events(list(matched.values()))
         if alerts:
             await self._store.put_alerts(alerts)
             await self._bus.publish(Topic.alerts, encode(alerts))

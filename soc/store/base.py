@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from soc.errors import QueryError
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
+from soc.store.eventquery import EventPage, EventQuery, EventStats
 from soc.store.records import Records
 
 
@@ -69,6 +70,36 @@ class Store(Records, Protocol):
 
     async def search_alerts(self, query: AlertQuery) -> AlertPage:
         """Alerts newest first (by event time, then id), a page at a time."""
+        ...
+
+    async def search_events(self, query: EventQuery) -> EventPage:
+        """Events matching ``query.where`` in [since, until), newest first (time, then id),
+        a page at a time; the meaning of each query form is in :mod:`soc.store.eventquery`."""
+        ...
+
+    def scan_events(self, query: EventQuery, *, batch: int = 2000) -> AsyncIterator[list[Event]]:
+        """Every matching event, newest first, ``batch`` at a time (``limit``/``cursor``
+        ignored): the retro-hunt's read. Each batch is one bounded round trip."""
+        ...
+
+    async def event_histogram(self, query: EventQuery, *, bucket_s: int) -> dict[datetime, int]:
+        """Matching events per bucket of event time in [since, until): bucket start -> count.
+
+        Buckets are aligned to the epoch; empty buckets are left out.
+        """
+        ...
+
+    async def event_stats(self, query: EventQuery, *, field: str, size: int = 10) -> EventStats:
+        """The ``size`` commonest values of ``field`` (case-insensitive name; values as
+        matched, lower-cased) among the matching events."""
+        ...
+
+    async def expire(self, now: datetime) -> dict[str, int]:
+        """Delete what the retention periods no longer cover (``StoreSettings.retention``).
+
+        Kind (events, alerts, deadletters, incidents, audit) -> records (SQLite) or whole
+        indices (OpenSearch) deleted. Never deletes anything a period still covers.
+        """
         ...
 
     async def count_dead_letters(self, *, tenants: list[str] | None) -> int: ...

@@ -33,8 +33,13 @@ def from_micros(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-def words(text: str) -> list[str]:
-    """The distinct search words of ``text``, in order of first appearance."""
+def word_list(text: str) -> list[str]:
+    """Every search word of ``text`` in order, repeats kept (a phrase may repeat one)."""
     decomposed = unicodedata.normalize("NFD", text.lower())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return list(dict.fromkeys(_WORD.findall(plain)))
+    return _WORD.findall(plain)
+
+
+def words(text: str) -> list[str]:
+    """The distinct search words of ``text``, in order of first appearance."""
+    return list(dict.fromkeys(word_list(text)))

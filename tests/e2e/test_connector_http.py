@@ -145,7 +145,6 @@ async def test_delivery_over_https_checks_the_socs_certificate(tmp_path: Path) -
     options = backend_settings(
         "memory", "sqlite", prefix="t", tmp=tmp_path, kafka=None, opensearch=None
     )
-    options["detect"]["store_all_events"] = True
     settings = Settings(**options)
     async with serving(settings, tls=(str(cert_file), str(key_file))) as url:
         assert url.startswith("https://")
