@@ -14,6 +14,7 @@ from soc.api.routes import (
     alerts,
     audit,
     auth,
+    events,
     health,
     incidents,
     ingest,
@@ -57,6 +58,7 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(users.router)
     app.include_router(ingest.router)
     app.include_router(alerts.router)
+    app.include_router(events.router)
     app.include_router(incidents.bulk_router)
     app.include_router(incidents.router)
     app.include_router(suppressions.router)

@@ -10,6 +10,7 @@
     RequestValidationError, WeakPassword    422     invalid_request (+ errors: [{loc, msg}])
     InvalidOperation (incidents)            422     invalid_request
     QueryError                              400     invalid_request
+    QuerySyntaxError (event queries)        400     invalid_request (+ column, reason)
     TokenError                              401     unauthorized   (WWW-Authenticate: Bearer)
     Forbidden and any other AuthError       403     forbidden
     UserNotFound                            404     not_found
@@ -48,6 +49,7 @@ from soc.security.passwords import WeakPassword
 from soc.security.ratelimit import Decision
 from soc.security.tokens import TokenError
 from soc.security.users import UserExists, UserNotFound
+from soc.store.eventquery import QuerySyntaxError
 
 log = get_logger(__name__)
 
@@ -91,6 +93,10 @@ class Problem(BaseModel):
     detail: str
     errors: list[FieldError] | None = None
     """With invalid_request: each refused value."""
+    column: int | None = None
+    """With a malformed event query: the 1-based column it goes wrong at."""
+    reason: str | None = None
+    """With a malformed event query: what is wrong, without the column."""
 
 
 class ApiError(SocError, HTTPException):
@@ -145,6 +151,7 @@ def problem_response(
     code: str | None = None,
     errors: Sequence[FieldError] | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     body = Problem(
         title=title_of(status),
@@ -152,6 +159,7 @@ def problem_response(
         code=code or code_of(status),
         detail=detail,
         errors=list(errors) if errors is not None else None,
+        **(extra or {}),
     )
     out = dict(headers or {})
     if status == 401:
@@ -210,6 +218,16 @@ async def _query(request: Request, exc: Exception) -> Response:
     return problem_response(400, str(exc))
 
 
+async def _query_syntax(request: Request, exc: Exception) -> Response:
+    """Where the query went wrong, so a query box can point at the column (1-based)."""
+    assert isinstance(exc, QuerySyntaxError)
+    return problem_response(
+        400,
+        str(exc),
+        extra={"column": exc.column, "reason": exc.reason},
+    )
+
+
 async def _auth(request: Request, exc: Exception) -> Response:
     status = 401 if isinstance(exc, TokenError) else 403
     return problem_response(status, str(exc))
@@ -248,6 +266,7 @@ HANDLERS: tuple[tuple[type[Exception], Handler], ...] = (
     (RequestValidationError, _validation),
     (WeakPassword, _weak_password),
     (InvalidOperation, _invalid_operation),
+    (QuerySyntaxError, _query_syntax),
     (QueryError, _query),
     (AuthError, _auth),
     (UserNotFound, _not_found),

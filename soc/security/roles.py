@@ -9,6 +9,7 @@ The matrix (✓ allowed):
 
     action               viewer analyst lead responder admin ingest
     alerts:read            ✓      ✓      ✓
+    events:read            ✓      ✓      ✓
     alerts:triage                 ✓      ✓
     incidents:read         ✓      ✓      ✓     ✓ (unit)
     incidents:write               ✓      ✓     ✓ (unit)
@@ -27,7 +28,11 @@ Decisions (docs/adr/0007-users-and-tokens.md):
   incidents at all. Analysts hand off and resolve; only a lead closes, after
   review.
 - A responder (e.g. the police unit ``CAT-PCTP``) works the incidents handed to
-  its unit and nothing else: no alert list, no search. The incidents service
+  its unit and nothing else: no alert list, no search, no stored events (an
+  event search would reach every event of its tenants, not only its unit's).
+- ``events:read`` (the event explorer: search, stats and histogram over every
+  stored event) goes with ``alerts:read``: whoever reads the alert queue may
+  read the events it came from and their neighbours. The incidents service
   narrows their reads and writes with :func:`unit_of`.
 - **An admin manages accounts but sees no data**: no alerts, incidents,
   evidence, search or audit entries; it may verify the audit chain (a yes/no and
@@ -50,6 +55,7 @@ from soc.settings import ALL_TENANTS, Role
 
 Action = Literal[
     "alerts:read",
+    "events:read",
     "alerts:triage",
     "incidents:read",
     "incidents:write",
@@ -66,7 +72,7 @@ UserRole = Literal["viewer", "analyst", "lead", "responder", "admin"]
 """Roles a person may have; ``ingest`` belongs to connectors' API keys only."""
 USER_ROLES: tuple[UserRole, ...] = get_args(UserRole)
 
-_READ: frozenset[Action] = frozenset({"alerts:read", "incidents:read", "search"})
+_READ: frozenset[Action] = frozenset({"alerts:read", "events:read", "incidents:read", "search"})
 _ANALYST: frozenset[Action] = _READ | {
     "alerts:triage",
     "incidents:write",

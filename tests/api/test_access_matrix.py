@@ -1,6 +1,6 @@
-"""The role matrix on the alert and dead-letter routes, and the ingest key's rate limit.
+"""The role matrix on the alert, event and dead-letter routes, and the ingest key's rate limit.
 
-Viewers, analysts and leads read alerts and dead letters; a responder works
+Viewers, analysts and leads read alerts, stored events and dead letters; a responder works
 incidents only and an admin sees no data (soc/security/roles.py), so both get
 403 whatever their tenants. Ingest keys only ingest; people never do.
 """
@@ -85,11 +85,32 @@ async def test_viewers_analysts_and_leads_read_alerts_and_dead_letters(api: Api)
         assert r.status_code == 200 and [d["id"] for d in r.json()] == ["dl-1"], who
 
 
+async def test_viewers_analysts_and_leads_search_stored_events(api: Api) -> None:
+    alert = await seed(api)
+    for who in READERS:
+        headers = await api.as_user(who)
+        r = await api.client.get("/api/v1/events", params={"q": "host:mkt01"}, headers=headers)
+        assert r.status_code == 200 and [e["id"] for e in r.json()["items"]] == [alert.event_id]
+        r = await api.client.get(f"/api/v1/events/{alert.event_id}", headers=headers)
+        assert r.status_code == 200 and r.json()["raw"] == RECORD, who
+        r = await api.client.get(
+            "/api/v1/events/stats", params={"field": "EventID"}, headers=headers
+        )
+        assert r.status_code == 200 and r.json()["values"] == [{"value": "10", "count": 1}], who
+        span = {"since": "2023-08-15T10:00:00Z", "until": "2023-08-15T11:00:00Z"}
+        r = await api.client.get("/api/v1/events/histogram", params=span, headers=headers)
+        assert r.status_code == 200 and r.json()["total"] == 1, who
+
+
+EVENT_PATHS = ("/api/v1/events", "/api/v1/events/stats?field=host", "/api/v1/events/histogram")
+
+
 async def test_responders_and_admins_read_no_alerts_nor_dead_letters(api: Api) -> None:
     alert = await seed(api)
     for who in NOT_READERS:
         headers = await api.as_user(who)
-        for path in ("/api/v1/alerts", f"/api/v1/alerts/{alert.id}", "/api/v1/deadletters"):
+        paths = ("/api/v1/alerts", f"/api/v1/alerts/{alert.id}", "/api/v1/deadletters")
+        for path in (*paths, *EVENT_PATHS, f"/api/v1/events/{alert.event_id}"):
             r = await api.client.get(path, headers=headers)
             assert r.status_code == 403, (who, path)
             assert r.headers["content-type"] == "application/problem+json"
@@ -97,6 +118,8 @@ async def test_responders_and_admins_read_no_alerts_nor_dead_letters(api: Api) -
             assert "MKT01" not in r.text
     r = await api.client.get("/api/v1/alerts", headers=key_header("ingest-ioc"))
     assert r.status_code == 403 and "'alerts:read'" in r.json()["detail"]
+    r = await api.client.get("/api/v1/events", headers=key_header("ingest-ioc"))
+    assert r.status_code == 403 and "'events:read'" in r.json()["detail"]
 
 
 async def test_a_tenant_outside_the_callers_is_refused_by_filter(api: Api) -> None:
@@ -105,6 +128,9 @@ async def test_a_tenant_outside_the_callers_is_refused_by_filter(api: Api) -> No
     r = await api.client.get("/api/v1/alerts", params={"tenant": A}, headers=headers)
     assert r.status_code == 403
     assert (await api.client.get("/api/v1/alerts", headers=headers)).json()["items"] == []
+    r = await api.client.get("/api/v1/events", params={"tenant": A}, headers=headers)
+    assert r.status_code == 403
+    assert (await api.client.get("/api/v1/events", headers=headers)).json()["items"] == []
 
 
 async def test_only_ingest_keys_ingest(api: Api) -> None:

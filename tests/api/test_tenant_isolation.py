@@ -24,9 +24,11 @@ from soc.api.feed import Feed, Listener
 from soc.app import Service
 from soc.errors import BackendError
 from soc.incidents.cases import IncidentQuery
+from soc.ingest.ndjson import parse_ndjson
 from soc.models import AlertQuery, utcnow
 from soc.settings import Settings
 from soc.stages.ingest import ingest_ndjson
+from soc.store.eventquery import EventQuery
 from tests.api._backends import BACKENDS, backend_values
 from tests.e2e.harness import auth, sample_lines
 
@@ -53,6 +55,7 @@ class World:
     b_incident: dict[str, Any]
     b_alert: str
     a_incident: dict[str, Any]
+    b_event: str
 
 
 async def _until(check: Callable[[], Awaitable[bool]], within_s: float = 60) -> None:
@@ -78,6 +81,8 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
     service = Service(settings, workers=True)
     app = create_app(service)
     lines = b"\n".join(sample_lines()[:1500])
+    parsed = parse_ndjson(lines, tenant=A, source="test", received=utcnow(), max_line_bytes=1 << 20)
+    recorded = len({e.id for e in parsed.events})
     async with app.router.lifespan_context(app):
         for tenant in (A, B):
             await ingest_ndjson(
@@ -95,7 +100,9 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
                 return False  # an index still starting
             counts = {len(p.items) for p in pages}
             linked = all(a.incident_id for p in pages for a in p.items)
-            return linked and len(counts) == 1 and counts != {0}
+            if not (linked and len(counts) == 1 and counts != {0}):
+                return False
+            return {await _stored_events(service, t) for t in (A, B)} == {recorded}
 
         await _until(grouped)
         transport = httpx.ASGITransport(app=app)
@@ -103,6 +110,7 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
             b_page = await service.cases.incidents.find(IncidentQuery(tenants=[B], limit=1))
             a_page = await service.cases.incidents.find(IncidentQuery(tenants=[A], limit=1))
             b_incident = b_page.items[0].model_dump(mode="json")
+            b_events = await service.store.search_events(EventQuery(tenants=[B], limit=1))
             yield World(
                 client=client,
                 service=service,
@@ -110,7 +118,21 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
                 b_incident=b_incident,
                 b_alert=b_incident["alerts"][0]["id"],
                 a_incident=a_page.items[0].model_dump(mode="json"),
+                b_event=b_events.items[0].id,
             )
+
+
+async def _stored_events(service: Service, tenant: str) -> int:
+    """How many events the event sink has stored for ``tenant`` so far."""
+    n, cursor = 0, None
+    while True:
+        page = await service.store.search_events(
+            EventQuery(tenants=[tenant], limit=500, cursor=cursor)
+        )
+        n += len(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return n
 
 
 Call = Callable[[World], Awaitable[httpx.Response]]
@@ -118,7 +140,7 @@ Call = Callable[[World], Awaitable[httpx.Response]]
 
 def _get(path: str, **params: Any) -> Call:
     async def call(w: World) -> httpx.Response:
-        target = path.format(b=w.b_incident["id"], alert=w.b_alert)
+        target = path.format(b=w.b_incident["id"], alert=w.b_alert, event=w.b_event)
         return await w.client.get(target, params=params, headers=auth("analyst"))
 
     return call
@@ -139,12 +161,16 @@ def _v(w: World) -> dict[str, Any]:
 DENIED: dict[tuple[str, str], list[Call]] = {
     # Reading the other tenant's records by id answers 404, as for a missing record.
     ("GET", "/api/v1/alerts/{alert_id}"): [_get("/api/v1/alerts/{alert}")],
+    ("GET", "/api/v1/events/{event_id}"): [_get("/api/v1/events/{event}")],
     ("GET", "/api/v1/incidents/{incident_id}"): [_get("/api/v1/incidents/{b}")],
     ("GET", "/api/v1/incidents/{incident_id}/timeline"): [_get("/api/v1/incidents/{b}/timeline")],
     ("GET", "/api/v1/incidents/{incident_id}/evidence"): [_get("/api/v1/incidents/{b}/evidence")],
     ("GET", "/api/v1/incidents/{incident_id}/stix"): [_get("/api/v1/incidents/{b}/stix")],
     # Asking for the other tenant by filter is refused.
     ("GET", "/api/v1/alerts"): [_get("/api/v1/alerts", tenant=B)],
+    ("GET", "/api/v1/events"): [_get("/api/v1/events", tenant=B)],
+    ("GET", "/api/v1/events/stats"): [_get("/api/v1/events/stats", tenant=B, field="host")],
+    ("GET", "/api/v1/events/histogram"): [_get("/api/v1/events/histogram", tenant=B)],
     ("GET", "/api/v1/incidents"): [_get("/api/v1/incidents", tenant=B)],
     ("GET", "/api/v1/deadletters"): [_get("/api/v1/deadletters", tenant=B)],
     ("GET", "/api/v1/suppressions"): [_get("/api/v1/suppressions", tenant=B)],
@@ -257,6 +283,7 @@ async def test_no_route_reaches_the_other_tenant(world: World) -> None:
         assert page["items"] and {i["tenant"] for i in page["items"]} == {A}, path
     overview = (await world.client.get("/api/v1/overview", headers=auth("analyst"))).json()
     assert set(overview["open_by_tenant"]) == {A}
+    await _events_stay_with_their_tenant(world)
 
     # bulk status naming B's alert changes nothing of B
     response = await world.client.post(
@@ -276,6 +303,35 @@ async def test_no_route_reaches_the_other_tenant(world: World) -> None:
     assert (
         await world.client.get(f"/api/v1/incidents/{b_id}", headers=auth("other"))
     ).status_code == 200
+
+
+async def _events_stay_with_their_tenant(world: World) -> None:
+    """Both tenants hold the same recorded events: every count of one tenant's analyst is
+    what the other's is, a lead of both sees twice as many, and no list holds the other's."""
+
+    async def get(path: str, who: str, **params: Any) -> dict[str, Any]:
+        r = await world.client.get(f"/api/v1{path}", params=params, headers=auth(who))
+        assert r.status_code == 200, (path, who, r.text)
+        body: dict[str, Any] = r.json()
+        return body
+
+    span = {"since": "2023-08-15T00:00:00Z", "until": "2023-08-16T00:00:00Z"}
+    for q in ("", "lsass", "EventID:10"):
+        page = await get("/events", "analyst", q=q, limit=500)
+        assert page["items"] and {e["tenant"] for e in page["items"]} == {A}, q
+        ours, theirs, both = (
+            await get("/events/histogram", who, q=q, **span) for who in ("analyst", "other", "lead")
+        )
+        assert ours["total"] == theirs["total"] > 0 and both["total"] == 2 * ours["total"], q
+        ours, theirs, both = (
+            await get("/events/stats", who, q=q, field="host")
+            for who in ("analyst", "other", "lead")
+        )
+        assert ours["events"] == theirs["events"] > 0 and both["events"] == 2 * ours["events"]
+    r = await world.client.get(f"/api/v1/events/{world.b_event}", headers=auth("analyst"))
+    assert r.status_code == 404 and B not in r.text
+    r = await world.client.get(f"/api/v1/events/{world.b_event}", headers=auth("other"))
+    assert r.status_code == 200 and r.json()["tenant"] == B
 
 
 async def test_the_live_feed_tells_each_listener_only_its_tenants(world: World) -> None:

@@ -27,6 +27,7 @@ R = ["viewer", "analyst", "lead", "responder", "admin", "ingest"]
 MATRIX: dict[str, str] = {
     #                      viewer analyst lead responder admin ingest
     "alerts:read":        "  x      x      x     .        .     .",
+    "events:read":        "  x      x      x     .        .     .",
     "alerts:triage":      "  .      x      x     .        .     .",
     "incidents:read":     "  x      x      x     x        .     .",
     "incidents:write":    "  .      x      x     x        .     .",
@@ -51,7 +52,7 @@ def p(role: str, *tenants: str, unit: str | None = None) -> UserPrincipal:
 def test_the_matrix_covers_every_action_and_role() -> None:
     assert set(MATRIX) == set(ACTIONS)
     assert set(R) == set(get_args(Role)) == set(PERMISSIONS)
-    assert len(CELLS) == 10 * 6
+    assert len(CELLS) == 11 * 6
 
 
 @pytest.mark.parametrize(("role", "action", "allowed"), CELLS)
@@ -96,6 +97,7 @@ def test_an_admin_sees_no_data_even_with_star() -> None:
     admin = p("admin", "*")
     data: tuple[Action, ...] = (
         "alerts:read",
+        "events:read",
         "incidents:read",
         "search",
         "evidence:export",
