@@ -13,7 +13,7 @@ from pathlib import Path
 from soc.api.routes.ui import ASSETS, UI_DIR
 
 NAMESPACES = (
-    "action|alert|alerts|app|common|deadline|duration|error|field|filter|inbox|incident|"
+    "action|alert|alerts|app|common|deadline|duration|error|explorer|field|filter|inbox|incident|"
     "incidents|lang|live|login|nav|observable|overview|role|time|severity|verdict|"
     "alert_status|incident_status|handoff_state"
 )
@@ -49,6 +49,7 @@ DYNAMIC = {
         "reopen",
     ],
     "deadline": ["breached_acknowledge", "breached_resolve"],
+    "explorer": ["range_15m", "range_1h", "range_4h", "range_24h", "range_7d", "range_30d", "range_90d"],
 }
 """Keys built from API values (`${group}.${value}`): every value the API may send."""
 NOT_KEYS = {"alerts.per_hour"}

@@ -12,6 +12,7 @@ export class ApiError extends Error {
     this.title = problem?.title ?? null;
     this.detail = this.message;
     this.retryAfter = retryAfter;
+    this.problem = problem && typeof problem === 'object' ? problem : null;
   }
 }
 

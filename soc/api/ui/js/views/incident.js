@@ -8,6 +8,7 @@ import { t } from '../i18n.js';
 import { can, currentUser } from '../session.js';
 import { on } from '../stream.js';
 import { timeEl } from '../time.js';
+import { pivotHref } from '../explorer_query.js';
 import { breachFlags, incidentOf, itemsOf, pendingHandOff, versionOf, write } from '../incidents_common.js';
 import { errorBox, formDialog, jsonBlock, kvTable, loading, toast } from '../widgets.js';
 
@@ -204,13 +205,15 @@ export async function render(main, { id }) {
 
   function renderObservables(inc) {
     const list = inc.observables ?? [];
+    const pivots = can('events:read');
     fill(observables, 
       h('h2', { i18n: 'incident.observables' }),
       list.length
         ? h('table', { class: 'grid compact', testid: 'observables-table' },
-            h('thead', null, h('tr', null, h('th', { i18n: 'observable.type' }), h('th', { i18n: 'observable.value' }), h('th', { i18n: 'observable.field' }), h('th', { i18n: 'field.first_seen' }))),
-            h('tbody', null, list.map((o) => h('tr', { testid: 'observable' },
-              h('td', null, h('span', { class: 'badge', i18n: `observable.${o.type}` })), h('td', { class: 'mono' }, o.value), h('td', { class: 'mono' }, o.field), h('td', null, timeEl(o.first_seen))))))
+            h('thead', null, h('tr', null, h('th', { i18n: 'observable.type' }), h('th', { i18n: 'observable.value' }), h('th', { i18n: 'observable.field' }), h('th', { i18n: 'field.first_seen' }), pivots ? h('th', null, h('span', { class: 'sr-only', i18n: 'explorer.pivot' })) : null)),
+            h('tbody', null, list.map((o) => h('tr', { testid: 'observable', dataset: { type: o.type, value: o.value } },
+              h('td', null, h('span', { class: 'badge', i18n: `observable.${o.type}` })), h('td', { class: 'mono' }, o.value), h('td', { class: 'mono' }, o.field), h('td', null, timeEl(o.first_seen)),
+              pivots ? h('td', null, h('a', { href: pivotHref(o, inc), class: 'pivot', i18n: 'explorer.pivot', attrs18n: { title: 'explorer.pivot_title' }, testid: 'observable-pivot' })) : null))))
         : h('p', { class: 'muted', i18n: 'incident.no_observables' }),
     );
   }
