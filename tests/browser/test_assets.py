@@ -49,7 +49,15 @@ DYNAMIC = {
         "reopen",
     ],
     "deadline": ["breached_acknowledge", "breached_resolve"],
-    "explorer": ["range_15m", "range_1h", "range_4h", "range_24h", "range_7d", "range_30d", "range_90d"],
+    "explorer": [
+        "range_15m",
+        "range_1h",
+        "range_4h",
+        "range_24h",
+        "range_7d",
+        "range_30d",
+        "range_90d",
+    ],
 }
 """Keys built from API values (`${group}.${value}`): every value the API may send."""
 NOT_KEYS = {"alerts.per_hour"}

@@ -91,10 +91,13 @@ export function narrowed(q, term) {
 /**
  * The explorer's query for an observable: a host is the events' own `host`; an account,
  * address, hash, domain or URL turns up under many field names (User, SubjectUserName,
- * SourceIp, DestAddress, Hashes...), so it is searched as a full-text phrase.
+ * SourceIp, DestAddress, Hashes...), so it is searched as a full-text phrase. An account
+ * (`DOMAIN\\user`) is searched by its user name alone: Windows Security events keep the
+ * user and the domain in two fields, and a phrase matches within one value.
  */
 export function observableQuery(o) {
   if (o.type === 'host' && o.field === 'host') return `host:${quoted(o.value)}`;
+  if (o.type === 'account') return quoted(o.value.slice(o.value.lastIndexOf('\\') + 1));
   return quoted(o.value);
 }
 
