@@ -39,17 +39,19 @@ export function rangeOf(state, now = Date.now()) {
   return { since: new Date(now - span).toISOString(), until: new Date(now).toISOString() };
 }
 
-/** A UTC ISO time as the value of a datetime-local input, in Vietnam time. */
+/** A UTC ISO time as the house shows times: "YYYY-MM-DD HH:mm:ss" in Vietnam time. */
 export function toLocalInput(iso) {
   const d = new Date(new Date(iso).getTime() + 7 * 3_600_000);
-  return d.toISOString().slice(0, 19);
+  return d.toISOString().slice(0, 19).replace('T', ' ');
 }
 
-/** A datetime-local input's value (Vietnam time) as UTC ISO, or '' when empty or invalid. */
+const LOCAL_TIME = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(:\d{2})?$/;
+
+/** A typed Vietnam time ("YYYY-MM-DD HH:mm[:ss]") as UTC ISO, or '' when it is not one. */
 export function fromLocalInput(value) {
-  if (!value) return '';
-  const withSeconds = value.length === 16 ? `${value}:00` : value;
-  const t = Date.parse(`${withSeconds}${VN_OFFSET}`);
+  const m = LOCAL_TIME.exec((value ?? '').trim());
+  if (!m) return '';
+  const t = Date.parse(`${m[1]}T${m[2]}${m[3] ?? ':00'}${VN_OFFSET}`);
   return Number.isNaN(t) ? '' : new Date(t).toISOString();
 }
 

@@ -67,8 +67,12 @@ function rangeForm(state, range) {
       i18n: `explorer.range_${r}`,
       on: { click: () => go({ q: state.q, range: r }) },
     })));
-  const from = h('input', { type: 'datetime-local', step: 1, name: 'from', value: toLocalInput(range.since), testid: 'explorer-from' });
-  const to = h('input', { type: 'datetime-local', step: 1, name: 'to', value: toLocalInput(range.until), testid: 'explorer-to' });
+  const timeInput = (name, iso) => h('input', {
+    type: 'text', name, value: toLocalInput(iso), class: 'time-input', autocomplete: 'off', spellcheck: 'false',
+    placeholder: 'YYYY-MM-DD HH:mm:ss', pattern: '\\d{4}-\\d{2}-\\d{2}[ T]\\d{2}:\\d{2}(:\\d{2})?', testid: `explorer-${name}`,
+  });
+  const from = timeInput('from', range.since);
+  const to = timeInput('to', range.until);
   return { quick, from, to };
 }
 
@@ -92,6 +96,7 @@ export async function render(main, { params }) {
   const shownFrom = from.value;
   const shownTo = to.value;
   const submit = () => {
+    if (!form.reportValidity()) return;
     const since = fromLocalInput(from.value);
     const until = fromLocalInput(to.value);
     const changed = from.value !== shownFrom || to.value !== shownTo;
@@ -179,6 +184,7 @@ export async function render(main, { params }) {
   }
 
   async function loadHistogram() {
+    chartBox.hidden = false;
     fill(chartBox, loading());
     try {
       const hist = await api('/events/histogram', { query: { q: state.q, since: range.since, until: range.until, buckets: BUCKETS } });
@@ -192,6 +198,7 @@ export async function render(main, { params }) {
     } catch (e) {
       clear(chartBox);
       if (e.status !== 400) fill(chartBox, errorBox(e, 'histogram-error'));
+      else chartBox.hidden = true;
     }
   }
 

@@ -212,7 +212,7 @@ export async function render(main, { id }) {
         ? h('table', { class: 'grid compact', testid: 'observables-table' },
             h('thead', null, h('tr', null, h('th', { i18n: 'observable.type' }), h('th', { i18n: 'observable.value' }), h('th', { i18n: 'observable.field' }), h('th', { i18n: 'field.first_seen' }), pivots ? h('th', null, h('span', { class: 'sr-only', i18n: 'explorer.pivot' })) : null)),
             h('tbody', null, list.map((o) => h('tr', { testid: 'observable', dataset: { type: o.type, value: o.value } },
-              h('td', null, h('span', { class: 'badge', i18n: `observable.${o.type}` })), h('td', { class: 'mono' }, o.value), h('td', { class: 'mono' }, o.field), h('td', null, timeEl(o.first_seen)),
+              h('td', null, h('span', { class: 'badge', i18n: `observable.${o.type}` })), h('td', { class: 'mono' }, o.value), h('td', { class: 'mono' }, o.field), h('td', { class: 'nowrap' }, timeEl(o.first_seen)),
               pivots ? h('td', null, h('a', { href: pivotHref(o, inc), class: 'pivot', i18n: 'explorer.pivot', attrs18n: { title: 'explorer.pivot_title' }, testid: 'observable-pivot' })) : null))))
         : h('p', { class: 'muted', i18n: 'incident.no_observables' }),
     );
