@@ -99,6 +99,19 @@ def test_query_expand_narrow_and_page(
     )
     screens(page, "expanded")
 
+    # A field's name shows its commonest values among the query's events.
+    fields.locator("tr[data-field=SourceImage]").get_by_test_id("field-stats").click()
+    with soc.signed_in("analyst") as c:
+        params = {"field": "SourceImage", "q": "EventID:10", "since": SINCE, "until": UNTIL}
+        top = c.get("/api/v1/events/stats", params=params).json()
+    rows = page.get_by_test_id("field-top-row")
+    expect(rows).to_have_count(len(top["values"]))
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.value)") == [
+        v["value"] for v in top["values"]
+    ]
+    expect(rows.first.locator("td.num")).to_have_text(str(top["values"][0]["count"]))
+    screens(page, "top-values")
+
     # One click on a value narrows the query to it.
     access = first["fields"]["GrantedAccess"]
     with page.expect_response(lambda r: "/api/v1/events?" in r.url):

@@ -43,13 +43,14 @@ function valueCell(name, value, onFilter) {
   }, text));
 }
 
-/** The event's fields (each value a filter) and its raw record. */
-function eventDetail(event, onFilter) {
+/** The event's fields (each name opens its top values, each value a filter) and its raw record. */
+function eventDetail(event, onFilter, onStats) {
   const own = [['host', event.host], ['source', event.source], ['logsource.product', event.logsource?.product],
     ['logsource.category', event.logsource?.category], ['logsource.service', event.logsource?.service]]
     .filter(([, v]) => v != null && v !== '');
   const fields = Object.entries(event.fields ?? {}).sort(([a], [b]) => a.localeCompare(b));
-  const rows = [...own, ...fields].map(([k, v]) => h('tr', { dataset: { field: k } }, h('th', { scope: 'row' }, k), valueCell(k, v, onFilter)));
+  const name = (k) => h('button', { type: 'button', class: 'link field-name', testid: 'field-stats', attrs18n: { title: 'explorer.show_top' }, on: { click: () => onStats(k) } }, k);
+  const rows = [...own, ...fields].map(([k, v]) => h('tr', { dataset: { field: k } }, h('th', { scope: 'row' }, name(k)), valueCell(k, v, onFilter)));
   return h('div', { class: 'event-detail', testid: 'event-detail' },
     h('p', { class: 'muted small' }, h('span', { i18n: 'field.tenant' }), `: ${event.tenant} · `, h('span', { i18n: 'field.event_id' }), ': ', h('code', null, event.id)),
     h('div', { class: 'event-detail-cols' },
@@ -127,6 +128,26 @@ export async function render(main, { params }) {
   const more = h('button', { type: 'button', class: 'btn', i18n: 'common.load_more', hidden: true, testid: 'events-more', on: { click: () => loadPage(false) } });
 
   const addFilter = (name, value) => go({ ...state, q: narrowed(state.q, termFor(name, value)) });
+  const statsBox = h('section', { class: 'card explorer-stats', hidden: true, testid: 'field-top', 'aria-live': 'polite' });
+
+  /** The commonest values of a field among the events of the query and range (GET /events/stats). */
+  async function showStats(name) {
+    statsBox.hidden = false;
+    fill(statsBox, loading());
+    try {
+      const s = await api('/events/stats', { query: { field: name, q: state.q, since: range.since, until: range.until, size: 10 } });
+      const close = h('button', { type: 'button', class: 'btn btn-small', i18n: 'explorer.close_top', testid: 'field-top-close', on: { click: () => { statsBox.hidden = true; } } });
+      fill(statsBox,
+        h('div', { class: 'detail-head' }, h('h2', { i18n: 'explorer.top_values', vars: { field: name, n: s.events } }), close),
+        h('table', { class: 'grid compact', testid: 'field-top-table', dataset: { field: name } },
+          h('tbody', null,
+            s.values.map((v) => h('tr', { testid: 'field-top-row', dataset: { value: v.value } },
+              valueCell(name, v.value, addFilter), h('td', { class: 'num' }, String(v.count)))),
+            s.other ? h('tr', null, h('td', { class: 'muted', i18n: 'explorer.other' }), h('td', { class: 'num' }, String(s.other))) : null)));
+    } catch (e) {
+      fill(statsBox, errorBox(e, 'field-top-error'));
+    }
+  }
 
   function row(event) {
     const open = h('button', { type: 'button', class: 'link expander', 'aria-expanded': 'false', testid: 'event-open' }, timeEl(event.time, { 'data-testid': 'event-time' }));
@@ -145,7 +166,7 @@ export async function render(main, { params }) {
         return;
       }
       detail = h('tr', { class: 'event-detail-row', testid: 'event-detail-row', dataset: { id: event.id } },
-        h('td', { colspan: 4 }, eventDetail(event, addFilter)));
+        h('td', { colspan: 4 }, eventDetail(event, addFilter, showStats)));
       tr.after(detail);
       open.setAttribute('aria-expanded', 'true');
       tr.classList.add('active');
@@ -223,7 +244,7 @@ export async function render(main, { params }) {
 
   main.append(h('section', { class: 'view explorer', testid: 'view-events', dataset: { since: range.since, until: range.until, q: state.q } },
     h('div', { class: 'view-head' }, h('h1', { i18n: 'explorer.title' }), count, h('span', { class: 'muted small', i18n: 'time.zone_note' })),
-    form, errorSlot, chartBox,
+    form, errorSlot, chartBox, statsBox,
     h('div', { class: 'table-wrap' }, table, empty, more)));
   document.title = `${t('explorer.title')} · ${t('app.title')}`;
   await reload();
