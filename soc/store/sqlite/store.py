@@ -14,20 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from soc.component import Component
-from soc.errors import StoreError
+from soc.errors import QueryError, StoreError
 from soc.log import get_logger
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
-from soc.settings import SqliteSettings
+from soc.settings import RetentionSettings, SqliteSettings
 from soc.store._common import after, page
+from soc.store.base import encode_cursor
+from soc.store.eventquery import EventPage, EventQuery, EventStats, ValueCount
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
+from soc.store.sqlite import eventsql
+from soc.store.sqlite import events as sqlite_events
 from soc.store.sqlite import query as sql_query
+from soc.store.sqlite import retention as sqlite_retention
 from soc.store.sqlite import records as sqlite_records
 from soc.store.sqlite import schema
 from soc.store.terms import from_micros, micros
@@ -58,9 +63,12 @@ def _open(path: Path) -> sqlite3.Connection:
                 f"sqlite: {path} has schema version {version}, newer than this code's "
                 f"{schema.SCHEMA_VERSION}"
             )
+        plan = sqlite_events.PLAN_BACKFILL if version < schema.EVENT_INDEX_VERSION else ""
         conn.executescript(
-            f"BEGIN; {schema.SCHEMA} PRAGMA user_version = {schema.SCHEMA_VERSION}; COMMIT;"
+            f"BEGIN; {schema.SCHEMA} {plan} "
+            f"PRAGMA user_version = {schema.SCHEMA_VERSION}; COMMIT;"
         )
+        eventsql.register(conn)
     except BaseException:
         conn.close()
         raise
@@ -90,14 +98,19 @@ def _insert_many(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]
 class SqliteStore(Component):
     """The :class:`~soc.store.base.Store` in one SQLite file."""
 
-    def __init__(self, settings: SqliteSettings) -> None:
+    def __init__(
+        self, settings: SqliteSettings, retention: RetentionSettings | None = None
+    ) -> None:
         self._path = settings.path
+        self._retention = retention or RetentionSettings()
+        self._names = sqlite_events.FieldNames()
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
     async def start(self) -> None:
         if self._executor is not None:
             return
+        sqlite_retention.refuse_unsupported(self._retention)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soc-sqlite")
         try:
             loop = asyncio.get_running_loop()
@@ -110,6 +123,9 @@ class SqliteStore(Component):
             if isinstance(e, sqlite3.Error):
                 raise _store_error(e) from e
             raise StoreError(f"sqlite: cannot open {self._path}: {e}") from e
+        indexed = await self._run(lambda c: sqlite_events.backfill(c, self._names))
+        if indexed:
+            log.info("stored events indexed for search", extra={"events": indexed})
         log.info("store started", extra={"backend": "sqlite", "path": str(self._path)})
 
     async def stop(self) -> None:
@@ -139,11 +155,8 @@ class SqliteStore(Component):
         await self._fetch("SELECT count(*) FROM sqlite_master", ())
 
     async def put_events(self, events: Sequence[Event]) -> None:
-        rows = [
-            (e.id, e.tenant, micros(e.time), e.host, e.source, e.model_dump_json()) for e in events
-        ]
-        if rows:
-            await self._run(lambda c: _insert_many(c, schema.INSERT_EVENT, rows))
+        if events:
+            await self._run(lambda c: sqlite_events.put(c, self._names, events))
 
     async def put_alerts(self, alerts: Sequence[Alert]) -> None:
         rows = [
@@ -254,3 +267,88 @@ class SqliteStore(Component):
 
     async def delete_record(self, kind: Kind, record_id: str) -> bool:
         return await self._run(lambda c: sqlite_records.delete(c, kind, record_id))
+
+    async def search_events(self, query: EventQuery) -> EventPage:
+        position = after(query.cursor)
+        if query.tenants is not None and not query.tenants:
+            return EventPage(items=[])
+        items = await self._event_docs(query, position, query.limit + 1)
+        if len(items) <= query.limit:
+            return EventPage(items=items)
+        kept = items[: query.limit]
+        return EventPage(items=kept, next_cursor=encode_cursor(kept[-1].time, kept[-1].id))
+
+    async def _event_docs(
+        self, query: EventQuery, position: tuple[int, str] | None, limit: int
+    ) -> list[Event]:
+        sql, params = eventsql.search(query, position, limit)
+
+        def read(c: sqlite3.Connection) -> list[Event]:
+            return [Event.model_validate_json(r[0]) for r in c.execute(sql, params)]
+
+        return await self._run(read)
+
+    async def scan_events(
+        self, query: EventQuery, *, batch: int = 2000
+    ) -> AsyncIterator[list[Event]]:
+        if batch < 1:
+            raise QueryError("batch must be at least 1")
+        if query.tenants is not None and not query.tenants:
+            return
+        position: tuple[int, str] | None = None
+        while True:
+            items = await self._event_docs(query, position, batch)
+            if items:
+                yield items
+            if len(items) < batch:
+                return
+            position = micros(items[-1].time), items[-1].id
+
+    async def event_histogram(self, query: EventQuery, *, bucket_s: int) -> dict[datetime, int]:
+        if bucket_s < 1:
+            raise QueryError("bucket_s must be at least 1")
+        if query.tenants is not None and not query.tenants:
+            return {}
+        size = bucket_s * 1_000_000
+        rows = await self._fetch(*eventsql.histogram(query, size))
+        return {from_micros(int(b) * size): int(n) for b, n in rows}
+
+    async def event_stats(self, query: EventQuery, *, field: str, size: int = 10) -> EventStats:
+        name = field.lower()
+        if query.tenants is not None and not query.tenants:
+            return EventStats(field=name, events=0, values=[])
+        (top_sql, top_params), (totals_sql, totals_params) = eventsql.stats(
+            query, name, max(size, 0)
+        )
+
+        def read(c: sqlite3.Connection) -> tuple[list[Any], tuple[Any, ...]]:
+            return (
+                c.execute(top_sql, top_params).fetchall(),
+                c.execute(totals_sql, totals_params).fetchone(),
+            )
+
+        top, (events, rows) = await self._run(read)
+        values = [ValueCount(value=v, count=int(n)) for v, n in top]
+        other = int(rows) - sum(v.count for v in values)
+        return EventStats(field=name, events=int(events), values=values, other=other)
+
+    async def expire(self, now: datetime) -> dict[str, int]:
+        deleted: dict[str, int] = {}
+        n = self._retention.batch_size
+        for table in sqlite_retention.TABLES:
+            deleted[table.kind] = 0
+            cutoffs = await self._run(
+                lambda c, t=table: sqlite_retention.cutoffs(c, t, self._retention, now)
+            )
+            for tenant, before in cutoffs:
+                while True:
+                    gone = await self._run(
+                        lambda c, t=table, who=tenant, b=before: sqlite_retention.delete_batch(
+                            c, t, who, b, n
+                        )
+                    )
+                    deleted[table.kind] += gone
+                    if gone < n:
+                        break
+                    await asyncio.sleep(0)  # let the pipeline's writes in between batches
+        return deleted
