@@ -48,6 +48,11 @@ class FieldNames:
         self._ids: dict[str, int] = {}
         self._pending: dict[str, int] = {}
 
+    @property
+    def known(self) -> dict[str, int]:
+        """The numbers committed so far (read-only to callers)."""
+        return self._ids
+
     def id(self, conn: sqlite3.Connection, name: str) -> int:
         known = self._ids.get(name) or self._pending.get(name)
         if known is not None:
@@ -73,9 +78,12 @@ def _index(
     texts: list[tuple[int, str]],
 ) -> None:
     """Add the index rows of ``(rowid, event)`` to ``fields`` and ``texts``."""
+    known = names.known
     for rowid, event in indexed:
         pairs = event_pairs(event)
-        fields.extend((names.id(conn, name), value, rowid) for name, value in pairs)
+        for name, value in pairs:
+            name_id = known.get(name)
+            fields.append((names.id(conn, name) if name_id is None else name_id, value, rowid))
         texts.append((rowid, fts_text(pairs)))
 
 

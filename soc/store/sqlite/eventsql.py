@@ -155,3 +155,26 @@ def stats(query: q.EventQuery, field: str, size: int) -> tuple[Sql, Sql]:
     )
     totals = (f"SELECT count(DISTINCT event), count(*) {scope}", [field, *params])
     return top, totals
+
+
+def list_matches(conn: sqlite3.Connection, table: str, query: q.EventQuery) -> None:
+    """Create ``table`` (a temporary table name this module's caller made, never user text)
+    holding (time, id, rowid) of every event ``query`` matches."""
+    clause, params = matching(query)
+    conn.execute(
+        f"CREATE TABLE {table} (time_us INTEGER NOT NULL, id TEXT NOT NULL, "
+        "r INTEGER NOT NULL, PRIMARY KEY (time_us, id)) WITHOUT ROWID"
+    )
+    conn.execute(f"INSERT INTO {table} SELECT e.time_us, e.id, e.rowid FROM events e {clause}", params)
+
+
+def listed(table: str, position: tuple[int, str] | None, limit: int) -> Sql:
+    """Docs of the events listed in ``table``, newest first, after ``position``."""
+    where, params = "", []
+    if position is not None:
+        where, params = "WHERE (s.time_us, s.id) < (?, ?)", list(position)
+    sql = (
+        f"SELECT e.doc FROM {table} s JOIN events e ON e.rowid = s.r {where} "
+        "ORDER BY s.time_us DESC, s.id DESC LIMIT ?"
+    )
+    return sql, [*params, limit]
