@@ -146,9 +146,7 @@ def histogram(query: q.EventQuery, size_us: int) -> Sql:
 def stats(query: q.EventQuery, field: str, size: int) -> tuple[Sql, Sql]:
     """The top ``size`` (value, events) of ``field``; and (events with it, value rows)."""
     clause, params = matching(query)
-    scope = (
-        f"FROM event_fields WHERE {_NAME} AND event IN (SELECT e.rowid FROM events e {clause})"
-    )
+    scope = f"FROM event_fields WHERE {_NAME} AND event IN (SELECT e.rowid FROM events e {clause})"
     top = (
         f"SELECT value, count(*) AS n {scope} GROUP BY value ORDER BY n DESC, value LIMIT ?",
         [field, *params, size],
@@ -165,7 +163,9 @@ def list_matches(conn: sqlite3.Connection, table: str, query: q.EventQuery) -> N
         f"CREATE TABLE {table} (time_us INTEGER NOT NULL, id TEXT NOT NULL, "
         "r INTEGER NOT NULL, PRIMARY KEY (time_us, id)) WITHOUT ROWID"
     )
-    conn.execute(f"INSERT INTO {table} SELECT e.time_us, e.id, e.rowid FROM events e {clause}", params)
+    conn.execute(
+        f"INSERT INTO {table} SELECT e.time_us, e.id, e.rowid FROM events e {clause}", params
+    )
 
 
 def listed(table: str, position: tuple[int, str] | None, limit: int) -> Sql:

@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,12 +31,11 @@ from soc.store._common import after, page
 from soc.store.base import encode_cursor
 from soc.store.eventquery import EventPage, EventQuery, EventStats, ValueCount
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
-from soc.store.sqlite import eventsql
 from soc.store.sqlite import events as sqlite_events
+from soc.store.sqlite import eventsql, schema
 from soc.store.sqlite import query as sql_query
-from soc.store.sqlite import retention as sqlite_retention
 from soc.store.sqlite import records as sqlite_records
-from soc.store.sqlite import schema
+from soc.store.sqlite import retention as sqlite_retention
 from soc.store.terms import from_micros, micros
 
 log = get_logger(__name__)
@@ -69,8 +69,7 @@ def _open(path: Path) -> sqlite3.Connection:
             )
         plan = sqlite_events.PLAN_BACKFILL if version < schema.EVENT_INDEX_VERSION else ""
         conn.executescript(
-            f"BEGIN; {schema.SCHEMA} {plan} "
-            f"PRAGMA user_version = {schema.SCHEMA_VERSION}; COMMIT;"
+            f"BEGIN; {schema.SCHEMA} {plan} PRAGMA user_version = {schema.SCHEMA_VERSION}; COMMIT;"
         )
         eventsql.register(conn)
     except BaseException:
@@ -97,6 +96,10 @@ def _insert_many(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _read_events(sql: str, params: list[Any], conn: sqlite3.Connection) -> list[Event]:
+    return [Event.model_validate_json(r[0]) for r in conn.execute(sql, params)]
 
 
 class SqliteStore(Component):
@@ -286,12 +289,7 @@ class SqliteStore(Component):
     async def _event_docs(
         self, query: EventQuery, position: tuple[int, str] | None, limit: int
     ) -> list[Event]:
-        sql, params = eventsql.search(query, position, limit)
-
-        def read(c: sqlite3.Connection) -> list[Event]:
-            return [Event.model_validate_json(r[0]) for r in c.execute(sql, params)]
-
-        return await self._run(read)
+        return await self._run(partial(_read_events, *eventsql.search(query, position, limit)))
 
     async def scan_events(
         self, query: EventQuery, *, batch: int = 2000
@@ -318,11 +316,8 @@ class SqliteStore(Component):
         try:
             position = None
             while True:
-                sql, params = eventsql.listed(table, position, batch)
                 items = await self._run(
-                    lambda c, s=sql, p=params: [
-                        Event.model_validate_json(r[0]) for r in c.execute(s, p)
-                    ]
+                    partial(_read_events, *eventsql.listed(table, position, batch))
                 )
                 if items:
                     yield items
@@ -367,13 +362,17 @@ class SqliteStore(Component):
         for table in sqlite_retention.TABLES:
             deleted[table.kind] = 0
             cutoffs = await self._run(
-                lambda c, t=table: sqlite_retention.cutoffs(c, t, self._retention, now)
+                partial(sqlite_retention.cutoffs, table=table, retention=self._retention, now=now)
             )
             for tenant, before in cutoffs:
                 while True:
                     gone = await self._run(
-                        lambda c, t=table, who=tenant, b=before: sqlite_retention.delete_batch(
-                            c, t, who, b, n
+                        partial(
+                            sqlite_retention.delete_batch,
+                            table=table,
+                            tenant=tenant,
+                            before=before,
+                            n=n,
                         )
                     )
                     deleted[table.kind] += gone
