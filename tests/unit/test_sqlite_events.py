@@ -40,6 +40,16 @@ def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
+def fts_terms(path: Path) -> dict[str, int]:
+    """Term -> documents, as the FTS5 index itself holds them (stale entries included)."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, events_fts, row)")
+        return {t: int(n) for t, n in conn.execute("SELECT term, doc FROM temp.vocab")}
+    finally:
+        conn.close()
+
+
 async def everything(store: SqliteStore, where: q.Node | None) -> list[str]:
     ids: list[str] = []
     async for batch in store.scan_events(q.EventQuery(where=where), batch=700):
@@ -225,6 +235,8 @@ async def test_expire_deletes_in_batches_and_leaves_no_index_rows(tmp_path: Path
         assert await everything(s, q.parse("_exists_:eventid")) == newest_first(kept)
         expected_rows = sum(len(q.event_pairs(e)) for e in kept)
         assert rows(path, "SELECT count(*) FROM event_fields") == [(expected_rows,)]
+        terms = fts_terms(path)
+        assert terms["lsass"] == terms["\ue000"] == len(kept)
         assert (await s.expire(now))["events"] == 0
         await s.put_events(aged)  # the expired come back, under new rowids, indexed again
         assert len(await everything(s, q.parse("lsass"))) == len(aged)
@@ -246,3 +258,26 @@ async def test_a_period_for_incidents_or_audit_is_refused_at_start(
     s = SqliteStore(SqliteSettings(path=tmp_path / "soc.db"), retention)
     with pytest.raises(ConfigError, match=r"keeps (incidents|audit) for good"):
         await s.start()
+
+
+async def test_an_event_is_indexed_as_stored_so_its_deletion_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """JSON has no NaN: the stored doc holds null, so the index (and a later deletion, which
+    recomputes it from the doc) must not see "nan"."""
+    now = datetime(2026, 6, 10, tzinfo=UTC)
+    path = tmp_path / "soc.db"
+    event = EVENTS[0].model_copy(
+        update={"id": "nan", "time": now - timedelta(days=9), "fields": {"x": float("nan")}}
+    )
+    s = SqliteStore(SqliteSettings(path=path), RetentionSettings(events_days=5))
+    await s.start()
+    try:
+        await s.put_events([event])
+        assert await everything(s, q.parse("x:nan")) == []
+        assert await everything(s, q.parse("_exists_:host")) == ["nan"]
+        assert (await s.expire(now))["events"] == 1
+        assert rows(path, "SELECT count(*) FROM event_fields") == [(0,)]
+        assert fts_terms(path) == {}
+    finally:
+        await s.stop()

@@ -111,18 +111,21 @@ def put(conn: sqlite3.Connection, names: FieldNames, events: Sequence[Event]) ->
             )
         new = [e for e in unique if e.id not in stored]
         top = conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]
-        numbered = [(top + 1 + i, e) for i, e in enumerate(new)]
+        docs = [e.model_dump_json() for e in new]
         conn.executemany(
             "INSERT INTO events (rowid, id, tenant, time_us, host, source, doc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (r, e.id, e.tenant, micros(e.time), e.host, e.source, e.model_dump_json())
-                for r, e in numbered
+                (top + 1 + i, e.id, e.tenant, micros(e.time), e.host, e.source, doc)
+                for i, (e, doc) in enumerate(zip(new, docs, strict=True))
             ],
         )
         fields: list[tuple[int, str, int]] = []
         texts: list[tuple[int, str]] = []
-        _index(conn, names, numbered, fields, texts)
+        # indexed as stored: the doc read back is what searches return and what a deletion
+        # recomputes the index from (a value JSON spells otherwise, e.g. NaN, stays consistent)
+        stored_events = [(top + 1 + i, Event.model_validate_json(d)) for i, d in enumerate(docs)]
+        _index(conn, names, stored_events, fields, texts)
         _write_index(conn, fields, texts)
     except BaseException:
         conn.execute("ROLLBACK")

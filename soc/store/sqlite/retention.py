@@ -24,8 +24,9 @@ from soc.store.terms import micros
 
 UNSUPPORTED = {
     "incidents": (
-        "closed incidents are still named by their alerts (alert.incident), comments and "
-        "audit entries; deleting them would leave those pointing at nothing"
+        "a closed incident is still named by its alerts (Alert.incident_id, kept while "
+        "alerts_days is null) and by audit entries (target incident:<id>); deleting it would "
+        "leave an alert whose incident cannot be opened"
     ),
     "audit": (
         "the audit trail is one hash chain verified from its first entry "
