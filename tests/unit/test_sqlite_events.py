@@ -15,6 +15,7 @@ from soc.models import Event
 from soc.settings import RetentionSettings, SqliteSettings
 from soc.store import eventquery as q
 from soc.store.sqlite import SqliteStore
+from soc.store.sqlite import eventsql
 from soc.store.sqlite import events as sqlite_events
 from soc.store.terms import word_list
 from tests.contract._events import A, matches, recorded
@@ -114,7 +115,8 @@ async def test_a_version_2_database_is_migrated_and_its_events_indexed_at_start(
     await s.stop()
     conn = sqlite3.connect(path, isolation_level=None)  # what version 2 had: no event index
     conn.executescript(
-        "DROP TABLE event_fields; DROP TABLE event_field_names; DROP TABLE events_fts; "
+        "DROP TABLE event_fields; DROP TABLE event_field_names; DROP TABLE events_fts_terms; "
+        "DROP TABLE events_fts; "
         "DROP TABLE store_meta; DROP INDEX events_time; PRAGMA user_version = 2;"
     )
     conn.close()
@@ -281,3 +283,29 @@ async def test_an_event_is_indexed_as_stored_so_its_deletion_leaves_nothing(
         assert fts_terms(path) == {}
     finally:
         await s.stop()
+
+
+@pytest.mark.parametrize("common", [1, 10**9], ids=["every-term-probed", "every-term-a-set"])
+async def test_both_plans_of_a_page_return_the_same_events(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch, common: int
+) -> None:
+    """A page probes its common terms row by row and takes the others as sets: both plans
+    must page through exactly the events the query means."""
+    monkeypatch.setattr(eventsql, "COMMON", common)
+    await store.put_events(EVENTS)
+    for text in [
+        "EventID:10",
+        "NOT EventID:10 AND svchost",
+        '"windows system32" AND -EventID:7',
+        "lsass OR EventID:4688",
+        "logsource.product:windows AND NOT (Channel:Security OR rundll32 svchost)",
+    ]:
+        node = q.parse(text)
+        got: list[str] = []
+        cursor = None
+        while True:
+            page = await store.search_events(q.EventQuery(where=node, limit=300, cursor=cursor))
+            got += [e.id for e in page.items]
+            if (cursor := page.next_cursor) is None:
+                break
+        assert got == newest_first([e for e in EVENTS if matches(node, e)]), text

@@ -77,8 +77,67 @@ def _range(node: q.Range, params: list[Any]) -> str:
     return _fields(" AND ".join(parts), node.field, values, params)
 
 
-def condition(node: q.Node, params: list[Any]) -> str:
-    """The SQL condition on ``e`` (an ``events`` row) that ``node`` means; appends params."""
+COMMON = 1000
+"""Events a term must be held by for a page to probe it row by row (see :func:`common`)."""
+
+
+def common(conn: sqlite3.Connection, node: q.Node | None) -> set[q.Node]:
+    """The equalities and word sets of ``node`` that at least :data:`COMMON` events hold.
+
+    A condition as a set (``rowid IN (...)``) costs its whole match set on every page;
+    a common one is cheaper probed for each event of the newest-first walk, which stops
+    once the page is full. Counting stops at ``COMMON`` (an index range or one vocabulary
+    row), so the choice costs little.
+    """
+    found: set[q.Node] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        match n:
+            case q.Equals(field, value):
+                count = conn.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM event_fields WHERE {_NAME} "
+                    "AND value = ? LIMIT ?)",
+                    (field, value, COMMON),
+                ).fetchone()[0]
+                if count >= COMMON:
+                    found.add(n)
+            case q.Words(words):
+                held = [
+                    conn.execute(
+                        "SELECT coalesce(max(doc), 0) FROM events_fts_terms WHERE term = ?", (w,)
+                    ).fetchone()[0]
+                    for w in dict.fromkeys(words)
+                ]
+                if min(held) >= COMMON:
+                    found.add(n)
+            case q.AllOf(items) | q.AnyOf(items):
+                stack.extend(items)
+            case q.Not(item):
+                stack.append(item)
+    return found
+
+
+def condition(node: q.Node, params: list[Any], probe: set[q.Node] | None = None) -> str:
+    """The SQL condition on ``e`` (an ``events`` row) that ``node`` means; appends params.
+
+    The nodes in ``probe`` are tested for each row (``EXISTS`` on the exact key) rather
+    than as a set: the same meaning, another plan.
+    """
+    probe = probe or set()
+    if node in probe:
+        match node:
+            case q.Equals(field, value):
+                params.extend([field, value])
+                return (
+                    f"EXISTS (SELECT 1 FROM event_fields WHERE {_NAME} AND value = ? "
+                    "AND event = e.rowid)"
+                )
+            case q.Words(words, phrase):
+                params.append(_quoted(" ".join(words)) if phrase else fts_query(words))
+                return (
+                    "EXISTS (SELECT 1 FROM events_fts WHERE events_fts MATCH ? AND rowid = e.rowid)"
+                )
     match node:
         case q.Equals(field, value):
             return _fields("value = ?", field, [value], params)
@@ -95,17 +154,23 @@ def condition(node: q.Node, params: list[Any]) -> str:
         case q.WordPrefix(prefix):
             return _fts(_quoted(prefix) + " *", params)
         case q.AllOf(items):
-            return "(" + " AND ".join(condition(i, params) for i in items) + ")" if items else "1"
+            inner = " AND ".join(condition(i, params, probe) for i in items)
+            return f"({inner})" if items else "1"
         case q.AnyOf(items):
-            return "(" + " OR ".join(condition(i, params) for i in items) + ")" if items else "0"
+            inner = " OR ".join(condition(i, params, probe) for i in items)
+            return f"({inner})" if items else "0"
         case q.Not(item):
-            return f"NOT ({condition(item, params)})"
+            return f"NOT ({condition(item, params, probe)})"
         case q.Nothing():
             return "0"
     raise QueryError(f"not a query node: {type(node).__name__}")
 
 
-def matching(query: q.EventQuery, position: tuple[int, str] | None = None) -> Sql:
+def matching(
+    query: q.EventQuery,
+    position: tuple[int, str] | None = None,
+    probe: set[q.Node] | None = None,
+) -> Sql:
     """``WHERE`` clause (with ``WHERE``) of the events ``query`` selects, after ``position``."""
     where: list[str] = []
     params: list[Any] = []
@@ -118,16 +183,21 @@ def matching(query: q.EventQuery, position: tuple[int, str] | None = None) -> Sq
         where.append("e.time_us < ?")
         params.append(micros(query.until))
     if query.where is not None:
-        where.append(condition(query.where, params))
+        where.append(condition(query.where, params, probe))
     if position is not None:
         where.append("(e.time_us, e.id) < (?, ?)")
         params.extend(position)
     return (f"WHERE {' AND '.join(where)}" if where else ""), params
 
 
-def search(query: q.EventQuery, position: tuple[int, str] | None, limit: int) -> Sql:
+def search(
+    query: q.EventQuery,
+    position: tuple[int, str] | None,
+    limit: int,
+    probe: set[q.Node] | None = None,
+) -> Sql:
     """Docs of the matching events, newest first, after ``position``, at most ``limit``."""
-    clause, params = matching(query, position)
+    clause, params = matching(query, position, probe)
     sql = f"SELECT e.doc FROM events e {clause} ORDER BY e.time_us DESC, e.id DESC LIMIT ?"
     return sql, [*params, limit]
 

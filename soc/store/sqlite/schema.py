@@ -24,7 +24,8 @@ in its transaction, keyed by ``events.rowid``:
   :func:`soc.store.terms.word_list`), values apart by a separator word no
   query can contain (:mod:`soc.store.sqlite.events`). Contentless: the
   words are not stored twice; deleting an event hands FTS5 its words again,
-  recomputed from its ``doc``.
+  recomputed from its ``doc``. ``events_fts_terms`` (fts5vocab) tells how many
+  events hold a word, for the choice of plan of a page.
 
 A database of version 2 gets the new tables and its stored events are indexed
 at start (``store_meta`` keeps how far, so an interrupted start resumes).
@@ -61,6 +62,7 @@ CREATE TABLE IF NOT EXISTS event_fields (
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
     words, content='', tokenize='unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts_terms USING fts5vocab(events_fts, row);
 CREATE TABLE IF NOT EXISTS store_meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL

@@ -280,7 +280,12 @@ class SqliteStore(Component):
         position = after(query.cursor)
         if query.tenants is not None and not query.tenants:
             return EventPage(items=[])
-        items = await self._event_docs(query, position, query.limit + 1)
+
+        def read(c: sqlite3.Connection) -> list[Event]:
+            probe = eventsql.common(c, query.where)
+            return _read_events(*eventsql.search(query, position, query.limit + 1, probe), c)
+
+        items = await self._run(read)
         if len(items) <= query.limit:
             return EventPage(items=items)
         kept = items[: query.limit]
