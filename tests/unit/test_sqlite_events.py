@@ -14,8 +14,7 @@ from soc.errors import ConfigError
 from soc.models import Event
 from soc.settings import RetentionSettings, SqliteSettings
 from soc.store import eventquery as q
-from soc.store.sqlite import SqliteStore
-from soc.store.sqlite import eventsql
+from soc.store.sqlite import SqliteStore, eventsql
 from soc.store.sqlite import events as sqlite_events
 from soc.store.terms import word_list
 from tests.contract._events import A, matches, recorded
