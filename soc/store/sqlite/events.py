@@ -136,19 +136,13 @@ def put(conn: sqlite3.Connection, names: FieldNames, events: Sequence[Event]) ->
     return len(new)
 
 
-def delete(conn: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
-    """Delete events ``(rowid, doc)`` and their index rows (inside the caller's transaction)."""
-    fields: list[tuple[str, str, int]] = []
+def delete(conn: sqlite3.Connection, names: FieldNames, rows: Sequence[tuple[int, str]]) -> None:
+    """Delete events ``(rowid, doc)`` and their index rows (inside the caller's transaction;
+    the caller commits ``names`` with it)."""
+    fields: list[tuple[int, str, int]] = []
     texts: list[tuple[int, str]] = []
-    for rowid, doc in rows:
-        pairs = event_pairs(Event.model_validate_json(doc))
-        fields.extend((name, value, rowid) for name, value in pairs)
-        texts.append((rowid, fts_text(pairs)))
-    conn.executemany(
-        "DELETE FROM event_fields WHERE name = "
-        "(SELECT id FROM event_field_names WHERE name = ?) AND value = ? AND event = ?",
-        fields,
-    )
+    _index(conn, names, [(r, Event.model_validate_json(doc)) for r, doc in rows], fields, texts)
+    conn.executemany("DELETE FROM event_fields WHERE name = ? AND value = ? AND event = ?", fields)
     conn.executemany(
         "INSERT INTO events_fts (events_fts, rowid, words) VALUES ('delete', ?, ?)", texts
     )

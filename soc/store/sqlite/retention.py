@@ -86,7 +86,14 @@ def cutoffs(
     return out
 
 
-def delete_batch(conn: sqlite3.Connection, table: Table, tenant: str, before: int, n: int) -> int:
+def delete_batch(
+    conn: sqlite3.Connection,
+    names: sqlite_events.FieldNames,
+    table: Table,
+    tenant: str,
+    before: int,
+    n: int,
+) -> int:
     """Delete up to ``n`` rows of ``tenant`` older than ``before`` in one transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -95,7 +102,7 @@ def delete_batch(conn: sqlite3.Connection, table: Table, tenant: str, before: in
                 "SELECT rowid, doc FROM events WHERE tenant = ? AND time_us < ? LIMIT ?",
                 (tenant, before, n),
             ).fetchall()
-            sqlite_events.delete(conn, rows)
+            sqlite_events.delete(conn, names, rows)
             deleted = len(rows)
         else:
             deleted = conn.execute(
@@ -105,6 +112,8 @@ def delete_batch(conn: sqlite3.Connection, table: Table, tenant: str, before: in
             ).rowcount
     except BaseException:
         conn.execute("ROLLBACK")
+        names.rollback()
         raise
     conn.execute("COMMIT")
+    names.commit()
     return int(deleted)

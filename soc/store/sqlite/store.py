@@ -374,6 +374,7 @@ class SqliteStore(Component):
                     gone = await self._run(
                         partial(
                             sqlite_retention.delete_batch,
+                            names=self._names,
                             table=table,
                             tenant=tenant,
                             before=before,
