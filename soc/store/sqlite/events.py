@@ -96,36 +96,58 @@ def _write_index(
     conn.executemany("INSERT INTO events_fts (rowid, words) VALUES (?, ?)", texts)
 
 
+def _stored_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+    stored: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = list(ids[i : i + 500])
+        marks = ", ".join("?" * len(chunk))
+        stored.update(
+            r[0] for r in conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
+        )
+    return stored
+
+
 def put(conn: sqlite3.Connection, names: FieldNames, events: Sequence[Event]) -> int:
-    """Store the events not stored yet, with their index, in one transaction; how many."""
+    """Store the events not stored yet, with their index, in one transaction; how many.
+
+    What the events are and are indexed by is computed before the write lock is taken
+    (other writers of the file wait only for the inserts); the ids are checked again
+    under the lock, in case another process stored some meanwhile.
+    """
     unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first of each id
+    known = _stored_ids(conn, [e.id for e in unique])
+    # indexed as stored: the doc read back is what searches return and what a deletion
+    # recomputes the index from (a value JSON spells otherwise, e.g. NaN, stays consistent)
+    candidates: list[tuple[Event, str, list[tuple[str, str]]]] = []
+    for e in unique:
+        if e.id not in known:
+            doc = e.model_dump_json()
+            candidates.append((e, doc, event_pairs(Event.model_validate_json(doc))))
+    if not candidates:
+        return 0
+    texts_of = [fts_text(pairs) for _, _, pairs in candidates]
     conn.execute("BEGIN IMMEDIATE")
     try:
-        stored: set[str] = set()
-        ids = [e.id for e in unique]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ", ".join("?" * len(chunk))
-            stored.update(
-                r[0] for r in conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
-            )
-        new = [e for e in unique if e.id not in stored]
+        raced = _stored_ids(conn, [e.id for e, _, _ in candidates])
         top = conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]
-        docs = [e.model_dump_json() for e in new]
+        rows: list[tuple[Any, ...]] = []
+        fields: list[tuple[int, str, int]] = []
+        texts: list[tuple[int, str]] = []
+        ids = names.known
+        for (e, doc, pairs), text in zip(candidates, texts_of, strict=True):
+            if e.id in raced:
+                continue
+            rowid = top + 1 + len(rows)
+            rows.append((rowid, e.id, e.tenant, micros(e.time), e.host, e.source, doc))
+            for name, value in pairs:
+                name_id = ids.get(name)
+                fields.append((names.id(conn, name) if name_id is None else name_id, value, rowid))
+            texts.append((rowid, text))
         conn.executemany(
             "INSERT INTO events (rowid, id, tenant, time_us, host, source, doc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (top + 1 + i, e.id, e.tenant, micros(e.time), e.host, e.source, doc)
-                for i, (e, doc) in enumerate(zip(new, docs, strict=True))
-            ],
+            rows,
         )
-        fields: list[tuple[int, str, int]] = []
-        texts: list[tuple[int, str]] = []
-        # indexed as stored: the doc read back is what searches return and what a deletion
-        # recomputes the index from (a value JSON spells otherwise, e.g. NaN, stays consistent)
-        stored_events = [(top + 1 + i, Event.model_validate_json(d)) for i, d in enumerate(docs)]
-        _index(conn, names, stored_events, fields, texts)
         _write_index(conn, fields, texts)
     except BaseException:
         conn.execute("ROLLBACK")
@@ -133,7 +155,7 @@ def put(conn: sqlite3.Connection, names: FieldNames, events: Sequence[Event]) ->
         raise
     conn.execute("COMMIT")
     names.commit()
-    return len(new)
+    return len(rows)
 
 
 def delete(conn: sqlite3.Connection, names: FieldNames, rows: Sequence[tuple[int, str]]) -> None:
