@@ -308,3 +308,19 @@ async def test_both_plans_of_a_page_return_the_same_events(
             if (cursor := page.next_cursor) is None:
                 break
         assert got == newest_first([e for e in EVENTS if matches(node, e)]), text
+
+
+async def test_a_migrated_database_is_never_planned_for_indexing_again(tmp_path: Path) -> None:
+    """Two processes may open a version-2 file at once: the second runs the migration script
+    after the first committed it, and must not plan to index the stored events twice."""
+    path = tmp_path / "soc.db"
+    for _ in range(2):
+        s = SqliteStore(SqliteSettings(path=path))
+        await s.start()
+        await s.put_events(EVENTS[:100])
+        await s.stop()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(f"BEGIN; {sqlite_events.PLAN_BACKFILL} COMMIT;")  # as the second would
+    conn.close()
+    assert rows(path, "SELECT count(*) FROM store_meta") == [(0,)]
+    assert fts_terms(path)["lsass"] == 100

@@ -25,6 +25,7 @@ from typing import Any
 
 from soc.models import Event
 from soc.store.eventquery import event_pairs
+from soc.store.sqlite.schema import EVENT_INDEX_VERSION
 from soc.store.terms import micros, word_list
 
 GAP = " \ue000 "
@@ -176,13 +177,16 @@ BACKFILL_DONE = "event_index_backfill_done"
 BACKFILL_BATCH = 2000
 
 
+_BEFORE_INDEX = f"(SELECT user_version FROM pragma_user_version) < {EVENT_INDEX_VERSION}"
 PLAN_BACKFILL = (
-    f"INSERT OR REPLACE INTO store_meta (key, value) "
-    f"SELECT '{BACKFILL_TO}', coalesce(max(rowid), 0) FROM events; "
-    f"INSERT OR REPLACE INTO store_meta (key, value) VALUES ('{BACKFILL_DONE}', 0);"
+    f"INSERT INTO store_meta (key, value) "
+    f"SELECT '{BACKFILL_TO}', (SELECT coalesce(max(rowid), 0) FROM events) "
+    f"WHERE {_BEFORE_INDEX}; "
+    f"INSERT INTO store_meta (key, value) SELECT '{BACKFILL_DONE}', 0 WHERE {_BEFORE_INDEX};"
 )
-"""Run in the migration's transaction: the events stored up to then need indexing (those
-written afterwards are indexed as written, so none is indexed twice)."""
+"""Run in the migration's transaction, before it sets the new version: the events stored
+up to then need indexing (those written afterwards are indexed as written). The version is
+read inside the transaction, so of two processes migrating at once only the first plans."""
 
 
 def backfill(conn: sqlite3.Connection, names: FieldNames) -> int:

@@ -67,9 +67,9 @@ def _open(path: Path) -> sqlite3.Connection:
                 f"sqlite: {path} has schema version {version}, newer than this code's "
                 f"{schema.SCHEMA_VERSION}"
             )
-        plan = sqlite_events.PLAN_BACKFILL if version < schema.EVENT_INDEX_VERSION else ""
         conn.executescript(
-            f"BEGIN; {schema.SCHEMA} {plan} PRAGMA user_version = {schema.SCHEMA_VERSION}; COMMIT;"
+            f"BEGIN IMMEDIATE; {schema.SCHEMA} {sqlite_events.PLAN_BACKFILL} "
+            f"PRAGMA user_version = {schema.SCHEMA_VERSION}; COMMIT;"
         )
         eventsql.register(conn)
     except BaseException:
