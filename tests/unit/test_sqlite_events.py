@@ -67,7 +67,11 @@ def test_fts5_cuts_the_indexed_text_into_exactly_the_words_of_each_value() -> No
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE VIRTUAL TABLE t USING fts5(w, tokenize='unicode61 remove_diacritics 2')")
     conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
-    extra = [("x", "Crème brûlée à la café_au-lait ÉTÉ 東京 x²"), ("y", "naïve\u200bWORD")]
+    extra = [
+        ("x", "Crème brûlée à la café_au-lait ÉTÉ 東京 x²"),
+        ("y", "naïve\u200bWORD"),
+        ("z", "Microsoft® Windows® — «quoted»\u00a0text ≠ ½ \ue000private\ue001 ①"),
+    ]
     samples = [q.event_pairs(e) for e in EVENTS[::97]] + [extra]
     for i, pairs in enumerate(samples, 1):
         conn.execute("INSERT INTO t (rowid, w) VALUES (?, ?)", (i, sqlite_events.fts_text(pairs)))

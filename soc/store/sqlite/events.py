@@ -13,13 +13,18 @@ side in one value, never the end of one value and the start of the next.
 ``GAP`` is a private-use character, a token to FTS5's ``unicode61`` but never
 a word of :func:`soc.store.terms.word_list`, so no query can name it. An
 ASCII value is handed to FTS5 as it is (``unicode61`` cuts ASCII exactly as
-``word_list`` does, letters and digits, lower-cased); any other value is
-handed as its ``word_list`` words, so Python's notion of a letter decides.
+``word_list`` does, letters and digits, lower-cased), and so is a value whose
+other characters are all separators to both (symbols, punctuation, spaces);
+any other value is handed as its ``word_list`` words, so Python's notion of a
+letter decides.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import sqlite3
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,9 +37,30 @@ GAP = " \ue000 "
 """Between two values in the FTS text (U+E000: private use, a token to unicode61 only)."""
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+@functools.cache
+def _apart(char: str) -> bool:
+    """True if both word_list and unicode61 take ``char`` for a separator, whatever is
+    around it: not a letter, digit, mark or private-use character, and no decomposition."""
+    category = unicodedata.category(char)
+    return (
+        category[0] not in "LNM" and category != "Co" and unicodedata.normalize("NFD", char) == char
+    )
+
+
+def _words(value: str) -> str:
+    """``value`` cut by FTS5 as word_list cuts it: as it is when its only characters
+    outside ASCII are separators to both (a ``®``, a non-breaking space), else its words."""
+    if value.isascii() or all(_apart(c) for c in set(_NON_ASCII.findall(value))):
+        return value
+    return " ".join(word_list(value))
+
+
 def fts_text(pairs: Sequence[tuple[str, str]]) -> str:
     """The words of every value of ``pairs``, values kept apart by :data:`GAP`."""
-    return GAP.join(v if v.isascii() else " ".join(word_list(v)) for _, v in pairs)
+    return GAP.join(_words(v) for _, v in pairs)
 
 
 class FieldNames:
