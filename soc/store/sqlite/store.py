@@ -5,6 +5,9 @@ call hops there with ``run_in_executor`` so the event loop never blocks on
 disk. The database runs in WAL mode with ``synchronous=NORMAL`` and a busy
 timeout. Writes are ``INSERT OR IGNORE``: a stored record is never replaced
 by a replay. Free text is searched with FTS5, each word quoted as a literal.
+Events are indexed for the query language as they are written
+(:mod:`soc.store.sqlite.events`); a start first indexes the events a database
+of an older version holds, then serves.
 
 sqlite3's exceptions are translated into :class:`~soc.errors.StoreError` here
 (retriable when the database is locked or busy) and never leak past this module.
