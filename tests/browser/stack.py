@@ -105,7 +105,13 @@ def settings_for(tmp: Path) -> Settings:
             ],
         },
         bus={"kind": "memory"},
-        store={"kind": "sqlite", "sqlite": {"path": str(tmp / "soc.db")}},
+        # The recorded events are of 2023 and 2026-11: kept, or the retention job would
+        # delete them as soon as it starts, and the event explorer would find nothing.
+        store={
+            "kind": "sqlite",
+            "sqlite": {"path": str(tmp / "soc.db")},
+            "retention": {"events_days": None},
+        },
         detect={"rules": [str(RULES)], "cache_dir": None},
         incidents={"stream_poll_s": 0.5},
     )
