@@ -166,7 +166,7 @@ def hunt(
     Prints one JSON object per match on stdout, a summary on stderr; exits 1 when a
     record could not be read or a rule failed to compile, else 0.
     """
-    from soc.hunt import hunt_command
+    from soc.hunt.files import hunt_command
 
     overrides: dict[str, object] = {}
     if rules:

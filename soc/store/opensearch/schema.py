@@ -109,6 +109,8 @@ _ALERTS = {
     "status": _KEYWORD,
     "incident_id": _KEYWORD,
     "suppressed_by": _KEYWORD,
+    "origin": _KEYWORD,
+    "hunt_id": _KEYWORD,
     "event_id": _KEYWORD,
     "time": _DATE,
     "time_us": _LONG,
