@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -39,6 +40,9 @@ from soc.store import Store
 from soc.store.records import NO_TENANT, Kind, Record, RecordQuery
 
 log = get_logger(__name__)
+
+Watch = Callable[[HuntProgress, list[HuntMatch]], None]
+"""Sees each batch's progress and matches as the hunt goes."""
 
 HuntState = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
@@ -183,9 +187,18 @@ class HuntRunner:
         self._stop: set[str] = set()
 
     async def submit(
-        self, principal: Principal, rules: HuntRules, scope: HuntScope, *, raise_alerts: bool
+        self,
+        principal: Principal,
+        rules: HuntRules,
+        scope: HuntScope,
+        *,
+        raise_alerts: bool,
+        watch: Watch | None = None,
     ) -> Hunt:
-        """Record the hunt (queued), audit it, and start it; returns it as recorded."""
+        """Record the hunt (queued), audit it, and start it; returns it as recorded.
+
+        ``watch`` sees every batch's progress and matches (`soc hunt --store` prints them).
+        """
         if scope.until <= scope.since:
             raise QueryError("the range is empty: 'until' must be after 'since'")
         hunt = Hunt(
@@ -208,7 +221,7 @@ class HuntRunner:
             target=f"hunt:{hunt.id}",
             after=_audited(hunt),
         )
-        task = asyncio.create_task(self._run(hunt, version, rules), name=hunt.id)
+        task = asyncio.create_task(self._run(hunt, version, rules, watch), name=hunt.id)
         self._tasks[hunt.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(hunt.id, None))
         return hunt
@@ -256,7 +269,7 @@ class HuntRunner:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run(self, hunt: Hunt, version: int, rules: HuntRules) -> Hunt:
+    async def _run(self, hunt: Hunt, version: int, rules: HuntRules, watch: Watch | None) -> Hunt:
         scope = HuntScope(tenants=hunt.tenants, since=hunt.since, until=hunt.until)
         saved_at = time.monotonic()
         state = {"version": version}
@@ -289,8 +302,10 @@ class HuntRunner:
                 "results_truncated": progress.matches > len(progress.preview),
             }
 
-        async def on_batch(progress: HuntProgress, _: list[HuntMatch]) -> bool:
+        async def on_batch(progress: HuntProgress, found: list[HuntMatch]) -> bool:
             nonlocal saved_at
+            if watch is not None:
+                watch(progress, found)
             if hunt.id in self._stop:
                 return False
             if time.monotonic() - saved_at < SAVE_EVERY_S:

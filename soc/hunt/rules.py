@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from soc.detect.engine import Engine
 from soc.detect.rule import Rule
@@ -46,9 +47,16 @@ class HuntRules:
 
 
 def hunt_rules(
-    settings: DetectSettings, *, ids: Sequence[str] = (), text: str | None = None
+    settings: DetectSettings,
+    *,
+    ids: Sequence[str] = (),
+    text: str | None = None,
+    files: Sequence[Path] = (),
 ) -> HuntRules:
-    """The rules named by ``ids`` among the configured rule files, or compiled from ``text``."""
+    """The rules named by ``ids`` among the configured rule files, compiled from ``text``,
+    or from rule ``files`` (and folders), with the settings' pipelines; ids and files mix."""
+    if files and text is None:
+        return _from_files(settings, files, ids)
     if bool(ids) == (text is not None):
         raise QueryError("give either rule ids or rule text, not both, not neither")
     if text is not None:
@@ -72,6 +80,25 @@ def _from_text(settings: DetectSettings, text: str) -> HuntRules:
     return HuntRules(rules=ruleset.rules, sha256=sha, text=text)
 
 
+def _from_files(settings: DetectSettings, files: Sequence[Path], ids: Sequence[str]) -> HuntRules:
+    ruleset = load_rules(files, pipelines=settings.pipelines)
+    if ruleset.errors:
+        reasons = "; ".join(f"{e.path}: {e.reason}" for e in ruleset.errors[:MAX_ERRORS_SHOWN])
+        raise QueryError(f"a rule does not compile: {reasons}")
+    loaded = _by_ids(settings, ids) if ids else HuntRules(rules=(), sha256="")
+    rules = tuple({r.id: r for r in (*ruleset.rules, *loaded.rules)}.values())
+    if not rules:
+        raise QueryError("no Sigma rule in the files given")
+    return HuntRules(rules=rules, sha256=_files_sha256(rules))
+
+
+def _files_sha256(rules: Sequence[Rule]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted({rule.path for rule in rules}):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _by_ids(settings: DetectSettings, ids: Sequence[str]) -> HuntRules:
     ruleset = load_rules(settings.rules, cache_dir=settings.cache_dir, pipelines=settings.pipelines)
     by_id = {rule.id: rule for rule in ruleset.rules}
@@ -79,7 +106,4 @@ def _by_ids(settings: DetectSettings, ids: Sequence[str]) -> HuntRules:
     if missing:
         raise QueryError(f"no loaded rule has the id {', '.join(missing[:MAX_ERRORS_SHOWN])}")
     chosen = tuple(by_id[i] for i in dict.fromkeys(ids))
-    digest = hashlib.sha256()
-    for path in sorted({rule.path for rule in chosen}):
-        digest.update(path.read_bytes())
-    return HuntRules(rules=chosen, sha256=digest.hexdigest())
+    return HuntRules(rules=chosen, sha256=_files_sha256(chosen))
