@@ -42,7 +42,7 @@ function progressOf(hunt) {
   return h('span', { class: 'hunt-progress', testid: 'hunt-progress', 'data-scanned': hunt.scanned },
     h('progress', { max: Math.max(1, total), value: Math.min(hunt.scanned, total || hunt.scanned) }),
     ' ',
-    h('span', { i18n: 'hunts.scanned_of', vars: { n: hunt.scanned.toLocaleString('vi-VN'), total: total.toLocaleString('vi-VN') } }));
+    h('span', { i18n: 'hunts.scanned_of', vars: { n: hunt.scanned, total } }));
 }
 
 function rulesText(hunt) {
