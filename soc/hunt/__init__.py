@@ -5,4 +5,5 @@
   the detector compiles them.
 - :mod:`soc.hunt.retro`: a retro-hunt, the engine over the store's events of a range.
 - :mod:`soc.hunt.records`: retro-hunts kept as case records, and the runner of the API.
+- :mod:`soc.hunt.command`: `soc hunt --store`, a retro-hunt from the command line.
 """
