@@ -214,3 +214,15 @@ async def test_a_finished_hunt_is_recorded_and_audited(
     assert (end["matches"], end["raised"], end["tenants"]) == (len(expected), len(expected), None)
     assert end["rules"] == [{"id": rules.rules[0].id, "title": rules.rules[0].title}]
     assert entries[0].actor == "lead.minh"
+
+
+async def test_an_alert_keeps_its_origin_in_the_store(store: Store) -> None:
+    """Streaming alerts are unchanged (origin "stream"); a hunt's keep its origin and id."""
+    engine = load_engine(SETTINGS)
+    streamed, hunted = detector_alerts(engine)[:2]
+    hunted = hunted.model_copy(update={"origin": "retro-hunt", "hunt_id": "hunt-1"})
+    await store.put_alerts([streamed, hunted])
+    got = {a.id: a for a in await store.get_alerts([streamed.id, hunted.id], tenants=None)}
+    assert (got[streamed.id].origin, got[streamed.id].hunt_id) == ("stream", None)
+    assert got[hunted.id] == hunted
+    assert hunted.id == Alert.make_id(rule_id=hunted.rule_id, event_id=hunted.event_id)
