@@ -33,6 +33,7 @@ from soc.errors import Conflict, NotFound, QueryError
 from soc.hunt.retro import HuntMatch, HuntProgress, HuntScope, estimate, retro_hunt
 from soc.hunt.rules import HuntRules
 from soc.log import get_logger
+from soc.metrics import HUNTS
 from soc.models import UtcDatetime, utcnow
 from soc.security.principal import Principal
 from soc.settings import ALL_TENANTS
@@ -358,6 +359,7 @@ class HuntRunner:
         return hunt
 
     async def _audit_end(self, hunt: Hunt) -> None:
+        HUNTS.labels(state=hunt.state, mode=hunt.mode).inc()
         await self._audit.append(
             actor=hunt.actor,
             tenant=_audit_tenant(hunt),

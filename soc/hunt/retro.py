@@ -26,6 +26,7 @@ from soc.bus.codec import encode
 from soc.detect.engine import Engine
 from soc.detect.rule import Rule, make_alert
 from soc.log import get_logger
+from soc.metrics import HUNT_ALERTS, HUNT_EVENTS
 from soc.models import Alert, Event, LogSource, Severity, UtcDatetime
 from soc.store import Store
 from soc.store.eventquery import AnyOf, Equals, EventQuery, Node
@@ -144,6 +145,7 @@ async def retro_hunt(
         alerts = _match(engine, events, progress)
         found = await _settle(store, bus, alerts, hunt_id=hunt_id, raise_alerts=raise_alerts)
         progress.scanned += len(events)
+        HUNT_EVENTS.inc(len(events))
         progress.matches += len(found)
         progress.raised += sum(1 for m in found if m.raised)
         room = preview_max - len(progress.preview)
@@ -190,5 +192,7 @@ async def _settle(
         assert bus is not None
         await store.put_alerts(new)
         await bus.publish(Topic.alerts, encode(new))
+        for alert in new:
+            HUNT_ALERTS.labels(level=alert.severity.value).inc()
     raised = {a.id for a in new} if raise_alerts else set()
     return [HuntMatch.of(a, stored=a.id in stored, raised=a.id in raised) for a in alerts]
