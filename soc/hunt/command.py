@@ -26,7 +26,7 @@ from soc.audit.trail import AuditTrail
 from soc.bus import build_bus
 from soc.errors import ConfigError, SocError
 from soc.hunt.records import Hunt, HuntRunner
-from soc.hunt.retro import HuntMatch, HuntProgress, HuntScope, estimate
+from soc.hunt.retro import SCAN_BATCH, HuntMatch, HuntProgress, HuntScope, estimate
 from soc.hunt.rules import HuntRules, hunt_rules
 from soc.security.principal import Principal
 from soc.settings import ALL_TENANTS, Settings
@@ -77,7 +77,7 @@ async def _run(
     await store.start()
     await bus.start()
     try:
-        runner = HuntRunner(store, bus, AuditTrail(store))
+        runner = HuntRunner(store, bus, AuditTrail(store), batch=SCAN_BATCH)
         who = Principal(name=f"cli:{getpass.getuser()}", role="lead", tenants=(ALL_TENANTS,))
         total = await estimate(store, scope, rules.rules)
         with _watch(total) as watch:

@@ -226,3 +226,17 @@ async def test_an_alert_keeps_its_origin_in_the_store(store: Store) -> None:
     assert (got[streamed.id].origin, got[streamed.id].hunt_id) == ("stream", None)
     assert got[hunted.id] == hunted
     assert hunted.id == Alert.make_id(rule_id=hunted.rule_id, event_id=hunted.event_id)
+
+
+async def test_hunts_beyond_the_running_limit_wait_queued(
+    stored: Store, bus: Bus, shared_dir: Path
+) -> None:
+    audit = Cases(stored).audit
+    runner = HuntRunner(stored, bus, audit, batch=100, running_max=1)
+    rules = new_rule(shared_dir)
+    first = await runner.submit(LEAD, rules, SCOPE, raise_alerts=False)
+    second = await runner.submit(LEAD, rules, SCOPE, raise_alerts=False)
+    cancelled = await runner.cancel(LEAD, second.id, tenants=None)
+    assert (cancelled.state, cancelled.started, cancelled.scanned) == ("cancelled", None, 0)
+    done = await runner.wait(first.id)
+    assert done is not None and (done.state, done.scanned) == ("done", len(EVENTS))
