@@ -257,9 +257,10 @@ class HuntRunner:
         task = self._tasks.get(hunt_id)
         if task is not None:
             self._stop.add(hunt_id)
-            return await asyncio.shield(task)
-        # Run by another process (or by one that died): mark it; its runner's next save
-        # conflicts, reads this, and stops.
+            if hunt.state == "running":  # it stops after its batch, its counts saved
+                return await asyncio.shield(task)
+        # Queued (waiting for a slot), or run by another process (or by one that died):
+        # mark it; its runner's next save conflicts, reads this, and stops.
         for _ in range(5):
             found = await self.book.read(hunt_id)
             assert found is not None
@@ -339,12 +340,14 @@ class HuntRunner:
             if hunt.finished_state:  # cancelled from another process
                 return hunt
             end = "cancelled" if hunt.id in self._stop else "done"
-            await save({**counts(progress), "state": end, "finished": utcnow()})
+            if not await save({**counts(progress), "state": end, "finished": utcnow()}):
+                return hunt  # ended from elsewhere, which audited it
         except Exception as e:
             log.exception("retro-hunt failed", extra={"hunt_id": hunt.id})
             error = f"{type(e).__name__}: {e}"
             try:
-                await save({"state": "failed", "finished": utcnow(), "error": error})
+                if not await save({"state": "failed", "finished": utcnow(), "error": error}):
+                    return hunt
             except Exception:
                 log.exception("retro-hunt: could not record the failure")
                 return hunt

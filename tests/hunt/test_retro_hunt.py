@@ -11,6 +11,7 @@ raises nothing the detector already raised; a cancel stops a running hunt.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,9 +22,9 @@ from soc.bus.codec import decode
 from soc.detect.engine import Engine
 from soc.detect.load import load_engine
 from soc.detect.rule import make_alert
-from soc.errors import QueryError
-from soc.hunt.records import HuntRunner
-from soc.hunt.retro import HuntScope, narrowing, retro_hunt
+from soc.errors import Conflict, QueryError
+from soc.hunt.records import Hunt, HuntRunner
+from soc.hunt.retro import HuntMatch, HuntProgress, HuntScope, narrowing, retro_hunt
 from soc.hunt.rules import HuntRules, hunt_rules
 from soc.incidents.cases import Cases
 from soc.models import Alert
@@ -178,16 +179,42 @@ def test_an_unknown_rule_id_is_refused() -> None:
 async def test_cancel_stops_a_running_hunt(stored: Store, bus: Bus, shared_dir: Path) -> None:
     audit = Cases(stored).audit
     runner = HuntRunner(stored, bus, audit, batch=10)
-    hunt = await runner.submit(LEAD, new_rule(shared_dir), SCOPE, raise_alerts=True)
+    cancels: list[asyncio.Task[Hunt]] = []
+
+    def cancel_after_the_first_batch(progress: HuntProgress, _: list[HuntMatch]) -> None:
+        if not cancels:  # as a lead's POST /hunts/{id}/cancel arriving meanwhile
+            cancels.append(asyncio.create_task(runner.cancel(LEAD, hunt.id, tenants=None)))
+
+    hunt = await runner.submit(
+        LEAD, new_rule(shared_dir), SCOPE, raise_alerts=True, watch=cancel_after_the_first_batch
+    )
     assert hunt.state == "queued"
-    cancelled = await runner.cancel(LEAD, hunt.id, tenants=None)
-    assert cancelled.state == "cancelled"
+    cancelled = await cancels[0] if cancels else await runner.wait(hunt.id)
+    assert cancelled is not None and cancelled.state == "cancelled"
     assert cancelled.total == len(EVENTS)
-    assert 0 < cancelled.scanned < len(EVENTS)
-    book, _ = await runner.book.read(hunt.id) or (None, 0)
-    assert book is not None and book.state == "cancelled"
+    assert 10 <= cancelled.scanned < len(EVENTS)
+    found = await runner.book.read(hunt.id)
+    assert found is not None and found[0] == cancelled
     actions = [(e.action, e.target) async for e in audit.each()]
     assert actions == [("hunt.start", f"hunt:{hunt.id}"), ("hunt.cancelled", f"hunt:{hunt.id}")]
+
+
+async def test_cancel_ends_a_queued_hunt_at_once(stored: Store, bus: Bus, shared_dir: Path) -> None:
+    audit = Cases(stored).audit
+    runner = HuntRunner(stored, bus, audit, batch=100, running_max=1)
+    rules = new_rule(shared_dir)
+    first = await runner.submit(LEAD, rules, SCOPE, raise_alerts=False)
+    second = await runner.submit(LEAD, rules, SCOPE, raise_alerts=False)
+    cancelled = await runner.cancel(LEAD, second.id, tenants=None)
+    assert (cancelled.state, cancelled.started, cancelled.scanned) == ("cancelled", None, 0)
+    done = await runner.wait(first.id)
+    assert done is not None and (done.state, done.scanned) == ("done", len(EVENTS))
+    after = await runner.wait(second.id)
+    assert after is not None and after.state == "cancelled"
+    ends = [e.action async for e in audit.each() if e.target == f"hunt:{second.id}"]
+    assert ends == ["hunt.start", "hunt.cancelled"]
+    with pytest.raises(Conflict):
+        await runner.cancel(LEAD, second.id, tenants=None)
 
 
 async def test_a_finished_hunt_is_recorded_and_audited(
@@ -226,17 +253,3 @@ async def test_an_alert_keeps_its_origin_in_the_store(store: Store) -> None:
     assert (got[streamed.id].origin, got[streamed.id].hunt_id) == ("stream", None)
     assert got[hunted.id] == hunted
     assert hunted.id == Alert.make_id(rule_id=hunted.rule_id, event_id=hunted.event_id)
-
-
-async def test_hunts_beyond_the_running_limit_wait_queued(
-    stored: Store, bus: Bus, shared_dir: Path
-) -> None:
-    audit = Cases(stored).audit
-    runner = HuntRunner(stored, bus, audit, batch=100, running_max=1)
-    rules = new_rule(shared_dir)
-    first = await runner.submit(LEAD, rules, SCOPE, raise_alerts=False)
-    second = await runner.submit(LEAD, rules, SCOPE, raise_alerts=False)
-    cancelled = await runner.cancel(LEAD, second.id, tenants=None)
-    assert (cancelled.state, cancelled.started, cancelled.scanned) == ("cancelled", None, 0)
-    done = await runner.wait(first.id)
-    assert done is not None and (done.state, done.scanned) == ("done", len(EVENTS))
