@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -141,22 +142,45 @@ async def retro_hunt(
         raise ValueError("raising alerts needs the bus")
     progress = HuntProgress()
     started = time.perf_counter()
-    async for events in store.scan_events(_query(scope, engine.rules), batch=batch):
-        alerts = _match(engine, events, progress)
-        found = await _settle(store, bus, alerts, hunt_id=hunt_id, raise_alerts=raise_alerts)
-        progress.scanned += len(events)
-        HUNT_EVENTS.inc(len(events))
-        progress.matches += len(found)
-        progress.raised += sum(1 for m in found if m.raised)
-        room = preview_max - len(progress.preview)
-        if room > 0:
-            progress.preview += found[:room]
-        progress.seconds = time.perf_counter() - started
-        if on_batch is not None and not await on_batch(progress, found):
-            break
-        await asyncio.sleep(0)  # a long hunt leaves the API's event loop to its requests
+    scan = _read_ahead(store.scan_events(_query(scope, engine.rules), batch=batch))
+    async with aclosing(scan):
+        async for events in scan:
+            alerts = _match(engine, events, progress)
+            found = await _settle(store, bus, alerts, hunt_id=hunt_id, raise_alerts=raise_alerts)
+            progress.scanned += len(events)
+            HUNT_EVENTS.inc(len(events))
+            progress.matches += len(found)
+            progress.raised += sum(1 for m in found if m.raised)
+            room = preview_max - len(progress.preview)
+            if room > 0:
+                progress.preview += found[:room]
+            progress.seconds = time.perf_counter() - started
+            if on_batch is not None and not await on_batch(progress, found):
+                break
+            await asyncio.sleep(0)  # a long hunt leaves the API's event loop to its requests
     progress.seconds = time.perf_counter() - started
     return progress
+
+
+async def _read_ahead(batches: AsyncIterator[list[Event]]) -> AsyncGenerator[list[Event]]:
+    """The batches, the next one read while this one is matched.
+
+    The stores read in their own thread (SQLite) or wait on the network (OpenSearch), so
+    asking for the next batch before matching this one overlaps the two. A hunt stopped
+    early lets the read in flight finish, then closes the store's scan.
+    """
+    pending: asyncio.Future[list[Event] | None] = asyncio.ensure_future(anext(batches, None))
+    try:
+        while (events := await pending) is not None:
+            pending = asyncio.ensure_future(anext(batches, None))
+            await asyncio.sleep(0)  # let the read start before this batch holds the loop
+            yield events
+    finally:
+        with suppress(Exception):
+            await pending
+        close = getattr(batches, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _match(engine: Engine, events: list[Event], progress: HuntProgress) -> list[Alert]:
