@@ -7,6 +7,7 @@ Events are recorded ones: the OTRF LSASS campaign (Sysmon, Security, PowerShell)
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,9 +21,27 @@ from soc.errors import ConfigError
 from soc.ingest.ndjson import object_event
 from soc.models import Event
 from soc.settings import OpenSearchSettings, RetentionSettings
-from soc.store.eventquery import EventQuery, parse
+from soc.store.eventquery import (
+    AllOf,
+    AnyOf,
+    Contains,
+    Equals,
+    EventQuery,
+    Exists,
+    Like,
+    Node,
+    Not,
+    Range,
+    WordPrefix,
+    Words,
+    event_pairs,
+    number,
+    parse,
+    pattern_parts,
+)
 from soc.store.opensearch import OpenSearchStore
 from soc.store.opensearch.schema import parse_index, retention_class
+from soc.store.terms import word_list
 from tests.stores import drop_opensearch_prefix
 
 pytestmark = pytest.mark.opensearch
@@ -188,3 +207,98 @@ async def test_a_period_for_case_records_is_refused(opensearch_url: str, unique_
     ):
         with pytest.raises(ConfigError, match="deletes only whole indices"):
             await started(opensearch_url, unique_name, retention)
+
+
+def _like(pattern: str, value: str) -> bool:
+    regex = ""
+    for kind, text in pattern_parts(pattern):
+        regex += re.escape(text) if kind == "text" and text else (".*" if kind == "any" else ".")
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+def _in_range(node: Range, value: str) -> bool:
+    if node.numeric:
+        v = number(value)
+        low = None if node.low is None else number(node.low)
+        high = None if node.high is None else number(node.high)
+        if v is None:
+            return False
+    else:
+        v, low, high = value, node.low, node.high  # type: ignore[assignment]
+    if low is not None and (v < low or (v == low and not node.include_low)):  # type: ignore[operator]
+        return False
+    return not (high is not None and (v > high or (v == high and not node.include_high)))  # type: ignore[operator]
+
+
+def matches(node: Node, ev: Event) -> bool:
+    """The meaning :mod:`soc.store.eventquery` gives each form, evaluated in Python."""
+    pairs = event_pairs(ev)
+    values = lambda f: [v for n, v in pairs if n == f]  # noqa: E731
+    text = [word_list(v) for _, v in pairs]
+    match node:
+        case Equals(f, v):
+            return v in values(f)
+        case Contains(f, t):
+            return any(t in v for v in values(f))
+        case Like(f, p):
+            return any(_like(p, v) for v in values(f))
+        case Range(f):
+            return any(_in_range(node, v) for v in values(f))
+        case Exists(f):
+            return bool(values(f))
+        case Words(ws, _):
+            n = len(ws)
+            return any(tuple(t[i : i + n]) == ws for t in text for i in range(len(t)))
+        case WordPrefix(p):
+            return any(w.startswith(p) for t in text for w in t)
+        case AllOf(items):
+            return all(matches(i, ev) for i in items)
+        case AnyOf(items):
+            return any(matches(i, ev) for i in items)
+        case Not(item):
+            return not matches(item, ev)
+    return False
+
+
+QUERIES = [
+    "EventID:10",
+    "eventid:4658 OR eventid:4656",
+    "NOT channel:security AND host:*",
+    'Image:"\\\\System32\\\\"',
+    "image:c\\:\\\\windows\\\\system32\\\\svc*.exe",
+    "TargetImage:*lsass.EXE",
+    "commandline:*system32*",
+    "eventid:[4600 TO 4700]",
+    "eventid:{10 TO 13]",
+    "eventid:>=4000",
+    "processid:<1000",
+    "image:[c\\:\\\\program TO c\\:\\\\windows]",
+    "_exists_:ScriptBlockText",
+    "-_exists_:commandline",
+    "lsass",
+    '"lsass exe"',
+    '"system32 lsass"',
+    "cmdlet*",
+    "wmiprvse AND NOT eventid:10",
+    "keywords:0x8*",
+]
+
+
+async def test_queries_mean_what_the_language_says(
+    store: OpenSearchStore, records: list[dict[str, Any]]
+) -> None:
+    """Every query form over 1,500 recorded events finds exactly the events a Python
+    evaluation of its documented meaning finds, newest first."""
+    events = list({e.id: e for e in (to_event(r) for r in records[::35])}.values())
+    await store.put_events(events)
+    for text in QUERIES:
+        node = parse(text)
+        assert node is not None
+        expected = sorted(
+            (e for e in events if matches(node, e)), key=lambda e: (e.time, e.id), reverse=True
+        )
+        got: list[Event] = []
+        async for batch in store.scan_events(EventQuery(where=node), batch=400):
+            got += batch
+        assert [e.id for e in got] == [e.id for e in expected], text
+        assert expected or text in ("processid:<1000",), f"{text} matches nothing"

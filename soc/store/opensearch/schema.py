@@ -75,6 +75,7 @@ import json
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from soc.models import Alert, DeadLetter, Event
@@ -228,7 +229,10 @@ def retention_class(days: float | None) -> str:
     """The class of a period in an index name: ``r90d``, ``r0.5d``, or ``keep`` (no period)."""
     if days is None:
         return KEEP
-    return f"r{days:g}d".replace("+", "")
+    digits = format(Decimal(repr(float(days))), "f")
+    if "." in digits:
+        digits = digits.rstrip("0").rstrip(".")
+    return f"r{digits}d"
 
 
 def class_days(klass: str) -> float | None:
