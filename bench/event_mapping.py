@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 from opensearchpy import OpenSearch
+from opensearchpy.exceptions import TransportError
 
 from soc.ingest.ndjson import object_event
 from soc.ingest.readers import input_files, read_file
@@ -47,6 +48,7 @@ from soc.store.opensearch.schema import (
     WORDS_ANALYZER,
     event_doc,
     event_index_fields,
+    stats_slot,
     templates,
 )
 from soc.store.terms import micros
@@ -173,7 +175,13 @@ def candidates() -> list[Candidate]:
                 "exact": {"term": {"pairs": exact}},
                 "wildcard": {"wildcard": {"pairs": wild}},
                 "word": word,
-                "stats": {"terms": {"field": "pairs", "include": f"{STATS}=.*", "size": 10}},
+                "stats": {
+                    "terms": {
+                        "field": f"top.{stats_slot(STATS)}",
+                        "include": f"{STATS}=.*",
+                        "size": 10,
+                    }
+                },
             },
         ),
         Candidate(
@@ -223,6 +231,21 @@ def candidates() -> list[Candidate]:
     ]
 
 
+def _bulk(client: OpenSearch, body: bytes) -> dict[str, Any]:
+    """One bulk request, sent again while the cluster pushes back (429: other writers)."""
+    for wait in (0.5, 1, 2, 4, 8, 16, 32):
+        try:
+            response: dict[str, Any] = client.bulk(
+                body=body, params={"filter_path": "errors,items.*.error.type"}
+            )
+            return response
+        except TransportError as e:
+            if e.status_code != 429:
+                raise
+            time.sleep(wait)
+    raise RuntimeError("the cluster refused a bulk write for a minute (429)")
+
+
 def load(client: OpenSearch, c: Candidate, data: list[Event], batch: int) -> dict[str, Any]:
     index = f"{PREFIX}-{c.name}"
     client.indices.delete(index=index, ignore_unavailable=True)
@@ -240,9 +263,7 @@ def load(client: OpenSearch, c: Candidate, data: list[Event], batch: int) -> dic
                 orjson.dumps(c.doc(e)),
             ]
         lines.append(b"")
-        response = client.bulk(
-            body=b"\n".join(lines), params={"filter_path": "errors,items.*.error.type"}
-        )
+        response = _bulk(client, b"\n".join(lines))
         if response.get("errors"):
             for item in response["items"]:
                 error = next(iter(item.values())).get("error")

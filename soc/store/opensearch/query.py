@@ -40,6 +40,7 @@ from soc.store.opensearch.schema import (
     EVENT_INDEX_FIELDS,
     KEYWORD_MAX,
     sortable_number,
+    stats_slot,
     term_token,
     word_token,
 )
@@ -377,7 +378,7 @@ def event_stats(query: EventQuery, field: str, size: int) -> dict[str, Any]:
                 "aggs": {
                     "top": {
                         "terms": {
-                            "field": "pairs",
+                            "field": f"top.{stats_slot(name)}",
                             "include": _regex_literal(f"{name}=") + ".*",
                             "size": size,
                             "shard_size": max(size * 5, 100),

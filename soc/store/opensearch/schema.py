@@ -45,7 +45,13 @@ carry (ADR 0012, "OpenSearch mapping", has the measured candidates):
                 :func:`~soc.store.eventquery.event_pairs` (lower-cased) up to
                 :data:`KEYWORD_MAX` characters: equals, contains and wildcards
                 (the ``name=`` prefix keeps a wildcard's walk of the terms inside
-                one field), top values (terms aggregation), text ranges
+                one field), text ranges. Indexed only: doc values of all pairs in
+                one field doubled the bytes per event
+``top.sNN``     ``keyword``, doc values only: the same pairs spread over
+                :data:`STATS_SLOTS` fields by a hash of the name
+                (:func:`stats_slot`), for top values (a terms aggregation on the
+                name's slot, ``include`` ``name=.*``); 64 small dictionaries cost
+                a third of one large one
 ``long_pairs``  ``wildcard``: the longer pairs, whole (a 100 KB script block is one
                 value): equals, contains and wildcards. A ``wildcard`` field
                 checks its candidates against ``_source``, so it stays there; for
@@ -73,6 +79,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -97,6 +104,10 @@ RECORD_PAGE_MAX = 10_001
 
 _KEYWORD = {"type": "keyword"}
 _DATA_KEYWORD = {"type": "keyword", "ignore_above": KEYWORD_MAX}
+_SEARCH_ONLY_KEYWORD = {"type": "keyword", "doc_values": False}
+"""Matched and ranged, never sorted or counted: no column store on disk."""
+_COUNT_ONLY_KEYWORD = {"type": "keyword", "index": False, "ignore_above": KEYWORD_MAX}
+"""Counted by terms aggregations (doc values), never matched: no inverted index."""
 _DATE = {"type": "date"}
 _LONG = {"type": "long"}
 _STORED_ONLY = {"type": "object", "enabled": False}
@@ -121,6 +132,20 @@ _ORIGIN = {
 """The connector's stamp, indexed so the SOC can count what arrived per connector and stream,
 and find gaps in ``seq``."""
 
+STATS_SLOTS = 64
+"""Fields the pairs are spread over for top values, by a stable hash of their name."""
+
+
+def slot_name(i: int) -> str:
+    return f"s{i:02d}"
+
+
+def stats_slot(name: str) -> str:
+    """The ``top`` field holding the pairs of field ``name`` (lower-cased): CRC-32, which
+    every process computes alike (Python's own ``hash`` of a string is salted)."""
+    return slot_name(zlib.crc32(name.encode()) % STATS_SLOTS)
+
+
 WORD_MAX = 255
 """Longer words are indexed in pieces of this length: the ``whitespace`` analyzer's own
 limit (the minimal distribution has no analysis-common module to configure another);
@@ -142,10 +167,11 @@ _EVENTS = {
     "origin": _ORIGIN,
     "raw": _STORED_ONLY,
     "fields": _STORED_ONLY,
-    "pairs": _DATA_KEYWORD,
+    "pairs": {**_SEARCH_ONLY_KEYWORD, "ignore_above": KEYWORD_MAX},
     "long_pairs": {"type": "wildcard"},
-    "numbers": _KEYWORD,
-    "names": _DATA_KEYWORD,
+    "top": {"properties": {slot_name(i): _COUNT_ONLY_KEYWORD for i in range(STATS_SLOTS)}},
+    "numbers": _SEARCH_ONLY_KEYWORD,
+    "names": {**_SEARCH_ONLY_KEYWORD, "ignore_above": KEYWORD_MAX},
     "words": {
         "type": "text",
         "analyzer": WORDS_ANALYZER,
@@ -361,9 +387,9 @@ def sortable_number(n: float) -> str:
     return f"{bits:016x}"
 
 
-EVENT_INDEX_FIELDS = ("pairs", "long_pairs", "numbers", "names", "words")
+EVENT_INDEX_FIELDS = ("pairs", "long_pairs", "top", "numbers", "names", "words")
 """Fields of an event's document only there to be searched, not part of the event."""
-NOT_IN_SOURCE = ("pairs", "numbers", "names", "words")
+NOT_IN_SOURCE = ("pairs", "top", "numbers", "names", "words")
 
 
 def event_index_fields(event: Event) -> dict[str, Any]:
@@ -375,8 +401,13 @@ def event_index_fields(event: Event) -> dict[str, Any]:
         n = number(value)
         if n is not None:
             numbers[f"{name}={sortable_number(n)}"] = None
+    top: dict[str, list[str]] = {}
+    for (name, _), text in zip(pairs, texts, strict=True):
+        if len(text) <= KEYWORD_MAX:
+            top.setdefault(stats_slot(name), []).append(text)
     return {
         "pairs": [p for p in texts if len(p) <= KEYWORD_MAX],
+        "top": top,
         "long_pairs": [p for p in texts if len(p) > KEYWORD_MAX],
         "numbers": list(numbers),
         "names": list(dict.fromkeys(n for n, _ in pairs)),
