@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -302,3 +303,24 @@ async def test_queries_mean_what_the_language_says(
             got += batch
         assert [e.id for e in got] == [e.id for e in expected], text
         assert expected or text in ("processid:<1000",), f"{text} matches nothing"
+
+
+async def test_top_values_and_histogram_count_the_matching_events(
+    store: OpenSearchStore, records: list[dict[str, Any]]
+) -> None:
+    events = list({e.id: e for e in (to_event(r) for r in records[::35])}.values())
+    await store.put_events(events)
+    query = EventQuery(where=parse("NOT eventid:10"))
+    kept = [e for e in events if matches(query.where, e)]
+    counts = Counter(v for e in kept for n, v in set(event_pairs(e)) if n == "image")
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    stats = await store.event_stats(query, field="Image", size=3)
+    assert stats.field == "image"
+    assert stats.events == sum(1 for e in kept if any(n == "image" for n, _ in event_pairs(e)))
+    assert [(v.value, v.count) for v in stats.values] == ranked[:3]
+    assert stats.other == sum(c for _, c in ranked[3:])
+    assert ranked[3:], "the recorded events have more than 3 images"
+
+    hours = Counter(e.time.replace(minute=0, second=0, microsecond=0) for e in kept)
+    assert await store.event_histogram(query, bucket_s=3600) == dict(hours)
