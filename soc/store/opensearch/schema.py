@@ -37,7 +37,7 @@ fields are kept in ``_source`` but not indexed (``dynamic: false``).
 An event's ``origin`` (connector, source, stream, seq, part, drill) is indexed
 as keywords and longs, to count what arrived per connector and stream. Its
 ``raw`` and ``fields`` are kept but not indexed (``enabled: false``); what the
-event query language (:mod:`soc.store.eventquery`) matches is indexed in five
+event query language (:mod:`soc.store.eventquery`) matches is indexed in
 fields of fixed names, so the mapping stays the same whatever field names logs
 carry (ADR 0012, "OpenSearch mapping", has the measured candidates):
 
@@ -45,17 +45,17 @@ carry (ADR 0012, "OpenSearch mapping", has the measured candidates):
                 :func:`~soc.store.eventquery.event_pairs` (lower-cased) up to
                 :data:`KEYWORD_MAX` characters: equals, contains and wildcards
                 (the ``name=`` prefix keeps a wildcard's walk of the terms inside
-                one field), text ranges. Indexed only: doc values of all pairs in
-                one field doubled the bytes per event
+                one field), text ranges. Indexed only (no doc values)
 ``top.sNN``     ``keyword``, doc values only: the same pairs spread over
                 :data:`STATS_SLOTS` fields by a hash of the name
                 (:func:`stats_slot`), for top values (a terms aggregation on the
-                name's slot, ``include`` ``name=.*``); 64 small dictionaries cost
-                a third of one large one
+                name's slot, ``include`` ``name=.*``): 17 % more bytes than doc
+                values on ``pairs`` itself, top values 11 times faster, and a
+                terms aggregation's global ordinals cover one slot, not every pair
 ``long_pairs``  ``wildcard``: the longer pairs, whole (a 100 KB script block is one
                 value): equals, contains and wildcards. A ``wildcard`` field
                 checks its candidates against ``_source``, so it stays there; for
-                every pair it cost 12 times the bytes and a 14th of the write rate
+                every pair, an exact value took a p95 of 214 ms (ADR 0012)
 ``numbers``     ``keyword``: ``name=<16 hex digits>`` for each value that is a
                 number, in an encoding whose text order is the numbers' order
                 (:func:`sortable_number`): numeric ranges
