@@ -1,5 +1,6 @@
 // The shell: language toggle, who is signed in, navigation, and the hash router.
 //   #/login  #/alerts?...  #/incidents?...  #/incidents/<id>  #/inbox  #/overview  #/events?...
+//   #/hunts[/<id>]
 
 import { append, clear, h } from './dom.js';
 import { applyTo, currentLang, loadDictionaries, setLang, t } from './i18n.js';
@@ -8,6 +9,7 @@ import { startStream, stopStream } from './stream.js';
 import { errorBox, toast } from './widgets.js';
 import * as alertsView from './views/alerts.js';
 import * as explorerView from './views/explorer.js';
+import * as huntsView from './views/hunts.js';
 import * as inboxView from './views/inbox.js';
 import * as incidentView from './views/incident.js';
 import * as incidentsView from './views/incidents.js';
@@ -24,6 +26,7 @@ const NAV = [
   { route: 'events', i18n: 'nav.events', show: () => can('events:read') },
   { route: 'inbox', i18n: 'nav.inbox', show: () => Boolean(currentUser()?.unit) && can('incidents:read') },
   { route: 'overview', i18n: 'nav.overview', show: () => can('incidents:read') || can('alerts:read') },
+  { route: 'hunts', i18n: 'nav.hunts', show: () => can('hunts:read') },
 ];
 
 function parseHash() {
@@ -116,6 +119,7 @@ async function route() {
     inbox: () => inboxView.render(main),
     overview: () => overviewView.render(main),
     events: () => explorerView.render(main, { params }),
+    hunts: () => huntsView.render(main, { id }),
   };
   const view = views[name];
   if (!view || (name === 'login' && isSignedIn())) {
