@@ -1,0 +1,470 @@
+"""Event search on a loaded store: load speed, bytes on disk per event, query latencies.
+
+    python bench/event_search.py                                  # SQLite, 2,000,000 events
+    python bench/event_search.py --store opensearch               # the local OpenSearch
+    python bench/event_search.py --events 20000 --runs 10         # a quick look
+    python bench/event_search.py --store opensearch --keep        # leave the data loaded...
+    python bench/event_search.py --store opensearch --reuse       # ...and query it again
+
+Loads at least ``--events`` events into a store through the store seam
+(``Store.put_events``, ``--batch`` at a time), then times searches through the
+seam as the API makes them. No event is invented: they are the recorded Windows
+campaigns of ../shared/datasets/otrf (LSASS_campaign_01 and _06, 111,794
+events), replayed as many times as needed. Each replay ("copy") of a campaign:
+
+- is moved in time so its last event lands ``(copy number) x --days / copies``
+  before now, its gaps kept (as ``soc.ingest.retime`` does), so the copies are
+  spread over the last ``--days`` days and a one-day range holds a few of them,
+  a seven-day range most;
+- has its host renamed, ``MKT01.pandalab.com`` -> ``MKT01-c7.pandalab.com``
+  (the record's fields that hold the host name, and so ``Event.host``);
+- has an origin of its own (connector ``bench``, stream ``copy-<n>``, seq = line),
+  so its events have ids of their own (``Event.make_id``).
+
+Each line is turned into an event as ingest does it: an envelope
+``{"record", "time", "origin"}`` through ``soc.ingest.ndjson.object_event``
+(the envelope, then ``soc.ingest.normalize``). Building the events runs in a
+thread beside the store's writes; the load figure is events over the whole
+load, and the store's own share (time spent awaiting ``put_events``) is
+printed beside it.
+
+Bytes on disk per event: SQLite, the database file and its WAL; OpenSearch,
+the primaries' store size of ``<prefix>-events-*`` after a refresh and a
+flush (no force-merge: as a live cluster holds them).
+
+Then, after ``--warmup`` runs each, ``--runs`` runs of each query over the
+latest day and over the latest seven days (anchored on the newest stored
+event): p50 and p99 (nearest rank: with fewer than 100 runs, p99 is the
+slowest run). Each run moves the range's end back by a random 0-600 s, so a
+repeated request never hits OpenSearch's request cache. The queries, chosen
+to hit the recorded data:
+
+- field: ``EventID:1`` (Sysmon process creations) and ``host:<newest copy's host>``
+  (first page of 50, newest first);
+- wildcard: ``CommandLine:*powershell*`` (first page);
+- word: ``lsass`` (full text, first page);
+- stats: the top 10 values of ``EventID`` over every event of the range
+  (``Store.event_stats``), and the histogram the explorer draws beside a
+  search (``Store.event_histogram``, hourly buckets) for ``lsass``.
+
+Prints one JSON line for the load, one per query and range, then a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from soc import fastjson
+from soc.ingest.ndjson import object_event
+from soc.ingest.normalize import recorded_time
+from soc.models import Event, utcnow
+from soc.settings import StoreSettings
+from soc.store import Store, build_store
+from soc.store.eventquery import EventQuery, parse
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared/datasets/otrf"
+CAMPAIGNS = ("LSASS_campaign_01", "LSASS_campaign_06")
+HOST_FIELDS = ("Hostname", "Computer")
+"""Fields of these records that hold the host name (renamed in each copy)."""
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+COUNT_BUCKET_S = 1_000_000_000
+"""A histogram bucket of ~31 years: the events' count in one or two buckets."""
+
+
+# ------------------------------------------------------------------ the recorded data
+
+
+@dataclass
+class Campaign:
+    name: str
+    lines: list[bytes]
+    times: list[float | None]
+    """Each line's recorded time (epoch seconds), None when it states none."""
+    end: float
+    """The latest recorded time."""
+
+
+def read_campaign(name: str) -> Campaign:
+    path = next((DATASETS / name).glob("*.zip"))
+    lines: list[bytes] = []
+    times: list[float | None] = []
+    with zipfile.ZipFile(path) as z, z.open(z.namelist()[0]) as f:
+        for line in f:
+            line = line.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            lines.append(line)
+            t = recorded_time(fastjson.loads(line))
+            times.append(t.timestamp() if t is not None else None)
+    known = [t for t in times if t is not None]
+    return Campaign(name, lines, times, max(known))
+
+
+def copy_host(host: str, copy: int) -> str:
+    """``MKT01.pandalab.com`` -> ``MKT01-c7.pandalab.com``."""
+    name, dot, domain = host.partition(".")
+    return f"{name}-c{copy}{dot}{domain}"
+
+
+def copy_events(
+    campaign: Campaign, *, copy: int, end: float, tenant: str, received: datetime, batch: int
+) -> Iterator[list[Event]]:
+    """One replay of ``campaign`` ending at ``end``, as ingest makes events, in batches."""
+    shift = end - campaign.end
+    source = f"bench:otrf/{campaign.name}"
+    out: list[Event] = []
+    for seq, (line, t) in enumerate(zip(campaign.lines, campaign.times, strict=True)):
+        record = fastjson.loads(line)
+        for name in HOST_FIELDS:
+            if isinstance(record.get(name), str):
+                record[name] = copy_host(record[name], copy)
+        envelope = {
+            "record": record,
+            "time": datetime.fromtimestamp((t if t is not None else campaign.end) + shift, UTC),
+            "origin": {
+                "connector": "bench",
+                "source": campaign.name,
+                "stream": f"copy-{copy}",
+                "seq": seq,
+            },
+        }
+        out.append(object_event(envelope, tenant=tenant, source=source, received=received))
+        if len(out) >= batch:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
+def plan(campaigns: list[Campaign], events: int, days: float) -> list[tuple[Campaign, int, float]]:
+    """(campaign, copy number, end time) for enough copies to reach ``events``; copy 0 ends
+    now, the others evenly spread back over ``days``, the two campaigns alternating."""
+    copies: list[Campaign] = []
+    total = 0
+    while total < events:
+        c = campaigns[len(copies) % len(campaigns)]
+        copies.append(c)
+        total += len(c.lines)
+    now = utcnow().timestamp()
+    step = days * 86400 / len(copies)
+    return [(c, i, now - i * step) for i, c in enumerate(copies)]
+
+
+# ------------------------------------------------------------------ the store
+
+
+def store_settings(args: argparse.Namespace) -> StoreSettings:
+    return StoreSettings(
+        kind=args.store,
+        sqlite={"path": str(args.sqlite_path)},
+        opensearch={"hosts": [args.opensearch_url], "index_prefix": args.prefix},
+    )
+
+
+def sqlite_files(args: argparse.Namespace) -> list[Path]:
+    return [Path(f"{args.sqlite_path}{suffix}") for suffix in ("", "-wal", "-shm")]
+
+
+def drop_sqlite(args: argparse.Namespace) -> None:
+    for path in sqlite_files(args):
+        path.unlink(missing_ok=True)
+
+
+def sqlite_sizes(args: argparse.Namespace) -> dict[str, int]:
+    """The database file and its WAL (the -shm index is not data)."""
+    return {p.name: p.stat().st_size if p.exists() else 0 for p in sqlite_files(args)[:2]}
+
+
+async def drop(args: argparse.Namespace) -> None:
+    """Delete what an earlier run loaded."""
+    if args.store == "sqlite":
+        drop_sqlite(args)
+        return
+    async with httpx.AsyncClient(timeout=120) as c:
+        r = await c.delete(f"{args.opensearch_url}/{args.prefix}-*")
+        if r.status_code not in (200, 404):
+            r.raise_for_status()
+
+
+async def count_events(store: Store, tenant: str) -> int:
+    """The tenant's stored events, counted by the store (one histogram bucket)."""
+    counts = await store.event_histogram(
+        EventQuery(tenants=[tenant], since=EPOCH, until=utcnow() + timedelta(days=1)),
+        bucket_s=COUNT_BUCKET_S,
+    )
+    return sum(counts.values())
+
+
+async def bytes_on_disk(args: argparse.Namespace) -> dict[str, int]:
+    if args.store == "sqlite":
+        return sqlite_sizes(args)
+    index = f"{args.opensearch_url}/{args.prefix}-events-*"
+    async with httpx.AsyncClient(timeout=600) as c:
+        for step in ("_refresh", "_flush"):
+            (await c.post(f"{index}/{step}")).raise_for_status()
+        r = await c.get(f"{index}/_stats/store,docs")
+        r.raise_for_status()
+        stats = r.json()["_all"]
+    return {
+        "primaries": stats["primaries"]["store"]["size_in_bytes"],
+        "total": stats["total"]["store"]["size_in_bytes"],
+        "docs": stats["primaries"]["docs"]["count"],
+    }
+
+
+async def load(store: Store, args: argparse.Namespace) -> dict[str, Any]:
+    """Every planned copy into ``store``; the events are built in a thread meanwhile."""
+    print("# reading the recorded campaigns...", file=sys.stderr, flush=True)
+    campaigns = [read_campaign(name) for name in CAMPAIGNS]
+    copies = plan(campaigns, args.events, args.days)
+    received = utcnow()
+
+    def batches() -> Iterator[list[Event]]:
+        for campaign, copy, end in copies:
+            yield from copy_events(
+                campaign,
+                copy=copy,
+                end=end,
+                tenant=args.tenant,
+                received=received,
+                batch=args.batch,
+            )
+
+    queue: asyncio.Queue[list[Event] | None] = asyncio.Queue(maxsize=2)
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for b in batches():
+                if stop.is_set():
+                    return
+                asyncio.run_coroutine_threadsafe(queue.put(b), loop).result()
+        finally:
+            if not stop.is_set():  # the end, or an error (raised by awaiting the producer)
+                asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+
+    loaded, put_s, last_report = 0, 0.0, 0
+    started = time.perf_counter()
+    producer = loop.run_in_executor(None, produce)
+    try:
+        while (b := await queue.get()) is not None:
+            t0 = time.perf_counter()
+            await store.put_events(b)
+            put_s += time.perf_counter() - t0
+            loaded += len(b)
+            if loaded - last_report >= 100_000:
+                last_report = loaded
+                rate = loaded / (time.perf_counter() - started)
+                print(f"# loaded {loaded:,} ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.QueueEmpty):
+            while True:
+                queue.get_nowait()  # unblock the producer
+        await producer
+    seconds = time.perf_counter() - started
+    return {
+        "loaded": loaded,
+        "copies": len(copies),
+        "load_seconds": round(seconds, 1),
+        "load_events_per_s": round(loaded / seconds),
+        "put_events_seconds": round(put_s, 1),
+        "put_events_per_s": round(loaded / put_s) if put_s else None,
+    }
+
+
+# ------------------------------------------------------------------ the queries
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest rank."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+@dataclass
+class Probe:
+    name: str
+    kind: str
+    text: str
+    run: Callable[[EventQuery], Awaitable[int]]
+    """Makes the request; returns what it found (items, or events counted)."""
+
+
+def probes(store: Store, host: str) -> list[Probe]:
+    async def page(q: EventQuery) -> int:
+        return len((await store.search_events(q)).items)
+
+    async def stats(q: EventQuery) -> int:
+        return (await store.event_stats(q, field="EventID", size=10)).events
+
+    async def histogram(q: EventQuery) -> int:
+        return sum((await store.event_histogram(q, bucket_s=3600)).values())
+
+    return [
+        Probe("field", "search", "EventID:1", page),
+        Probe("field host", "search", f'host:"{host}"', page),
+        Probe("wildcard", "search", "CommandLine:*powershell*", page),
+        Probe("word", "search", "lsass", page),
+        Probe("stats", "event_stats EventID", "", stats),
+        Probe("histogram", "event_histogram 1h", "lsass", histogram),
+    ]
+
+
+async def measure(
+    probe: Probe, *, tenant: str, end: datetime, days: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    where = parse(probe.text) if probe.text else None
+    timings: list[float] = []
+    found = 0
+    for i in range(args.warmup + args.runs):
+        until = end - timedelta(seconds=random.uniform(0, 600))
+        q = EventQuery(
+            tenants=[tenant], since=until - timedelta(days=days), until=until, where=where, limit=50
+        )
+        t0 = time.perf_counter()
+        found = await probe.run(q)
+        if i >= args.warmup:
+            timings.append(time.perf_counter() - t0)
+    return {
+        "query": probe.name,
+        "kind": probe.kind,
+        "text": probe.text,
+        "days": days,
+        "runs": len(timings),
+        "found": found,
+        "p50_ms": round(statistics.median(timings) * 1000, 1),
+        "p99_ms": round(percentile(timings, 99) * 1000, 1),
+        "max_ms": round(max(timings) * 1000, 1),
+    }
+
+
+async def newest(store: Store, tenant: str) -> tuple[datetime, str]:
+    """The newest stored event's time and host: where the ranges end."""
+    page = await store.search_events(
+        EventQuery(tenants=[tenant], since=EPOCH, until=utcnow() + timedelta(days=1), limit=1)
+    )
+    if not page.items:
+        sys.exit(f"no event of tenant {tenant!r} is stored: load first (drop --reuse)")
+    event = page.items[0]
+    return event.time, event.host or ""
+
+
+# ------------------------------------------------------------------ main
+
+
+async def bench(args: argparse.Namespace) -> None:
+    store = build_store(store_settings(args))
+    loaded: dict[str, Any] = {}
+    if not args.reuse:
+        await drop(args)
+    await store.start()
+    try:
+        stored = await count_events(store, args.tenant)
+        if args.reuse and stored >= args.events:
+            loaded = {"reused": stored}
+        else:
+            if stored:
+                sys.exit(
+                    f"{stored:,} events of {args.tenant!r} already stored, fewer than --events; "
+                    "run without --reuse to load afresh"
+                )
+            loaded = await load(store, args)
+            stored = await count_events(store, args.tenant)
+        disk = await bytes_on_disk(args)
+        size = disk["primaries"] if args.store == "opensearch" else sum(disk.values())
+        loaded |= {
+            "store": args.store,
+            "stored": stored,
+            "bytes_on_disk": disk,
+            "bytes_per_event": round(size / stored) if stored else None,
+        }
+        print(json.dumps(loaded), flush=True)
+
+        end, host = await newest(store, args.tenant)
+        end += timedelta(seconds=1)
+        results = []
+        for probe in probes(store, host):
+            for days in (1, 7):
+                result = await measure(probe, tenant=args.tenant, end=end, days=days, args=args)
+                results.append(result)
+                print(json.dumps(result), flush=True)
+    finally:
+        await store.stop()
+        if not (args.keep or args.reuse):
+            await drop(args)
+
+    print(f"# {args.store}: {stored:,} events stored", end="")
+    if "load_events_per_s" in loaded:
+        print(
+            f", loaded at {loaded['load_events_per_s']:,} events/s "
+            f"(put_events alone: {loaded['put_events_per_s']:,} events/s)",
+            end="",
+        )
+    print(f", {loaded['bytes_per_event']:,} bytes on disk per event")
+    print(f"# {args.runs} runs each after {args.warmup} warm-up runs; p99 is nearest rank")
+    print(f"#   {'query':<11} {'text':<28} {'days':>4} {'found':>8} {'p50 ms':>9} {'p99 ms':>9}")
+    for r in results:
+        text = r["text"] if len(r["text"]) <= 28 else r["text"][:25] + "..."
+        print(
+            f"#   {r['query']:<11} {text:<28} {r['days']:>4} {r['found']:>8,} "
+            f"{r['p50_ms']:>9,.1f} {r['p99_ms']:>9,.1f}"
+        )
+    if args.store == "opensearch":
+        day = next(r for r in results if r["query"] == "field" and r["days"] == 1)
+        verdict = "met" if day["p99_ms"] < 1000 else "NOT met"
+        print(f"# target p99 < 1 s for a one-day field query on OpenSearch: {verdict}")
+
+
+def main() -> None:
+    opensearch_port = os.environ.get("SOC_LOCAL_OPENSEARCH_PORT", "19200")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--store", choices=("sqlite", "opensearch"), default="sqlite")
+    p.add_argument("--events", type=int, default=2_000_000, help="load at least this many")
+    p.add_argument("--days", type=float, default=8.0, help="the copies spread over these days")
+    p.add_argument("--batch", type=int, default=5000, help="events per put_events")
+    p.add_argument("--runs", type=int, default=40, help="timed runs of each query and range")
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs before them")
+    p.add_argument("--tenant", default="bench")
+    p.add_argument("--opensearch-url", default=f"http://127.0.0.1:{opensearch_port}")
+    p.add_argument("--prefix", default="bench-events", help="OpenSearch index prefix")
+    p.add_argument(
+        "--sqlite-path",
+        type=Path,
+        default=ROOT / ".cache/bench-events/events.db",
+        help="SQLite database file",
+    )
+    p.add_argument("--keep", action="store_true", help="leave the loaded data at the end")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="query what an earlier --keep run loaded (load only if it is not there); keeps it",
+    )
+    args = p.parse_args()
+    if not args.prefix.startswith("bench"):
+        p.error("--prefix must start with 'bench': its indices are deleted")
+    asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    main()
