@@ -15,11 +15,13 @@ warm, and the indices and incidents that the first alerts create made; not
 measured), then posts ``--events`` recorded events for the bench tenant (new
 event ids: they are not duplicates of the warm-up's) and times them until the
 detector has processed every one and, when every event is kept
-(``store.keep_events`` = ``all``, the default), until every one is in the
-store: counted by the store itself (``Store.event_histogram`` over the bench
-tenant), so on OpenSearch once a refresh made them searchable. It reports
-ingest-to-alert (every event through the detector), ingest-to-stored (every
-event in the store) and the run's events/s (both done).
+(``store.keep_events`` = ``all``, the default), until the event sink has
+written every one (``soc_events_stored_total``): the run's events/s and CPU
+are taken there. It then waits until the store itself counts them all
+(``Store.event_histogram`` over the bench tenant; on OpenSearch, once a
+refresh made them searchable), reported apart as ingest-to-searchable. The
+recording repeats some records whole; those are one event each in the store,
+so the store's count is checked against the distinct events posted.
 
 Layouts. ``one`` (always): one in-process service as ``soc run`` runs it
 (API, detector, event sink, grouping, dead-letter sink and, on Kafka, the
@@ -610,24 +612,29 @@ async def run(
                 accepted = await post_all(c, measured, args, rate=args.rate)
                 ingested = time.perf_counter() - started
                 done: dict[str, float] = {}
+                cpu_at: dict[str, dict[str, float]] = {}
 
                 async def all_detected() -> bool:
                     return await progress.detected() >= detected0 + accepted
 
                 async def all_stored() -> bool:
-                    # the sink's count first (cheap), then the store's own count
-                    return await progress.stored() >= stored0 + accepted and (
-                        await stored_by_store(store, "bench") >= distinct
-                    )
+                    return await progress.stored() >= stored0 + accepted
+
+                async def all_searchable() -> bool:
+                    return await stored_by_store(store, "bench") >= distinct
 
                 async def detect_done() -> None:
                     await until(all_detected)
                     done["alert"] = time.perf_counter() - started
+                    cpu_at["alert"] = {n: cpu_seconds(p) for n, p in pids.items()}
 
                 async def store_done() -> None:
                     if keep_all:
-                        await until(all_stored, interval=0.05)
+                        await until(all_stored)
                         done["stored"] = time.perf_counter() - started
+                        cpu_at["stored"] = {n: cpu_seconds(p) for n, p in pids.items()}
+                        await until(all_searchable, interval=0.05)
+                        done["searchable"] = time.perf_counter() - started
 
                 try:
                     await asyncio.wait_for(
@@ -639,8 +646,10 @@ async def run(
                         f"{await progress.detected() - detected0:.0f} of {accepted} detected, "
                         f"{await stored_by_store(store, 'bench')} of {distinct} in the store"
                     )
-                total = time.perf_counter() - started
-                cpu1 = {n: cpu_seconds(p) for n, p in pids.items()}
+                # the run is done when every event is detected and (keeping all) stored; the
+                # wait for them to be searchable (an OpenSearch refresh) is reported apart
+                last = max(cpu_at, key=lambda k: done[k])
+                total, cpu1 = done[last], cpu_at[last]
                 alerts = int(await progress.alerts() - alerts0)
                 shares = None
                 if isinstance(progress, ScrapedProgress):
@@ -664,6 +673,9 @@ async def run(
         "ingest_events_per_s": round(accepted / ingested),
         "ingest_to_alert_seconds": round(done["alert"], 2),
         "ingest_to_stored_seconds": round(done["stored"], 2) if "stored" in done else None,
+        "ingest_to_searchable_seconds": (
+            round(done["searchable"], 2) if "searchable" in done else None
+        ),
         "events_per_s": round(accepted / total),
         "cpu_seconds": cpu,
         "cpu_seconds_total": round(cpu_total, 2),
@@ -715,6 +727,9 @@ def summarize(case: Case, results: list[dict[str, Any]]) -> dict[str, Any]:
     stored = [r["ingest_to_stored_seconds"] for r in results]
     if None not in stored:
         summary["ingest_to_stored_seconds_median"] = statistics.median(stored)
+        summary["ingest_to_searchable_seconds_median"] = statistics.median(
+            r["ingest_to_searchable_seconds"] for r in results
+        )
         summary["stored_events_per_s"] = Spread(
             [r["events"] / s for r, s in zip(results, stored, strict=True)]
         ).summary()
@@ -855,7 +870,8 @@ def main() -> None:
             human.append(
                 f"{case.label}: every event stored in {s['ingest_to_stored_seconds_median']} s "
                 f"(ingest-to-stored {s['stored_events_per_s']['median']:,} events/s), "
-                f"every event detected in {s['ingest_to_alert_seconds_median']} s"
+                f"searchable in {s['ingest_to_searchable_seconds_median']} s, "
+                f"detected in {s['ingest_to_alert_seconds_median']} s"
             )
         if case.keep_events == "all" and (
             other := summaries.get(Case(case.pair, case.detectors, "alerting"))
