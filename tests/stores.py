@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from opensearchpy import AsyncOpenSearch
 
-from soc.settings import OpenSearchSettings, SqliteSettings, StoreSettings
+from soc.settings import OpenSearchSettings, RetentionSettings, SqliteSettings, StoreSettings
 from soc.store import Store, build_store
 
 BACKENDS = ["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch)]
@@ -26,17 +26,23 @@ async def drop_opensearch_prefix(url: str, prefix: str) -> None:
 
 
 async def fresh_store(
-    request: pytest.FixtureRequest, tmp_path: Path, prefix: str
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    prefix: str,
+    *,
+    retention: RetentionSettings | None = None,
 ) -> AsyncIterator[Store]:
     """A started store of ``request.param``'s kind (its own file or index prefix), then gone."""
+    periods = retention or RetentionSettings()
     url = request.getfixturevalue("opensearch_url") if request.param == "opensearch" else ""
     if url:
         opensearch = OpenSearchSettings(
             hosts=[url], index_prefix=prefix, refresh_on_write=True, connect_timeout_s=30
         )
-        settings = StoreSettings(kind="opensearch", opensearch=opensearch)
+        settings = StoreSettings(kind="opensearch", opensearch=opensearch, retention=periods)
     else:
-        settings = StoreSettings(kind="sqlite", sqlite=SqliteSettings(path=tmp_path / "db/soc.db"))
+        sqlite = SqliteSettings(path=tmp_path / "db/soc.db")
+        settings = StoreSettings(kind="sqlite", sqlite=sqlite, retention=periods)
     s = build_store(settings)
     await s.start()
     try:
