@@ -323,7 +323,7 @@ def probes(store: Store, host: str) -> list[Probe]:
 
     return [
         Probe("field", "search", "EventID:1", page),
-        Probe("field host", "search", f'host:"{host}"', page),
+        Probe("field host", "search", f"host:{host}", page),
         Probe("wildcard", "search", "CommandLine:*powershell*", page),
         Probe("word", "search", "lsass", page),
         Probe("stats", "event_stats EventID", "", stats),
