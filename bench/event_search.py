@@ -5,12 +5,14 @@
     python bench/event_search.py --events 20000 --runs 10         # a quick look
     python bench/event_search.py --store opensearch --keep        # leave the data loaded...
     python bench/event_search.py --store opensearch --reuse       # ...and query it again
+    python bench/event_search.py --store opensearch --drop        # then delete it
 
 Loads at least ``--events`` events into a store through the store seam
-(``Store.put_events``, ``--batch`` at a time), then times searches through the
-seam as the API makes them. No event is invented: they are the recorded Windows
-campaigns of ../shared/datasets/otrf (LSASS_campaign_01 and _06, 111,794
-events), replayed as many times as needed. Each replay ("copy") of a campaign:
+(``Store.put_events``, ``--batch`` at a time, as the event sink writes), then
+times searches through the seam as the API makes them. No event is invented:
+they are the recorded Windows campaigns of ../shared/datasets/otrf
+(LSASS_campaign_01 and _06, 111,794 events), replayed as many times as
+needed. Each replay ("copy") of a campaign:
 
 - is moved in time so its last event lands ``(copy number) x --days / copies``
   before now, its gaps kept (as ``soc.ingest.retime`` does), so the copies are
@@ -18,14 +20,17 @@ events), replayed as many times as needed. Each replay ("copy") of a campaign:
   a seven-day range most;
 - has its host renamed, ``MKT01.pandalab.com`` -> ``MKT01-c7.pandalab.com``
   (the record's fields that hold the host name, and so ``Event.host``);
-- has an origin of its own (connector ``bench``, stream ``copy-<n>``, seq = line),
-  so its events have ids of their own (``Event.make_id``).
+- has an origin of its own (connector ``bench``, source ``otrf-01`` or
+  ``otrf-06``, stream ``copy-<n>``, seq = line), so its events have ids of their
+  own (``Event.make_id``); the event's source is ``bench:otrf-01`` (not the
+  folder's name, whose word ``lsass`` would make every event a full-text hit).
 
 Each line is turned into an event as ingest does it: an envelope
 ``{"record", "time", "origin"}`` through ``soc.ingest.ndjson.object_event``
 (the envelope, then ``soc.ingest.normalize``). Building the events runs in a
-thread beside the store's writes; the load figure is events over the whole
-load, and the store's own share (time spent awaiting ``put_events``) is
+thread beside the store's writes (``--writers`` calls of ``put_events`` in
+flight at once, default 1); the load figure is events over the whole load, and
+the store's own rate (over the time when a ``put_events`` was in flight) is
 printed beside it.
 
 Bytes on disk per event: SQLite, the database file and its WAL; OpenSearch,
@@ -82,7 +87,9 @@ from soc.store.eventquery import EventQuery, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared/datasets/otrf"
-CAMPAIGNS = ("LSASS_campaign_01", "LSASS_campaign_06")
+CAMPAIGNS = {"LSASS_campaign_01": "otrf-01", "LSASS_campaign_06": "otrf-06"}
+"""Recorded campaign -> the name its copies' source and origin carry: not the folder's,
+whose word ``lsass`` would make every event hit the full-text query for it."""
 HOST_FIELDS = ("Hostname", "Computer")
 """Fields of these records that hold the host name (renamed in each copy)."""
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -96,6 +103,7 @@ COUNT_BUCKET_S = 1_000_000_000
 @dataclass
 class Campaign:
     name: str
+    short: str
     lines: list[bytes]
     times: list[float | None]
     """Each line's recorded time (epoch seconds), None when it states none."""
@@ -103,7 +111,7 @@ class Campaign:
     """The latest recorded time."""
 
 
-def read_campaign(name: str) -> Campaign:
+def read_campaign(name: str, short: str) -> Campaign:
     path = next((DATASETS / name).glob("*.zip"))
     lines: list[bytes] = []
     times: list[float | None] = []
@@ -116,7 +124,7 @@ def read_campaign(name: str) -> Campaign:
             t = recorded_time(fastjson.loads(line))
             times.append(t.timestamp() if t is not None else None)
     known = [t for t in times if t is not None]
-    return Campaign(name, lines, times, max(known))
+    return Campaign(name, short, lines, times, max(known))
 
 
 def copy_host(host: str, copy: int) -> str:
@@ -130,7 +138,7 @@ def copy_events(
 ) -> Iterator[list[Event]]:
     """One replay of ``campaign`` ending at ``end``, as ingest makes events, in batches."""
     shift = end - campaign.end
-    source = f"bench:otrf/{campaign.name}"
+    source = f"bench:{campaign.short}"
     out: list[Event] = []
     for seq, (line, t) in enumerate(zip(campaign.lines, campaign.times, strict=True)):
         record = fastjson.loads(line)
@@ -142,7 +150,7 @@ def copy_events(
             "time": datetime.fromtimestamp((t if t is not None else campaign.end) + shift, UTC),
             "origin": {
                 "connector": "bench",
-                "source": campaign.name,
+                "source": campaign.short,
                 "stream": f"copy-{copy}",
                 "seq": seq,
             },
@@ -234,7 +242,7 @@ async def bytes_on_disk(args: argparse.Namespace) -> dict[str, int]:
 async def load(store: Store, args: argparse.Namespace) -> dict[str, Any]:
     """Every planned copy into ``store``; the events are built in a thread meanwhile."""
     print("# reading the recorded campaigns...", file=sys.stderr, flush=True)
-    campaigns = [read_campaign(name) for name in CAMPAIGNS]
+    campaigns = [read_campaign(name, short) for name, short in CAMPAIGNS.items()]
     copies = plan(campaigns, args.events, args.days)
     received = utcnow()
 
@@ -263,19 +271,35 @@ async def load(store: Store, args: argparse.Namespace) -> dict[str, Any]:
             if not stop.is_set():  # the end, or an error (raised by awaiting the producer)
                 asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
 
-    loaded, put_s, last_report = 0, 0.0, 0
+    loaded, busy_s, last_report = 0, 0.0, 0
+    in_flight, busy_since = 0, 0.0
     started = time.perf_counter()
-    producer = loop.run_in_executor(None, produce)
-    try:
+
+    async def write() -> None:
+        """One writer: batches off the queue into the store until the end mark."""
+        nonlocal loaded, busy_s, last_report, in_flight, busy_since
         while (b := await queue.get()) is not None:
-            t0 = time.perf_counter()
-            await store.put_events(b)
-            put_s += time.perf_counter() - t0
+            if in_flight == 0:
+                busy_since = time.perf_counter()
+            in_flight += 1
+            try:
+                await store.put_events(b)
+            finally:
+                in_flight -= 1
+                if in_flight == 0:
+                    busy_s += time.perf_counter() - busy_since
             loaded += len(b)
             if loaded - last_report >= 100_000:
                 last_report = loaded
                 rate = loaded / (time.perf_counter() - started)
                 print(f"# loaded {loaded:,} ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+        await queue.put(None)  # for the other writers
+
+    producer = loop.run_in_executor(None, produce)
+    try:
+        async with asyncio.TaskGroup() as writers:  # one failing cancels the others
+            for _ in range(args.writers):
+                writers.create_task(write())
     finally:
         stop.set()
         with contextlib.suppress(asyncio.QueueEmpty):
@@ -288,8 +312,9 @@ async def load(store: Store, args: argparse.Namespace) -> dict[str, Any]:
         "copies": len(copies),
         "load_seconds": round(seconds, 1),
         "load_events_per_s": round(loaded / seconds),
-        "put_events_seconds": round(put_s, 1),
-        "put_events_per_s": round(loaded / put_s) if put_s else None,
+        "writers": args.writers,
+        "put_events_seconds": round(busy_s, 1),
+        "put_events_per_s": round(loaded / busy_s) if busy_s else None,
     }
 
 
@@ -442,7 +467,13 @@ def main() -> None:
     p.add_argument("--store", choices=("sqlite", "opensearch"), default="sqlite")
     p.add_argument("--events", type=int, default=2_000_000, help="load at least this many")
     p.add_argument("--days", type=float, default=8.0, help="the copies spread over these days")
-    p.add_argument("--batch", type=int, default=5000, help="events per put_events")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=StoreSettings().events_batch_size,
+        help="events per put_events (default: the event sink's store.events_batch_size)",
+    )
+    p.add_argument("--writers", type=int, default=1, help="put_events calls in flight at once")
     p.add_argument("--runs", type=int, default=40, help="timed runs of each query and range")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs before them")
     p.add_argument("--tenant", default="bench")
@@ -455,6 +486,7 @@ def main() -> None:
         help="SQLite database file",
     )
     p.add_argument("--keep", action="store_true", help="leave the loaded data at the end")
+    p.add_argument("--drop", action="store_true", help="only delete what a --keep run left")
     p.add_argument(
         "--reuse",
         action="store_true",
@@ -463,6 +495,9 @@ def main() -> None:
     args = p.parse_args()
     if not args.prefix.startswith("bench"):
         p.error("--prefix must start with 'bench': its indices are deleted")
+    if args.drop:
+        asyncio.run(drop(args))
+        return
     asyncio.run(bench(args))
 
 
