@@ -203,9 +203,11 @@ class RetentionPeriods(_Section):
     alerts_days: float | None = Field(None, gt=0)
     """Alerts (by event time); null: kept."""
     incidents_days: float | None = Field(None, gt=0)
-    """Closed incidents with their comments (by when closed); null: kept."""
+    """Closed incidents; must stay null for now: the store refuses a period at start, since
+    alerts and audit entries still name a closed incident (docs/adr/0012-event-store.md)."""
     audit_days: float | None = Field(None, gt=0)
-    """Audit entries (by when written); null: kept."""
+    """Audit entries; must stay null for now: the store refuses a period at start, since the
+    chain verifies from its first entry (docs/adr/0012-event-store.md)."""
 
 
 class RetentionSettings(RetentionPeriods):
@@ -216,8 +218,9 @@ class RetentionSettings(RetentionPeriods):
     `{"so-y-te": {"events_days": 365}}`; a null period keeps that kind for the tenant."""
     interval_s: float = Field(3600.0, gt=0)
     """How often expired records are deleted."""
-    batch_size: int = Field(5000, ge=1)
-    """Rows deleted per statement on SQLite (each batch is its own short transaction)."""
+    batch_size: int = Field(1000, ge=1)
+    """Rows deleted per statement on SQLite (each batch is its own short transaction, so
+    writers wait at most about a third of a second)."""
 
     @model_validator(mode="after")
     def _known_kinds(self) -> RetentionSettings:

@@ -21,4 +21,4 @@ def build_store(settings: StoreSettings) -> Store:
         return OpenSearchStore(settings.opensearch)
     from soc.store.sqlite import SqliteStore
 
-    return SqliteStore(settings.sqlite)
+    return SqliteStore(settings.sqlite, settings.retention)

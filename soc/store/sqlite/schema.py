@@ -11,11 +11,31 @@ Case records (:mod:`soc.store.records`) share one table, ``records``, keyed by
 kind and id, with their filter terms and search words in ``record_terms``
 (words under the name ``_w``). Version 1 had an unused ``incidents`` table; it
 is left as it was.
+
+Events are searchable (version 3) through two indexes written with the event,
+in its transaction, keyed by ``events.rowid``:
+
+- ``event_fields``: one row per (field, lower-cased value) of
+  :func:`soc.store.eventquery.event_pairs`, the field's name by number
+  (``event_field_names``), without a rowid: the primary key (name, value,
+  event) answers equality, prefix wildcards and text ranges by index, and a
+  scan of one name answers the rest.
+- ``events_fts``: a contentless FTS5 index of the same values' words (cut by
+  :func:`soc.store.terms.word_list`), values apart by a separator word no
+  query can contain (:mod:`soc.store.sqlite.events`). Contentless: the
+  words are not stored twice; deleting an event hands FTS5 its words again,
+  recomputed from its ``doc``. ``events_fts_terms`` (fts5vocab) tells how many
+  events hold a word, for the choice of plan of a page.
+
+A database of version 2 gets the new tables and its stored events are indexed
+at start (``store_meta`` keeps how far, so an interrupted start resumes).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+EVENT_INDEX_VERSION = 3
+"""The first schema version whose events are indexed for search when written."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -27,6 +47,26 @@ CREATE TABLE IF NOT EXISTS events (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_tenant_time ON events (tenant, time_us DESC, id DESC);
+CREATE INDEX IF NOT EXISTS events_time ON events (time_us DESC, id DESC);
+
+CREATE TABLE IF NOT EXISTS event_field_names (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS event_fields (
+    name INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    event INTEGER NOT NULL,
+    PRIMARY KEY (name, value, event)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
+    words, content='', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts_terms USING fts5vocab(events_fts, row);
+CREATE TABLE IF NOT EXISTS store_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY,
@@ -104,10 +144,6 @@ CREATE TABLE IF NOT EXISTS record_terms (
 CREATE INDEX IF NOT EXISTS record_terms_id ON record_terms (kind, id);
 """
 
-INSERT_EVENT = (
-    "INSERT OR IGNORE INTO events (id, tenant, time_us, host, source, doc) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
 INSERT_ALERT = (
     "INSERT OR IGNORE INTO alerts (id, tenant, time_us, severity, severity_rank, status, "
     "rule_id, rule_title, host, tags, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -5,6 +5,9 @@ call hops there with ``run_in_executor`` so the event loop never blocks on
 disk. The database runs in WAL mode with ``synchronous=NORMAL`` and a busy
 timeout. Writes are ``INSERT OR IGNORE``: a stored record is never replaced
 by a replay. Free text is searched with FTS5, each word quoted as a literal.
+Events are indexed for the query language as they are written
+(:mod:`soc.store.sqlite.events`); a start first indexes the events a database
+of an older version holds, then serves.
 
 sqlite3's exceptions are translated into :class:`~soc.errors.StoreError` here
 (retriable when the database is locked or busy) and never leak past this module.
@@ -13,29 +16,37 @@ sqlite3's exceptions are translated into :class:`~soc.errors.StoreError` here
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from soc.component import Component
-from soc.errors import StoreError
+from soc.errors import QueryError, StoreError
 from soc.log import get_logger
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
-from soc.settings import SqliteSettings
+from soc.settings import RetentionSettings, SqliteSettings
 from soc.store._common import after, page
+from soc.store.base import encode_cursor
+from soc.store.eventquery import EventPage, EventQuery, EventStats, ValueCount
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
+from soc.store.sqlite import events as sqlite_events
+from soc.store.sqlite import eventsql, schema
 from soc.store.sqlite import query as sql_query
 from soc.store.sqlite import records as sqlite_records
-from soc.store.sqlite import schema
+from soc.store.sqlite import retention as sqlite_retention
 from soc.store.terms import from_micros, micros
 
 log = get_logger(__name__)
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
+CACHE_KIB = 64 * 1024
+"""Page cache of the connection: the event indexes are written all over their b-trees."""
 _RETRIABLE = ("database is locked", "database table is locked", "busy")
 
 
@@ -51,6 +62,7 @@ def _open(path: Path) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > schema.SCHEMA_VERSION:
@@ -59,8 +71,10 @@ def _open(path: Path) -> sqlite3.Connection:
                 f"{schema.SCHEMA_VERSION}"
             )
         conn.executescript(
-            f"BEGIN; {schema.SCHEMA} PRAGMA user_version = {schema.SCHEMA_VERSION}; COMMIT;"
+            f"BEGIN IMMEDIATE; {schema.SCHEMA} {sqlite_events.PLAN_BACKFILL} "
+            f"PRAGMA user_version = {schema.SCHEMA_VERSION}; COMMIT;"
         )
+        eventsql.register(conn)
     except BaseException:
         conn.close()
         raise
@@ -87,17 +101,27 @@ def _insert_many(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]
     conn.execute("COMMIT")
 
 
+def _read_events(sql: str, params: list[Any], conn: sqlite3.Connection) -> list[Event]:
+    return [Event.model_validate_json(r[0]) for r in conn.execute(sql, params)]
+
+
 class SqliteStore(Component):
     """The :class:`~soc.store.base.Store` in one SQLite file."""
 
-    def __init__(self, settings: SqliteSettings) -> None:
+    def __init__(
+        self, settings: SqliteSettings, retention: RetentionSettings | None = None
+    ) -> None:
         self._path = settings.path
+        self._retention = retention or RetentionSettings()
+        self._names = sqlite_events.FieldNames()
+        self._scans = itertools.count(1)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
     async def start(self) -> None:
         if self._executor is not None:
             return
+        sqlite_retention.refuse_unsupported(self._retention)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soc-sqlite")
         try:
             loop = asyncio.get_running_loop()
@@ -110,6 +134,9 @@ class SqliteStore(Component):
             if isinstance(e, sqlite3.Error):
                 raise _store_error(e) from e
             raise StoreError(f"sqlite: cannot open {self._path}: {e}") from e
+        indexed = await self._run(lambda c: sqlite_events.backfill(c, self._names))
+        if indexed:
+            log.info("stored events indexed for search", extra={"events": indexed})
         log.info("store started", extra={"backend": "sqlite", "path": str(self._path)})
 
     async def stop(self) -> None:
@@ -139,11 +166,8 @@ class SqliteStore(Component):
         await self._fetch("SELECT count(*) FROM sqlite_master", ())
 
     async def put_events(self, events: Sequence[Event]) -> None:
-        rows = [
-            (e.id, e.tenant, micros(e.time), e.host, e.source, e.model_dump_json()) for e in events
-        ]
-        if rows:
-            await self._run(lambda c: _insert_many(c, schema.INSERT_EVENT, rows))
+        if events:
+            await self._run(lambda c: sqlite_events.put(c, self._names, events))
 
     async def put_alerts(self, alerts: Sequence[Alert]) -> None:
         rows = [
@@ -254,3 +278,114 @@ class SqliteStore(Component):
 
     async def delete_record(self, kind: Kind, record_id: str) -> bool:
         return await self._run(lambda c: sqlite_records.delete(c, kind, record_id))
+
+    async def search_events(self, query: EventQuery) -> EventPage:
+        position = after(query.cursor)
+        if query.tenants is not None and not query.tenants:
+            return EventPage(items=[])
+
+        def read(c: sqlite3.Connection) -> list[Event]:
+            probe = eventsql.common(c, query.where)
+            return _read_events(*eventsql.search(query, position, query.limit + 1, probe), c)
+
+        items = await self._run(read)
+        if len(items) <= query.limit:
+            return EventPage(items=items)
+        kept = items[: query.limit]
+        return EventPage(items=kept, next_cursor=encode_cursor(kept[-1].time, kept[-1].id))
+
+    async def _event_docs(
+        self, query: EventQuery, position: tuple[int, str] | None, limit: int
+    ) -> list[Event]:
+        return await self._run(partial(_read_events, *eventsql.search(query, position, limit)))
+
+    async def scan_events(
+        self, query: EventQuery, *, batch: int = 2000
+    ) -> AsyncIterator[list[Event]]:
+        """Without a ``where``, pages of the time index; with one, the matching events are
+        first listed once in a temporary table (time, id, rowid), which each batch then reads
+        by keyset: a page of an indexed condition costs as much as its whole match set, so
+        paging the condition itself would cost that once per batch."""
+        if batch < 1:
+            raise QueryError("batch must be at least 1")
+        if query.tenants is not None and not query.tenants:
+            return
+        if query.where is None:
+            position: tuple[int, str] | None = None
+            while True:
+                items = await self._event_docs(query, position, batch)
+                if items:
+                    yield items
+                if len(items) < batch:
+                    return
+                position = micros(items[-1].time), items[-1].id
+        table = f"temp.event_scan_{next(self._scans)}"
+        await self._run(lambda c: eventsql.list_matches(c, table, query))
+        try:
+            position = None
+            while True:
+                items = await self._run(
+                    partial(_read_events, *eventsql.listed(table, position, batch))
+                )
+                if items:
+                    yield items
+                if len(items) < batch:
+                    return
+                position = micros(items[-1].time), items[-1].id
+        finally:
+            if self._conn is not None:
+                await self._run(lambda c: c.execute(f"DROP TABLE IF EXISTS {table}"))
+
+    async def event_histogram(self, query: EventQuery, *, bucket_s: int) -> dict[datetime, int]:
+        if bucket_s < 1:
+            raise QueryError("bucket_s must be at least 1")
+        if query.tenants is not None and not query.tenants:
+            return {}
+        size = bucket_s * 1_000_000
+        rows = await self._fetch(*eventsql.histogram(query, size))
+        return {from_micros(int(b) * size): int(n) for b, n in rows}
+
+    async def event_stats(self, query: EventQuery, *, field: str, size: int = 10) -> EventStats:
+        name = field.lower()
+        if query.tenants is not None and not query.tenants:
+            return EventStats(field=name, events=0, values=[])
+        (top_sql, top_params), (totals_sql, totals_params) = eventsql.stats(
+            query, name, max(size, 0)
+        )
+
+        def read(c: sqlite3.Connection) -> tuple[list[Any], tuple[Any, ...]]:
+            return (
+                c.execute(top_sql, top_params).fetchall(),
+                c.execute(totals_sql, totals_params).fetchone(),
+            )
+
+        top, (events, rows) = await self._run(read)
+        values = [ValueCount(value=v, count=int(n)) for v, n in top]
+        other = int(rows) - sum(v.count for v in values)
+        return EventStats(field=name, events=int(events), values=values, other=other)
+
+    async def expire(self, now: datetime) -> dict[str, int]:
+        deleted: dict[str, int] = {}
+        n = self._retention.batch_size
+        for table in sqlite_retention.TABLES:
+            deleted[table.kind] = 0
+            cutoffs = await self._run(
+                partial(sqlite_retention.cutoffs, table=table, retention=self._retention, now=now)
+            )
+            for tenant, before in cutoffs:
+                while True:
+                    gone = await self._run(
+                        partial(
+                            sqlite_retention.delete_batch,
+                            names=self._names,
+                            table=table,
+                            tenant=tenant,
+                            before=before,
+                            n=n,
+                        )
+                    )
+                    deleted[table.kind] += gone
+                    if gone < n:
+                        break
+                    await asyncio.sleep(0)  # let the pipeline's writes in between batches
+        return deleted
