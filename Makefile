@@ -62,9 +62,9 @@ bench: venv ## Measure ingest-to-alert, detection on one core, the connector, th
 BENCH_EVENTS ?= 2000000
 
 bench-events: venv ## Every event stored: its cost on both pairs and layouts, then search latencies on SQLite and OpenSearch (needs services-up; long)
-	$(BIN)/python bench/pipeline.py --keep-events both --detectors 2 --runs 3
-	$(BIN)/python bench/event_search.py --store sqlite --events $(BENCH_EVENTS)
-	$(BIN)/python bench/event_search.py --store opensearch --events $(BENCH_EVENTS)
+	$(BIN)/python bench/pipeline.py --keep-events both --detectors 2 --runs 3 --events 50000
+	$(BIN)/python bench/event_search.py --store sqlite --events $(BENCH_EVENTS) --api
+	$(BIN)/python bench/event_search.py --store opensearch --events $(BENCH_EVENTS) --api --writers 2
 
 services-up: ## Fetch (first time) and start Kafka and OpenSearch on 127.0.0.1
 	bash $(SERVICES) up

@@ -35,7 +35,10 @@ printed beside it.
 
 Bytes on disk per event: SQLite, the database file and its WAL; OpenSearch,
 the primaries' store size of ``<prefix>-events-*`` after a refresh and a
-flush (no force-merge: as a live cluster holds them).
+flush (no force-merge: as a live cluster holds them). Measured on 111,794
+events: about 8.6 kB per event on SQLite and 3.1 kB on OpenSearch, so
+2,000,000 events need about 18 GB and 7 GB free (the SQLite file goes to
+``--sqlite-path``, by default .cache/bench-events/ in the checkout).
 
 Then, after ``--warmup`` runs each, ``--runs`` runs of each query over the
 latest day and over the latest seven days (anchored on the newest stored
