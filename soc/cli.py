@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -156,23 +157,65 @@ def bridge() -> None:
     help="A processing pipeline: one of the package's by name, or a path (repeat; replaces"
     " detect.pipelines)",
 )
-@click.option("--tenant", default="hunt", show_default=True, help="Tenant the events are given")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--tenant",
+    "tenants",
+    multiple=True,
+    help="Files: the tenant the events are given (default: hunt). --store: a tenant to hunt in"
+    " (repeat; default: every tenant)",
+)
+@click.option(
+    "--store",
+    "from_store",
+    is_flag=True,
+    help="Hunt the configured store's events (a retro-hunt): the arguments are rule files,"
+    " folders or ids of loaded rules",
+)
+@click.option("--since", help="--store: events from this time on (ISO 8601; UTC unless stated)")
+@click.option("--until", help="--store: events before this time (ISO 8601; default: now)")
+@click.option(
+    "--raise",
+    "raise_alerts",
+    is_flag=True,
+    help="--store: store and publish the alerts not stored yet (default: only print matches)",
+)
+@click.argument("paths", nargs=-1, required=True)
 def hunt(
-    rules: tuple[Path, ...], pipelines: tuple[str, ...], tenant: str, paths: tuple[Path, ...]
+    rules: tuple[Path, ...],
+    pipelines: tuple[str, ...],
+    tenants: tuple[str, ...],
+    from_store: bool,
+    since: str | None,
+    until: str | None,
+    raise_alerts: bool,
+    paths: tuple[str, ...],
 ) -> None:
     """Run the detection engine over files: .evtx, .json, .jsonl, .ndjson (also .gz), .zip, folders.
 
     Prints one JSON object per match on stdout, a summary on stderr; exits 1 when a
     record could not be read or a rule failed to compile, else 0.
-    """
-    from soc.hunt import hunt_command
 
+    With --store, runs RULE-FILE-OR-ID... over the stored events of [--since, --until)
+    instead (a retro-hunt, recorded and audited like one started from the UI); exits 0
+    when it ran to its end, 1 when it failed, 2 when refused.
+    """
     overrides: dict[str, object] = {}
     if rules:
         overrides["rules"] = list(rules)
     if pipelines:
         overrides["pipelines"] = list(pipelines)
+    if from_store:
+        _store_hunt(overrides, paths, since, until, tenants, raise_alerts)
+        return
+    if since or until or raise_alerts:
+        click.echo("soc hunt: --since, --until and --raise go with --store", err=True)
+        sys.exit(2)
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        click.echo(f"soc hunt: no such file or directory: {missing[0]}", err=True)
+        sys.exit(2)
+    from soc.hunt.files import hunt_command
+
     # A hunt serves nothing and holds no keys: the production guards on auth do not apply.
     try:
         settings = load_settings(env="development")
@@ -181,7 +224,44 @@ def hunt(
         sys.exit(2)
     setup_logging(settings.log_level)
     detect = settings.detect.model_copy(update=overrides)
-    sys.exit(hunt_command(settings.model_copy(update={"detect": detect}), list(paths), tenant))
+    tenant = tenants[-1] if tenants else "hunt"
+    files = [Path(p) for p in paths]
+    sys.exit(hunt_command(settings.model_copy(update={"detect": detect}), files, tenant))
+
+
+def _store_hunt(
+    overrides: dict[str, object],
+    targets: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    tenants: tuple[str, ...],
+    raise_alerts: bool,
+) -> None:
+    """`soc hunt --store`: the configured store and bus, the runner of soc.hunt.records."""
+    from soc.hunt.command import store_hunt_command
+
+    if not since:
+        click.echo("soc hunt: --store needs --since", err=True)
+        sys.exit(2)
+    try:
+        start, end = _utc(since), _utc(until) if until else datetime.now(UTC)
+    except ValueError as e:
+        click.echo(f"soc hunt: {e}", err=True)
+        sys.exit(2)
+    settings = _settings()
+    setup_logging(settings.log_level)
+    detect = settings.detect.model_copy(update=overrides)
+    settings = settings.model_copy(update={"detect": detect})
+    status = store_hunt_command(
+        settings, targets, since=start, until=end, tenants=tenants, raise_alerts=raise_alerts
+    )
+    sys.exit(status)
+
+
+def _utc(text: str) -> datetime:
+    """An ISO 8601 time; UTC when it states no offset."""
+    t = datetime.fromisoformat(text)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 @main.group()

@@ -21,6 +21,7 @@
     │   ├── InvalidTransition    the action does not apply to the incident's status
     │   └── InvalidOperation     the arguments do not fit
     ├── QueryError               a query was refused (bad cursor, bad filter)
+    │   └── QuerySyntaxError     (soc.store.eventquery) an event query's text (.column)
     ├── Conflict                 a record changed since it was read (.expected, .found)
     ├── NotFound                 no such record among the caller's tenants
     ├── BackendError             a bus or store failed (.retriable)

@@ -83,3 +83,8 @@ QUERIES = Counter("soc_event_queries_total", "Event searches answered, by kind",
 QUERY_LATENCY = Histogram(
     "soc_event_query_seconds", "Time to answer an event search", ["kind"], buckets=LATENCY_BUCKETS
 )
+HUNTS = Counter("soc_hunts_total", "Retro-hunts ended, by state and mode", ["state", "mode"])
+HUNT_EVENTS = Counter("soc_hunt_events_scanned_total", "Stored events retro-hunts matched")
+HUNT_ALERTS = Counter(
+    "soc_hunt_alerts_total", "Alerts retro-hunts raised (not stored before)", ["level"]
+)

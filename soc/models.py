@@ -158,6 +158,9 @@ class AlertStatus(StrEnum):
     closed = "closed"
 
 
+AlertOrigin = Literal["stream", "retro-hunt"]
+
+
 class Alert(BaseModel):
     """A rule matched an event."""
 
@@ -184,6 +187,10 @@ class Alert(BaseModel):
     """The incident it was grouped into; ``None`` until grouped, or when suppressed."""
     suppressed_by: str | None = None
     """The suppression that silenced it, if one did."""
+    origin: AlertOrigin = "stream"
+    """Who raised it: the streaming detector, or a retro-hunt over stored events."""
+    hunt_id: str | None = None
+    """The retro-hunt that raised it (``origin == "retro-hunt"``); its id is unchanged."""
 
     @staticmethod
     def make_id(*, rule_id: str, event_id: str) -> str:

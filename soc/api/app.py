@@ -15,6 +15,7 @@ from soc.api.routes import (
     audit,
     auth,
     health,
+    hunts,
     incidents,
     ingest,
     overview,
@@ -24,6 +25,7 @@ from soc.api.routes import (
     users,
 )
 from soc.app import Service
+from soc.hunt.records import HuntRunner
 from soc.log import get_logger
 
 log = get_logger(__name__)
@@ -32,6 +34,7 @@ log = get_logger(__name__)
 def create_app(service: Service) -> FastAPI:
     """An app whose lifespan starts and stops ``service``, and the live feed of its UI."""
     feed = Feed(service.store, service.cases, interval_s=service.settings.incidents.stream_poll_s)
+    runner = HuntRunner(service.store, service.bus, service.audit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,6 +42,7 @@ def create_app(service: Service) -> FastAPI:
         try:
             yield
         finally:
+            await runner.stop()
             await feed.stop()
             await service.stop()
 
@@ -50,6 +54,7 @@ def create_app(service: Service) -> FastAPI:
     )
     app.state.service = service
     app.state.feed = feed
+    app.state.hunts = runner
 
     install_problems(app)  # every error as problem+json (soc/api/errors.py)
     app.include_router(health.router)
@@ -63,5 +68,6 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(overview.router)
     app.include_router(stream.router)
     app.include_router(audit.router)
+    app.include_router(hunts.router)
     app.include_router(ui.router)
     return app

@@ -98,12 +98,27 @@ def _rule_files(
                 yield file, root
 
 
+def load_rule_text(text: str, *, name: str, pipelines: Sequence[Path | str] = ()) -> RuleSet:
+    """Compile rules given as YAML text (pasted or uploaded) exactly as files are compiled.
+
+    ``name`` stands for the file (``hunt-<sha256>.yml``): errors name it, and a rule
+    without an id gets its id from it, as a file's id-less rules get theirs from their path.
+    """
+    path = Path(name)
+    rules, errors = _load_text(text, path, path.parent, pipelines=load_pipelines(pipelines))
+    return RuleSet(rules=tuple(rules), errors=tuple(errors))
+
+
 def _parse_file(path: Path) -> SigmaCollection:
     """Parse one file; raises RuleError when the file as a whole is unusable."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RuleError(f"cannot read file: {e}", path=path) from e
+    return _parse_text(text, path)
+
+
+def _parse_text(text: str, path: Path) -> SigmaCollection:
     try:
         collection: SigmaCollection = SigmaCollection.from_yaml(
             text,
@@ -128,6 +143,22 @@ def _load_file(
         collection = _parse_file(path)
     except RuleError as e:
         return [], [e]
+    return _load_collection(collection, path, root, pipelines)
+
+
+def _load_text(
+    text: str, path: Path, root: Path, *, pipelines: Pipelines
+) -> tuple[list[Rule], list[RuleError]]:
+    try:
+        collection = _parse_text(text, path)
+    except RuleError as e:
+        return [], [e]
+    return _load_collection(collection, path, root, pipelines)
+
+
+def _load_collection(
+    collection: SigmaCollection, path: Path, root: Path, pipelines: Pipelines
+) -> tuple[list[Rule], list[RuleError]]:
     rules: list[Rule] = []
     errors = [
         RuleError(f"Sigma filters are not supported yet ({f.title!r})", path=path)

@@ -18,6 +18,8 @@ The matrix (✓ allowed):
     users:manage                                       ✓
     ingest:write                                             ✓
     search                 ✓      ✓      ✓
+    hunts:read                    ✓      ✓
+    hunts:run                            ✓
 
 Decisions (docs/adr/0007-users-and-tokens.md):
 
@@ -34,6 +36,10 @@ Decisions (docs/adr/0007-users-and-tokens.md):
   a hash). Leads read the audit trail, including what admins did. So one stolen
   admin password does not open every tenant's incidents, and an admin who makes
   themself a lead leaves a trail a lead will read.
+- A retro-hunt (soc.hunt) runs a Sigma rule over the stored events of a range and may
+  raise alerts into every analyst's queue: leads run them, as they lift suppressions
+  and close incidents; analysts read them (what was hunted, what it found). Viewers
+  do not: a hunt's pasted rule text is detection work in progress.
 - Only leads and admins may hold ``*`` (all tenants). For a lead it means every
   tenant's data; for an admin, every tenant's accounts.
 """
@@ -59,6 +65,8 @@ Action = Literal[
     "users:manage",
     "ingest:write",
     "search",
+    "hunts:read",
+    "hunts:run",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -71,12 +79,13 @@ _ANALYST: frozenset[Action] = _READ | {
     "alerts:triage",
     "incidents:write",
     "evidence:export",
+    "hunts:read",
 }
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
     "viewer": _READ,
     "analyst": _ANALYST,
-    "lead": _ANALYST | {"audit:read", "audit:verify"},
+    "lead": _ANALYST | {"audit:read", "audit:verify", "hunts:run"},
     "responder": frozenset(
         {
             "incidents:read",

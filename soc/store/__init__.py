@@ -18,7 +18,7 @@ def build_store(settings: StoreSettings) -> Store:
     if settings.kind == "opensearch":
         from soc.store.opensearch import OpenSearchStore
 
-        return OpenSearchStore(settings.opensearch)
+        return OpenSearchStore(settings.opensearch, settings.retention)
     from soc.store.sqlite import SqliteStore
 
     return SqliteStore(settings.sqlite, settings.retention)

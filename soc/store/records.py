@@ -2,7 +2,7 @@
 
 Events, alerts and dead letters are written once by the pipeline, in volume.
 Case records are few and change: incidents, comments, suppressions, user
-accounts, revoked sessions and audit entries. Both stores keep them the same
+accounts, revoked sessions, audit entries and retro-hunts. Both stores keep them the same
 way, as a :class:`Record`: a JSON document plus what queries need beside it:
 
 - ``tenant`` (``""`` for records of no tenant, such as user accounts),
@@ -39,6 +39,7 @@ class Kind(StrEnum):
     user = "user"
     revocation = "revocation"
     audit = "audit"
+    hunt = "hunt"
 
 
 NO_TENANT = ""

@@ -40,6 +40,7 @@ ACCOUNTS: dict[str, tuple[UserRole, list[str], str | None]] = {
     "analyst.hoa": ("analyst", [A], None),
     "analyst.dof": ("analyst", [B], None),
     "lead.minh": ("lead", ["*"], None),
+    "lead.ioc": ("lead", [A], None),
     "pctp.tuan": ("responder", [A], "CAT-PCTP"),
     "admin.root": ("admin", ["*"], None),
     "admin.ioc": ("admin", [A], None),

@@ -16,6 +16,7 @@ NAMESPACES = (
     "action|alert|alerts|app|common|deadline|duration|error|field|filter|inbox|incident|"
     "incidents|lang|live|login|nav|observable|overview|role|time|severity|verdict|"
     "alert_status|incident_status|handoff_state"
+    "|hunts|hunt_state|hunt_mode"
 )
 KEY = re.compile(rf"""['"`]((?:{NAMESPACES})\.[a-z_]+)['"`]""")
 DYNAMIC = {
@@ -49,6 +50,8 @@ DYNAMIC = {
         "reopen",
     ],
     "deadline": ["breached_acknowledge", "breached_resolve"],
+    "hunt_state": ["queued", "running", "done", "failed", "cancelled"],
+    "hunt_mode": ["preview", "raise"],
 }
 """Keys built from API values (`${group}.${value}`): every value the API may send."""
 NOT_KEYS = {"alerts.per_hour"}

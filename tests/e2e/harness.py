@@ -67,6 +67,9 @@ def backend_settings(
                 "index_prefix": prefix,
                 "refresh_on_write": True,
             },
+            # The recorded events are of 2023: no period may expire them mid-test
+            # (retention has its own tests, tests/contract/test_retention.py).
+            "retention": {"events_days": None, "dead_letters_days": None},
         },
         "detect": {"batch_size": 200, "rules": [str(RULES)], "cache_dir": None},
         "data_dir": str(tmp),

@@ -20,7 +20,30 @@ from opensearchpy.exceptions import TransportError
 
 from soc.errors import StoreError
 from soc.models import AlertQuery
-from soc.store.opensearch.schema import term_token, word_token
+from soc.store.eventquery import (
+    AllOf,
+    AnyOf,
+    Contains,
+    Equals,
+    EventQuery,
+    Exists,
+    Like,
+    Node,
+    Not,
+    Nothing,
+    Range,
+    WordPrefix,
+    Words,
+    number,
+)
+from soc.store.opensearch.schema import (
+    EVENT_INDEX_FIELDS,
+    KEYWORD_MAX,
+    sortable_number,
+    stats_slot,
+    term_token,
+    word_token,
+)
 from soc.store.records import RecordQuery
 from soc.store.terms import micros, words
 
@@ -203,3 +226,174 @@ def whole(response: dict[str, Any], what: str) -> dict[str, Any]:
             retriable=True,
         )
     return response
+
+
+# --- events -----------------------------------------------------------------------
+
+
+def _pair(name: str, value: str) -> str:
+    return f"{name}={value}"
+
+
+def _escape_wildcard(text: str) -> str:
+    return "".join("\\" + c if c in "*?\\" else c for c in text)
+
+
+def _range(node: Range) -> dict[str, Any]:
+    """Numbers on ``numbers`` (order-preserving encoding), text on ``pairs``; a bound's
+    ``name=`` prefix keeps the range inside the field (``name>`` is just past it)."""
+    field = "numbers" if node.numeric else "pairs"
+
+    def encoded(bound: str) -> str:
+        if node.numeric:
+            n = number(bound)
+            assert n is not None  # numeric means every bound is a number
+            return _pair(node.field, sortable_number(n))
+        return _pair(node.field, bound)
+
+    bounds: dict[str, str] = {}
+    if node.low is None:
+        bounds["gte"] = _pair(node.field, "")
+    else:
+        bounds["gte" if node.include_low else "gt"] = encoded(node.low)
+    if node.high is None:
+        bounds["lt"] = f"{node.field}>"
+    else:
+        bounds["lte" if node.include_high else "lt"] = encoded(node.high)
+    return {"range": {field: bounds}}
+
+
+def _either(clause: str, pattern: str) -> dict[str, Any]:
+    """A wildcard over short and long pairs alike."""
+    return {
+        "bool": {
+            "should": [{clause: {f: {"value": pattern}}} for f in ("pairs", "long_pairs")],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def _equals(field: str, value: str) -> dict[str, Any]:
+    pair = _pair(field, value)
+    return {"term": {"pairs" if len(pair) <= KEYWORD_MAX else "long_pairs": pair}}
+
+
+def compile_where(node: Node) -> dict[str, Any]:
+    """The DSL of one query node (:mod:`soc.store.eventquery` says what each means).
+
+    Node values fill ``term``, ``wildcard``, ``range``, ``prefix`` and ``match_phrase``
+    clauses as literals (wildcard metacharacters of literal text escaped); nothing
+    is ever parsed by OpenSearch as query syntax.
+    """
+    match node:
+        case Equals(field, value):
+            return _equals(field, value)
+        case Contains(field, text):
+            return _either("wildcard", f"{_escape_wildcard(field)}=*{_escape_wildcard(text)}*")
+        case Like(field, pattern):
+            return _either("wildcard", f"{_escape_wildcard(field)}={pattern}")
+        case Range():
+            return _range(node)
+        case Exists(field):
+            return {"term": {"names": field}}
+        case Words(words, phrase):
+            if phrase:
+                return {"match_phrase": {"words": {"query": " ".join(words)}}}
+            return filtered([{"match_phrase": {"words": {"query": w}}} for w in words])
+        case WordPrefix(prefix):
+            return {"prefix": {"words": {"value": prefix}}}
+        case AllOf(items):
+            return filtered([compile_where(i) for i in items])
+        case AnyOf(items):
+            return {
+                "bool": {"should": [compile_where(i) for i in items], "minimum_should_match": 1}
+            }
+        case Not(item):
+            return {"bool": {"must_not": [compile_where(item)]}}
+        case Nothing():
+            return {"match_none": {}}
+    raise AssertionError(f"unknown query node {node!r}")
+
+
+def event_filter(query: EventQuery) -> dict[str, Any]:
+    """Tenants, [since, until) on event time, and the where-tree."""
+    clauses = tenant_filter(query.tenants)
+    bounds: dict[str, int] = {}
+    if query.since is not None:
+        bounds["gte"] = micros(query.since)
+    if query.until is not None:
+        bounds["lt"] = micros(query.until)
+    if bounds:
+        clauses.append({"range": {"time_us": bounds}})
+    if query.where is not None:
+        clauses.append(compile_where(query.where))
+    return filtered(clauses)
+
+
+def event_search(query: EventQuery, position: tuple[int, str] | None, size: int) -> dict[str, Any]:
+    """``size`` matching events newest first (time, then id) after ``position``.
+
+    The indexing fields (pairs, words...) are left out of the answer.
+    """
+    body: dict[str, Any] = {
+        "size": size,
+        "query": event_filter(query),
+        "sort": NEWEST_FIRST,
+        "track_total_hits": False,
+        "_source": {"excludes": list(EVENT_INDEX_FIELDS)},
+    }
+    if position is not None:
+        body["search_after"] = list(position)
+    return body
+
+
+def event_histogram(query: EventQuery, bucket_s: int) -> dict[str, Any]:
+    """Non-empty buckets of event time aligned to the epoch; keys in microseconds."""
+    bucket_us = bucket_s * 1_000_000
+    return {
+        "size": 0,
+        "query": event_filter(query),
+        "aggs": {
+            "buckets": {
+                "histogram": {"field": "time_us", "interval": bucket_us, "min_doc_count": 1}
+            }
+        },
+        "track_total_hits": False,
+    }
+
+
+def event_stats(query: EventQuery, field: str, size: int) -> dict[str, Any]:
+    """The events having ``field`` and the commonest ``name=value`` pairs of that name.
+
+    ``include`` is a regular expression made of the escaped name: Lucene intersects it
+    with the terms dictionary, so only that field's pairs are visited.
+    """
+    name = field.lower()
+    return {
+        "size": 0,
+        "query": event_filter(query),
+        "aggs": {
+            "has": {
+                "filter": {"term": {"names": name}},
+                "aggs": {
+                    "top": {
+                        "terms": {
+                            "field": f"top.{stats_slot(name)}",
+                            "include": _regex_literal(f"{name}=") + ".*",
+                            "size": size,
+                            "shard_size": max(size * 5, 100),
+                        }
+                    }
+                },
+            }
+        },
+        "track_total_hits": False,
+    }
+
+
+_REGEX_SPECIAL = set('.?+*|{}[]()"\\#@&<>~')
+
+
+def _regex_literal(text: str) -> str:
+    """``text`` matched literally by a Lucene regular expression."""
+    return "".join("\\" + c if c in _REGEX_SPECIAL else c for c in text)

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import orjson
@@ -31,17 +31,26 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import OpenSearchException, TransportError
 
 from soc.component import Component
-from soc.errors import StoreError
+from soc.errors import ConfigError, StoreError
 from soc.log import get_logger
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
-from soc.settings import OpenSearchSettings
+from soc.settings import OpenSearchSettings, RetentionSettings
 from soc.store._common import after, page
+from soc.store.base import encode_cursor
+from soc.store.eventquery import EventPage, EventQuery, EventStats, ValueCount
 from soc.store.opensearch import query as dsl
 from soc.store.opensearch import records
 from soc.store.opensearch import schema as mappings
 from soc.store.opensearch.schema import Doc
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
 from soc.store.terms import from_micros, micros
+
+SCAN_BATCH_MAX = 10_000
+"""OpenSearch's default ``index.max_result_window``: the largest page one search returns."""
+CASE_RECORD_KINDS = ("incidents", "audit")
+"""Kept in one index per kind, not by time: no whole index ever expires."""
+INDEX_KINDS = {"events": "events", "deadletters": "dead_letters", "alerts": "alerts"}
+"""Index kind -> retention kind (:data:`soc.settings.RETAINED_KINDS`)."""
 
 log = get_logger(__name__)
 
@@ -86,8 +95,11 @@ def _translated(what: str) -> Iterator[None]:
 class OpenSearchStore(Component):
     """The :class:`~soc.store.base.Store` in time-based OpenSearch indices."""
 
-    def __init__(self, settings: OpenSearchSettings) -> None:
+    def __init__(
+        self, settings: OpenSearchSettings, retention: RetentionSettings | None = None
+    ) -> None:
         self._s = settings
+        self._retention = retention or RetentionSettings()
         self._prefix = settings.index_prefix
         self._client: AsyncOpenSearch | None = None
         self._write_params = {"filter_path": BULK_FILTER}
@@ -100,9 +112,29 @@ class OpenSearchStore(Component):
             raise StoreError("opensearch: store is not started")
         return self._client
 
+    def _refuse_record_periods(self) -> None:
+        """Incidents and audit entries are case records in one index per kind, which never
+        ends as a whole: a period for them could only be carried out by deleting
+        document by document, which this store does not do."""
+        r = self._retention
+        for kind in CASE_RECORD_KINDS:
+            name = f"{kind}_days"
+            tenants = sorted(t for t, periods in r.tenants.items() if periods.get(name))
+            if getattr(r, name) is not None or tenants:
+                where = f" (tenants {', '.join(tenants)})" if tenants else ""
+                raise ConfigError(
+                    f"store.retention.{name}{where}: the OpenSearch store keeps {kind} as case "
+                    "records in one index, not by time, and deletes only whole indices, so it "
+                    f"cannot expire {kind}; leave {name} null (kept) or use the SQLite store"
+                )
+
+    def _class(self, kind: str, tenant: str) -> str:
+        return mappings.retention_class(self._retention.days(kind, tenant))
+
     async def start(self) -> None:
         if self._client is not None:
             return
+        self._refuse_record_periods()
         s = self._s
         password = s.password.get_secret_value() if s.password else ""
         self._client = AsyncOpenSearch(
@@ -166,18 +198,61 @@ class OpenSearchStore(Component):
             )
 
     async def put_events(self, events: Sequence[Event]) -> None:
-        await self._bulk([mappings.event_doc(self._prefix, e) for e in events], what="events")
+        p = self._prefix
+        docs = [mappings.event_doc(p, e, self._class("events", e.tenant)) for e in events]
+        await self._bulk(docs, what="events")
 
     async def put_alerts(self, alerts: Sequence[Alert]) -> None:
-        await self._bulk([mappings.alert_doc(self._prefix, a) for a in alerts], what="alerts")
+        p = self._prefix
+        docs = [mappings.alert_doc(p, a, self._class("alerts", a.tenant)) for a in alerts]
+        await self._bulk(docs, what="alerts")
 
     async def put_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        docs = [mappings.dead_letter_doc(self._prefix, d) for d in letters]
+        p = self._prefix
+        docs = [
+            mappings.dead_letter_doc(p, d, self._class("dead_letters", d.tenant)) for d in letters
+        ]
         await self._bulk(docs, what="dead letters")
 
     async def update_alerts(self, alerts: Sequence[Alert]) -> None:
-        docs = [mappings.alert_doc(self._prefix, a) for a in alerts]
+        """Each alert is updated in the index that holds it: its class is the tenant's period
+        when it was written, which may have changed since."""
+        if not alerts:
+            return
+        where = await self._alert_indices(alerts)
+        docs: list[Doc] = []
+        for a in alerts:
+            _, doc_id, source = mappings.alert_doc(self._prefix, a, "")
+            docs += [(index, doc_id, source) for index in where.get(a.id, [])]
         await self._bulk(docs, what="alert updates", op="update")
+
+    async def _alert_indices(self, alerts: Sequence[Alert]) -> dict[str, list[str]]:
+        """Alert id -> the indices that hold it, by a real-time multi-get over the indices
+        of each alert's month (every class, and the name without class)."""
+        months = {mappings.month(a.time) for a in alerts}
+        with _translated("find alert indices"):
+            listed = await self._os.cat.indices(
+                index=",".join(f"{self._prefix}-alerts-*{m}" for m in sorted(months)),
+                format="json",
+                h="index",
+                params=dsl.MISSING_INDEX_OK,
+            )
+        names = [str(row["index"]) for row in listed]
+        wanted = [
+            {"_index": n, "_id": a.id}
+            for a in alerts
+            for n in names
+            if n.endswith(f"-{mappings.month(a.time)}")
+        ]
+        if not wanted:
+            return {}
+        with _translated("find alerts"):
+            response = await self._os.mget(body={"docs": wanted}, params={"_source": "false"})
+        found: dict[str, list[str]] = {}
+        for doc in response.get("docs", []):
+            if doc.get("found"):
+                found.setdefault(str(doc["_id"]), []).append(str(doc["_index"]))
+        return found
 
     async def _bulk(self, docs: list[Doc], *, what: str, op: BulkOp = "create") -> None:
         """Create every document (an existing id is kept), or update every stored one.
@@ -347,3 +422,122 @@ class OpenSearchStore(Component):
     async def delete_record(self, kind: Kind, record_id: str) -> bool:
         with _translated(f"delete {kind} record"):
             return await records.delete(self._os, self._prefix, kind, record_id)
+
+    # --- events ---------------------------------------------------------------------
+
+    async def _search(self, kind: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+        with _translated(what):
+            return await dsl.search_whole(
+                self._os, index=mappings.pattern(self._prefix, kind), body=body, what=what
+            )
+
+    async def _newest_events(
+        self, query: EventQuery, position: tuple[int, str] | None, want: int
+    ) -> list[tuple[tuple[int, str], dict[str, Any]]]:
+        """Up to ``want`` distinct matching events after ``position``, newest first.
+
+        An event stored twice (re-delivered after its tenant's period changed, so in
+        another class's index) sorts next to itself and is kept once.
+        """
+        out: list[tuple[tuple[int, str], dict[str, Any]]] = []
+        last = position
+        while len(out) < want:
+            size = min(want - len(out) + 1, SCAN_BATCH_MAX)
+            body = dsl.event_search(query, last, size)
+            hits = (await self._search("events", body, "search events"))["hits"]["hits"]
+            for hit in hits:
+                key = (int(hit["sort"][0]), str(hit["sort"][1]))
+                if key != last:
+                    out.append((key, hit["_source"]))
+                last = key
+            if len(hits) < size:
+                break
+        return out[:want]
+
+    async def search_events(self, query: EventQuery) -> EventPage:
+        position = after(query.cursor)
+        if query.tenants is not None and not query.tenants:
+            return EventPage(items=[])
+        found = await self._newest_events(query, position, query.limit + 1)
+        items = [Event.model_validate(source) for _, source in found[: query.limit]]
+        if len(found) <= query.limit:
+            return EventPage(items=items)
+        return EventPage(items=items, next_cursor=encode_cursor(items[-1].time, items[-1].id))
+
+    async def scan_events(
+        self, query: EventQuery, *, batch: int = 2000
+    ) -> AsyncIterator[list[Event]]:
+        if query.tenants is not None and not query.tenants:
+            return
+        size = max(1, min(batch, SCAN_BATCH_MAX - 1))
+        position: tuple[int, str] | None = None
+        while True:
+            found = await self._newest_events(query, position, size)
+            if found:
+                yield [Event.model_validate(source) for _, source in found]
+                position = found[-1][0]
+            if len(found) < size:
+                return
+
+    async def event_histogram(self, query: EventQuery, *, bucket_s: int) -> dict[datetime, int]:
+        if query.tenants is not None and not query.tenants:
+            return {}
+        response = await self._search(
+            "events", dsl.event_histogram(query, bucket_s), "event histogram"
+        )
+        buckets = (response.get("aggregations") or {}).get("buckets", {}).get("buckets", [])
+        return {from_micros(int(b["key"])): int(b["doc_count"]) for b in buckets}
+
+    async def event_stats(self, query: EventQuery, *, field: str, size: int = 10) -> EventStats:
+        name = field.lower()
+        if query.tenants is not None and not query.tenants:
+            return EventStats(field=name, events=0, values=[])
+        response = await self._search("events", dsl.event_stats(query, name, size), "event stats")
+        has = (response.get("aggregations") or {}).get("has", {})
+        top = has.get("top", {})
+        cut = len(name) + 1
+        values = [
+            ValueCount(value=str(b["key"])[cut:], count=int(b["doc_count"]))
+            for b in top.get("buckets", [])
+        ]
+        return EventStats(
+            field=name,
+            events=int(has.get("doc_count", 0)),
+            values=values,
+            other=int(top.get("sum_other_doc_count", 0)),
+        )
+
+    # --- retention --------------------------------------------------------------------
+
+    async def expire(self, now: datetime) -> dict[str, int]:
+        """Delete every time-based index whose whole span its class's period has passed.
+
+        An index of day D (month M) is deleted once D + 1 day (the first of M + 1) is at
+        or before ``now`` minus its period; an index named without a class has the
+        default period of its kind. Case records (incidents, audit) are never expired
+        here (:meth:`start` refuses a period for them).
+        """
+        with _translated("list indices"):
+            listed = await self._os.cat.indices(
+                index=f"{self._prefix}-*", format="json", h="index", params=dsl.MISSING_INDEX_OK
+            )
+        deleted = dict.fromkeys(INDEX_KINDS.values(), 0)
+        expired: list[tuple[str, str]] = []
+        for row in listed:
+            name = str(row["index"])
+            span = mappings.parse_index(self._prefix, name)
+            if span is None:
+                continue
+            kind = INDEX_KINDS[span.kind]
+            if span.klass is None:
+                days: float | None = getattr(self._retention, f"{kind}_days")
+            else:
+                days = mappings.class_days(span.klass)
+            if days is not None and span.end <= now - timedelta(days=days):
+                expired.append((kind, name))
+        for kind, name in sorted(expired, key=lambda e: e[1]):
+            with _translated(f"delete index {name}"):
+                await self._os.indices.delete(index=name, params=dsl.MISSING_INDEX_OK)
+            deleted[kind] += 1
+            log.info("retention deleted an index", extra={"index": name, "kind": kind})
+        return deleted

@@ -36,6 +36,8 @@ MATRIX: dict[str, str] = {
     "users:manage":       "  .      .      .     .        x     .",
     "ingest:write":       "  .      .      .     .        .     x",
     "search":             "  x      x      x     .        .     .",
+    "hunts:read":         "  .      x      x     .        .     .",
+    "hunts:run":          "  .      .      x     .        .     .",
 }  # fmt: skip
 CELLS = [
     (role, action, marks.split()[i] == "x")
@@ -51,7 +53,7 @@ def p(role: str, *tenants: str, unit: str | None = None) -> UserPrincipal:
 def test_the_matrix_covers_every_action_and_role() -> None:
     assert set(MATRIX) == set(ACTIONS)
     assert set(R) == set(get_args(Role)) == set(PERMISSIONS)
-    assert len(CELLS) == 10 * 6
+    assert len(CELLS) == 12 * 6
 
 
 @pytest.mark.parametrize(("role", "action", "allowed"), CELLS)

@@ -1,5 +1,5 @@
 // The shell: language toggle, who is signed in, navigation, and the hash router.
-//   #/login  #/alerts?...  #/incidents?...  #/incidents/<id>  #/inbox  #/overview
+//   #/login  #/alerts?...  #/incidents?...  #/incidents/<id>  #/inbox  #/overview  #/hunts[/<id>]
 
 import { append, clear, h } from './dom.js';
 import { applyTo, currentLang, loadDictionaries, setLang, t } from './i18n.js';
@@ -7,6 +7,7 @@ import { can, currentUser, forget, isSignedIn, loadMe, signOut } from './session
 import { startStream, stopStream } from './stream.js';
 import { errorBox, toast } from './widgets.js';
 import * as alertsView from './views/alerts.js';
+import * as huntsView from './views/hunts.js';
 import * as inboxView from './views/inbox.js';
 import * as incidentView from './views/incident.js';
 import * as incidentsView from './views/incidents.js';
@@ -22,6 +23,7 @@ const NAV = [
   { route: 'incidents', i18n: 'nav.incidents', show: () => can('incidents:read') },
   { route: 'inbox', i18n: 'nav.inbox', show: () => Boolean(currentUser()?.unit) && can('incidents:read') },
   { route: 'overview', i18n: 'nav.overview', show: () => can('incidents:read') || can('alerts:read') },
+  { route: 'hunts', i18n: 'nav.hunts', show: () => can('hunts:read') },
 ];
 
 function parseHash() {
@@ -113,6 +115,7 @@ async function route() {
     incidents: () => (id ? incidentView.render(main, { id }) : incidentsView.render(main, { params })),
     inbox: () => inboxView.render(main),
     overview: () => overviewView.render(main),
+    hunts: () => huntsView.render(main, { id }),
   };
   const view = views[name];
   if (!view || (name === 'login' && isSignedIn())) {
