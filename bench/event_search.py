@@ -35,7 +35,9 @@ printed beside it.
 
 Bytes on disk per event: SQLite, the database file and its WAL; OpenSearch,
 the primaries' store size of ``<prefix>-events-*`` after a refresh and a
-flush (no force-merge: as a live cluster holds them). Measured on 111,794
+flush (no force-merge: as a live cluster holds them), and beside it the sum of
+the live segments (``_cat/segments``; the store size still counts files of
+segments merged away until they are deleted). Measured on 111,794
 events: about 8.6 kB per event on SQLite and 3.1 kB on OpenSearch, so
 2,000,000 events need about 18 GB and 7 GB free (the SQLite file goes to
 ``--sqlite-path``, by default .cache/bench-events/ in the checkout).
@@ -244,8 +246,15 @@ async def bytes_on_disk(args: argparse.Namespace) -> dict[str, int]:
         r = await c.get(f"{index}/_stats/store,docs")
         r.raise_for_status()
         stats = r.json()["_all"]
+        r = await c.get(
+            f"{args.opensearch_url}/_cat/segments/{args.prefix}-events-*",
+            params={"format": "json", "bytes": "b"},
+        )
+        r.raise_for_status()
+        live = sum(int(s["size"]) for s in r.json() if s.get("prirep", "p") == "p")
     return {
         "primaries": stats["primaries"]["store"]["size_in_bytes"],
+        "live_segments": live,
         "total": stats["total"]["store"]["size_in_bytes"],
         "docs": stats["primaries"]["docs"]["count"],
     }
@@ -501,8 +510,8 @@ async def bench(args: argparse.Namespace) -> None:
                     "run without --reuse to load afresh"
                 )
             loaded = await load(store, args)
-            stored = await count_events(store, args.tenant)
-        disk = await bytes_on_disk(args)
+        disk = await bytes_on_disk(args)  # after an OpenSearch refresh: count them all
+        stored = await count_events(store, args.tenant)
         size = disk["primaries"] if args.store == "opensearch" else sum(disk.values())
         loaded |= {
             "store": args.store,
@@ -510,6 +519,8 @@ async def bench(args: argparse.Namespace) -> None:
             "bytes_on_disk": disk,
             "bytes_per_event": round(size / stored) if stored else None,
         }
+        if "live_segments" in disk and stored:
+            loaded["live_segment_bytes_per_event"] = round(disk["live_segments"] / stored)
         print(json.dumps(loaded), flush=True)
 
         end, host = await newest(store, args.tenant)
@@ -544,7 +555,9 @@ async def bench(args: argparse.Namespace) -> None:
             f"(put_events alone: {loaded['put_events_per_s']:,} events/s)",
             end="",
         )
-    print(f", {loaded['bytes_per_event']:,} bytes on disk per event")
+    live = loaded.get("live_segment_bytes_per_event")
+    in_segments = f" ({live:,} in live segments)" if live else ""
+    print(f", {loaded['bytes_per_event']:,} bytes on disk per event{in_segments}")
     print(f"# {args.runs} runs each after {args.warmup} warm-up runs; p99 is nearest rank")
     print("# found: items on the first page (at most 50), or events counted (stats, histogram)")
     print(
