@@ -10,7 +10,7 @@ SERVICES := deploy/local/services.sh
 export SOC_LOCAL_KAFKA_PORT ?= 19092
 export SOC_LOCAL_OPENSEARCH_PORT ?= 19200
 
-.PHONY: help venv run test test-unit test-browser browser lint bench services-up services-down clean
+.PHONY: help venv run test test-unit test-browser browser lint bench bench-events services-up services-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -56,6 +56,15 @@ bench: venv ## Measure ingest-to-alert, detection on one core, the connector, th
 	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/connector.py
 	$(BIN)/python bench/alert_queue.py
+
+# Events loaded for bench-events (at least 2,000,000 for the issue's figures); e.g.
+# `make bench-events BENCH_EVENTS=20000` for a quick look.
+BENCH_EVENTS ?= 2000000
+
+bench-events: venv ## Every event stored: its cost on both pairs and layouts, then search latencies on SQLite and OpenSearch (needs services-up; long)
+	$(BIN)/python bench/pipeline.py --keep-events both --detectors 2 --runs 3 --events 50000
+	$(BIN)/python bench/event_search.py --store sqlite --events $(BENCH_EVENTS) --api
+	$(BIN)/python bench/event_search.py --store opensearch --events $(BENCH_EVENTS) --api --writers 2
 
 services-up: ## Fetch (first time) and start Kafka and OpenSearch on 127.0.0.1
 	bash $(SERVICES) up
