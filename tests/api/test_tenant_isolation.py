@@ -56,6 +56,7 @@ class World:
     b_alert: str
     a_incident: dict[str, Any]
     b_event: str
+    b_hunt: str
 
 
 async def _until(check: Callable[[], Awaitable[bool]], within_s: float = 60) -> None:
@@ -113,6 +114,17 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
             a_page = await service.cases.incidents.find(IncidentQuery(tenants=[A], limit=1))
             b_incident = b_page.items[0].model_dump(mode="json")
             b_events = await service.store.search_events(EventQuery(tenants=[B], limit=1))
+            hunt = await client.post(
+                "/api/v1/hunts",
+                json={
+                    "rule_ids": [b_incident["alerts"][0]["rule_id"]],
+                    "since": "2023-08-01T00:00:00Z",
+                    "until": "2023-09-01T00:00:00Z",
+                    "tenants": [B],
+                },
+                headers=auth("lead"),
+            )
+            assert hunt.status_code == 202, hunt.text
             yield World(
                 client=client,
                 service=service,
@@ -121,6 +133,7 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
                 b_alert=b_incident["alerts"][0]["id"],
                 a_incident=a_page.items[0].model_dump(mode="json"),
                 b_event=b_events.items[0].id,
+                b_hunt=hunt.json()["id"],
             )
 
 
@@ -140,18 +153,22 @@ async def _stored_events(service: Service, tenant: str) -> int:
 Call = Callable[[World], Awaitable[httpx.Response]]
 
 
-def _get(path: str, **params: Any) -> Call:
+def _target(path: str, w: World) -> str:
+    return path.format(b=w.b_incident["id"], alert=w.b_alert, event=w.b_event, hunt=w.b_hunt)
+
+
+def _get(path: str, who: str = "analyst", **params: Any) -> Call:
     async def call(w: World) -> httpx.Response:
-        target = path.format(b=w.b_incident["id"], alert=w.b_alert, event=w.b_event)
-        return await w.client.get(target, params=params, headers=auth("analyst"))
+        return await w.client.get(_target(path, w), params=params, headers=auth(who))
 
     return call
 
 
-def _post(path: str, body: Callable[[World], dict[str, Any]], method: str = "POST") -> Call:
+def _post(
+    path: str, body: Callable[[World], dict[str, Any]], method: str = "POST", who: str = "analyst"
+) -> Call:
     async def call(w: World) -> httpx.Response:
-        target = path.format(b=w.b_incident["id"], alert=w.b_alert)
-        return await w.client.request(method, target, json=body(w), headers=auth("analyst"))
+        return await w.client.request(method, _target(path, w), json=body(w), headers=auth(who))
 
     return call
 
@@ -176,6 +193,24 @@ DENIED: dict[tuple[str, str], list[Call]] = {
     ("GET", "/api/v1/incidents"): [_get("/api/v1/incidents", tenant=B)],
     ("GET", "/api/v1/deadletters"): [_get("/api/v1/deadletters", tenant=B)],
     ("GET", "/api/v1/suppressions"): [_get("/api/v1/suppressions", tenant=B)],
+    # Hunts: a lead of A alone neither reads, starts nor cancels B's.
+    ("GET", "/api/v1/hunts"): [_get("/api/v1/hunts", "lead_ioc", tenant=B)],
+    ("GET", "/api/v1/hunts/{hunt_id}"): [_get("/api/v1/hunts/{hunt}", "lead_ioc")],
+    ("POST", "/api/v1/hunts"): [
+        _post(
+            "/api/v1/hunts",
+            lambda w: {
+                "rule_ids": [w.b_incident["alerts"][0]["rule_id"]],
+                "since": "2023-08-01T00:00:00Z",
+                "until": "2023-09-01T00:00:00Z",
+                "tenants": [B],
+            },
+            who="lead_ioc",
+        )
+    ],
+    ("POST", "/api/v1/hunts/{hunt_id}/cancel"): [
+        _post("/api/v1/hunts/{hunt}/cancel", lambda w: {}, who="lead_ioc")
+    ],
     # Changing them is refused or answers 404.
     ("POST", "/api/v1/incidents/{incident_id}/actions"): [
         _post("/api/v1/incidents/{b}/actions", lambda w: {"command": {"action": "triage"}, **_v(w)})
@@ -286,6 +321,10 @@ async def test_no_route_reaches_the_other_tenant(world: World) -> None:
     overview = (await world.client.get("/api/v1/overview", headers=auth("analyst"))).json()
     assert set(overview["open_by_tenant"]) == {A}
     await _events_stay_with_their_tenant(world)
+    hunts = (await world.client.get("/api/v1/hunts", headers=auth("lead_ioc"))).json()
+    assert world.b_hunt not in {h["id"] for h in hunts}
+    all_hunts = (await world.client.get("/api/v1/hunts", headers=auth("lead"))).json()
+    assert world.b_hunt in {h["id"] for h in all_hunts}
 
     # bulk status naming B's alert changes nothing of B
     response = await world.client.post(

@@ -32,6 +32,7 @@ TOKENS = {
     "analyst": "test-analyst-token-hue-ioc",
     "other": "test-analyst-token-hue-dof",
     "lead": "test-lead-token-all",
+    "lead_ioc": "test-lead-token-hue-ioc",
 }
 
 
@@ -41,6 +42,7 @@ def api_keys() -> list[dict[str, Any]]:
         "analyst": ("analyst", ["hue-ioc"]),
         "other": ("analyst", ["hue-dof"]),
         "lead": ("lead", ["*"]),
+        "lead_ioc": ("lead", ["hue-ioc"]),
     }
     return [
         {"name": name, "sha256": ApiKey.hash(TOKENS[name]), "role": role, "tenants": tenants}
