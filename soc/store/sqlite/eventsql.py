@@ -82,12 +82,14 @@ COMMON = 1000
 
 
 def common(conn: sqlite3.Connection, node: q.Node | None) -> set[q.Node]:
-    """The equalities and word sets of ``node`` that at least :data:`COMMON` events hold.
+    """The equalities of ``node`` that at least :data:`COMMON` events hold.
 
     A condition as a set (``rowid IN (...)``) costs its whole match set on every page;
     a common one is cheaper probed for each event of the newest-first walk, which stops
     once the page is full. Counting stops at ``COMMON`` (an index range or one vocabulary
-    row), so the choice costs little.
+    row), so the choice costs little. Words are always a set: an FTS5 doclist is read
+    whole in milliseconds, while a ``MATCH`` per row costs ~0.2 ms (``lsass`` over
+    112k events: 353 ms a page probed, see bench/event_search.py).
     """
     found: set[q.Node] = set()
     stack = [node]
@@ -101,15 +103,6 @@ def common(conn: sqlite3.Connection, node: q.Node | None) -> set[q.Node]:
                     (field, value, COMMON),
                 ).fetchone()[0]
                 if count >= COMMON:
-                    found.add(n)
-            case q.Words(words):
-                held = [
-                    conn.execute(
-                        "SELECT coalesce(max(doc), 0) FROM events_fts_terms WHERE term = ?", (w,)
-                    ).fetchone()[0]
-                    for w in dict.fromkeys(words)
-                ]
-                if min(held) >= COMMON:
                     found.add(n)
             case q.AllOf(items) | q.AnyOf(items):
                 stack.extend(items)
