@@ -1,11 +1,13 @@
-"""Retro-hunt speed: the whole Sigma snapshot over events stored in SQLite, in events/s.
+"""Retro-hunt speed: the whole Sigma snapshot over stored events, in events/s.
 
-    python bench/retrohunt.py                      # the snapshot, the LSASS campaign
+    python bench/retrohunt.py                      # the snapshot, the LSASS campaign, SQLite
+    python bench/retrohunt.py --store opensearch   # the same on the local OpenSearch
     python bench/retrohunt.py --events 20000 --batch 2000 --cpus 2
 
 Loads every rule of ../shared/sigma as bench/detect.py does (whatever compiles, with
 the detector's default pipelines, through a rule cache), stores the recorded events of
-the OTRF LSASS campaign (normalized as at ingest) in a fresh SQLite store (not timed),
+the OTRF LSASS campaign (normalized as at ingest) in a fresh store (not timed; SQLite,
+or an index prefix of its own on OpenSearch, deleted afterwards),
 then times :func:`soc.hunt.retro.retro_hunt` over them as a preview: the store's
 ``scan_events`` (read and decode) and ``Engine.match`` with ``make_alert`` for each
 match, and the alerts' ``get_alerts`` look-up, pinned to one CPU (``--cpus 2``: the
@@ -29,16 +31,37 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from detect import SNAPSHOT, load, recorded_lines, to_event  # noqa: E402
+from opensearchpy import AsyncOpenSearch  # noqa: E402
 
 from soc.detect.engine import Engine  # noqa: E402
 from soc.hunt.retro import HuntScope, retro_hunt  # noqa: E402
 from soc.ingest.normalize import known_logsources  # noqa: E402
-from soc.settings import DetectSettings, SqliteSettings, StoreSettings  # noqa: E402
+from soc.settings import (  # noqa: E402
+    DetectSettings,
+    OpenSearchSettings,
+    SqliteSettings,
+    StoreSettings,
+)
 from soc.store import build_store  # noqa: E402
 
 
-async def hunt(db: Path, engine: Engine, lines: list[bytes], batch: int) -> dict[str, float]:
-    store = build_store(StoreSettings(kind="sqlite", sqlite=SqliteSettings(path=db)))
+def store_settings(kind: str, db: Path, opensearch: str) -> StoreSettings:
+    """A fresh SQLite file, or an index prefix of its own on the OpenSearch at ``opensearch``."""
+    if kind == "sqlite":
+        return StoreSettings(kind="sqlite", sqlite=SqliteSettings(path=db))
+    prefix = f"bench-hunt-{os.getpid()}"
+    return StoreSettings(
+        kind="opensearch",
+        opensearch=OpenSearchSettings(
+            hosts=[opensearch], index_prefix=prefix, refresh_on_write=True
+        ),
+    )
+
+
+async def hunt(
+    settings: StoreSettings, engine: Engine, lines: list[bytes], batch: int
+) -> dict[str, float]:
+    store = build_store(settings)
     await store.start()
     try:
         events = [to_event(line) for line in lines]
@@ -59,6 +82,12 @@ async def hunt(db: Path, engine: Engine, lines: list[bytes], batch: int) -> dict
         return {"events": progress.scanned, "matches": progress.matches, "seconds": seconds}
     finally:
         await store.stop()
+        if settings.kind == "opensearch":
+            client = AsyncOpenSearch(hosts=settings.opensearch.hosts)
+            prefix = settings.opensearch.index_prefix
+            await client.indices.delete(index=f"{prefix}-*")
+            await client.indices.delete_index_template(name=f"{prefix}-*")
+            await client.close()
 
 
 def main() -> None:
@@ -69,6 +98,11 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=None, help="default: all of them")
     parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--store", choices=["sqlite", "opensearch"], default="sqlite")
+    parser.add_argument(
+        "--opensearch",
+        default=f"http://127.0.0.1:{os.environ.get('SOC_LOCAL_OPENSEARCH_PORT', '19200')}",
+    )
     parser.add_argument(
         "--cpus",
         type=int,
@@ -83,11 +117,12 @@ def main() -> None:
         engine = Engine.from_ruleset(ruleset)
         engine.prepare(known_logsources())
         lines = recorded_lines(args.events)
-        result = asyncio.run(hunt(Path(tmp) / "soc.db", engine, lines, args.batch))
+        settings = store_settings(args.store, Path(tmp) / "soc.db", args.opensearch)
+        result = asyncio.run(hunt(settings, engine, lines, args.batch))
     rate = result["events"] / result["seconds"]
     print(f"rules: {len(ruleset.rules):,} loaded, {len(ruleset.errors):,} refused")
     print(
-        f"retro-hunt on SQLite: {result['events']:,} events, {result['matches']:,} matches "
+        f"retro-hunt on {args.store}: {result['events']:,} events, {result['matches']:,} matches "
         f"in {result['seconds']:.2f} s: {rate:,.0f} events/s ({len(cpus)} CPU, batch {args.batch})"
     )
     print(
@@ -97,6 +132,7 @@ def main() -> None:
                 "events": result["events"],
                 "matches": result["matches"],
                 "seconds": round(result["seconds"], 3),
+                "store": args.store,
                 "events_per_s": round(rate),
                 "batch": args.batch,
                 "cpus": len(cpus),
