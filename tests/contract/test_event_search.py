@@ -10,16 +10,20 @@ are checked the same way.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+import pytest_asyncio
 
 from soc.models import Event
 from soc.store import Store, decode_cursor
 from soc.store.eventquery import EventQuery, parse
 from soc.store.terms import micros
 from tests.contract._events import A, B, matches, recorded
+from tests.stores import BACKENDS, fresh_store
 
 EVENTS = recorded()
 OF_A = [e for e in EVENTS if e.tenant == A]
@@ -27,11 +31,20 @@ FIRST = min(e.time for e in EVENTS)
 LAST = max(e.time for e in EVENTS)
 
 
-@pytest.fixture
-async def loaded(store: Store) -> Store:
-    for i in range(0, len(EVENTS), 500):
-        await store.put_events(EVENTS[i : i + 500])
-    return store
+# One store per backend for the whole module: the tests only read (a write of events
+# already stored adds nothing), so the recording is loaded once, not once per test.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def loaded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Store]:
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    async for store in fresh_store(request, tmp_path_factory.mktemp("events"), prefix):
+        for i in range(0, len(EVENTS), 500):
+            await store.put_events(EVENTS[i : i + 500])
+        yield store
 
 
 async def every(store: Store, query: EventQuery) -> list[Event]:
