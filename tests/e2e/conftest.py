@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from soc.settings import Settings
 from tests.e2e.detectors import Rig, kafka_rig
+from tests.e2e.harness import backend_settings
 
 
 @pytest.fixture
@@ -22,3 +24,25 @@ async def rig(
         extra_events=8_000,
     ):
         yield r
+
+
+PAIRS = [
+    pytest.param(("memory", "sqlite"), id="memory+sqlite"),
+    pytest.param(
+        ("kafka", "opensearch"),
+        id="kafka+opensearch",
+        marks=[pytest.mark.kafka, pytest.mark.opensearch],
+    ),
+]
+
+
+@pytest.fixture(params=PAIRS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, unique_name: str) -> Settings:
+    """The whole service's settings on each pair of backends, with names of this test's own."""
+    bus, store = request.param
+    kafka = request.getfixturevalue("kafka_bootstrap") if bus == "kafka" else None
+    opensearch = request.getfixturevalue("opensearch_url") if store == "opensearch" else None
+    values = backend_settings(
+        bus, store, prefix=unique_name, tmp=tmp_path, kafka=kafka, opensearch=opensearch
+    )
+    return Settings(**values)

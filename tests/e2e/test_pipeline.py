@@ -8,37 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from soc.detect.load import load_engine
 from soc.ingest.ndjson import parse_ndjson
 from soc.models import Alert, utcnow
 from soc.settings import Settings
-from tests.e2e.harness import auth, backend_settings, running_service, sample_lines
-
-PAIRS = [
-    pytest.param(("memory", "sqlite"), id="memory+sqlite"),
-    pytest.param(
-        ("kafka", "opensearch"),
-        id="kafka+opensearch",
-        marks=[pytest.mark.kafka, pytest.mark.opensearch],
-    ),
-]
-
-
-@pytest.fixture(params=PAIRS)
-def settings(request: pytest.FixtureRequest, tmp_path: Path, unique_name: str) -> Settings:
-    bus, store = request.param
-    kafka = request.getfixturevalue("kafka_bootstrap") if bus == "kafka" else None
-    opensearch = request.getfixturevalue("opensearch_url") if store == "opensearch" else None
-    values = backend_settings(
-        bus, store, prefix=unique_name, tmp=tmp_path, kafka=kafka, opensearch=opensearch
-    )
-    return Settings(**values)
+from tests.e2e.harness import auth, running_service, sample_lines
 
 
 def expected_alert_ids(settings: Settings, lines: list[bytes], tenant: str) -> set[str]:

@@ -21,11 +21,12 @@ letter decides.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from soc.models import Event
@@ -96,6 +97,21 @@ class FieldNames:
     def rollback(self) -> None:
         self._pending.clear()
 
+    @contextlib.contextmanager
+    def writing(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction, committed when the block ends (a ``return``
+        too) and rolled back on any exception; the numbers it made are cached only if it
+        commits."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self.rollback()
+            raise
+        conn.execute("COMMIT")
+        self.commit()
+
 
 def _index(
     conn: sqlite3.Connection,
@@ -153,8 +169,7 @@ def put(conn: sqlite3.Connection, names: FieldNames, events: Sequence[Event]) ->
     if not candidates:
         return 0
     texts_of = [fts_text(pairs) for _, _, pairs in candidates]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with names.writing(conn):
         raced = _stored_ids(conn, [e.id for e, _, _ in candidates])
         top = conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]
         rows: list[tuple[Any, ...]] = []
@@ -176,12 +191,6 @@ def put(conn: sqlite3.Connection, names: FieldNames, events: Sequence[Event]) ->
             rows,
         )
         _write_index(conn, fields, texts)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        names.rollback()
-        raise
-    conn.execute("COMMIT")
-    names.commit()
     return len(rows)
 
 
@@ -219,11 +228,9 @@ def backfill(conn: sqlite3.Connection, names: FieldNames) -> int:
     """Index the events a migration left unindexed, a batch per transaction; how many."""
     done = 0
     while True:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with names.writing(conn):
             meta = dict(conn.execute("SELECT key, value FROM store_meta").fetchall())
             if BACKFILL_TO not in meta:
-                conn.execute("COMMIT")
                 return done
             last, to = int(meta.get(BACKFILL_DONE, 0)), int(meta[BACKFILL_TO])
             rows: list[Any] = conn.execute(
@@ -243,10 +250,4 @@ def backfill(conn: sqlite3.Connection, names: FieldNames) -> int:
                 conn.execute(
                     "UPDATE store_meta SET value = ? WHERE key = ?", (rows[-1][0], BACKFILL_DONE)
                 )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            names.rollback()
-            raise
-        conn.execute("COMMIT")
-        names.commit()
         done += len(rows)

@@ -95,8 +95,7 @@ def delete_batch(
     n: int,
 ) -> int:
     """Delete up to ``n`` rows of ``tenant`` older than ``before`` in one transaction."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with names.writing(conn):
         if table.kind == "events":
             rows = conn.execute(
                 "SELECT rowid, doc FROM events WHERE tenant = ? AND time_us < ? LIMIT ?",
@@ -110,10 +109,4 @@ def delete_batch(
                 f"WHERE tenant = ? AND {table.time} < ? LIMIT ?)",
                 (tenant, before, n),
             ).rowcount
-    except BaseException:
-        conn.execute("ROLLBACK")
-        names.rollback()
-        raise
-    conn.execute("COMMIT")
-    names.commit()
     return int(deleted)
