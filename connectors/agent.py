@@ -40,6 +40,7 @@ from connectors.errors import DeliveryError
 from connectors.outputs import Output, make_output
 from connectors.parse._base import HEAD_BYTES, Defaults
 from connectors.parse.dispatch import frame_events, parse
+from connectors.parse.zeek import ZeekStreams
 from connectors.registry import Registry
 from connectors.sources.base import Batch, Source, SourceContext
 from connectors.spool import Entry, Spool
@@ -115,6 +116,8 @@ class Agent:
         self.delivery = DeliveryState()
         self._committed: dict[tuple[str, str], int] = {}
         self._defaults = self._make_defaults()
+        self._zeek = ZeekStreams()
+        """Zeek TSV readers, one per stream: its header lines say how its lines read."""
         self.max_event_bytes = (
             config.output.max_message_bytes - 1024
             if isinstance(config.output, KafkaOutput)
@@ -187,12 +190,16 @@ class Agent:
                 max_line_bytes=d.max_line_bytes,
             )
         out: list[tuple[int, int, EventIn]] = []
+        zeek = None
+        if cfg.format == "zeek":  # read with state: the stream's header so far
+            key = (batch.source, batch.stream)
+            zeek = self._zeek.reader(key, name=batch.path, preamble=batch.preamble)
         for i, frame in enumerate(batch.records):
             events: list[EventIn]
             if batch.kind == "document" and frame.error is None:
                 events = parse(frame.data, format=cfg.format, defaults=d)
             else:
-                events = frame_events(frame, format=cfg.format, defaults=d)
+                events = frame_events(frame, format=cfg.format, defaults=d, zeek=zeek)
             for part, ev in enumerate(events):
                 reason = ev.record.get("parse_error")
                 if isinstance(reason, str):

@@ -157,8 +157,8 @@ class DeliveryConfig(_Model):
 class _Source(_Model):
     name: str = Field(pattern=_NAME)
     format: str = "auto"
-    """Parser: auto, syslog, auth, auditd, apache, nginx, cef, fortigate, cloudtrail, k8s-audit,
-    json, windows-json (docs/connectors/parsers.md)."""
+    """Parser: auto, syslog, auth, auditd, apache, nginx, cef, fortigate, zeek, cloudtrail,
+    k8s-audit, json, windows-json (docs/connectors/parsers.md)."""
     logsource: LogSource | None = None
     """Logsource for records whose format implies none."""
     max_line_bytes: Size = 256 << 10

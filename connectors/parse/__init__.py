@@ -4,7 +4,7 @@
     parse(data, format="auth", defaults=Defaults(host="web01", tz=ZoneInfo("Asia/Ho_Chi_Minh")))
 
 One module per format (syslog, linux_auth, auditd, access_log, cef,
-fortigate, cloudtrail, kubernetes, json_records), framing of byte streams for
+fortigate, zeek, cloudtrail, kubernetes, json_records), framing of byte streams for
 the TCP/TLS sources (framing.py), and the dispatcher (dispatch.py). Each
 event's ``record`` keeps the original (``message`` for text) with the parsed
 fields under the names Sigma rules use; ``logsource`` routes it to the rules.

@@ -7,7 +7,9 @@
 The record is kept whole and nested as CloudTrail writes it; ingest flattens
 it to the dotted names SigmaHQ's ``product: aws, service: cloudtrail`` rules
 match (``eventSource``, ``eventName``, ``userIdentity.type``,
-``requestParameters...``). Time is ``eventTime``. A record names no host:
+``requestParameters...``). Time is ``eventTime``, else ``@timestamp`` (a record
+that went through Logstash, as OTRF's recorded ones did, may have lost
+``eventTime`` and kept only ``@timestamp``). A record names no host:
 ``host`` stays the connector's own (None by default) and the account is in
 ``recipientAccountId``. The tenant is never taken from the account id.
 """
@@ -39,6 +41,6 @@ def cloudtrail_event(record: dict[str, Any], *, defaults: Defaults) -> EventIn:
     """One CloudTrail record; ParseError when it does not look like one."""
     if not ("eventSource" in record or "eventName" in record):
         raise ParseError("malformed", "CloudTrail record without eventSource or eventName")
-    when = record.get("eventTime")
+    when = record.get("eventTime") or record.get("@timestamp")
     time = iso_time(when) if isinstance(when, str) else None
     return event(record, defaults=defaults, logsource=LOGSOURCE, time=time)

@@ -11,8 +11,12 @@ one document (a CloudTrail file, a Kubernetes EventList, an array, or a
 pretty-printed object) and give one event per record; when it is not one
 document, each line is a JSON value of its own.
 
-Formats: auto, syslog, auth, auditd, apache, nginx, cef, fortigate,
-cloudtrail, k8s-audit, json, windows-json. ``auto`` sniffs each line: JSON,
+Formats: auto, syslog, auth, auditd, apache, nginx, cef, fortigate, zeek,
+cloudtrail, k8s-audit, json, windows-json. ``zeek`` (zeek.py) is read with
+state: a Zeek TSV log's header lines give no event and set how the lines after
+them read, over the whole of ``data`` in :func:`parse`, and across calls with
+the ``zeek`` reader a caller keeps per stream (the agent does) in
+:func:`parse_frame`. ``auto`` sniffs each line: JSON,
 syslog with PRI, CEF, audit, FortiGate, a BSD syslog header (auth programs as
 ``auth``, the rest as syslog), access log. Syslog messages are dispatched on
 their body and program: CEF, FortiGate, audit and access-log bodies to those
@@ -44,11 +48,15 @@ from connectors.parse.framing import Frame
 from connectors.parse.json_records import json_event, json_items
 from connectors.parse.linux_auth import AUTH_PROGRAMS, auth_event
 from connectors.parse.syslog import SyslogMessage, parse_bsd, parse_syslog
+from connectors.parse.zeek import zeek_events
+from soc.ingest.zeek import ZeekReader
 from soc.models import EventIn, LogSource
 
 LOGSOURCE_SYSLOG = LogSource(product="linux", service="syslog")
 JSON_FORMATS = frozenset({"cloudtrail", "k8s-audit", "json", "windows-json"})
-LINE_FORMATS = frozenset({"syslog", "auth", "auditd", "apache", "nginx", "cef", "fortigate"})
+LINE_FORMATS = frozenset(
+    {"syslog", "auth", "auditd", "apache", "nginx", "cef", "fortigate", "zeek"}
+)
 FORMATS = frozenset({"auto"}) | JSON_FORMATS | LINE_FORMATS
 MAX_DOCUMENT_BYTES = 256 << 20
 """Largest input read as one JSON document (CloudTrail files are far smaller)."""
@@ -75,12 +83,16 @@ def iter_parse(
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # the final newline ends the last line; it does not start another
+    zeek = ZeekReader() if format == "zeek" else None
     for raw in lines:
-        yield from parse_frame(raw.removesuffix(b"\r"), format=format, defaults=d)
+        yield from parse_frame(raw.removesuffix(b"\r"), format=format, defaults=d, zeek=zeek)
 
 
-def parse_frame(raw: bytes, *, format: str, defaults: Defaults | None = None) -> list[EventIn]:
-    """The events of one line or framed message (one, except for a JSON document of many)."""
+def parse_frame(
+    raw: bytes, *, format: str, defaults: Defaults | None = None, zeek: ZeekReader | None = None
+) -> list[EventIn]:
+    """The events of one line or framed message (one, except for a JSON document of many,
+    and none for a Zeek header line); ``zeek``: the stream's reader, for the zeek format."""
     d = defaults or Defaults()
     _check(format)
     if len(raw) > d.max_line_bytes:
@@ -89,7 +101,10 @@ def parse_frame(raw: bytes, *, format: str, defaults: Defaults | None = None) ->
     if not line.text.strip():
         return [error_event(line, reason="empty", parser=format, defaults=d, detail="blank line")]
     try:
-        events = _PARSERS[format](line.text, d)
+        if format == "zeek":
+            events = zeek_events(line, zeek or ZeekReader(), defaults=d)
+        else:
+            events = _PARSERS[format](line.text, d)
     except ParseError as e:
         return [error_event(line, reason=e.reason, parser=format, defaults=d, detail=e.detail)]
     except Exception as e:  # the contract is never to raise on input: a parser bug ships raw
@@ -101,7 +116,9 @@ def parse_frame(raw: bytes, *, format: str, defaults: Defaults | None = None) ->
     return events
 
 
-def frame_events(frame: Frame, *, format: str, defaults: Defaults | None = None) -> list[EventIn]:
+def frame_events(
+    frame: Frame, *, format: str, defaults: Defaults | None = None, zeek: ZeekReader | None = None
+) -> list[EventIn]:
     """The events of a frame from :class:`~connectors.parse.framing.Framer`, error frames too.
 
     An oversized frame gives a ``too_large`` error event with the frame's head
@@ -125,7 +142,7 @@ def frame_events(frame: Frame, *, format: str, defaults: Defaults | None = None)
                 extra=extra,
             )
         ]
-    events = parse_frame(frame.data, format=format, defaults=d)
+    events = parse_frame(frame.data, format=format, defaults=d, zeek=zeek)
     if frame.error:
         for ev in events:
             ev.record.setdefault("framing_error", frame.error)

@@ -56,6 +56,12 @@ class Batch:
     """Host to use for records that name none (a syslog peer's address)."""
     checkpoint: Any = None
     """Position to commit once this batch is acknowledged; None: nothing to commit."""
+    path: str | None = None
+    """The file the records come from, for a format that takes meaning from its name
+    (a Zeek JSON log without ``_path`` is the log its name says: ``dns.log``)."""
+    preamble: tuple[bytes, ...] = ()
+    """Header lines in force before the first record, when a stream is read again from
+    its middle: a stateful format (Zeek TSV) reads them first. Not records."""
 
 
 Emit = Callable[[Batch], Awaitable[None]]

@@ -5,7 +5,8 @@ match on: for a Windows record in evtx_dump or Winlogbeat shape, its fields
 under Sigma's names (soc.ingest.windows); for any other record, the record
 flattened to dotted names (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``). The
 record's own time, host and Sigma logsource are found in well-known fields
-unless the sender states them.
+unless the sender states them (a Zeek record, known by its ``_path``, by its
+``ts``: soc.ingest.zeek).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 
 from soc.errors import InputError
 from soc.ingest.windows import sigma_fields
+from soc.ingest.zeek import ZeekError, stated_time, zeek_logsource
 from soc.models import Event, LogSource, Origin
 
 TIME_FIELDS = (
@@ -31,6 +33,9 @@ TIME_FIELDS = (
     "Event.System.TimeCreated.SystemTime",
 )
 HOST_FIELDS = ("Hostname", "Computer", "host.name", "hostname", "host", "Event.System.Computer")
+CLOUDTRAIL = LogSource(product="aws", service="cloudtrail")
+CLOUDTRAIL_FIELDS = ("eventSource", "eventName", "eventVersion")
+"""A record with all three is a CloudTrail record (as connectors/parse/cloudtrail.py sends it)."""
 CHANNEL_FIELDS = ("Channel", "Event.System.Channel", "winlog.channel")
 EVENT_ID_FIELDS = ("EventID", "Event.System.EventID", "winlog.event_id")
 
@@ -118,10 +123,16 @@ def known_logsources() -> list[LogSource]:
 
 
 def infer_logsource(fields: dict[str, Any]) -> LogSource:
-    """Sigma's logsource from a Windows channel and event id; empty when unknown."""
+    """Sigma's logsource from a Windows channel and event id, a Zeek record's ``_path``
+    (soc.ingest.zeek) or CloudTrail's own fields; empty when unknown.
+
+    So that records posted or hunted as plain JSON, without the connector's logsource,
+    still reach the rules written for them."""
     channel = _first(fields, CHANNEL_FIELDS)
     if not isinstance(channel, str):
-        return LogSource()
+        if all(name in fields for name in CLOUDTRAIL_FIELDS):
+            return CLOUDTRAIL
+        return zeek_logsource(fields) or LogSource()
     product, channels, categories = _windows_map()
     service = channels.get(channel.lower())
     category = None
@@ -181,10 +192,18 @@ def recorded_time(record: dict[str, Any]) -> datetime | None:
 
 
 def _stated_time(fields: dict[str, Any]) -> datetime | None:
+    when = fields.get("eventTime")  # CloudTrail's (only in a CloudTrail record); first, as
+    if when and all(name in fields for name in CLOUDTRAIL_FIELDS):  # @timestamp may be later
+        return parse_time(when, name="eventTime")
     for name in TIME_FIELDS:
         value = fields.get(name)
         if value is not None and value != "":
             return parse_time(value, name=name)
+    if "_path" in fields:  # a Zeek record's time is its ts (only Zeek's: ts is a common name)
+        try:
+            return stated_time(fields)
+        except ZeekError as e:
+            raise NormalizeError(str(e)) from None
     return None
 
 

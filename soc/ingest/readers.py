@@ -13,9 +13,21 @@ What is read, by the name's ending (case-insensitive):
     .json                 NDJSON when its first line is a whole object; else one
                           value, or several values one after another (as SigmaHQ's
                           regression data has them); a top-level array gives its items
+    .log                  by its first line: Zeek's logs (soc.ingest.zeek): TSV with its
+                          ``#fields`` header, or its JSON, one object a line; the log
+                          (conn, dns, ...) is ``#path``, ``_path`` or the file name's first
+                          part. Syslog (auth.log, /var/log/secure, messages) and web
+                          access logs (Apache, nginx common/combined) are parsed as the
+                          connector parses them (soc.ingest.textlogs); each record is the
+                          connector's envelope (record, host, time, logsource). In a folder
+                          or a zip, a .log that is none of these is passed over
     .gz                   any of the above, gzip-compressed (``x.ndjson.gz``)
     .zip                  every member of the above kinds, read from the archive
                           (never unpacked to disk); zips inside zips too
+
+A JSON or NDJSON record without ``_path`` in a file named after one of Zeek's
+standard logs (``http.json``, ``dns.ndjson``) is given the log's ``_path``, so that
+it is routed as Zeek's.
 
 A folder is read recursively, in sorted order; there, files of other kinds are
 passed over (a regression folder's info.yml). A file named explicitly that is
@@ -28,16 +40,21 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
 from evtx import PyEvtxParser
 
-SUFFIXES = (".evtx", ".json", ".jsonl", ".ndjson", ".zip")
+from soc.ingest.textlogs import TextFormat, text_events, text_format
+from soc.ingest.zeek import STANDARD_LOGS, ZeekError, ZeekReader, is_tsv_header, path_from_name
+
+SUFFIXES = (".evtx", ".json", ".jsonl", ".ndjson", ".log", ".zip")
 """What is read (each also gzip-compressed, ``.gz``, except .zip)."""
 
 Progress = Callable[[int], None]
@@ -75,10 +92,34 @@ def input_files(paths: Iterable[Path | str]) -> list[Path]:
     out: list[Path] = []
     for given in map(Path, paths):
         if given.is_dir():
-            out += sorted(p for p in given.rglob("*") if p.is_file() and _kind(p.name))
+            out += sorted(
+                p for p in given.rglob("*") if p.is_file() and _kind(p.name) and _wanted(p)
+            )
         else:
             out.append(given)
     return out
+
+
+def _wanted(path: Path) -> bool:
+    """In a folder: a .log file only when it is a log read here (its first line says so)."""
+    kind = _kind(path.name)
+    if kind is None or kind[0] != ".log":
+        return True
+    try:
+        with path.open("rb") as raw:
+            stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw) if kind[1] else raw)
+            return _log_head(stream.readline(4096))
+    except (OSError, EOFError):
+        return True  # read, so that why it cannot be is reported
+
+
+def _zeek_head(line: bytes) -> bool:
+    text = line.decode("utf-8", "replace")
+    return is_tsv_header(text) or text.lstrip().startswith("{")
+
+
+def _log_head(line: bytes) -> bool:
+    return _zeek_head(line) or text_format(line) is not None
 
 
 def read_records(
@@ -97,14 +138,15 @@ def read_file(path: Path, *, progress: Progress | None = None) -> Iterator[ReadI
         yield ReadItem(source, 0, error=f"not a kind of file read here ({', '.join(SUFFIXES)})")
         return
     try:
-        size = path.stat().st_size
+        stat = path.stat()
         stream = path.open("rb")
     except OSError as e:
         yield ReadItem(source, 0, error=f"cannot open: {e.strerror or e}")
         return
-    done = 0
+    size, done = stat.st_size, 0
+    modified = datetime.fromtimestamp(stat.st_mtime, UTC)
     with stream:
-        for count, item in enumerate(_read_stream(stream, kind, source)):
+        for count, item in enumerate(_read_stream(stream, kind, source, modified)):
             yield item
             if progress is not None and count % _PROGRESS_EVERY == 0:
                 position = stream.tell()  # of the file on disk, also under gzip or zip
@@ -115,20 +157,25 @@ def read_file(path: Path, *, progress: Progress | None = None) -> Iterator[ReadI
         progress(size - done)
 
 
-def _read_stream(stream: IO[bytes], kind: tuple[str, bool], source: str) -> Iterator[ReadItem]:
+def _read_stream(
+    stream: IO[bytes], kind: tuple[str, bool], source: str, modified: datetime | None
+) -> Iterator[ReadItem]:
+    """``modified``: when the file (or zip member) was last written, for year-less times."""
     suffix, gz = kind
     try:
         if gz:
             with gzip.GzipFile(fileobj=stream) as inner:
-                yield from _read_stream(cast(IO[bytes], inner), (suffix, False), source)
+                yield from _read_stream(cast(IO[bytes], inner), (suffix, False), source, modified)
         elif suffix == ".zip":
             yield from _read_zip(stream, source)
         elif suffix == ".evtx":
             yield from _read_evtx(stream, source)
+        elif suffix == ".log":
+            yield from _read_log(stream, source, modified)
         elif suffix == ".json":
-            yield from _read_json(stream, source)
+            yield from _zeek_named(_read_json(stream, source), source)
         else:
-            yield from _read_ndjson(stream, source, first=1)
+            yield from _zeek_named(_read_ndjson(stream, source, first=1), source)
     except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile) as e:
         yield ReadItem(source, 0, error=f"cannot read: {e}")
 
@@ -140,16 +187,21 @@ def _read_zip(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
             if info.is_dir() or kind is None:
                 continue
             member = f"{source}!{info.filename}"
+            if kind[0] == ".log" and not kind[1]:
+                with archive.open(info) as head:
+                    if not _log_head(head.readline(4096)):
+                        continue  # a .log of no kind read here, passed over as in a folder
             try:
                 opened = archive.open(info)
             except (OSError, RuntimeError, zipfile.BadZipFile, NotImplementedError) as e:
                 yield ReadItem(member, 0, error=f"cannot open member: {e}")
                 continue
+            modified = datetime(*info.date_time, tzinfo=UTC)
             with opened:
                 if kind == (".evtx", False):  # the parser seeks; a member seeks slowly
-                    yield from _read_stream(io.BytesIO(opened.read()), kind, member)
+                    yield from _read_stream(io.BytesIO(opened.read()), kind, member, modified)
                 else:
-                    yield from _read_stream(opened, kind, member)
+                    yield from _read_stream(opened, kind, member, modified)
 
 
 def _read_evtx(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
@@ -176,6 +228,66 @@ def _read_evtx(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
         else:
             yield ReadItem(source, position, error="EVTX record without data")
     yield ReadItem(source, position, error="too many EVTX records refused in a row; rest not read")
+
+
+def _read_log(stream: IO[bytes], source: str, modified: datetime | None) -> Iterator[ReadItem]:
+    """A .log file: Zeek's, syslog or an access log by its first line, or why it is none."""
+    first = stream.readline()
+    rest = itertools.chain([first], stream)
+    if _zeek_head(first):
+        yield from _read_zeek(rest, source)
+        return
+    fmt = text_format(first)
+    if fmt is None:
+        yield ReadItem(
+            source,
+            1,
+            error="a .log file read here must be Zeek's (TSV or JSON), syslog or a web access log",
+        )
+        return
+    yield from _read_text(rest, fmt, source, modified)
+
+
+def _read_text(
+    lines: Iterable[bytes], fmt: TextFormat, source: str, modified: datetime | None
+) -> Iterator[ReadItem]:
+    """Syslog or access-log lines: each the connector's envelope, or why it is not one."""
+    for number, event in text_events(lines, fmt, reference=modified):
+        error = event.record.get("parse_error")
+        if error is not None:
+            why = event.record.get("parse_error_detail") or error
+            yield ReadItem(source, number, error=f"not a {fmt} line: {why}")
+            continue
+        yield ReadItem(source, number, record=event.model_dump(mode="json", exclude_none=True))
+
+
+def _read_zeek(lines: Iterable[bytes], source: str) -> Iterator[ReadItem]:
+    """A Zeek log, TSV or JSON lines: each record, or why a line is not one."""
+    reader = ZeekReader(source)
+    for number, raw in enumerate(lines, start=1):
+        text = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not text.strip():
+            continue
+        try:
+            found = reader.line(text)
+        except ZeekError as e:
+            yield ReadItem(source, number, error=str(e))
+            continue
+        if found is not None:
+            yield ReadItem(source, number, record=found.record)
+
+
+def _zeek_named(items: Iterator[ReadItem], source: str) -> Iterator[ReadItem]:
+    """JSON records of a file named after a Zeek log (``http.json``) given its ``_path``."""
+    path = path_from_name(source)
+    if path not in STANDARD_LOGS:
+        yield from items
+        return
+    for item in items:
+        record = item.record
+        if record is not None and "_path" not in record and "ts" in record:
+            record["_path"] = path
+        yield item
 
 
 def _read_ndjson(stream: IO[bytes], source: str, *, first: int) -> Iterator[ReadItem]:

@@ -23,6 +23,11 @@ GOOD = {
     "k8s-audit": b'{"apiVersion": "audit.k8s.io/v1", "kind": "Event", "verb": "get"}',
     "json": b'{"a": 1}',
     "windows-json": b'{"Channel": "Security", "EventID": 4624}',
+    # A record of OTRF's recorded kerberos.log (campaign 06) as Zeek's streaming JSON writes it.
+    "zeek": b'{"ts": 1693979104.321777, "uid": "CrytqjZjyABWnn1ik", "id.orig_h": "192.168.56.30", '
+    b'"id.orig_p": 56452, "id.resp_h": "192.168.56.4", "id.resp_p": 88, "client": '
+    b'"pedro.gustavo/PANDALAB.COM", "service": "krbtgt/PANDALAB.COM", "success": true, '
+    b'"cipher": "aes256-cts-hmac-sha1-96", "_path": "kerberos"}',
     "auto": b"Mar 27 13:08:09 h sshd[1]: Failed password for root from 1.2.3.4 port 22 ssh2",
 }
 CONFIGURED = LogSource(product="linux", service="syslog")

@@ -116,3 +116,49 @@ def test_progress_counts_every_byte(tmp_path: Path) -> None:
     done: list[int] = []
     assert len(list(read_file(path, progress=done.append))) == 5000
     assert sum(done) == path.stat().st_size and len(done) > 1
+
+
+SHARED = ROOT.parent / "shared/datasets"
+
+
+def test_syslog_and_access_logs_are_read_as_the_connector_parses_them(tmp_path: Path) -> None:
+    """A .log that is not Zeek's: syslog or an access log by its first line, as envelopes."""
+    import os
+    from collections import Counter
+    from datetime import datetime
+
+    auth = tmp_path / "auth.log"
+    auth.write_bytes((SHARED / "linux/auth.log").read_bytes())
+    written = datetime(2017, 12, 31, 12, 0).timestamp()
+    os.utime(auth, (written, written))  # the year of "Mar 27 13:06:56" comes from it
+    items = list(read_file(auth))
+    assert errors(items) == [] and len(items) == 7121
+    first = items[0].record
+    assert first is not None and first["time"] == "2017-03-27T13:06:56Z"
+    assert first["logsource"] == {"product": "linux", "service": "sshd"}
+    services = Counter(i.record["logsource"]["service"] for i in items if i.record)
+    assert services == {"sshd": 4095, "auth": 2469, "sudo": 557}
+    failed = next(
+        i.record["record"] for i in items if i.record and "Failed password" in str(i.record)
+    )
+    assert {"src_ip", "src_port", "user", "outcome"} <= failed.keys()
+    # gzip-compressed and in a zip: the same records (a zip member's time is its own)
+    (tmp_path / "auth.log.gz").write_bytes(gzip.compress(auth.read_bytes()))
+    os.utime(tmp_path / "auth.log.gz", (written, written))
+    assert list(read_file(tmp_path / "auth.log.gz")) == [
+        ReadItem(str(tmp_path / "auth.log.gz"), i.position, i.record) for i in items
+    ]
+    with zipfile.ZipFile(tmp_path / "logs.zip", "w") as z:
+        z.writestr(zipfile.ZipInfo("var/auth.log", (2017, 12, 31, 12, 0, 0)), auth.read_bytes())
+    assert records(list(read_file(tmp_path / "logs.zip"))) == records(items)
+    web = tmp_path / "access.log"
+    web.write_bytes((SHARED / "web/apache_access.log").read_bytes())
+    got = list(read_file(web))
+    assert errors(got) == [] and len(got) == 10_000
+    assert {i.record["logsource"]["category"] for i in got if i.record} == {"webserver"}
+    assert input_files([tmp_path]) == [
+        tmp_path / "access.log",
+        auth,
+        tmp_path / "auth.log.gz",
+        tmp_path / "logs.zip",
+    ]

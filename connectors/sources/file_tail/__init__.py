@@ -52,8 +52,11 @@ Positions, saved in the registry only by :meth:`FileTailSource.commit`::
         "rotated": false}}}
 
 ``offset`` is just after the last line committed and ``seq`` the next line's
-number, so after a restart the lines not acknowledged are read again with the
-same stream and numbers. At start a file takes the entry of its stream when
+number (a ``zeek`` source's entry also keeps ``header``, the Zeek header lines in
+force at ``offset``, handed with the first batch read from there as
+``Batch.preamble``; an entry without it takes the file's first header), so
+after a restart the lines not acknowledged are read again with the same stream
+and numbers. At start a file takes the entry of its stream when
 its first ``fp_len`` bytes still hash to ``fp`` and it is not shorter than
 ``offset``; when they differ it was rewritten meanwhile and is read again from
 0 (numbers going on). An entry whose file has not been seen for

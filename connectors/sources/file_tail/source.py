@@ -13,6 +13,7 @@ from typing import Any
 from connectors.config import FileSource
 from connectors.parse._base import HEAD_BYTES
 from connectors.parse.framing import Frame
+from connectors.parse.zeek import keep_header
 from connectors.sources.base import Absences, Batch, Emit, Source, SourceContext, Unreadable
 from connectors.sources.file_tail.identity import (
     FP_BYTES,
@@ -154,6 +155,10 @@ class FileTailSource(Source):
             active_at=time.monotonic(),
         )
         self._tails[key] = t
+        if self.config.format == "zeek":
+            t.header = []
+            if start:
+                self._resume_header(t, None)
         self._resolve(t)
 
     def _open(self, path: str) -> int | None:
@@ -201,13 +206,31 @@ class FileTailSource(Source):
                 if size >= cp["offset"] and same_start(t.fd, cp["fp"], cp["fp_len"]):
                     t.pos = t.line_start = cp["offset"]
                     t.fp, t.fp_len = cp["fp"], cp["fp_len"]
+                    if t.header is not None and t.pos:
+                        self._resume_header(t, cp.get("header"))
                 else:
+                    if t.header is not None:
+                        t.header, t.preamble = [], ()
                     self._log_rewritten(t, cp["offset"], size)
                     t.pos = t.line_start = t.start = 0
                 return True
         t.stream = base if t.start == 0 else f"{base}@{t.start}"
         t.seq = 0
         return True
+
+    def _resume_header(self, t: Tail, saved: Any) -> None:
+        """A Zeek log read from its middle: its header lines, from the checkpoint when it
+        kept them, else from the file's start, handed with the next batch."""
+        if isinstance(saved, list) and all(isinstance(h, str) for h in saved):
+            header = [h.encode("latin-1", "replace") for h in saved]
+        else:
+            header = []
+            assert t.fd is not None
+            for line in os.pread(t.fd, HEAD_BYTES, 0).split(b"\n")[:-1]:
+                if not line.startswith(b"#"):
+                    break
+                keep_header(header, line.removesuffix(b"\r"))
+        t.header, t.preamble = header, tuple(header)
 
     def _log_rewritten(self, t: Tail, offset: int, size: int) -> None:
         self.ctx.log.warning(
@@ -235,6 +258,8 @@ class FileTailSource(Source):
             done += len(chunk)
             t.active_at = time.monotonic()
             for frame in t.lines(chunk, max_line, head):
+                if t.header is not None and frame.error is None and frame.data[:1] == b"#":
+                    keep_header(t.header, frame.data)
                 records.append(frame)
                 size += len(frame.data)
                 if len(records) >= BATCH_LINES or size >= BATCH_BYTES:
@@ -251,7 +276,17 @@ class FileTailSource(Source):
         if t.fd is not None and t.fp_len < want:
             data = os.pread(t.fd, want, 0)
             t.fp, t.fp_len = digest(data), len(data)
-        batch = Batch(self.name, t.stream, first, records, "line", checkpoint=t.checkpoint())
+        batch = Batch(
+            self.name,
+            t.stream,
+            first,
+            records,
+            "line",
+            checkpoint=t.checkpoint(),
+            path=t.path,
+            preamble=t.preamble,
+        )
+        t.preamble = ()
         await emit(batch)
 
     async def _flush(self, t: Tail, emit: Emit) -> None:
@@ -269,6 +304,8 @@ class FileTailSource(Source):
         t.prev = (t.stream, t.seq) if t.stream is not None else None
         t.stream, t.fp, t.fp_len, t.replaced = None, "", 0, False
         t.pos = t.line_start = t.start = 0
+        if t.header is not None:
+            t.header, t.preamble = [], ()
 
     async def _close_inactive(self, emit: Emit) -> None:
         now = time.monotonic()

@@ -68,6 +68,10 @@ class Tail:
     """Stream and next seq before it was replaced, kept when the first line is the same."""
     buf: bytearray = field(default_factory=bytearray)
     skip: _Skip | None = None
+    header: list[bytes] | None = None
+    """A Zeek log's header lines in force at ``line_start`` (None: the format has none)."""
+    preamble: tuple[bytes, ...] = ()
+    """The header lines to hand with the next batch: the file is read from its middle."""
 
     def lines(self, chunk: bytes, max_line: int, head: int) -> Iterator[Frame]:
         """The lines ``chunk`` (read at ``pos``) completes; state is current at each one."""
@@ -120,4 +124,4 @@ class Tail:
             "fp": self.fp,
             "fp_len": self.fp_len,
             "rotated": self.rotated,
-        }
+        } | ({"header": [h.decode("latin-1") for h in self.header]} if self.header else {})
