@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from soc.audit.chain import AuditEntry, ChainReport, seal, verify
+from soc.audit.chain import RETENTION_ACTION, AuditEntry, ChainReport, seal, verify
 from soc.errors import Conflict
 from soc.models import utcnow
 from soc.store.records import NO_TENANT, Kind, Record, RecordQuery, Records
@@ -43,10 +43,36 @@ class AuditTrail:
         """The entry this trail appended last, while no conflict has been seen since."""
 
     async def head(self) -> AuditEntry | None:
+        return await self.latest()
+
+    async def first(self) -> AuditEntry | None:
+        """The oldest entry kept (seq 1 until retention cuts the chain's start)."""
+        found = await self.entries(tenants=None, limit=1)
+        return found[0] if found else None
+
+    async def latest(
+        self,
+        *,
+        tenants: list[str] | None = None,
+        action: str | None = None,
+        target: str | None = None,
+    ) -> AuditEntry | None:
+        """The newest entry, or the newest of this action and target among ``tenants``."""
+        terms = {k: [v] for k, v in (("action", action), ("target", target)) if v is not None}
         page = await self._records.find_records(
-            RecordQuery(kind=Kind.audit, tenants=None, order="desc", limit=1)
+            RecordQuery(kind=Kind.audit, tenants=tenants, terms=terms, order="desc", limit=1)
         )
         return AuditEntry.model_validate(page.items[0].doc) if page.items else None
+
+    async def delete(self, from_seq: int, through_seq: int, *, batch: int) -> int:
+        """Delete entries ``from_seq`` to ``through_seq``, ``batch`` per write, oldest first
+        (so an interrupted pass leaves the chain's start cut, never a gap within it)."""
+        deleted = 0
+        for low in range(from_seq, through_seq + 1, batch):
+            ids = [_audit_id(seq) for seq in range(low, min(low + batch, through_seq + 1))]
+            deleted += await self._records.delete_records(Kind.audit, ids)
+            await asyncio.sleep(0)
+        return deleted
 
     async def append(
         self,
@@ -126,4 +152,9 @@ class AuditTrail:
             seq = chunk[-1].seq
 
     async def verify(self) -> ChainReport:
-        return verify([e async for e in self.each()])
+        """The whole chain; once retention cut its start, from there (soc.audit.chain)."""
+        first = await self.first()
+        cut = None
+        if first is not None and first.seq > 1:
+            cut = await self.latest(action=RETENTION_ACTION)
+        return verify([e async for e in self.each()], cut=cut)

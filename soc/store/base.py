@@ -16,10 +16,23 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from pydantic import BaseModel
+
 from soc.errors import QueryError
-from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
+from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event, UtcDatetime
 from soc.store.eventquery import EventPage, EventQuery, EventStats
 from soc.store.records import Records
+
+
+class RuleAlertCounts(BaseModel):
+    """What one rule raised in a window: the rules page's columns (soc.api.routes.rules)."""
+
+    alerts: int
+    """Alerts of event time since the window's start."""
+    recent: int
+    """Of those, the alerts since the recent mark (e.g. 7 of 30 days)."""
+    last: UtcDatetime
+    """The event time of the newest one."""
 
 
 @runtime_checkable
@@ -66,6 +79,13 @@ class Store(Records, Protocol):
 
         Buckets are aligned to the epoch; empty buckets are left out.
         """
+        ...
+
+    async def rule_alert_counts(
+        self, *, tenants: list[str] | None, since: datetime, recent: datetime
+    ) -> dict[str, RuleAlertCounts]:
+        """Rule id -> its alerts of event time since ``since`` (and since ``recent``), by
+        one aggregation over the alerts; rules without alerts there are left out."""
         ...
 
     async def search_alerts(self, query: AlertQuery) -> AlertPage:

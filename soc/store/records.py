@@ -2,8 +2,10 @@
 
 Events, alerts and dead letters are written once by the pipeline, in volume.
 Case records are few and change: incidents, comments, suppressions, user
-accounts, revoked sessions, audit entries and retro-hunts. Both stores keep them the same
-way, as a :class:`Record`: a JSON document plus what queries need beside it:
+accounts, revoked sessions, audit entries, retro-hunts and managed detection rules
+(:mod:`soc.detect.catalog`: each rule, its versions, and the catalog's generation).
+Both stores keep them the same way, as a :class:`Record`: a JSON document plus what
+queries need beside it:
 
 - ``tenant`` (``""`` for records of no tenant, such as user accounts),
 - ``version``, for optimistic concurrency: a write names the version it read
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -40,6 +42,9 @@ class Kind(StrEnum):
     revocation = "revocation"
     audit = "audit"
     hunt = "hunt"
+    rule = "rule"
+    rule_version = "rule_version"
+    rule_generation = "rule_generation"
 
 
 NO_TENANT = ""
@@ -101,6 +106,11 @@ class Records(Protocol):
 
     async def delete_record(self, kind: Kind, record_id: str) -> bool:
         """Remove it; ``False`` when there was none."""
+        ...
+
+    async def delete_records(self, kind: Kind, record_ids: Sequence[str]) -> int:
+        """Remove these in one write (the caller bounds how many: retention's batches);
+        how many were stored. The next query no longer finds them."""
         ...
 
 

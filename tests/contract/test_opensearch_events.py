@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from opensearchpy import AsyncOpenSearch
 
-from soc.errors import ConfigError
 from soc.ingest.ndjson import object_event
 from soc.models import Event
 from soc.settings import OpenSearchSettings, RetentionSettings
@@ -199,15 +198,6 @@ def test_index_names_parse_back() -> None:
     assert parse_index("soc", "soc-records-incidents") is None
     assert parse_index("soc", "soc-events-rXd-2026.01.01") is None
     assert parse_index("soc", "soc2-events-r90d-2026.01.01") is None
-
-
-async def test_a_period_for_case_records_is_refused(opensearch_url: str, unique_name: str) -> None:
-    for retention in (
-        RetentionSettings(incidents_days=365),
-        RetentionSettings(tenants={"agency-a": {"audit_days": 30}}),
-    ):
-        with pytest.raises(ConfigError, match="deletes only whole indices"):
-            await started(opensearch_url, unique_name, retention)
 
 
 def _like(pattern: str, value: str) -> bool:

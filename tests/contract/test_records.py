@@ -362,6 +362,16 @@ async def test_delete_removes_the_record(store: Store) -> None:
     assert await find_ids(store, terms={"assignee": ["bob"]}) == ["inc-02"]
 
 
+async def test_delete_records_removes_those_given_in_one_write(store: Store) -> None:
+    await put_all(store, CASES[:4])
+    assert await store.delete_records(Kind.incident, ["inc-01", "inc-03", "no-such"]) == 2
+    assert await store.delete_records(Kind.incident, ["inc-01"]) == 0
+    assert await store.delete_records(Kind.incident, []) == 0
+    assert await find_ids(store) == ordered([CASES[1], CASES[3]])
+    assert await find_ids(store, terms={"watcher": ["bob"]}) == []  # its terms went with it
+    assert (await store.put_record(CASES[0], expect=0)).version == 1
+
+
 async def test_reads_before_any_write_find_nothing(store: Store) -> None:
     assert await store.get_record(Kind.audit, "1") is None
     assert await store.delete_record(Kind.audit, "1") is False

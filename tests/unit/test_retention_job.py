@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from soc.incidents.cases import Cases
 from soc.settings import RetentionSettings, SqliteSettings, StoreSettings
 from soc.stages.retention import RetentionJob
 from soc.store import build_store
@@ -34,7 +35,7 @@ async def test_a_pass_deletes_expired_events_and_counts_them(
         old = [e.model_copy(update={"time": NOW - timedelta(days=6)}) for e in events[:100]]
         kept = [e.model_copy(update={"time": NOW - timedelta(days=4)}) for e in events[100:]]
         await store.put_events(old + kept)
-        job = RetentionJob(store=store, settings=retention, clock=lambda: NOW)
+        job = RetentionJob(store=store, cases=Cases(store), settings=retention, clock=lambda: NOW)
         before = deleted_so_far("events")
         runs_before = REGISTRY.get_sample_value("soc_retention_runs_total", {"result": "ok"}) or 0
         with caplog.at_level(logging.INFO, logger="soc.stages.retention"):

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from soc.errors import ConfigError
 from soc.models import Event
 from soc.settings import RetentionSettings, SqliteSettings
 from soc.store import eventquery as q
 from soc.store.sqlite import SqliteStore, eventsql
 from soc.store.sqlite import events as sqlite_events
 from soc.store.terms import word_list
-from tests.contract._events import A, matches, recorded
+from tests.contract._events import matches, recorded
 
 EVENTS = recorded()
 
@@ -247,22 +246,6 @@ async def test_expire_deletes_in_batches_and_leaves_no_index_rows(tmp_path: Path
         assert len(await everything(s, q.parse("lsass"))) == len(aged)
     finally:
         await s.stop()
-
-
-@pytest.mark.parametrize(
-    "retention",
-    [
-        RetentionSettings(audit_days=365),
-        RetentionSettings(incidents_days=30),
-        RetentionSettings(tenants={A: {"audit_days": 10}}),
-    ],
-)
-async def test_a_period_for_incidents_or_audit_is_refused_at_start(
-    tmp_path: Path, retention: RetentionSettings
-) -> None:
-    s = SqliteStore(SqliteSettings(path=tmp_path / "soc.db"), retention)
-    with pytest.raises(ConfigError, match=r"keeps (incidents|audit) for good"):
-        await s.start()
 
 
 async def test_an_event_is_indexed_as_stored_so_its_deletion_leaves_nothing(

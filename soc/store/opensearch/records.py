@@ -15,12 +15,14 @@ store, which translates them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import ConflictError, NotFoundError
 
-from soc.errors import Conflict
+from soc.errors import Conflict, StoreError
 from soc.store.opensearch import query as dsl
 from soc.store.opensearch import schema as mappings
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
@@ -95,6 +97,29 @@ async def delete(client: AsyncOpenSearch, prefix: str, kind: Kind, rid: str) -> 
     except NotFoundError:
         return False
     return True
+
+
+async def delete_many(client: AsyncOpenSearch, prefix: str, kind: Kind, rids: Sequence[str]) -> int:
+    """One bulk request of deletes by id, refreshed like every other case-record write.
+
+    An id not stored answers 404 and is not counted; any other refused item is a
+    retriable :class:`~soc.errors.StoreError` (deleting again is harmless).
+    """
+    index = mappings.records_index(prefix, kind)
+    lines = [
+        orjson.dumps({"delete": {"_index": index, "_id": mappings.record_id(rid)}}) for rid in rids
+    ]
+    response = await client.bulk(
+        body=b"\n".join([*lines, b""]), params={**REFRESH, "filter_path": "items.*.status"}
+    )
+    statuses = [int(next(iter(item.values()))["status"]) for item in response.get("items", [])]
+    refused = [s for s in statuses if s not in (200, 404)]
+    if refused:
+        raise StoreError(
+            f"opensearch: delete of {len(refused)} {kind} records refused (status {refused[0]})",
+            retriable=True,
+        )
+    return statuses.count(200)
 
 
 async def find(client: AsyncOpenSearch, prefix: str, query: RecordQuery) -> RecordPage:

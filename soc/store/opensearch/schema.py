@@ -187,6 +187,7 @@ _ALERTS = {
     "rule_id": _DATA_KEYWORD,
     "rule_title": {"type": "text", "fields": {"keyword": _DATA_KEYWORD}},
     "rule_version": _DATA_KEYWORD,
+    "rule_revision": _LONG,
     "severity": _KEYWORD,
     "severity_rank": {"type": "integer"},
     "tags": _DATA_KEYWORD,
@@ -203,6 +204,7 @@ _ALERTS = {
     "source": _DATA_KEYWORD,
     "logsource": _LOGSOURCE,
     "search_words": _DATA_KEYWORD,
+    "correlation": _STORED_ONLY,
 }
 
 _DEAD_LETTERS = {

@@ -31,12 +31,12 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import OpenSearchException, TransportError
 
 from soc.component import Component
-from soc.errors import ConfigError, StoreError
+from soc.errors import StoreError
 from soc.log import get_logger
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
 from soc.settings import OpenSearchSettings, RetentionSettings
 from soc.store._common import after, page
-from soc.store.base import encode_cursor
+from soc.store.base import RuleAlertCounts, encode_cursor
 from soc.store.eventquery import EventPage, EventQuery, EventStats, ValueCount
 from soc.store.opensearch import query as dsl
 from soc.store.opensearch import records
@@ -47,8 +47,6 @@ from soc.store.terms import from_micros, micros
 
 SCAN_BATCH_MAX = 10_000
 """OpenSearch's default ``index.max_result_window``: the largest page one search returns."""
-CASE_RECORD_KINDS = ("incidents", "audit")
-"""Kept in one index per kind, not by time: no whole index ever expires."""
 INDEX_KINDS = {"events": "events", "deadletters": "dead_letters", "alerts": "alerts"}
 """Index kind -> retention kind (:data:`soc.settings.RETAINED_KINDS`)."""
 
@@ -112,29 +110,12 @@ class OpenSearchStore(Component):
             raise StoreError("opensearch: store is not started")
         return self._client
 
-    def _refuse_record_periods(self) -> None:
-        """Incidents and audit entries are case records in one index per kind, which never
-        ends as a whole: a period for them could only be carried out by deleting
-        document by document, which this store does not do."""
-        r = self._retention
-        for kind in CASE_RECORD_KINDS:
-            name = f"{kind}_days"
-            tenants = sorted(t for t, periods in r.tenants.items() if periods.get(name))
-            if getattr(r, name) is not None or tenants:
-                where = f" (tenants {', '.join(tenants)})" if tenants else ""
-                raise ConfigError(
-                    f"store.retention.{name}{where}: the OpenSearch store keeps {kind} as case "
-                    "records in one index, not by time, and deletes only whole indices, so it "
-                    f"cannot expire {kind}; leave {name} null (kept) or use the SQLite store"
-                )
-
     def _class(self, kind: str, tenant: str) -> str:
         return mappings.retention_class(self._retention.days(kind, tenant))
 
     async def start(self) -> None:
         if self._client is not None:
             return
-        self._refuse_record_periods()
         s = self._s
         password = s.password.get_secret_value() if s.password else ""
         self._client = AsyncOpenSearch(
@@ -407,6 +388,23 @@ class OpenSearchStore(Component):
         buckets = (response.get("aggregations") or {}).get("buckets", {}).get("buckets", [])
         return {from_micros(int(b["key"]) * 1000): int(b["doc_count"]) for b in buckets}
 
+    async def rule_alert_counts(
+        self, *, tenants: list[str] | None, since: datetime, recent: datetime
+    ) -> dict[str, RuleAlertCounts]:
+        if tenants is not None and not tenants:
+            return {}
+        body = dsl.rule_alert_counts(tenants, micros(since), micros(recent))
+        response = await self._search("alerts", body, "alert counts per rule")
+        buckets = (response.get("aggregations") or {}).get("rules", {}).get("buckets", [])
+        return {
+            str(b["key"]): RuleAlertCounts(
+                alerts=int(b["doc_count"]),
+                recent=int(b["recent"]["doc_count"]),
+                last=from_micros(int(b["last"]["value"])),
+            )
+            for b in buckets
+        }
+
     async def put_record(self, record: Record, *, expect: int) -> Record:
         with _translated(f"put {record.kind} record"):
             return await records.put(self._os, self._prefix, record, expect)
@@ -422,6 +420,12 @@ class OpenSearchStore(Component):
     async def delete_record(self, kind: Kind, record_id: str) -> bool:
         with _translated(f"delete {kind} record"):
             return await records.delete(self._os, self._prefix, kind, record_id)
+
+    async def delete_records(self, kind: Kind, record_ids: Sequence[str]) -> int:
+        if not record_ids:
+            return 0
+        with _translated(f"delete {kind} records"):
+            return await records.delete_many(self._os, self._prefix, kind, record_ids)
 
     # --- events ---------------------------------------------------------------------
 
@@ -514,8 +518,8 @@ class OpenSearchStore(Component):
 
         An index of day D (month M) is deleted once D + 1 day (the first of M + 1) is at
         or before ``now`` minus its period; an index named without a class has the
-        default period of its kind. Case records (incidents, audit) are never expired
-        here (:meth:`start` refuses a period for them).
+        default period of its kind. Case records (incidents, audit) are not expired
+        here: the retention job does it over the records seam (ADR 0012).
         """
         with _translated("list indices"):
             listed = await self._os.cat.indices(

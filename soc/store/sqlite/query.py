@@ -93,3 +93,16 @@ def alert_histogram(
         f"WHERE {' AND '.join(where)} GROUP BY b"
     )
     return sql, params
+
+
+def rule_alert_counts(tenants: list[str] | None, since: datetime, recent: datetime) -> Sql:
+    """(rule id, alerts since, alerts since recent, newest time) per rule, by the time index."""
+    where = ["time_us >= ?"]
+    params: list[Any] = [micros(recent), micros(since)]
+    if tenants is not None:
+        one_of("tenant", tenants, where, params)
+    sql = (
+        "SELECT rule_id, count(*), sum(time_us >= ?), max(time_us) FROM alerts "
+        f"WHERE {' AND '.join(where)} GROUP BY rule_id"
+    )
+    return sql, params

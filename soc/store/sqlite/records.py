@@ -8,6 +8,7 @@ so two writers of the same version cannot both win.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from soc.errors import Conflict
@@ -74,6 +75,19 @@ def delete(conn: sqlite3.Connection, kind: Kind, record_id: str) -> bool:
         raise
     conn.execute("COMMIT")
     return gone.rowcount > 0
+
+
+def delete_many(conn: sqlite3.Connection, kind: Kind, record_ids: Sequence[str]) -> int:
+    keys = [(kind, rid) for rid in record_ids]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        gone = conn.executemany("DELETE FROM records WHERE kind = ? AND id = ?", keys)
+        conn.executemany("DELETE FROM record_terms WHERE kind = ? AND id = ?", keys)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return max(gone.rowcount, 0)
 
 
 def _has_term(name: str, values: list[str], params: list[Any]) -> str:

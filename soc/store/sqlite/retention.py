@@ -6,8 +6,10 @@ not for the whole pass. The period of each tenant present in a table is its
 own (``retention.days(kind, tenant)``); a row is deleted only when its time
 is before ``now - period``, so nothing a period covers is ever deleted.
 
-Incidents and the audit trail are not deleted here: the store refuses a
-period for them at start (:func:`refuse_unsupported`), with the reason.
+Incidents and the audit trail are case records: their retention
+(closed incidents with their comments; the audit chain cut at its start
+behind a checkpoint) is the job's, over the records seam
+(:mod:`soc.incidents.retention`, :mod:`soc.audit.retention`).
 """
 
 from __future__ import annotations
@@ -17,36 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from soc.errors import ConfigError
 from soc.settings import RetentionSettings
 from soc.store.sqlite import events as sqlite_events
 from soc.store.terms import micros
-
-UNSUPPORTED = {
-    "incidents": (
-        "a closed incident is still named by its alerts (Alert.incident_id, kept while "
-        "alerts_days is null) and by audit entries (target incident:<id>); deleting it would "
-        "leave an alert whose incident cannot be opened"
-    ),
-    "audit": (
-        "the audit trail is one hash chain verified from its first entry "
-        "(soc.audit.chain.verify expects seq 1 after the genesis hash); deleting its oldest "
-        "entries would make every verification fail"
-    ),
-}
-
-
-def refuse_unsupported(retention: RetentionSettings) -> None:
-    """ConfigError when a period is set that this store cannot honour safely."""
-    for kind, why in UNSUPPORTED.items():
-        name = f"{kind}_days"
-        tenants = [t for t, p in retention.tenants.items() if p.get(name) is not None]
-        if getattr(retention, name) is not None or tenants:
-            where = f" (tenants {', '.join(sorted(tenants))})" if tenants else ""
-            raise ConfigError(
-                f"store.retention.{name}{where}: the SQLite store keeps {kind} for good: "
-                f"{why}. Set it to null."
-            )
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from soc.log import get_logger
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
 from soc.settings import RetentionSettings, SqliteSettings
 from soc.store._common import after, page
-from soc.store.base import encode_cursor
+from soc.store.base import RuleAlertCounts, encode_cursor
 from soc.store.eventquery import EventPage, EventQuery, EventStats, ValueCount
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
 from soc.store.sqlite import events as sqlite_events
@@ -121,7 +121,6 @@ class SqliteStore(Component):
     async def start(self) -> None:
         if self._executor is not None:
             return
-        sqlite_retention.refuse_unsupported(self._retention)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soc-sqlite")
         try:
             loop = asyncio.get_running_loop()
@@ -240,6 +239,17 @@ class SqliteStore(Component):
         rows = await self._fetch(*sql_query.alert_histogram(tenants, since, until, size))
         return {from_micros(int(b) * size): int(n) for b, n in rows}
 
+    async def rule_alert_counts(
+        self, *, tenants: list[str] | None, since: datetime, recent: datetime
+    ) -> dict[str, RuleAlertCounts]:
+        if tenants is not None and not tenants:
+            return {}
+        rows = await self._fetch(*sql_query.rule_alert_counts(tenants, since, recent))
+        return {
+            str(rule): RuleAlertCounts(alerts=int(n), recent=int(r), last=from_micros(int(t)))
+            for rule, n, r, t in rows
+        }
+
     async def update_alerts(self, alerts: Sequence[Alert]) -> None:
         rows = [(a.status.value, a.model_dump_json(), a.id) for a in alerts]
         if rows:
@@ -278,6 +288,11 @@ class SqliteStore(Component):
 
     async def delete_record(self, kind: Kind, record_id: str) -> bool:
         return await self._run(lambda c: sqlite_records.delete(c, kind, record_id))
+
+    async def delete_records(self, kind: Kind, record_ids: Sequence[str]) -> int:
+        if not record_ids:
+            return 0
+        return await self._run(lambda c: sqlite_records.delete_many(c, kind, record_ids))
 
     async def search_events(self, query: EventQuery) -> EventPage:
         position = after(query.cursor)
