@@ -3,6 +3,7 @@
     python bench/detect.py                       # the snapshot, the LSASS campaign, one core
     python bench/detect.py --naive-events 0      # skip the naive evaluator
     python bench/detect.py --rules soc/detections/rules --events 10000
+    python bench/detect.py --rules ../shared/sigma/rules ... my-filters/   # with Sigma filters
 
 Loads every rule of ../shared/sigma (rules, rules-emerging-threats,
 rules-threat-hunting, rules-placeholder: whatever compiles, with the
@@ -149,11 +150,13 @@ def main() -> None:
     engine = Engine.from_ruleset(ruleset)
     prepare_s, _ = timed(lambda: engine.prepare(known_logsources()))  # as the service does
     out |= {"rules_loaded": len(ruleset.rules), "rules_failed": len(ruleset.errors)}
+    out |= {"filters_loaded": len(ruleset.filters)}
     out |= {"prepare_routes_s": round(prepare_s, 2)}
     out |= {"compile_cold_s": round(cold, 2), "compile_warm_s": round(warm, 2)}
     out |= {"rules_" + k: v for k, v in engine.index_stats().items()}
     print(f"rules: {len(ruleset.rules)} loaded, {len(ruleset.errors)} failed "
-          f"({out['rules_indexed']} indexed, {out['rules_always']} always evaluated)")  # fmt: skip
+          f"({out['rules_indexed']} indexed, {out['rules_always']} always evaluated); "
+          f"{len(ruleset.filters)} Sigma filters")  # fmt: skip
     print(f"compile: cold {cold:.2f} s (pySigma), warm {warm:.2f} s (cache); "
           f"routes and scanners prepared in {prepare_s:.2f} s")  # fmt: skip
 

@@ -3,13 +3,16 @@
     source (POST /api/v1/ingest) -> bus (events) -> detect -> store (alerts) -> API
                                  |       events (the event sink) -> store (every event)
                                  |       detect -> bus (alerts) -> group -> store (incidents)
+                                 |       detect -> bus (matches) -> correlate -> store (alerts)
+                                 |                                  and bus (alerts) -> group
                                  \\-> bus (deadletters) -> dead-letter sink -> store
     deadline watch: open incidents -> breaches flagged, audited, sent to webhooks
     retention job: what no retention period covers any more -> deleted
     source (<prefix>.ingest.<tenant> on Kafka) -> ingest bridge -> bus (events, deadletters)
 
-`soc run` runs every part in one process; `soc api` and `soc detect` run the
-API and the workers as separate processes sharing Kafka and OpenSearch. On
+`soc run` runs every part in one process; `soc api`, `soc detect` and `soc correlate`
+run the API, the workers and the correlation stage (:func:`run_correlate`) as
+separate processes sharing Kafka and OpenSearch. On
 Kafka, `soc run` and `soc api` also run the ingest bridge, and `soc bridge`
 runs it alone (:func:`run_bridge`).
 """
@@ -28,8 +31,8 @@ from typing import Any
 
 from soc import fastjson
 from soc.bus import Bus, build_bus
-from soc.detect.engine import Engine
-from soc.detect.load import load_engine
+from soc.detect.catalog import RuleCatalog, sync_files
+from soc.detect.live import LiveRules
 from soc.errors import BackendError
 from soc.incidents.cases import Cases
 from soc.incidents.deadlines import DeadlinePolicy
@@ -46,6 +49,7 @@ from soc.security.tokens import Tokens
 from soc.security.users import UserStore
 from soc.settings import ApiKey, Settings
 from soc.stages.bridge import KafkaBridge, accepted_tenants
+from soc.stages.correlate import Correlator
 from soc.stages.deadletters import DeadLetterSink
 from soc.stages.deadlines import DeadlineWatch
 from soc.stages.detect import Detector
@@ -53,6 +57,7 @@ from soc.stages.events import EventSink
 from soc.stages.group import Grouper
 from soc.stages.ingest import ingest_ndjson
 from soc.stages.retention import RetentionJob
+from soc.stages.rules import RuleReloader
 from soc.stages.runtime import Stage
 from soc.store import Store, build_store
 
@@ -66,11 +71,14 @@ class Service:
     """The pipeline's parts for one process.
 
     ``workers`` adds the worker stages (detect, the event sink, dead letters, retention,
-    grouping, the deadline watch); ``bridge`` the Kafka ingest
-    bridge, when the settings turn it on (``Settings.kafka_bridge_on``).
+    grouping, the deadline watch) and, with ``correlate``, the correlation stage;
+    ``bridge`` the Kafka ingest bridge, when the settings turn it on
+    (``Settings.kafka_bridge_on``).
     """
 
-    def __init__(self, settings: Settings, *, workers: bool, bridge: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, workers: bool, bridge: bool = True, correlate: bool = True
+    ) -> None:
         self.settings = settings
         self.keys = KeyRing(settings.auth.api_keys)
         self.bus: Bus = build_bus(settings.bus)
@@ -91,29 +99,39 @@ class Service:
         self.desk = Desk(
             self.store, self.cases, deadlines=DeadlinePolicy.from_settings(settings.incidents)
         )
-        self.engine: Engine | None = None
+        self.catalog = RuleCatalog(self.store, self.audit)
+        self.rules: LiveRules | None = None
+        """The detector's rules, from the catalog (workers only)."""
         self._workers = workers
+        self._correlate = correlate
         self._stages: list[Stage] = []
         if bridge and settings.kafka_bridge_on:
             self._stages.append(build_bridge(settings, self.bus))
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def _worker_stages(self) -> list[Stage]:
-        """detect, dead letters, grouping and the deadline watch (soc.stages)."""
-        assert self.engine is not None
+        """detect, dead letters, grouping, the deadline watch and correlate (soc.stages)."""
+        assert self.rules is not None
+        rules = self.rules
         s = self.settings
-        return [
-            Detector(engine=self.engine, bus=self.bus, store=self.store, settings=s.detect),
+        stages: list[Stage] = [
+            Detector(rules=rules, bus=self.bus, store=self.store, settings=s.detect),
+            RuleReloader(rules),
             DeadLetterSink(bus=self.bus, store=self.store),
             *self._event_stages(),
             Grouper(bus=self.bus, store=self.store, cases=self.cases, settings=s.incidents),
             DeadlineWatch(cases=self.cases, settings=s.incidents),
         ]
+        if self._correlate:
+            stages.append(build_correlator(s, rules, self.bus, self.store))
+        return stages
 
     def _event_stages(self) -> list[Stage]:
         """The event sink, unless only alerting events are kept; the retention job."""
         s = self.settings.store
-        stages: list[Stage] = [RetentionJob(store=self.store, settings=s.retention)]
+        stages: list[Stage] = [
+            RetentionJob(store=self.store, cases=self.cases, settings=s.retention)
+        ]
         if s.keep_events == "all":
             stages.insert(0, EventSink(bus=self.bus, store=self.store, settings=s))
         return stages
@@ -123,8 +141,12 @@ class Service:
         await self.revocations.refresh()
         self._spawn("revocations", self.revocations.run())
         await self.bus.start()
+        # The rule files are the catalog's baseline: imported (new or changed files) at every
+        # start, by the API and the detectors alike (soc.detect.catalog, ADR 0014).
+        await sync_files(self.catalog, self.settings.detect)
         if self._workers:
-            self.engine = load_engine(self.settings.detect)
+            self.rules = LiveRules(self.catalog, self.settings.detect)
+            await self.rules.load()
             # The compiled rules (closures, indices: hundreds of thousands of objects) live as
             # long as the process; kept out of the collector's scans they cost nothing per
             # batch (measured: about a fifth more events per CPU-second on both pairs).
@@ -238,6 +260,52 @@ def build_bridge(settings: Settings, bus: Bus) -> KafkaBridge:
         settings=settings.ingest,
         tenants=accepted_tenants(settings),
     )
+
+
+def build_correlator(settings: Settings, rules: LiveRules, bus: Bus, store: Store) -> Correlator:
+    """The correlation stage over the catalog's correlations, as ``rules`` holds them now
+    (they change live: soc.detect.live; the stage takes the latest at each batch)."""
+    return Correlator(
+        catalog=lambda: rules.current.correlations,
+        bus=bus,
+        store=store,
+        settings=settings.correlate,
+        correlation=settings.detect.correlation,
+    )
+
+
+async def run_correlate(settings: Settings, stop: asyncio.Event) -> None:
+    """`soc correlate`: the bus, the store and the correlation stage alone, until ``stop``.
+
+    Several share the matches topic's partitions (consumer group ``correlate.group``).
+    Returns early, raising, only if the stage fails for good.
+    """
+    bus = build_bus(settings.bus)
+    store = build_store(settings.store)
+    await store.start()
+    await bus.start()
+    catalog = RuleCatalog(store, Cases(store).audit)
+    await sync_files(catalog, settings.detect)
+    rules = LiveRules(catalog, settings.detect)
+    await rules.load()
+    stage = build_correlator(settings, rules, bus, store)
+    reloader = RuleReloader(rules)
+    tasks = {
+        asyncio.create_task(stage.run(), name="correlate"),
+        asyncio.create_task(reloader.run(), name="rules"),
+    }
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({*tasks, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stage.stop()
+        reloader.stop()
+        waiter.cancel()
+        try:
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+        finally:
+            await bus.stop()
+            await store.stop()
 
 
 async def run_bridge(settings: Settings, stop: asyncio.Event) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,8 +63,8 @@ def main() -> None:
 @click.option("--host", help="Address to listen on (default: api.host, 127.0.0.1)")
 @click.option("--port", type=int, help="Port to listen on (default: api.port, 8000)")
 def run(host: str | None, port: int | None) -> None:
-    """The whole pipeline in one process: ingest API, detector, dead-letter sink (and on
-    Kafka the ingest bridge)."""
+    """The whole pipeline in one process: ingest API, detector, correlation stage, dead-letter
+    sink (and on Kafka the ingest bridge)."""
     settings = _settings()
     _dev_accounts(settings)
     _serve(settings, workers=True, host=host, port=port)
@@ -86,32 +87,38 @@ def api(host: str | None, port: int | None) -> None:
 
 @main.command()
 def detect() -> None:
-    """A detection worker; several share the consumer group (Kafka only)."""
+    """A detection worker; several share the consumer group (Kafka only). Run `soc correlate`
+    beside it for the correlation rules."""
     from soc.app import Service
 
     settings = _settings()
-    if settings.bus.kind == "memory":
-        click.echo("soc detect: needs SOC_BUS__KIND=kafka; for one process use `soc run`", err=True)
-        sys.exit(2)
+    d = settings.detect
+    _kafka_worker("soc detect", settings, d.metrics_port, d.metrics_host, one_process=True)
 
-    if settings.detect.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.detect.metrics_port, addr=settings.detect.metrics_host)
-
-    async def main_loop() -> None:
-        service = Service(settings, workers=True, bridge=False)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+    async def serve(stop: asyncio.Event) -> None:
+        service = Service(settings, workers=True, bridge=False, correlate=False)
         await service.start()
         try:
             await stop.wait()
         finally:
             await service.stop()
 
-    asyncio.run(main_loop())
+    _until_signal(serve)
+
+
+@main.command()
+def correlate() -> None:
+    """A correlation stage: Sigma correlations over the detectors' matches (Kafka only).
+
+    Several share the matches topic's partitions; each restores the state of the partitions
+    it is given from the changelog, so one may be killed, added or removed at any time.
+    """
+    from soc.app import run_correlate
+
+    settings = _settings()
+    s = settings.correlate
+    _kafka_worker("soc correlate", settings, s.metrics_port, s.metrics_host, one_process=True)
+    _until_signal(lambda stop: run_correlate(settings, stop))
 
 
 @main.command()
@@ -123,23 +130,9 @@ def bridge() -> None:
     from soc.app import run_bridge
 
     settings = _settings()
-    if settings.bus.kind == "memory":
-        click.echo("soc bridge: needs SOC_BUS__KIND=kafka", err=True)
-        sys.exit(2)
     s = settings.ingest.kafka_bridge
-    if s.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(s.metrics_port, addr=s.metrics_host)
-
-    async def main_loop() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_bridge(settings, stop)
-
-    asyncio.run(main_loop())
+    _kafka_worker("soc bridge", settings, s.metrics_port, s.metrics_host, one_process=False)
+    _until_signal(lambda stop: run_bridge(settings, stop))
 
 
 @main.command()
@@ -190,7 +183,8 @@ def hunt(
     raise_alerts: bool,
     paths: tuple[str, ...],
 ) -> None:
-    """Run the detection engine over files: .evtx, .json, .jsonl, .ndjson (also .gz), .zip, folders.
+    """Run the detection engine over files: .evtx, .json, .jsonl, .ndjson, Zeek's .log (also
+    .gz), .zip, folders.
 
     Prints one JSON object per match on stdout, a summary on stderr; exits 1 when a
     record could not be read or a rule failed to compile, else 0.
@@ -331,7 +325,8 @@ def audit() -> None:
     help="The file is an excerpt (an evidence bundle's audit.ndjson), not a chain from its start",
 )
 def audit_verify(path: Path | None, excerpt: bool) -> None:
-    """Verify the audit chain: prints ok, entries and head, or the first break; exits 0 or 1."""
+    """Verify the audit chain: prints ok, entries and head (and, once retention cut the
+    chain's start, the entry it verified from), or the first break; exits 0 or 1."""
     from soc.audit import ChainReport
     from soc.evidence.auditlog import verify_audit_file
 
@@ -354,11 +349,9 @@ def audit_verify(path: Path | None, excerpt: bool) -> None:
                 await store.stop()
 
         report = asyncio.run(read_chain())
+    click.echo(report.summary)
     if report.ok:
-        click.echo(f"ok: {report.entries} entries, head {report.head}")
         return
-    where = f"entry {report.broken_at}" if report.broken_at is not None else "the file"
-    click.echo(f"broken at {where}: {report.reason}")
     click.echo(f"entries read: {report.entries}, last good head {report.head}")
     sys.exit(1)
 
@@ -378,7 +371,41 @@ def _register_users() -> None:
     main.add_command(users_group(_settings))
 
 
+def _register_rules() -> None:
+    from soc.cli_rules import rules_group
+
+    main.add_command(rules_group(_settings))
+
+
 _register_users()
+_register_rules()
+
+
+def _kafka_worker(
+    command: str, settings: Settings, port: int | None, host: str, *, one_process: bool
+) -> None:
+    """Exit 2 unless the bus is Kafka; serve /metrics on ``port`` (None: none)."""
+    if settings.bus.kind == "memory":
+        hint = "; for one process use `soc run`" if one_process else ""
+        click.echo(f"{command}: needs SOC_BUS__KIND=kafka{hint}", err=True)
+        sys.exit(2)
+    if port:
+        from prometheus_client import start_http_server
+
+        start_http_server(port, addr=host)
+
+
+def _until_signal(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``serve(stop)`` until SIGINT or SIGTERM sets ``stop`` (or it returns)."""
+
+    async def main_loop() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(stop)
+
+    asyncio.run(main_loop())
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
     ├── ConfigError              settings or a config file refused
     ├── RuleError                a Sigma rule could not be loaded or compiled (.path, .reason)
     ├── InputError               an input line or record refused (.reason, .detail) -> dead letter
-    │   └── NormalizeError       (soc.ingest.normalize) a record lacks what an event needs
+    │   ├── NormalizeError       (soc.ingest.normalize) a record lacks what an event needs
+    │   └── ZeekError            (soc.ingest.zeek) a line that is no valid Zeek record
     ├── AuthError                missing or wrong credentials, or a forbidden tenant
     │   ├── Forbidden            (soc.security.roles) the role or tenants do not allow it
     │   ├── TokenError           (soc.security.tokens) a bearer token was refused

@@ -38,6 +38,15 @@ ALERT_LATENCY = Histogram(
     "From an event's receipt to its alert being stored",
     buckets=LATENCY_BUCKETS,
 )
+CORRELATION_ALERT_LATENCY = Histogram(
+    "soc_correlation_alert_latency_seconds",
+    "From the receipt of the event that completed a correlation to its alert being stored",
+    buckets=(*LATENCY_BUCKETS, 60, 120, 300, 900, 3600),
+)
+CORRELATION_RESTORES = Counter(
+    "soc_correlation_restores_total",
+    "Partitions of the matches topic whose correlation state a stage restored from the changelog",
+)
 CONSUMER_LAG = Gauge(
     "soc_consumer_lag_messages",
     "Messages on the bus a consumer group has not read",
@@ -48,7 +57,18 @@ INGEST_TOPICS_UNREAD = Gauge(
     "Ingest topics assigned to this bridge whose tenant the settings do not know, left unread",
 )
 RULES_LOADED = Gauge("soc_rules_loaded", "Rules compiled and active in the detector")
+RULES_RELOADS = Counter(
+    "soc_rules_reloads_total",
+    "Rule catalog changes a detector picked up, by result (swapped, failed)",
+    ["result"],
+)
 RULES_FAILED = Gauge("soc_rules_failed", "Rules that could not be loaded or compiled")
+EVENTS_FILTERED = Counter(
+    "soc_events_filtered_total",
+    "Rule matches a Sigma filter removed (no alert raised), by filter id: filters are"
+    " admin-written files, a bounded set",
+    ["filter"],
+)
 BACKEND_UP = Gauge("soc_backend_up", "1 when the last check of a backend passed", ["backend"])
 INCIDENTS_OPENED = Counter(
     "soc_incidents_opened_total", "Incidents opened by the grouping stage", ["severity"]
@@ -75,7 +95,8 @@ EVENT_STORE_LATENCY = Histogram(
 )
 RETENTION_DELETED = Counter(
     "soc_retention_deleted_total",
-    "Records (SQLite) or whole indices (OpenSearch) deleted by retention",
+    "Records (SQLite) or whole indices (OpenSearch) deleted by retention; incidents, "
+    "comments and audit entries are records on both",
     ["kind"],
 )
 RETENTION_RUNS = Counter("soc_retention_runs_total", "Retention runs, by result", ["result"])
@@ -88,3 +109,24 @@ HUNT_EVENTS = Counter("soc_hunt_events_scanned_total", "Stored events retro-hunt
 HUNT_ALERTS = Counter(
     "soc_hunt_alerts_total", "Alerts retro-hunts raised (not stored before)", ["level"]
 )
+CORRELATION_MATCHES = Counter(
+    "soc_correlation_matches_total",
+    "Rule matches offered to correlations, by outcome (counted, absorbed, late, no_group, "
+    "no_value, duplicate, unknown_correlation)",
+    ["outcome"],
+)
+CORRELATION_LATE = Counter(
+    "soc_correlation_late_total",
+    "Matches that arrived behind the watermark (later than the allowed lateness), by type",
+    ["type"],
+)
+CORRELATION_ALERTS = Counter(
+    "soc_correlation_alerts_total", "Correlation rules that fired, by correlation type", ["type"]
+)
+CORRELATION_EVICTIONS = Counter(
+    "soc_correlation_evictions_total",
+    "Correlation state dropped by its caps: a whole group, one match of a group, or a pending "
+    "match evaluated before its lateness was over (forced)",
+    ["kind"],
+)
+CORRELATION_GROUPS = Gauge("soc_correlation_groups", "Correlation groups held in memory")

@@ -160,6 +160,43 @@ class AlertStatus(StrEnum):
 
 AlertOrigin = Literal["stream", "retro-hunt"]
 
+CorrelationKind = Literal[
+    "event_count",
+    "value_count",
+    "temporal",
+    "temporal_ordered",
+    "value_sum",
+    "value_avg",
+    "value_percentile",
+    "value_median",
+]
+
+
+class CorrelationInfo(BaseModel):
+    """What made a Sigma correlation rule fire: set on the alerts correlations raise.
+
+    The alert's ``rule_id`` is the correlation's id, its ``time`` the window's end and its
+    ``event_id`` the event of the match that met the condition; this holds the rest: the
+    group, the figure that met the condition, the window, and every base alert and event
+    counted in it (the incident view's timeline). See docs/adr/0013-correlations.md.
+    """
+
+    type: CorrelationKind
+    group: dict[str, str] = Field(default_factory=dict)
+    """The group-by names (or aliases) and their values, e.g. ``{"src_ip": "203.0.113.9"}``."""
+    value: float
+    """The count, sum, average or percentile that met the condition."""
+    condition: str | None = None
+    """The condition it met: ``gte 10``, or with the field it reads, ``user gte 5``."""
+    window_start: UtcDatetime
+    window_end: UtcDatetime
+    rule_ids: list[str] = Field(default_factory=list)
+    """The referenced rules (or correlations) whose matches were counted."""
+    alert_ids: list[str] = Field(default_factory=list)
+    """The alerts of the matches counted (base rules' ids, also when they raise none)."""
+    event_ids: list[str] = Field(default_factory=list)
+    """The events counted, in time order."""
+
 
 class Alert(BaseModel):
     """A rule matched an event."""
@@ -170,6 +207,9 @@ class Alert(BaseModel):
     rule_title: str
     rule_version: str | None = None
     """The rule's ``modified`` (or ``date``) as given in the rule."""
+    rule_revision: int | None = None
+    """The version (1, 2, ...) of the rule's record in the store (soc.detect.catalog) that
+    raised it; ``None`` for rules not managed there (`soc hunt` over files)."""
     rule_author: str | None = None
     """The rule's author, kept as the Detection Rule License asks."""
     severity: Severity
@@ -191,6 +231,8 @@ class Alert(BaseModel):
     """Who raised it: the streaming detector, or a retro-hunt over stored events."""
     hunt_id: str | None = None
     """The retro-hunt that raised it (``origin == "retro-hunt"``); its id is unchanged."""
+    correlation: CorrelationInfo | None = None
+    """Set when a Sigma correlation rule raised it (many events), not a rule on one event."""
 
     @staticmethod
     def make_id(*, rule_id: str, event_id: str) -> str:

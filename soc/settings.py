@@ -203,11 +203,12 @@ class RetentionPeriods(_Section):
     alerts_days: float | None = Field(None, gt=0)
     """Alerts (by event time); null: kept."""
     incidents_days: float | None = Field(None, gt=0)
-    """Closed incidents; must stay null for now: the store refuses a period at start, since
-    alerts and audit entries still name a closed incident (docs/adr/0012-event-store.md)."""
+    """Closed incidents (by their last change), deleted with their comments; open ones are
+    never deleted; their alerts and audit entries keep their own periods; null: kept."""
     audit_days: float | None = Field(None, gt=0)
-    """Audit entries; must stay null for now: the store refuses a period at start, since the
-    chain verifies from its first entry (docs/adr/0012-event-store.md)."""
+    """Audit entries (by their time): the one chain is cut at its start, behind a retention
+    entry it is verified from, as far as every older entry is past its own tenant's period
+    (docs/adr/0012-event-store.md); null: kept."""
 
 
 class RetentionSettings(RetentionPeriods):
@@ -220,7 +221,8 @@ class RetentionSettings(RetentionPeriods):
     """How often expired records are deleted."""
     batch_size: int = Field(1000, ge=1)
     """Rows deleted per statement on SQLite (each batch is its own short transaction, so
-    writers wait at most about a third of a second)."""
+    writers wait at most about a third of a second); incidents, comments and audit entries
+    deleted per write on both stores."""
 
     @model_validator(mode="after")
     def _known_kinds(self) -> RetentionSettings:
@@ -314,6 +316,27 @@ class IngestSettings(_Section):
     kafka_bridge: KafkaBridgeSettings = KafkaBridgeSettings()
 
 
+class CorrelationSettings(_Section):
+    """How Sigma correlation rules are evaluated (docs/adr/0013-correlations.md)."""
+
+    allowed_lateness_s: float = Field(60.0, ge=0)
+    """How far (event time) a match may arrive behind the newest one seen for its tenant and
+    still be counted in order; a match later than that is counted in
+    soc_correlation_late_total and logged, not correlated."""
+    idle_flush_s: float = Field(30.0, gt=0)
+    """After this long (wall clock) without a new match for a tenant, its pending matches are
+    evaluated without waiting for the allowed lateness, and its windows keep closing."""
+    max_groups: int = Field(100_000, ge=1)
+    """Live groups (tenant, correlation, group-by values) held; the least recently used
+    is evicted beyond it (soc_correlation_evictions_total{kind="group"})."""
+    max_matches_per_group: int = Field(1000, ge=1)
+    """Matches kept per group (distinct values for value_count); the oldest is evicted
+    beyond it. Keep it above the conditions' thresholds."""
+    max_pending: int = Field(100_000, ge=1)
+    """Matches held back for the allowed lateness; beyond it the oldest are evaluated at once
+    (soc_correlation_evictions_total{kind="forced"})."""
+
+
 class DetectSettings(_Section):
     rules: list[Path] = Field(default_factory=lambda: [bundled.RULES])
     """Rule files or folders (JSON list), e.g. add a SigmaHQ checkout. The default is the
@@ -336,6 +359,11 @@ class DetectSettings(_Section):
     cache_dir: Path | None = Path(".soc/rule-cache")
     """Cache of compiled rules: a restart skips pySigma for unchanged files; null turns it off.
     Relative to the working directory, like `data_dir`."""
+    rules_poll_s: float = Field(5.0, gt=0)
+    """How often a detector checks the store's rule catalog for a change (one cheap read);
+    on a change it recompiles off the event loop and swaps its engine between batches."""
+    correlation: CorrelationSettings = CorrelationSettings()
+    """Sigma correlation rules: allowed lateness, idle flush, and the caps on their state."""
 
 
 class DeadlineSettings(_Section):
@@ -368,6 +396,21 @@ class IncidentSettings(_Section):
     """Time one webhook call may take; a failed call is retried at the next check."""
     stream_poll_s: float = Field(2.0, gt=0)
     """How often the API looks for new alerts and changed incidents for live views."""
+
+
+class CorrelateSettings(_Section):
+    """The correlation stage (`soc correlate`; `soc run` runs one): how it reads the matches
+    topic. How correlations are evaluated is `detect.correlation`."""
+
+    group: str = "soc-correlate"
+    """Kafka consumer group the correlation stages share (the matches topic's partitions are
+    spread over them)."""
+    batch_size: int = Field(500, ge=1)
+    """Matches a correlation stage takes from the bus at once."""
+    metrics_port: int | None = Field(9466, ge=1, le=65535)
+    """Where `soc correlate` serves /metrics (it has no API); null turns it off."""
+    metrics_host: str = "127.0.0.1"
+    """Address for that /metrics server."""
 
 
 class ApiSettings(_Section):
@@ -405,6 +448,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     detect: DetectSettings = DetectSettings()
     incidents: IncidentSettings = IncidentSettings()
+    correlate: CorrelateSettings = CorrelateSettings()
     api: ApiSettings = ApiSettings()
     sample: SampleSettings = SampleSettings()
 

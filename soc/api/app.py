@@ -20,6 +20,7 @@ from soc.api.routes import (
     incidents,
     ingest,
     overview,
+    rules,
     stream,
     suppressions,
     ui,
@@ -35,7 +36,12 @@ log = get_logger(__name__)
 def create_app(service: Service) -> FastAPI:
     """An app whose lifespan starts and stops ``service``, and the live feed of its UI."""
     feed = Feed(service.store, service.cases, interval_s=service.settings.incidents.stream_poll_s)
-    runner = HuntRunner(service.store, service.bus, service.audit)
+    runner = HuntRunner(
+        service.store,
+        service.bus,
+        service.audit,
+        correlation=service.settings.detect.correlation,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,5 +77,6 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(audit.router)
     app.include_router(hunts.router)
+    app.include_router(rules.router)
     app.include_router(ui.router)
     return app

@@ -11,7 +11,12 @@ round trip. Consumers never auto-commit: a
 subscription remembers, per partition, the offset after the last record it
 returned and commits exactly those. After a rebalance, offsets of partitions
 this member no longer owns are dropped (with a warning); the new owner reads
-those records again, which keeps delivery at-least-once.
+those records again, which keeps delivery at-least-once. A subscriber's
+:class:`~soc.bus.base.Rebalance` is awaited before its partitions are revoked.
+
+A changelog (:class:`KafkaChangelog`) is a topic with ``cleanup.policy=compact``
+and as many partitions as the topic it shadows; records are written to a named
+partition (not placed by key) and read back by a consumer outside any group.
 
 aiokafka's exceptions are translated into :class:`~soc.errors.BusError` here
 and never leak past this module.
@@ -38,7 +43,7 @@ from aiokafka.errors import (
 from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import DefaultPartitioner
 
-from soc.bus.base import Message, Topic
+from soc.bus.base import Message, Rebalance, Record, Topic
 from soc.component import Component
 from soc.errors import BusError
 from soc.log import get_logger
@@ -62,12 +67,16 @@ def bus_error(what: str, error: BaseException) -> BusError:
 
 
 class _DropRevoked(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    """Forgets the offsets of revoked partitions, so they are never committed late."""
+    """Forgets the offsets of revoked partitions, so they are never committed late, and
+    tells the subscriber's :class:`~soc.bus.base.Rebalance` first (aiokafka awaits it)."""
 
-    def __init__(self, pending: dict[Any, int]) -> None:
+    def __init__(self, pending: dict[Any, int], rebalance: Rebalance | None = None) -> None:
         self._pending = pending
+        self._rebalance = rebalance
 
-    def on_partitions_revoked(self, revoked: Any) -> None:
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if self._rebalance is not None and revoked:
+            await self._rebalance.revoked(frozenset(tp.partition for tp in revoked))
         for tp in revoked:
             self._pending.pop(tp, None)
 
@@ -86,6 +95,7 @@ class KafkaSubscription:
         name: str,
         group: str,
         on_close: Callable[[KafkaSubscription], None],
+        rebalance: Rebalance | None = None,
     ) -> None:
         self._consumer = consumer
         self._topic = topic
@@ -93,7 +103,7 @@ class KafkaSubscription:
         self._on_close = on_close
         self._pending: dict[Any, int] = {}
         """Per TopicPartition, the offset after the last record returned."""
-        consumer.subscribe([name], listener=_DropRevoked(self._pending))
+        consumer.subscribe([name], listener=_DropRevoked(self._pending, rebalance))
         self._lag: int | None = None
         self._closed = False
 
@@ -115,6 +125,8 @@ class KafkaSubscription:
                 Message(
                     key=(record.key or b"").decode("utf-8", errors="replace"),
                     value=record.value or b"",
+                    partition=tp.partition,
+                    offset=record.offset,
                 )
                 for record in records
             )
@@ -381,7 +393,9 @@ class KafkaBus(Component):
         if batch.record_count():
             yield batch
 
-    async def subscribe(self, topic: Topic, group: str) -> KafkaSubscription:
+    async def subscribe(
+        self, topic: Topic, group: str, *, rebalance: Rebalance | None = None
+    ) -> KafkaSubscription:
         self._require_producer()
         consumer = AIOKafkaConsumer(
             **self._client_kwargs(),
@@ -398,6 +412,7 @@ class KafkaBus(Component):
             name=self.topic_name(topic),
             group=group,
             on_close=self._subscriptions.discard,
+            rebalance=rebalance,
         )
         try:
             await consumer.start()
@@ -406,6 +421,35 @@ class KafkaBus(Component):
             raise bus_error("kafka consumer start failed", e) from e
         self._subscriptions.add(subscription)
         return subscription
+
+    async def changelog(self, name: str, *, like: Topic) -> KafkaChangelog:
+        producer = self._require_producer()
+        s = self._settings
+        topic = f"{s.topic_prefix}.{name}"
+        try:
+            partitions = len(await producer.partitions_for(self.topic_name(like)))
+            admin = AIOKafkaAdminClient(**self._client_kwargs())
+            try:
+                await admin.start()
+                response = await admin.create_topics(
+                    [
+                        NewTopic(
+                            topic,
+                            partitions,
+                            s.replication_factor,
+                            topic_configs={"cleanup.policy": "compact"},
+                        )
+                    ]
+                )
+            finally:
+                await admin.close()
+        except KafkaError as e:
+            raise bus_error(f"creating changelog {topic}", e) from e
+        for name_, code, *rest in response.topic_errors:
+            if code not in (0, TopicAlreadyExistsError.errno):
+                error = for_code(code)(f"creating changelog {name_}: {rest[0] if rest else ''}")
+                raise bus_error(f"creating changelog {topic}", error)
+        return KafkaChangelog(producer, topic, self._client_kwargs())
 
     async def check(self) -> None:
         producer = self._require_producer()
@@ -422,3 +466,58 @@ class KafkaBus(Component):
         if self._producer is None:
             raise BusError("kafka bus is not started")
         return self._producer
+
+
+class KafkaChangelog:
+    """A compacted topic written per partition by the bus's producer; see the module."""
+
+    def __init__(self, producer: Any, topic: str, client: dict[str, Any]) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._client = client
+
+    async def write(self, partition: int, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            batch = self._producer.create_batch()
+            for key, value in records:
+                if batch.append(key=key.encode(), value=value, timestamp=None) is None:
+                    futures.append(
+                        await self._producer.send_batch(batch, self._topic, partition=partition)
+                    )
+                    batch = self._producer.create_batch()
+                    if batch.append(key=key.encode(), value=value, timestamp=None) is None:
+                        raise MessageSizeTooLargeError(f"a changelog record for {key[:80]!r}")
+            if batch.record_count():
+                futures.append(
+                    await self._producer.send_batch(batch, self._topic, partition=partition)
+                )
+            await asyncio.gather(*futures)
+        except KafkaError as e:
+            raise bus_error(f"kafka changelog {self._topic} write failed", e) from e
+
+    async def read(self, partition: int) -> list[Record]:
+        from aiokafka import TopicPartition
+
+        tp = TopicPartition(self._topic, partition)
+        consumer = AIOKafkaConsumer(
+            **self._client, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        out: list[Record] = []
+        try:
+            await consumer.start()
+            consumer.assign([tp])
+            end = (await consumer.end_offsets([tp]))[tp]
+            await consumer.seek_to_beginning(tp)
+            while await consumer.position(tp) < end:
+                batches = await consumer.getmany(tp, timeout_ms=1000)
+                for record in batches.get(tp, []):
+                    if record.offset < end:
+                        out.append(((record.key or b"").decode(), record.value))
+        except KafkaError as e:
+            raise bus_error(f"kafka changelog {self._topic} read failed", e) from e
+        finally:
+            await consumer.stop()
+        return out

@@ -17,6 +17,11 @@ a group's offsets, so a group that never comes back eventually blocks
 publishers. A topic no group has subscribed to yet retains up to ``capacity``
 messages and then blocks publishers until a group subscribes and commits.
 
+A member's :class:`~soc.bus.base.Rebalance` is awaited (after the move, before
+``subscribe`` or ``close`` returns) with the partitions it lost. A changelog
+(:class:`MemoryChangelog`) keeps the latest record of each key per partition, as a
+compacted Kafka topic ends up; like the topics, it does not outlive the process.
+
 Everything runs in one event loop; each topic has one :class:`asyncio.Condition`
 that publishers and pollers wait on, so nothing busy-waits.
 """
@@ -30,7 +35,7 @@ from collections import deque
 from collections.abc import Sequence
 from itertools import islice
 
-from soc.bus.base import Message, Topic
+from soc.bus.base import Message, Rebalance, Record, Topic
 from soc.component import Component
 from soc.errors import BusError
 from soc.log import get_logger
@@ -52,8 +57,12 @@ class _Group:
         self.owner: list[MemorySubscription | None] = [None] * len(start)
         self.members: list[MemorySubscription] = []
 
-    def rebalance(self) -> None:
-        """Spread the partitions over the members; moved ones restart at the commit."""
+    def rebalance(self) -> dict[MemorySubscription, set[int]]:
+        """Spread the partitions over the members; moved ones restart at the commit.
+
+        Returns the partitions each remaining member lost.
+        """
+        lost: dict[MemorySubscription, set[int]] = {}
         for p, old in enumerate(self.owner):
             new = self.members[p % len(self.members)] if self.members else None
             if new is not old:
@@ -61,6 +70,15 @@ class _Group:
                 self.position[p] = self.committed[p]
                 if old is not None:
                     old.given.pop(p, None)
+                    if old in self.members:
+                        lost.setdefault(old, set()).add(p)
+        return lost
+
+
+async def _tell_revoked(lost: dict[MemorySubscription, set[int]]) -> None:
+    for member, partitions in lost.items():
+        if member.rebalance is not None:
+            await member.rebalance.revoked(frozenset(partitions))
 
 
 class _TopicLog:
@@ -85,7 +103,10 @@ class _TopicLog:
 
     def read(self, p: int, start: int, count: int) -> list[Message]:
         first = start - self.base[p]
-        return list(islice(self.logs[p], first, first + count))
+        return [
+            Message(m.key, m.value, p, start + i)
+            for i, m in enumerate(islice(self.logs[p], first, first + count))
+        ]
 
     def trim(self) -> None:
         """Drop the messages every known group has committed."""
@@ -101,7 +122,10 @@ class _TopicLog:
 class MemorySubscription:
     """A member of a consumer group on a :class:`MemoryBus` topic."""
 
-    def __init__(self, bus: MemoryBus, topic: _TopicLog, group: _Group) -> None:
+    def __init__(
+        self, bus: MemoryBus, topic: _TopicLog, group: _Group, rebalance: Rebalance | None = None
+    ) -> None:
+        self.rebalance = rebalance
         self._bus = bus
         self._topic = topic
         self._group = group
@@ -162,9 +186,10 @@ class MemorySubscription:
         async with self._topic.changed:
             self._closed = True
             self._group.members.remove(self)
-            self._group.rebalance()
+            lost = self._group.rebalance()
             self._bus._subscriptions.discard(self)
             self._topic.changed.notify_all()
+        await _tell_revoked(lost)
         log.debug(
             "memory subscription closed",
             extra={"topic": self._topic.name, "group": self._group.name},
@@ -202,6 +227,7 @@ class MemoryBus(Component):
         self._partitions = partitions
         self._topics: dict[Topic, _TopicLog] = {}
         self._subscriptions: set[MemorySubscription] = set()
+        self._changelogs: dict[str, MemoryChangelog] = {}
         self._started = False
 
     async def start(self) -> None:
@@ -238,22 +264,32 @@ class MemoryBus(Component):
                 done += min(room, len(messages) - done)
                 log_.changed.notify_all()
 
-    async def subscribe(self, topic: Topic, group: str) -> MemorySubscription:
+    async def subscribe(
+        self, topic: Topic, group: str, *, rebalance: Rebalance | None = None
+    ) -> MemorySubscription:
         self._ensure_started()
         log_ = self._topic(topic)
         async with log_.changed:
             g = log_.groups.get(group)
             if g is None:
                 g = log_.groups[group] = _Group(group, log_.base)
-            subscription = MemorySubscription(self, log_, g)
+            subscription = MemorySubscription(self, log_, g, rebalance)
             g.members.append(subscription)
-            g.rebalance()
+            lost = g.rebalance()
             self._subscriptions.add(subscription)
+        await _tell_revoked(lost)
         log.debug(
             "memory subscription opened",
             extra={"topic": log_.name, "group": group, "members": len(g.members)},
         )
         return subscription
+
+    async def changelog(self, name: str, *, like: Topic) -> MemoryChangelog:
+        self._ensure_started()
+        found = self._changelogs.get(name)
+        if found is None:
+            found = self._changelogs[name] = MemoryChangelog(self._partitions)
+        return found
 
     async def check(self) -> None:
         self._ensure_started()
@@ -267,3 +303,20 @@ class MemoryBus(Component):
     def _ensure_started(self) -> None:
         if not self._started:
             raise BusError("memory bus is not started")
+
+
+class MemoryChangelog:
+    """Per partition, the latest value of each key in the order keys were last written."""
+
+    def __init__(self, partitions: int) -> None:
+        self._partitions: list[dict[str, bytes]] = [{} for _ in range(partitions)]
+
+    async def write(self, partition: int, records: Sequence[Record]) -> None:
+        held = self._partitions[partition]
+        for key, value in records:
+            held.pop(key, None)
+            if value is not None:
+                held[key] = value
+
+    async def read(self, partition: int) -> list[Record]:
+        return list(self._partitions[partition].items())

@@ -10,9 +10,11 @@ file's path relative to the folder loaded (ids of id-less rules derive from
 it) and the file's bytes. A changed rule file, another pySigma, other
 pipelines or a new format give another name, so a stale entry is never read
 (nor deleted: entries are small, and detectors with other rule sets may share
-the folder). An entry holds each rule's metadata and condition IR (ir.py, as
-tagged JSON arrays; closures do not serialize) and the file's load errors; a
-hit rebuilds the closures from the IR, which costs a fraction of pySigma.
+the folder). An entry holds each rule's and each Sigma filter's metadata and condition IR
+(ir.py, as tagged JSON arrays; closures do not serialize) and the file's load
+errors; a hit rebuilds the closures from the IR, which costs a fraction of
+pySigma. (A filter's references to rules are resolved after every file is
+loaded, so the entry keeps them as written.)
 
 An entry that cannot be read, decoded or rebuilt is logged
 (``rule cache entry unusable``) and treated as a miss: the file is loaded
@@ -34,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from soc.detect.compile import build
+from soc.detect.correlation.model import Correlation
+from soc.detect.filter import Filter
 from soc.detect.ir import (
     And,
     Bool,
@@ -57,12 +61,16 @@ from soc.models import LogSource, Severity
 
 log = get_logger(__name__)
 
-FORMAT = 1
-"""Version of the cached IR and entry layout; bump it on any change to either."""
+FORMAT = 2
+"""Version of the cached IR and entry layout; bump it on any change to either (2: ``name``
+and filters)."""
 
 _KINDS = {kind.value: kind for kind in Kind}
 
-Loader = Callable[[Path, Path], tuple[list["Rule"], list[RuleError]]]
+Loaded = tuple[list[Rule], list[Filter], list[RuleError], list[Correlation]]
+"""What one rule file holds: its rules, its Sigma filters, an error for each that failed, and
+its correlation rules (not resolved yet)."""
+Loader = Callable[[Path, Path], Loaded]
 
 
 class RuleCache:
@@ -82,14 +90,15 @@ class RuleCache:
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
-    def get(self, key: str, path: Path) -> tuple[list[Rule], list[RuleError]] | None:
-        """The file's rules and errors, or None on a miss or an unusable entry."""
+    def get(self, key: str, path: Path) -> Loaded | None:
+        """The file's rules, filters and errors, or None on a miss or an unusable entry."""
         entry = self._path(key)
         try:
             data = json.loads(entry.read_bytes())
             if data["format"] != FORMAT:
                 raise ValueError(f"format {data['format']!r}")
             rules = [_rule_from(record, path) for record in data["rules"]]
+            filters = [_filter_from(record, path) for record in data["filters"]]
             errors = [RuleError(str(reason), path=path) for reason in data["errors"]]
         except FileNotFoundError:
             return None
@@ -99,13 +108,15 @@ class RuleCache:
                 extra={"entry": str(entry), "rule_file": str(path), "error": repr(e)},
             )
             return None
-        return rules, errors
+        return rules, filters, errors, []
 
-    def put(self, key: str, rules: list[Rule], errors: list[RuleError]) -> None:
+    def put(self, key: str, loaded: Loaded) -> None:
         """Store a file's result; a failure to write is logged, never raised."""
+        rules, filters, errors, _ = loaded
         data = {
             "format": FORMAT,
             "rules": [_record(rule) for rule in rules],
+            "filters": [_filter_record(f) for f in filters],
             "errors": [e.reason for e in errors],
         }
         entry = self._path(key)
@@ -124,10 +135,12 @@ class RuleCache:
             log.warning("rule cache write failed", extra={"entry": str(entry), "error": repr(e)})
 
 
-def load_cached(
-    path: Path, root: Path, *, load: Loader, cache: RuleCache | None
-) -> tuple[list[Rule], list[RuleError]]:
-    """``load(path, root)``, or its cached result for the file's current bytes."""
+def load_cached(path: Path, root: Path, *, load: Loader, cache: RuleCache | None) -> Loaded:
+    """``load(path, root)``, or its cached result for the file's current bytes.
+
+    Files holding correlation rules are not cached: they are few, and pySigma parses them
+    in a moment; their detection rules are compiled again with them.
+    """
     if cache is None:
         return load(path, root)
     try:
@@ -138,10 +151,13 @@ def load_cached(
     hit = cache.get(key, path)
     if hit is not None:
         return hit
-    rules, errors = load(path, root)
-    if all(rule.condition is not None for rule in rules) and _unchanged(path, content):
-        cache.put(key, rules, errors)
-    return rules, errors
+    loaded = load(path, root)
+    rules, filters, _, correlations = loaded
+    compiled = [r.condition for r in rules] + [f.condition for f in filters]
+    cachable = not correlations and all(c is not None for c in compiled)
+    if cachable and _unchanged(path, content):
+        cache.put(key, loaded)
+    return loaded
 
 
 def _unchanged(path: Path, content: bytes) -> bool:
@@ -166,6 +182,7 @@ def _record(rule: Rule) -> dict[str, Any]:
         "version": rule.version,
         "logsource": [ls.product, ls.category, ls.service],
         "author": rule.author,
+        "name": rule.name,
         "condition": encode(rule.condition),
     }
 
@@ -184,6 +201,40 @@ def _rule_from(record: dict[str, Any], path: Path) -> Rule:
         author=record["author"],
         matches=build(condition),
         condition=condition,
+        name=record["name"],
+    )
+
+
+def _filter_record(f: Filter) -> dict[str, Any]:
+    assert f.condition is not None
+    ls = f.logsource
+    return {
+        "id": f.id,
+        "title": f.title,
+        "description": f.description,
+        "logsource": [ls.product, ls.category, ls.service],
+        "refs": None if f.refs is None else list(f.refs),
+        "tenants": None if f.tenants is None else sorted(f.tenants),
+        "version": f.version,
+        "condition": encode(f.condition),
+    }
+
+
+def _filter_from(record: dict[str, Any], path: Path) -> Filter:
+    condition = decode(record["condition"])
+    product, category, service = record["logsource"]
+    refs, tenants = record["refs"], record["tenants"]
+    return Filter(
+        id=str(record["id"]),
+        title=str(record["title"]),
+        description=record["description"],
+        path=path,
+        logsource=LogSource(product=product, category=category, service=service),
+        refs=None if refs is None else tuple(map(str, refs)),
+        tenants=None if tenants is None else frozenset(map(str, tenants)),
+        matches=build(condition),
+        condition=condition,
+        version=record["version"],
     )
 
 

@@ -18,6 +18,11 @@ event's constant-valued fields and scans its string fields once with one
 multi-pattern automaton per field, and runs only the rules that can match
 (plus those the index cannot judge) through one EventView shared by them.
 A rule without a condition IR (built by hand from a closure) is always run.
+
+Sigma filters (soc.detect.filter) are applied here, after a rule matched: a
+match that a filter for the rule and the event's tenant removes is not
+returned at all, and is counted in ``soc_events_filtered_total`` by filter id.
+A route whose rules have no filter pays one falsy test per event for it.
 """
 
 from __future__ import annotations
@@ -25,10 +30,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from soc.detect.correlation.model import Correlation
+from soc.detect.filter import Filter, dropping
 from soc.detect.index import Atoms, RouteIndex, necessary, stats
-from soc.detect.rule import Rule, RuleSet
+from soc.detect.rule import Rule, RuleSet, filters_for
 from soc.detect.view import EventView, Matcher
 from soc.errors import RuleError
+from soc.metrics import EVENTS_FILTERED
 from soc.models import Event, LogSource
 
 _Key = tuple[str | None, str | None, str | None]
@@ -52,9 +60,22 @@ def _norm(part: str | None) -> str | None:
 class Engine:
     """Matches events against compiled rules, looking only at the rules their logsource allows."""
 
-    def __init__(self, rules: Sequence[Rule], *, errors: Sequence[RuleError] = ()) -> None:
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        *,
+        errors: Sequence[RuleError] = (),
+        filters: Sequence[Filter] = (),
+        correlations: Sequence[Correlation] = (),
+    ) -> None:
         self._rules = tuple(rules)
         self._errors = tuple(errors)
+        self._correlations = tuple(correlations)
+        self._filters = tuple(filters)
+        self._filters_of: dict[str, tuple[Filter, ...]] = {}
+        for f in self._filters:
+            for rule_id in f.rule_ids:
+                self._filters_of[rule_id] = (*self._filters_of.get(rule_id, ()), f)
         self._index: dict[_Key, list[int]] = {}
         for position, rule in enumerate(self._rules):
             ls = rule.logsource
@@ -67,8 +88,14 @@ class Engine:
 
     @classmethod
     def from_ruleset(cls, ruleset: RuleSet) -> Engine:
-        """An engine over the rules that loaded, keeping the load errors for reporting."""
-        return cls(ruleset.rules, errors=ruleset.errors)
+        """An engine over the rules and filters that loaded, keeping the load errors and
+        correlations."""
+        return cls(
+            ruleset.rules,
+            errors=ruleset.errors,
+            filters=ruleset.filters,
+            correlations=ruleset.correlations,
+        )
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -76,9 +103,24 @@ class Engine:
         return self._rules
 
     @property
+    def correlations(self) -> tuple[Correlation, ...]:
+        """The correlation rules loaded with the rules (the engine itself does not run them:
+        soc.detect.correlation.evaluate does, over the rules' matches)."""
+        return self._correlations
+
+    @property
     def errors(self) -> tuple[RuleError, ...]:
         """The rules that could not be loaded, when built with :meth:`from_ruleset`."""
         return self._errors
+
+    @property
+    def filters(self) -> tuple[Filter, ...]:
+        """Every Sigma filter the engine applies."""
+        return self._filters
+
+    def filters_for(self, rule_id: str, tenant: str | None = None) -> tuple[Filter, ...]:
+        """The filters that apply to the rule (for ``tenant``'s events; None: any tenant's)."""
+        return filters_for(self._filters_of.get(rule_id, ()), rule_id, tenant)
 
     def index_stats(self) -> dict[str, int]:
         """How many rules the candidate index can skip, and how many always run."""
@@ -94,14 +136,18 @@ class Engine:
         return self._route_for(logsource).rules
 
     def match(self, event: Event) -> list[Rule]:
-        """The rules that fire on the event, in matching order."""
+        """The rules that fire on the event, in matching order, less those its tenant's
+        filters remove."""
         route = self._route_for(event.logsource)
         rules = route.rules
         if not rules:
             return []
         view = EventView(event.fields)
         matchers = route.matchers
-        return [rules[i] for i in route.index.candidates(view) if matchers[i](view)]
+        fired = [rules[i] for i in route.index.candidates(view) if matchers[i](view)]
+        if fired and route.filters:
+            return _unfiltered(fired, route.filters, view, event.tenant)
+        return fired
 
     def _route_for(self, logsource: LogSource) -> _Route:
         key = (logsource.product, logsource.category, logsource.service)
@@ -112,10 +158,12 @@ class Engine:
         if len(self._routes) >= _MAX_ROUTES:
             self._routes.clear()
         positions = self._route(key)
+        rules = tuple(self._rules[p] for p in positions)
         route = _Route(
-            rules=tuple(self._rules[p] for p in positions),
-            matchers=tuple(self._rules[p].matches for p in positions),
+            rules=rules,
+            matchers=tuple(rule.matches for rule in rules),
             index=RouteIndex([self._atoms[p] for p in positions]),
+            filters={r.id: self._filters_of[r.id] for r in rules if r.id in self._filters_of},
         )
         self._routes[key] = route
         return route
@@ -134,10 +182,27 @@ class Engine:
         return sorted(positions)
 
 
+def _unfiltered(
+    fired: list[Rule], filters: dict[str, tuple[Filter, ...]], view: EventView, tenant: str
+) -> list[Rule]:
+    """``fired`` less the rules whose match a filter removes (each counted by filter)."""
+    kept: list[Rule] = []
+    for rule in fired:
+        found = filters.get(rule.id)
+        removed = dropping(found, view, tenant) if found else None
+        if removed is None:
+            kept.append(rule)
+        else:
+            EVENTS_FILTERED.labels(filter=removed.id).inc()
+    return kept
+
+
 @dataclass(frozen=True, slots=True)
 class _Route:
-    """The rules routed to one logsource triple, their matchers, and their candidate index."""
+    """The rules routed to one logsource triple, their matchers, their candidate index,
+    and the filters of those of them that have any (by rule id)."""
 
     rules: tuple[Rule, ...]
     matchers: tuple[Matcher, ...]
     index: RouteIndex
+    filters: dict[str, tuple[Filter, ...]]

@@ -2,9 +2,10 @@
 
     engine = load_engine(settings.detect)
 
-Every rule that fails to load is logged with its path and reason (and counted
-in ``soc_rules_failed`` by :func:`soc.detect.rules.load_rules`); the engine
-runs with the others.
+Every rule or filter that fails to load is logged with its path and reason (and
+counted in ``soc_rules_failed`` by :func:`soc.detect.rules.load_rules`); the engine
+runs with the others. Each Sigma filter applied is logged with the rules it tunes,
+so the log says which tuning a detector runs with.
 """
 
 from __future__ import annotations
@@ -22,7 +23,25 @@ def load_engine(settings: DetectSettings) -> Engine:
     ruleset = load_rules(settings.rules, cache_dir=settings.cache_dir, pipelines=settings.pipelines)
     for err in ruleset.errors:
         log.warning("rule not loaded", extra={"path": err.path, "reason": err.reason})
-    log.info("rules loaded", extra={"loaded": len(ruleset.rules), "failed": len(ruleset.errors)})
+    for f in ruleset.filters:
+        log.info(
+            "filter loaded",
+            extra={
+                "filter_id": f.id,
+                "title": f.title,
+                "path": str(f.path),
+                "rules": sorted(f.rule_ids),
+                "tenants": "*" if f.tenants is None else sorted(f.tenants),
+            },
+        )
+    log.info(
+        "rules loaded",
+        extra={
+            "loaded": len(ruleset.rules),
+            "failed": len(ruleset.errors),
+            "filters": len(ruleset.filters),
+        },
+    )
     engine = Engine.from_ruleset(ruleset)
     engine.prepare(known_logsources())
     return engine

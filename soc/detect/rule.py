@@ -2,6 +2,7 @@
 
     rule = Rule(id=..., title=..., matches=closure, condition=ir_node, ...)
     alert = make_alert(rule, event)       # the detector's alert, and `soc hunt`'s
+    ruleset.filters_for(rule.id, "tenant")  # the Sigma filters tuning it (soc.detect.filter)
 
 Loading is in :mod:`soc.detect.rules` (pySigma) and :mod:`soc.detect.cache`
 (the compiled form on disk); both make these.
@@ -9,10 +10,12 @@ Loading is in :mod:`soc.detect.rules` (pySigma) and :mod:`soc.detect.cache`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from soc.detect.correlation.model import Correlation, silent_ids
+from soc.detect.filter import Filter
 from soc.detect.ir import Node
 from soc.detect.view import EventView
 from soc.errors import RuleError
@@ -38,14 +41,42 @@ class Rule:
     matches: Callable[[EventView], bool]
     condition: Node | None = None
     """The condition as data (soc.detect.ir), which the engine's candidate index reads."""
+    name: str | None = None
+    """The rule's ``name:`` (Sigma v2), by which filters and correlations may refer to it."""
 
 
 @dataclass(frozen=True, slots=True)
 class RuleSet:
-    """The rules that compiled, and one error for each rule or file that did not."""
+    """The rules that compiled, and one error for each rule, filter or file that did not."""
 
     rules: tuple[Rule, ...]
     errors: tuple[RuleError, ...]
+    filters: tuple[Filter, ...] = ()
+    """The Sigma filters loaded beside the rules, each tied to the rules it applies to."""
+    correlations: tuple[Correlation, ...] = ()
+    """The Sigma correlation rules that compiled, their references resolved."""
+
+    def filters_for(self, rule_id: str, tenant: str | None = None) -> tuple[Filter, ...]:
+        """The filters that apply to the rule (for ``tenant``'s events; None: any tenant's)."""
+        return filters_for(self.filters, rule_id, tenant)
+
+    @property
+    def silent(self) -> frozenset[str]:
+        """Rule and correlation ids that raise no alert of their own (``generate``).
+
+        Referenced by correlations none of which sets ``generate: true``: their matches
+        feed the correlations only (soc.detect.correlation.catalog explains the choice).
+        """
+        return silent_ids(self.correlations)
+
+
+def filters_for(
+    filters: Iterable[Filter], rule_id: str, tenant: str | None = None
+) -> tuple[Filter, ...]:
+    """Those of ``filters`` that apply to the rule, and to ``tenant`` unless it is None."""
+    return tuple(
+        f for f in filters if rule_id in f.rule_ids and (tenant is None or f.applies_to(tenant))
+    )
 
 
 def make_alert(rule: Rule, event: Event) -> Alert:

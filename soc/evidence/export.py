@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from soc.audit import AuditEntry
+from soc.detect.catalog import RuleCatalog
 from soc.evidence.bundle import Manifest
-from soc.evidence.incident import write_incident_bundle
-from soc.evidence.rules import RuleSource, rule_sources
+from soc.evidence.incident import alert_event_ids, write_incident_bundle
+from soc.evidence.rules import RuleSource, catalog_sources, rule_sources
 from soc.evidence.stix import TlpLevel, stix_bundle
 from soc.incidents.cases import Cases
 from soc.incidents.models import Incident
@@ -50,12 +51,15 @@ async def export_incident(
     *,
     actor: str,
     rules_dirs: Sequence[Path | str],
+    catalog: RuleCatalog | None = None,
     now: datetime | None = None,
     tlp: TlpLevel = "amber",
 ) -> EvidenceExport:
-    """The incident's evidence bundle as zip bytes; the export is audited."""
+    """The incident's evidence bundle as zip bytes; the export is audited.
+
+    ``catalog``: where rules found in no file under ``rules_dirs`` are looked up."""
     now = now or utcnow()
-    alerts, events, rules = await _records_of(store, incident, rules_dirs)
+    alerts, events, rules = await _records_of(store, incident, rules_dirs, catalog)
     comments = await cases.comments.of(incident.id, tenants=[incident.tenant])
     audit = await _audit_of(cases, incident)
 
@@ -102,11 +106,12 @@ async def export_stix(
     *,
     actor: str,
     rules_dirs: Sequence[Path | str],
+    catalog: RuleCatalog | None = None,
     now: datetime | None = None,
     tlp: TlpLevel = "amber",
 ) -> dict[str, Any]:
     """The incident's STIX 2.1 bundle (soc.evidence.stix); the export is audited."""
-    alerts, events, rules = await _records_of(store, incident, rules_dirs)
+    alerts, events, rules = await _records_of(store, incident, rules_dirs, catalog)
     bundle = stix_bundle(
         incident,
         observables=incident.observables,
@@ -132,13 +137,21 @@ async def export_stix(
 
 
 async def _records_of(
-    store: Store, incident: Incident, rules_dirs: Sequence[Path | str]
+    store: Store,
+    incident: Incident,
+    rules_dirs: Sequence[Path | str],
+    catalog: RuleCatalog | None = None,
 ) -> tuple[list[Alert], list[Event], dict[str, RuleSource]]:
-    """The incident's alerts, their events and the rules that fired, within its tenant."""
+    """The incident's alerts, their events (a correlation alert's counted events too) and
+    the rules that fired (detection and correlation rules), within its tenant."""
     tenants = [incident.tenant]
     alerts = await store.get_alerts(incident.alert_ids, tenants=tenants)
-    events = await store.get_events(list({a.event_id for a in alerts}), tenants=tenants)
-    rules = await asyncio.to_thread(rule_sources, {a.rule_id for a in alerts}, rules_dirs)
+    wanted = {i for a in alerts for i in alert_event_ids(a)}
+    events = await store.get_events(sorted(wanted), tenants=tenants)
+    rule_ids = {a.rule_id for a in alerts}
+    rules = await asyncio.to_thread(rule_sources, rule_ids, rules_dirs)
+    if catalog is not None and rule_ids - set(rules):
+        rules |= await catalog_sources(rule_ids - set(rules), catalog)
     return alerts, events, rules
 
 

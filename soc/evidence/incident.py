@@ -138,6 +138,12 @@ def write_incident_bundle(
     )
 
 
+def alert_event_ids(alert: Alert) -> list[str]:
+    """The events an alert stands on: its event, and a correlation alert's counted events."""
+    counted = alert.correlation.event_ids if alert.correlation is not None else []
+    return list(dict.fromkeys([alert.event_id, *counted]))
+
+
 def _check(
     incident: Incident,
     alerts: Sequence[Alert],
@@ -145,7 +151,7 @@ def _check(
     comments: Sequence[Comment],
 ) -> None:
     mine = set(incident.alert_ids)
-    wanted = {a.event_id for a in alerts}
+    wanted = {i for a in alerts for i in alert_event_ids(a)}
     wrong = [
         *(f"alert {a.id}" for a in alerts if a.id not in mine or a.tenant != incident.tenant),
         *(f"event {e.id}" for e in events if e.id not in wanted or e.tenant != incident.tenant),

@@ -12,6 +12,12 @@ one fresh scan, so rules added or moved since are still found.
 A rule without an ``id:`` gets the id the detector gives it (soc.detect.rules):
 a digest of its path relative to the folder it was loaded from.
 
+Rules that are in no file (uploaded through the API or ``soc rules import``, kept in
+the rule catalog, soc.detect.catalog) are found there: :func:`catalog_sources` gives
+their current version's text, its ``path`` ``catalog:<id>@<revision>``. A correlation
+alert's rule is a correlation rule, found the same way (by its id, in its file or in
+the catalog).
+
 The text is the file as it is now, which may be newer than the rule that
 fired: ``RuleSource.version`` (the rule's ``modified``, else ``date``) is set
 beside each alert's ``rule_version`` in the bundle, so a difference shows.
@@ -30,6 +36,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from soc.detect.catalog import RuleCatalog
 from soc.models import digest
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -77,6 +84,28 @@ def rule_sources(
         found |= _lookup([i for i in wanted if i not in found], index)
     with _lock:
         _cache[key] = index
+    return found
+
+
+async def catalog_sources(rule_ids: Iterable[str], catalog: RuleCatalog) -> dict[str, RuleSource]:
+    """The catalog's current version of each of ``rule_ids`` it holds."""
+    found: dict[str, RuleSource] = {}
+    for rule_id in sorted(set(rule_ids)):
+        read = await catalog.read(rule_id)
+        if read is None:
+            continue
+        entry = read[0]
+        doc = _document(entry.yaml, rule_id) or {}
+        found[rule_id] = RuleSource(
+            id=rule_id,
+            title=entry.title,
+            version=_version(doc.get("modified") or doc.get("date")),
+            path=f"catalog:{rule_id}@{entry.revision}",
+            sha256=hashlib.sha256(entry.yaml.encode()).hexdigest(),
+            text=entry.yaml,
+            tags=list(entry.tags),
+            author=entry.author,
+        )
     return found
 
 

@@ -65,7 +65,10 @@ def store_hunt_command(
     sys.stderr.write(
         f"soc hunt: {hunt.id} {hunt.state}: {hunt.scanned:,} events scanned of "
         f"{hunt.total or 0:,}; {len(hunt.rules)} rules; {hunt.matches:,} matches; "
-        f"{hunt.raised:,} alerts raised" + (f"; {hunt.error}" if hunt.error else "") + "\n"
+        f"{hunt.raised:,} alerts raised"
+        + (f"; {hunt.correlation_matches:,} correlations fired" if hunt.correlation_matches else "")
+        + (f"; {hunt.error}" if hunt.error else "")
+        + "\n"
     )
     return 0 if hunt.state == "done" else 1
 
@@ -77,7 +80,13 @@ async def _run(
     await store.start()
     await bus.start()
     try:
-        runner = HuntRunner(store, bus, AuditTrail(store), batch=SCAN_BATCH)
+        runner = HuntRunner(
+            store,
+            bus,
+            AuditTrail(store),
+            batch=SCAN_BATCH,
+            correlation=settings.detect.correlation,
+        )
         who = Principal(name=f"cli:{getpass.getuser()}", role="lead", tenants=(ALL_TENANTS,))
         total = await estimate(store, scope, rules.rules)
         with _watch(total) as watch:

@@ -11,6 +11,13 @@ same event id. The event's ``source`` is the file it came from
 (``dump.zip!member.json`` inside a zip), unless an envelope states one.
 A record that cannot be read or normalized is counted and reported, never
 dropped without a word.
+
+Sigma correlation rules loaded with the rules are evaluated over the matches by the
+streaming evaluator (soc.detect.correlation.evaluate, with ``detect.correlation``'s
+settings), its input ended when the files are: each correlation that fires is a
+:class:`HuntCorrelation` line (rule id, group values, window, event ids), with the
+id the streaming stage gives its alert. Rules that ``generate: false`` silences
+print no line of their own, as the detector raises no alert for them.
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from soc.detect.correlation.catalog import Correlations
+from soc.detect.correlation.evaluate import Evaluator
 from soc.detect.engine import Engine
 from soc.detect.load import load_engine
 from soc.detect.rule import make_alert
@@ -31,7 +41,7 @@ from soc.ingest.ndjson import object_event
 from soc.ingest.normalize import NormalizeError
 from soc.ingest.readers import Progress, input_files, read_file
 from soc.models import Alert, LogSource, Severity, UtcDatetime, utcnow
-from soc.settings import Settings
+from soc.settings import CorrelationSettings, Settings
 
 MAX_ERRORS_KEPT = 20
 """Unreadable records described in the summary; all of them are counted."""
@@ -76,6 +86,41 @@ class HuntMatch(BaseModel):
         )
 
 
+class HuntCorrelation(BaseModel):
+    """A correlation rule fired over the records: a line of `soc hunt`'s output."""
+
+    kind: Literal["correlation"] = "correlation"
+    rule_id: str
+    rule_title: str
+    level: Severity
+    type: str
+    group: dict[str, str]
+    value: float
+    """The count, sum, average or percentile that met the condition."""
+    window_start: UtcDatetime
+    window_end: UtcDatetime
+    event_ids: list[str]
+    alert_id: str
+    """The id the streaming correlation stage gives the same alert."""
+
+    @classmethod
+    def from_alert(cls, alert: Alert) -> HuntCorrelation:
+        info = alert.correlation
+        assert info is not None
+        return cls(
+            rule_id=alert.rule_id,
+            rule_title=alert.rule_title,
+            level=alert.severity,
+            type=info.type,
+            group=info.group,
+            value=info.value,
+            window_start=info.window_start,
+            window_end=info.window_end,
+            event_ids=info.event_ids,
+            alert_id=alert.id,
+        )
+
+
 class HuntSummary(BaseModel):
     files: int = 0
     events: int = 0
@@ -86,7 +131,9 @@ class HuntSummary(BaseModel):
     """The first unreadable ones, ``source#position: why``."""
     rules_loaded: int = 0
     rules_failed: int = 0
+    correlations_loaded: int = 0
     matches: int = 0
+    correlation_matches: int = 0
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -95,6 +142,8 @@ class HuntSummary(BaseModel):
             f"soc hunt: {self.events:,} events from {self.files:,} files "
             f"({self.unreadable:,} unreadable); {self.rules_loaded:,} rules loaded, "
             f"{self.rules_failed:,} failed to compile; {self.matches:,} matches; "
+            f"{self.correlation_matches:,} correlation matches of "
+            f"{self.correlations_loaded:,} correlation rules; "
             f"{self.seconds:.1f} s ({rate:,.0f} events/s)"
         )
 
@@ -112,14 +161,26 @@ def hunt(
     paths: Sequence[Path | str],
     *,
     engine: Engine,
-    on_match: Callable[[HuntMatch], None],
+    on_match: Callable[[HuntMatch | HuntCorrelation], None],
     tenant: str = "hunt",
     progress: Progress | None = None,
+    correlation: CorrelationSettings | None = None,
 ) -> HuntSummary:
     """Match every record under ``paths``; ``on_match`` gets each match as it is found."""
     started = time.perf_counter()
     received = utcnow()
-    summary = HuntSummary(rules_loaded=len(engine.rules), rules_failed=len(engine.errors))
+    catalog = Correlations(engine.correlations)
+    evaluator = Evaluator(catalog, correlation) if catalog else None
+    summary = HuntSummary(
+        rules_loaded=len(engine.rules),
+        rules_failed=len(engine.errors),
+        correlations_loaded=len(catalog),
+    )
+
+    def correlated(alerts: list[Alert]) -> None:
+        for alert in alerts:
+            summary.correlation_matches += 1
+            on_match(HuntCorrelation.from_alert(alert))
 
     def refuse(source: str, position: int, why: str) -> None:
         summary.unreadable += 1
@@ -152,7 +213,12 @@ def hunt(
                 continue
             for rule in rules:
                 summary.matches += 1
-                on_match(HuntMatch.from_alert(make_alert(rule, event), position=item.position))
+                if rule.id not in catalog.silent:
+                    on_match(HuntMatch.from_alert(make_alert(rule, event), position=item.position))
+            if evaluator is not None and rules:
+                correlated(evaluator.feed(catalog.matches_of_rules([r.id for r in rules], event)))
+    if evaluator is not None:
+        correlated(evaluator.finish())
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -166,16 +232,27 @@ def hunt_command(settings: Settings, paths: Sequence[Path], tenant: str) -> int:
         return 2
     out = sys.stdout
 
-    def print_match(match: HuntMatch) -> None:
+    def print_match(match: HuntMatch | HuntCorrelation) -> None:
         out.write(match.model_dump_json() + "\n")
 
     if sys.stderr.isatty():
         with _progress_bar(total_bytes(paths)) as advance:
             summary = hunt(
-                paths, engine=engine, on_match=print_match, tenant=tenant, progress=advance
+                paths,
+                engine=engine,
+                on_match=print_match,
+                tenant=tenant,
+                progress=advance,
+                correlation=settings.detect.correlation,
             )
     else:
-        summary = hunt(paths, engine=engine, on_match=print_match, tenant=tenant)
+        summary = hunt(
+            paths,
+            engine=engine,
+            on_match=print_match,
+            tenant=tenant,
+            correlation=settings.detect.correlation,
+        )
     out.flush()
     for error in summary.errors:
         sys.stderr.write(f"soc hunt: unreadable: {error}\n")

@@ -36,7 +36,7 @@ from soc.log import get_logger
 from soc.metrics import HUNTS
 from soc.models import UtcDatetime, utcnow
 from soc.security.principal import Principal
-from soc.settings import ALL_TENANTS
+from soc.settings import ALL_TENANTS, CorrelationSettings
 from soc.store import Store
 from soc.store.records import NO_TENANT, Kind, Record, RecordQuery
 
@@ -84,6 +84,9 @@ class Hunt(BaseModel):
     """Events in range, estimated before the scan."""
     scanned: int = 0
     matches: int = 0
+    """Matches listed: base rules' (less those ``generate`` silences) and correlations'."""
+    correlation_matches: int = 0
+    """Of which correlations fired over a window."""
     raised: int = 0
     """Alerts this hunt stored (matches not stored before)."""
     failed_events: int = 0
@@ -189,8 +192,11 @@ class HuntRunner:
         *,
         batch: int = API_BATCH,
         running_max: int = RUNNING_MAX,
+        correlation: CorrelationSettings | None = None,
     ) -> None:
+        """``correlation``: how correlation rules are evaluated (``detect.correlation``)."""
         self._store = store
+        self._correlation = correlation
         self._bus = bus
         self._audit = audit
         self.book = HuntBook(store)
@@ -217,7 +223,7 @@ class HuntRunner:
         hunt = Hunt(
             id=f"hunt-{secrets.token_hex(8)}",
             mode="raise" if raise_alerts else "preview",
-            rules=[HuntRule(id=r.id, title=r.title) for r in rules.rules],
+            rules=[HuntRule(id=i, title=title) for i, title in rules.named],
             rule_sha256=rules.sha256,
             rule_text=rules.text,
             tenants=scope.tenants,
@@ -310,6 +316,7 @@ class HuntRunner:
             return {
                 "scanned": progress.scanned,
                 "matches": progress.matches,
+                "correlation_matches": progress.correlation_matches,
                 "raised": progress.raised,
                 "failed_events": progress.failed,
                 "results": progress.preview,
@@ -389,6 +396,7 @@ class HuntRunner:
             raise_alerts=hunt.mode == "raise",
             on_batch=on_batch,
             batch=self._batch,
+            correlation=self._correlation,
         )
 
     async def _audit_end(self, hunt: Hunt) -> None:

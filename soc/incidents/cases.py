@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from soc.audit.trail import AuditTrail
 from soc.errors import Conflict
-from soc.incidents.models import Comment, Incident, IncidentStatus, Suppression
+from soc.incidents.models import Comment, Incident, IncidentStatus, Suppression, Verdict
 from soc.models import Severity
 from soc.store.records import (
     Kind,
@@ -53,6 +53,13 @@ class IncidentPage(BaseModel):
     next_cursor: str | None = None
 
 
+FALSE_POSITIVE = "false_positive"
+FALSE_POSITIVE_RULE = "false_positive_rule"
+"""Terms of an incident holding alerts judged false positives ("1"), and of their rules,
+so that the rules page counts them by reading only those incidents (records written
+before these terms were added carry them from their next change on)."""
+
+
 def _incident_record(incident: Incident) -> Record:
     pending = incident.handoff
     terms: dict[str, list[str]] = {
@@ -67,6 +74,12 @@ def _incident_record(incident: Incident) -> Record:
         terms["pending_unit"] = [pending.to_unit]
     if incident.assignee:
         terms["assignee"] = [incident.assignee]
+    judged_false = sorted(
+        {a.rule_id for a in incident.alerts if a.verdict is Verdict.false_positive}
+    )
+    if judged_false:
+        terms[FALSE_POSITIVE] = ["1"]
+        terms[FALSE_POSITIVE_RULE] = judged_false
     text = " ".join(
         [
             incident.title,
@@ -87,7 +100,7 @@ def _incident_record(incident: Incident) -> Record:
     )
 
 
-def _incident(record: Record) -> Incident:
+def incident_of(record: Record) -> Incident:
     return Incident.model_validate({**record.doc, "version": record.version})
 
 
@@ -105,11 +118,11 @@ class Incidents:
         Raises :class:`~soc.errors.Conflict` when someone changed it in between.
         """
         stored = await self._records.put_record(_incident_record(incident), expect=incident.version)
-        return _incident(stored)
+        return incident_of(stored)
 
     async def get(self, incident_id: str, *, tenants: list[str] | None) -> Incident | None:
         record = await self._records.get_record(Kind.incident, incident_id)
-        return _incident(record) if record is not None and _visible(record, tenants) else None
+        return incident_of(record) if record is not None and _visible(record, tenants) else None
 
     async def find(self, query: IncidentQuery) -> IncidentPage:
         terms: dict[str, list[str]] = {}
@@ -138,7 +151,7 @@ class Incidents:
             )
         )
         return IncidentPage(
-            items=[_incident(r) for r in page.items], next_cursor=encode_after(page.next)
+            items=[incident_of(r) for r in page.items], next_cursor=encode_after(page.next)
         )
 
     async def open_in_groups(self, keys: set[tuple[str, str]]) -> list[Incident]:
@@ -155,14 +168,38 @@ class Incidents:
             terms={"group_key": sorted({key for _, key in keys}), "open": ["1"]},
             limit=500,
         )
-        found = [_incident(r) async for r in every(self._records, query)]
+        found = [incident_of(r) async for r in every(self._records, query)]
         return [i for i in found if (i.tenant, i.group_key) in keys]
+
+    async def false_positives(
+        self, *, tenants: list[str] | None, since: datetime
+    ) -> dict[str, int]:
+        """Rule id -> its alerts of event time since ``since`` judged false positives.
+
+        Reads only the incidents holding such alerts and changed since ``since`` (an
+        incident changes after its alerts arrive, so none older can hold one).
+        """
+        if tenants is not None and not tenants:
+            return {}
+        query = RecordQuery(
+            kind=Kind.incident,
+            tenants=tenants,
+            sort_from=micros(since),
+            terms={FALSE_POSITIVE: ["1"]},
+            limit=500,
+        )
+        counted: dict[str, int] = {}
+        async for record in every(self._records, query):
+            for alert in incident_of(record).alerts:
+                if alert.verdict is Verdict.false_positive and alert.time >= since:
+                    counted[alert.rule_id] = counted.get(alert.rule_id, 0) + 1
+        return counted
 
     async def each_open(self, *, batch: int = 500) -> AsyncIterator[Incident]:
         """Every open incident of every tenant (for the deadline watch)."""
         query = RecordQuery(kind=Kind.incident, tenants=None, terms={"open": ["1"]}, limit=batch)
         async for record in every(self._records, query):
-            yield _incident(record)
+            yield incident_of(record)
 
 
 class Comments:

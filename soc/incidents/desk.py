@@ -31,12 +31,15 @@ from soc.incidents.merge import merge as merge_incidents
 from soc.incidents.merge import move_alerts
 from soc.incidents.models import Actor, Change, Comment, Incident, Suppression, Verdict
 from soc.incidents.permissions import ROLE_ACTIONS, Action, check, may, unit_sees
+from soc.incidents.retention import EXPIRED_ACTION
 from soc.models import Alert, AlertStatus, Event, utcnow
 from soc.security.principal import Principal
 from soc.security.roles import Forbidden, UserPrincipal, can, scope, unit_of
 from soc.store import Store
 
 SYSTEM = "system"
+BASE_EVENTS_MAX = 200
+"""Events of one correlation alert that its timeline item carries (the first, in time order)."""
 
 
 class IncidentView(BaseModel):
@@ -50,6 +53,14 @@ class TimelineItem(BaseModel):
     time: datetime
     alert: Alert
     event: Event | None
+    base_events: list[Event] = []
+    """A correlation alert's events (``alert.correlation.event_ids``, the first
+    ``BASE_EVENTS_MAX`` still stored), in time order: the incident view's timeline of it."""
+
+
+def _base_ids(alert: Alert) -> list[str]:
+    """The events a correlation alert counted (none for a rule's alert)."""
+    return [] if alert.correlation is None else alert.correlation.event_ids[:BASE_EVENTS_MAX]
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -106,6 +117,12 @@ class Desk:
         tenants = scope(principal, "incidents:read")
         incident = await self._cases.incidents.get(incident_id, tenants=tenants)
         unit = unit_of(principal)
+        if incident is None and unit is None:
+            gone = await self._cases.audit.latest(
+                tenants=tenants, action=EXPIRED_ACTION, target=f"incident:{incident_id}"
+            )
+            if gone is not None:
+                raise NotFound(f"incident deleted by retention on {gone.time.date().isoformat()}")
         if incident is None or (unit is not None and not unit_sees(unit, incident)):
             raise NotFound("no such incident")
         return incident
@@ -121,9 +138,21 @@ class Desk:
         incident = await self.get(principal, incident_id)
         tenants = [incident.tenant]
         alerts = await self._store.get_alerts(incident.alert_ids, tenants=tenants)
-        events = await self._store.get_events([a.event_id for a in alerts], tenants=tenants)
+        based = {a.id: _base_ids(a) for a in alerts}
+        wanted = {a.event_id for a in alerts} | {i for ids in based.values() for i in ids}
+        events = await self._store.get_events(sorted(wanted), tenants=tenants)
         by_id = {e.id: e for e in events}
-        items = [TimelineItem(time=a.time, alert=a, event=by_id.get(a.event_id)) for a in alerts]
+        items = [
+            TimelineItem(
+                time=a.time,
+                alert=a,
+                event=by_id.get(a.event_id),
+                base_events=sorted(
+                    (by_id[i] for i in based[a.id] if i in by_id), key=lambda e: (e.time, e.id)
+                ),
+            )
+            for a in alerts
+        ]
         return sorted(items, key=lambda i: (i.time, i.alert.id))
 
     # -- acting ----------------------------------------------------------------

@@ -21,6 +21,8 @@ The matrix (✓ allowed):
     search                 ✓      ✓      ✓
     hunts:read                    ✓      ✓
     hunts:run                            ✓
+    rules:read                    ✓      ✓                ✓
+    rules:write                          ✓                ✓
 
 Decisions (docs/adr/0007-users-and-tokens.md):
 
@@ -45,6 +47,12 @@ Decisions (docs/adr/0007-users-and-tokens.md):
   raise alerts into every analyst's queue: leads run them, as they lift suppressions
   and close incidents; analysts read them (what was hunted, what it found). Viewers
   do not: a hunt's pasted rule text is detection work in progress.
+- Detection rules (soc.detect.catalog) are managed by leads and admins (``rules:write``):
+  a rule is configuration, not a tenant's data, so an admin may tune one; analysts read
+  them (the rule behind an alert in their queue). A change to a rule's text reaches every
+  tenant, so it needs ``*``; a lead or admin of some tenants turns rules on and off for
+  those tenants only. The rules list's alert counts are data: only for ``alerts:read``. A
+  rule's test run is a retro-hunt preview: ``hunts:run`` too.
 - Only leads and admins may hold ``*`` (all tenants). For a lead it means every
   tenant's data; for an admin, every tenant's accounts.
 """
@@ -73,6 +81,8 @@ Action = Literal[
     "search",
     "hunts:read",
     "hunts:run",
+    "rules:read",
+    "rules:write",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -86,12 +96,13 @@ _ANALYST: frozenset[Action] = _READ | {
     "incidents:write",
     "evidence:export",
     "hunts:read",
+    "rules:read",
 }
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
     "viewer": _READ,
     "analyst": _ANALYST,
-    "lead": _ANALYST | {"audit:read", "audit:verify", "hunts:run"},
+    "lead": _ANALYST | {"audit:read", "audit:verify", "hunts:run", "rules:write"},
     "responder": frozenset(
         {
             "incidents:read",
@@ -99,7 +110,7 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
             "evidence:export",
         }
     ),
-    "admin": frozenset({"users:manage", "audit:verify"}),
+    "admin": frozenset({"users:manage", "audit:verify", "rules:read", "rules:write"}),
     "ingest": frozenset({"ingest:write"}),
 }
 """The matrix: each role's actions. Change it here and in the test's table together."""

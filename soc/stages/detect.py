@@ -2,7 +2,11 @@
 
 For each batch: decode, match every event, store the alerts with the events
 that raised them (every other event is stored by the event sink), publish the
-alerts, then commit the batch's offsets. A detector killed anywhere in between
+alerts, publish the matches the correlations reference to the matches topic (keyed
+by tenant, correlation and group-by values, for the correlation stage,
+soc.stages.correlate), then commit the batch's offsets. A rule that correlations
+silence (``generate``, RuleSet.silent) raises no alert of its own: its matches go to
+the matches topic only. A detector killed anywhere in between
 sees the uncommitted batch again on restart; alert ids are deterministic (rule
 id + event id) and store writes keep an existing id, so the replay adds no
 duplicate and misses nothing.
@@ -14,7 +18,10 @@ from collections.abc import Sequence
 
 from soc.bus import Bus, Message, Subscription, Topic
 from soc.bus.codec import decode, encode
+from soc.detect.correlation.catalog import Correlations
+from soc.detect.correlation.model import CorrelationMatch
 from soc.detect.engine import Engine
+from soc.detect.live import LiveRules, LoadedRules
 from soc.detect.rule import make_alert
 from soc.errors import StoreError
 from soc.log import get_logger
@@ -45,9 +52,22 @@ class Detector(ConsumerStage[Message]):
 
     name = "detect"
 
-    def __init__(self, *, engine: Engine, bus: Bus, store: Store, settings: DetectSettings) -> None:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        store: Store,
+        settings: DetectSettings,
+        engine: Engine | None = None,
+        rules: LiveRules | None = None,
+    ) -> None:
+        """``rules``: the catalog's rules, swapped live (soc.detect.live); ``engine``: fixed
+        rules compiled from files (tests, benchmarks). One of the two."""
         super().__init__()
-        self._engine = engine
+        if (engine is None) == (rules is None):
+            raise ValueError("give the detector an engine or live rules, not both")
+        self._live = rules
+        self._fixed = LoadedRules.fixed(engine) if engine is not None else None
         self._bus = bus
         self._store = store
         self._settings = settings
@@ -57,7 +77,20 @@ class Detector(ConsumerStage[Message]):
         return await self._bus.subscribe(Topic.events, self._settings.group)
 
     def describe(self) -> dict[str, object]:
-        return {"group": self._settings.group, "rules": len(self._engine.rules)}
+        loaded = self.rules
+        return {
+            "group": self._settings.group,
+            "rules": len(loaded.engine.rules),
+            "correlations": len(loaded.correlations),
+        }
+
+    @property
+    def rules(self) -> LoadedRules:
+        """The rules the next batch is matched with."""
+        if self._live is not None:
+            return self._live.current
+        assert self._fixed is not None
+        return self._fixed
 
     async def process(self, batch: Sequence[Message]) -> None:
         """Detect on one batch and make its output durable.
@@ -85,13 +118,17 @@ class Detector(ConsumerStage[Message]):
 
     async def detect(self, batch: Sequence[Message]) -> list[Alert]:
         """Match every event of the batch, store and publish what it raised; the alerts."""
+        loaded = self.rules  # the whole batch is matched by this one state of the rules
+        revisions = loaded.revisions
         events, undecodable = decode(Event, batch)
         dead = [_dead(m.value, m.key, "undecodable", why) for m, why in undecodable]
         alerts: list[Alert] = []
+        matches: list[CorrelationMatch] = []
         matched: dict[str, Event] = {}
+        catalog, silent = loaded.correlations, loaded.correlations.silent
         for event in events:
             try:
-                rules = self._engine.match(event)
+                rules = loaded.match(event)
             except Exception as e:  # one event must never stop the stage
                 payload = event.model_dump_json().encode()
                 dead.append(
@@ -99,8 +136,17 @@ class Detector(ConsumerStage[Message]):
                 )
                 continue
             for rule in rules:
-                alerts.append(make_alert(rule, event))
+                if rule.id not in silent:
+                    alert = make_alert(rule, event)
+                    alert.rule_revision = revisions.get(rule.id)
+                    alerts.append(alert)
                 matched[event.id] = event
+                if catalog.references(rule.id):
+                    matches += [
+                        m
+                        for m in match_events(catalog, rule.id, event)
+                        if loaded.allows(m.correlation_id, event.tenant)
+                    ]
         # The event sink (soc.stages.events) stores every event; the events that raised an
         # alert are stored here too, so an alert's event is there as soon as the alert is.
         if matched:
@@ -108,6 +154,8 @@ class Detector(ConsumerStage[Message]):
         if alerts:
             await self._store.put_alerts(alerts)
             await self._bus.publish(Topic.alerts, encode(alerts))
+        if matches:
+            await self._bus.publish(Topic.matches, encode(matches))
         if dead:
             await self._bus.publish(Topic.deadletters, encode(dead))
         self._count(events, alerts, dead, matched)
@@ -127,3 +175,12 @@ class Detector(ConsumerStage[Message]):
         for a in alerts:
             ALERTS_RAISED.labels(level=a.severity.value).inc()
             ALERT_LATENCY.observe((now - matched[a.event_id].received).total_seconds())
+
+
+def match_events(catalog: Correlations, rule_id: str, event: Event) -> list[CorrelationMatch]:
+    """What ``rule_id`` firing on ``event`` feeds the correlations, with the event's receipt
+    (the correlation stage measures its latency from it)."""
+    return [
+        m.model_copy(update={"received": event.received})
+        for m in catalog.matches_of(rule_id, event)
+    ]

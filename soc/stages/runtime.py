@@ -129,6 +129,10 @@ class ConsumerStage(Stage, Generic[M]):
         """What the start and stop log lines say of this stage."""
         return {}
 
+    async def maintain(self) -> None:
+        """Called after every poll, batch or not (a stateful stage's timers); nothing by
+        default. A BackendError retries it, as for a batch."""
+
     async def run(self) -> None:
         """Process batches until :meth:`stop`; backend failures are retried, never skipped."""
         consumer: Consumer[M] | None = None
@@ -170,6 +174,7 @@ class ConsumerStage(Stage, Generic[M]):
                 await self.retrying(functools.partial(self.process, batch))
                 STAGE_LATENCY.labels(stage=self.name).observe(time.perf_counter() - started)
                 pending = True
+            await self.retrying(self.maintain)
             due = not batch or time.monotonic() - last_commit >= COMMIT_INTERVAL_S
             if pending and (due or self.stopping):
                 await self.retrying(consumer.commit)

@@ -177,6 +177,9 @@ def _v(w: World) -> dict[str, Any]:
     return {"version": w.b_incident["version"]}
 
 
+RULE = "fd877b94-9bb5-4191-bb25-d79cbd93c167"
+"""A bundled rule (Dumping of Sensitive Hives Via Reg.EXE), in the catalog from the start."""
+
 DENIED: dict[tuple[str, str], list[Call]] = {
     # Reading the other tenant's records by id answers 404, as for a missing record.
     ("GET", "/api/v1/alerts/{alert_id}"): [_get("/api/v1/alerts/{alert}")],
@@ -210,6 +213,33 @@ DENIED: dict[tuple[str, str], list[Call]] = {
     ],
     ("POST", "/api/v1/hunts/{hunt_id}/cancel"): [
         _post("/api/v1/hunts/{hunt}/cancel", lambda w: {}, who="lead_ioc")
+    ],
+    # Rules are configuration, not a tenant's data (one list for everyone); their alert
+    # counts are the caller's tenants' and a lead of some tenants adds rules on for those
+    # only (tests/api/test_rules.py). A lead of A alone neither switches a rule for B, nor
+    # changes its text (it reaches B), nor test-runs it over B's events. Asking for B's
+    # counts, enablement or coverage is refused (tests/api/test_rules_page.py).
+    ("GET", "/api/v1/rules"): [
+        _get("/api/v1/rules", tenant=B),
+        _get("/api/v1/rules", tenant=B, enabled="true"),
+    ],
+    ("GET", "/api/v1/rules/coverage"): [_get("/api/v1/rules/coverage", tenant=B)],
+    ("GET", "/api/v1/rules/{rule_id}"): [_get(f"/api/v1/rules/{RULE}", tenant=B)],
+    ("GET", "/api/v1/rules/{rule_id}/versions/{revision}"): [],
+    ("POST", "/api/v1/rules"): [],
+    ("POST", "/api/v1/rules/pack"): [],
+    ("POST", "/api/v1/rules/{rule_id}/enable"): [
+        _post(f"/api/v1/rules/{RULE}/enable", lambda w: {"tenants": [B]}, who="lead_ioc")
+    ],
+    ("POST", "/api/v1/rules/{rule_id}/disable"): [
+        _post(f"/api/v1/rules/{RULE}/disable", lambda w: {"tenants": [B]}, who="lead_ioc"),
+        _post(f"/api/v1/rules/{RULE}/disable", lambda w: {}, who="lead_ioc"),
+    ],
+    ("PUT", "/api/v1/rules/{rule_id}"): [
+        _post(f"/api/v1/rules/{RULE}", lambda w: {"yaml": "title: x"}, "PUT", who="lead_ioc")
+    ],
+    ("POST", "/api/v1/rules/{rule_id}/test"): [
+        _post(f"/api/v1/rules/{RULE}/test", lambda w: {"tenants": [B]}, who="lead_ioc")
     ],
     # Changing them is refused or answers 404.
     ("POST", "/api/v1/incidents/{incident_id}/actions"): [

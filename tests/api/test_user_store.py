@@ -8,7 +8,7 @@ read by another, forgotten once no token can match them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -116,6 +116,9 @@ class Interfering:
 
     async def delete_record(self, kind: Kind, record_id: str) -> bool:
         return await self._records.delete_record(kind, record_id)
+
+    async def delete_records(self, kind: Kind, record_ids: Sequence[str]) -> int:
+        return await self._records.delete_records(kind, record_ids)
 
 
 async def test_a_concurrent_change_is_not_lost(store: Store) -> None:

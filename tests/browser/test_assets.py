@@ -11,12 +11,14 @@ import re
 from pathlib import Path
 
 from soc.api.routes.ui import ASSETS, UI_DIR
+from soc.detect.coverage import TACTICS, UNKNOWN_TACTIC
 
 NAMESPACES = (
     "action|alert|alerts|app|common|deadline|duration|error|explorer|field|filter|inbox|incident|"
     "incidents|lang|live|login|nav|observable|overview|role|time|severity|verdict|"
     "alert_status|incident_status|handoff_state"
     "|hunts|hunt_state|hunt_mode"
+    "|rules|rule_status|rule_origin|coverage|tactic"
 )
 KEY = re.compile(rf"""['"`]((?:{NAMESPACES})\.[a-z_]+)['"`]""")
 DYNAMIC = {
@@ -61,6 +63,10 @@ DYNAMIC = {
     ],
     "hunt_state": ["queued", "running", "done", "failed", "cancelled"],
     "hunt_mode": ["preview", "raise"],
+    "rules": ["on", "off", "accepted", "refused"],
+    "rule_status": ["stable", "test", "experimental", "deprecated", "unsupported"],
+    "rule_origin": ["file", "uploaded"],
+    "tactic": [t.replace("-", "_") for t in (*TACTICS, UNKNOWN_TACTIC)],
 }
 """Keys built from API values (`${group}.${value}`): every value the API may send."""
 NOT_KEYS = {"alerts.per_hour"}
@@ -101,6 +107,11 @@ def test_vietnamese_labels_carry_their_diacritics() -> None:
         "incident.comments": "Bình luận",
         "nav.inbox": "Hộp nhận chuyển giao",
         "nav.overview": "Tổng quan",
+        "nav.rules": "Quy tắc",
+        "coverage.title": "Độ bao phủ ATT&CK",
+        "rules.enabled": "Bật/Tắt",
+        "rules.alerts_7d": "Cảnh báo 7 ngày",
+        "tactic.credential_access": "Truy cập thông tin xác thực",
     }
     assert {k: vi[k] for k in expected} == expected
 

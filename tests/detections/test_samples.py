@@ -53,20 +53,32 @@ def events(path: Path) -> list[Event]:
     return out
 
 
+NO_RECORDED_POSITIVE = {
+    "655ba780-9003-4039-9e81-75464ca89486": "no Windows 4625 event in the recordings",
+    "f68f5897-4cca-4410-a6bb-3615b94fed1c": "no 401 or 403 on a login path in the Apache log",
+}
+"""Base rules of correlations whose positive is not recorded (see the samples' README)."""
+
+
 def test_every_rule_has_both_samples_and_no_sample_is_orphaned() -> None:
     assert RULESET.errors == ()
     ids = {rule.id for rule in RULESET.rules}
+    correlations = {
+        c.id for c in RULESET.correlations
+    }  # tests/detections/test_correlation_samples.py
     folders = {p.name for p in SAMPLES.iterdir() if p.is_dir()}
-    assert folders == ids
+    assert folders == ids | correlations
     for rule_id in ids:
-        assert (SAMPLES / rule_id / "positive.ndjson").is_file(), rule_id
+        positive = (SAMPLES / rule_id / "positive.ndjson").is_file()
+        assert positive != (rule_id in NO_RECORDED_POSITIVE), rule_id
         assert (SAMPLES / rule_id / "negative.ndjson").is_file(), rule_id
 
 
 @pytest.mark.parametrize("rule", RULESET.rules, ids=lambda r: r.title)
 def test_positive_fires_and_negative_does_not(rule: object) -> None:
     rule_id = rule.id  # type: ignore[attr-defined]
-    for event in events(SAMPLES / rule_id / "positive.ndjson"):
-        assert rule_id in {r.id for r in ENGINE.match(event)}, f"positive: {event.raw}"
+    if rule_id not in NO_RECORDED_POSITIVE:
+        for event in events(SAMPLES / rule_id / "positive.ndjson"):
+            assert rule_id in {r.id for r in ENGINE.match(event)}, f"positive: {event.raw}"
     for event in events(SAMPLES / rule_id / "negative.ndjson"):
         assert rule_id not in {r.id for r in ENGINE.match(event)}, f"negative: {event.raw}"

@@ -586,8 +586,8 @@ def test_every_failure_is_a_rule_error_with_its_path(tmp_path: Path) -> None:
     assert "nosuchmod" in reasons[refused]
     assert "SigmaTimestampPart" in reasons[unsupported]
     assert "duplicate rule id" in reasons[duplicate]
-    assert "correlation rules are not supported" in reasons[correlation]
-    assert "filters are not supported" in reasons[sigma_filter]
+    assert "references unknown rule 'x'" in reasons[correlation]
+    assert "no loaded rule has the id or name 'x'" in reasons[sigma_filter]
     assert "no such file" in reasons[missing]
     assert len(ruleset.errors) == 8
     assert REGISTRY.get_sample_value("soc_rules_failed") == 8

@@ -257,6 +257,7 @@ async def evidence(incident_id: str, principal: PrincipalDep, service: ServiceDe
         incident,
         actor=principal.name,
         rules_dirs=service.settings.detect.rules,
+        catalog=service.catalog,
     )
     return Response(
         export.data,
@@ -282,6 +283,7 @@ async def stix(incident_id: str, principal: PrincipalDep, service: ServiceDep) -
         incident,
         actor=principal.name,
         rules_dirs=service.settings.detect.rules,
+        catalog=service.catalog,
     )
     return JSONResponse(
         bundle,

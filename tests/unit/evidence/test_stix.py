@@ -168,7 +168,7 @@ def test_tlp_level_and_shared_objects(case: Case) -> None:
 
 
 def test_a_linux_incident_gives_domain_url_and_accounts(authlog: Recording) -> None:
-    sudo = [a for a in authlog.alerts if a.rule_title == authlog.alerts[0].rule_title][:1]
+    sudo = [a for a in authlog.alerts if a.rule_title == "Command Run As Root Via Sudo"][:1]
     (incident,) = group(
         sudo, open_incidents=[], policy=GroupingPolicy(), now=NOW, events=authlog.by_id
     ).changed

@@ -39,6 +39,8 @@ MATRIX: dict[str, str] = {
     "search":             "  x      x      x     .        .     .",
     "hunts:read":         "  .      x      x     .        .     .",
     "hunts:run":          "  .      .      x     .        .     .",
+    "rules:read":         "  .      x      x     .        x     .",
+    "rules:write":        "  .      .      x     .        x     .",
 }  # fmt: skip
 CELLS = [
     (role, action, marks.split()[i] == "x")
@@ -54,7 +56,7 @@ def p(role: str, *tenants: str, unit: str | None = None) -> UserPrincipal:
 def test_the_matrix_covers_every_action_and_role() -> None:
     assert set(MATRIX) == set(ACTIONS)
     assert set(R) == set(get_args(Role)) == set(PERMISSIONS)
-    assert len(CELLS) == 13 * 6
+    assert len(CELLS) == 15 * 6
 
 
 @pytest.mark.parametrize(("role", "action", "allowed"), CELLS)

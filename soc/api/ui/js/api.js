@@ -51,6 +51,7 @@ export function queryString(params) {
 
 /**
  * Call the API. opts: method, query, json (a body to send as JSON), form (form-encoded),
+ * body + type (bytes as they are, e.g. a zip with type 'application/zip'),
  * raw (return the Response, for downloads), auth (default true).
  * A 401 on an authenticated call ends the session (the 'soc:unauthorized' event).
  */
@@ -65,6 +66,9 @@ export async function api(path, opts = {}) {
     body = JSON.stringify(json);
   } else if (form !== undefined) {
     body = new URLSearchParams(form);
+  } else if (opts.body !== undefined) {
+    headers['Content-Type'] = opts.type ?? 'application/octet-stream';
+    body = opts.body;
   }
   let res;
   try {

@@ -1,6 +1,6 @@
 // The shell: language toggle, who is signed in, navigation, and the hash router.
 //   #/login  #/alerts?...  #/incidents?...  #/incidents/<id>  #/inbox  #/overview  #/events?...
-//   #/hunts[/<id>]
+//   #/hunts[/<id>]  #/rules[/<id>]?...  #/coverage?...
 
 import { append, clear, h } from './dom.js';
 import { applyTo, currentLang, loadDictionaries, setLang, t } from './i18n.js';
@@ -8,6 +8,7 @@ import { can, currentUser, forget, isSignedIn, loadMe, signOut } from './session
 import { startStream, stopStream } from './stream.js';
 import { errorBox, toast } from './widgets.js';
 import * as alertsView from './views/alerts.js';
+import * as coverageView from './views/coverage.js';
 import * as explorerView from './views/explorer.js';
 import * as huntsView from './views/hunts.js';
 import * as inboxView from './views/inbox.js';
@@ -15,6 +16,7 @@ import * as incidentView from './views/incident.js';
 import * as incidentsView from './views/incidents.js';
 import * as loginView from './views/login.js';
 import * as overviewView from './views/overview.js';
+import * as rulesView from './views/rules.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -27,6 +29,7 @@ const NAV = [
   { route: 'inbox', i18n: 'nav.inbox', show: () => Boolean(currentUser()?.unit) && can('incidents:read') },
   { route: 'overview', i18n: 'nav.overview', show: () => can('incidents:read') || can('alerts:read') },
   { route: 'hunts', i18n: 'nav.hunts', show: () => can('hunts:read') },
+  { route: 'rules', i18n: 'nav.rules', show: () => can('rules:read') },
 ];
 
 function parseHash() {
@@ -74,7 +77,11 @@ function renderShell() {
   toggle.setAttribute('aria-label', t('lang.switch_to'));
 }
 
+/** The nav item a route belongs to (the coverage view is a tab of the rules page). */
+const NAV_OF = { coverage: 'rules' };
+
 function markNav(name) {
+  name = NAV_OF[name] ?? name;
   for (const a of nav.querySelectorAll('a')) {
     if (a.dataset.route === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -120,6 +127,8 @@ async function route() {
     overview: () => overviewView.render(main),
     events: () => explorerView.render(main, { params }),
     hunts: () => huntsView.render(main, { id }),
+    rules: () => rulesView.render(main, { id, params }),
+    coverage: () => coverageView.render(main, { params }),
   };
   const view = views[name];
   if (!view || (name === 'login' && isSignedIn())) {

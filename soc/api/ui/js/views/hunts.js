@@ -8,6 +8,7 @@ import { enumText, fill, h, severityBadge } from '../dom.js';
 import { t } from '../i18n.js';
 import { can, currentUser } from '../session.js';
 import { timeEl } from '../time.js';
+import { termFor } from '../explorer_query.js';
 import { errorBox, field, loading, toast } from '../widgets.js';
 import { alertDetail } from './alerts.js';
 
@@ -60,6 +61,19 @@ function eventLink(match) {
   const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
   if (match.host) q.set('q', `host:"${match.host.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`);
   return h('a', { href: `#/events?${q}`, testid: 'match-event', title: match.event_id }, h('code', null, match.event_id.slice(0, 12)));
+}
+
+/** A correlation's window in the event explorer, with its group as the query. */
+function windowLink(match) {
+  const c = match.correlation;
+  const q = new URLSearchParams({
+    from: new Date(c.window_start).toISOString(),
+    to: new Date(new Date(c.window_end).getTime() + 1000).toISOString(),
+  });
+  const terms = Object.entries(c.group ?? {}).map(([k, v]) => termFor(k, v)).join(' AND ');
+  if (terms) q.set('q', terms);
+  return h('a', { href: `#/events?${q}`, testid: 'match-window', title: c.condition ?? '' },
+    h('span', { i18n: 'hunts.correlation_events', vars: { n: (c.event_ids ?? []).length } }));
 }
 
 function huntForm(onStarted) {
@@ -217,13 +231,15 @@ async function renderHunt(main, id) {
       ? h('button', { type: 'button', class: 'btn btn-ghost', testid: 'match-alert', on: { click: () => openAlert(match, tr) } },
           h('span', { i18n: match.raised ? 'hunts.alert_raised' : 'hunts.alert_stored' }))
       : h('span', { class: 'muted', i18n: 'hunts.alert_not_stored', testid: 'match-alert-none' });
+    const c = match.correlation;
+    if (c) tr.dataset.kind = 'correlation';
     return fill(tr,
       h('td', null, timeEl(match.time)),
       h('td', null, severityBadge(match.severity)),
       h('td', null, match.rule_title),
-      h('td', null, match.host ?? '—'),
+      h('td', null, c ? h('span', { testid: 'match-group' }, Object.entries(c.group ?? {}).map(([k, v]) => h('code', { class: 'tag' }, `${k}=${v}`))) : match.host ?? '—'),
       h('td', null, match.tenant),
-      h('td', null, eventLink(match)),
+      h('td', null, c ? windowLink(match) : eventLink(match)),
       h('td', null, alertCell));
   }
 

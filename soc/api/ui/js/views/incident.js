@@ -3,12 +3,12 @@
 // the version read; a 409 reloads and says that someone else changed it.
 
 import { api, download } from '../api.js';
-import { clear, fill, h, severityBadge, statusBadge } from '../dom.js';
+import { clear, enumText, fill, h, severityBadge, statusBadge } from '../dom.js';
 import { t } from '../i18n.js';
 import { can, currentUser } from '../session.js';
 import { on } from '../stream.js';
 import { timeEl } from '../time.js';
-import { pivotHref } from '../explorer_query.js';
+import { hashOf, pivotHref, termFor } from '../explorer_query.js';
 import { breachFlags, incidentOf, itemsOf, pendingHandOff, versionOf, write } from '../incidents_common.js';
 import { errorBox, formDialog, jsonBlock, kvTable, loading, toast } from '../widgets.js';
 
@@ -35,6 +35,59 @@ const BUTTON_KIND = {
   resolve: 'btn-primary', close: 'btn-primary', reject: 'btn-warn', recall: 'btn-warn', close_false_positive: 'btn-warn',
 };
 const VERDICTS = ['undetermined', 'true_positive', 'false_positive'];
+
+/** The explorer over [from, to + 1 s) with the correlation's group as the query. */
+function explorerHref(group, from, to) {
+  const q = Object.entries(group ?? {}).map(([k, v]) => termFor(k, v)).join(' AND ');
+  const until = new Date(new Date(to).getTime() + 1000).toISOString();
+  return hashOf({ q, from: new Date(from).toISOString(), to: until });
+}
+
+/** One line that says what an event is: its message, else a few of its fields. */
+function eventSummary(ev) {
+  const f = ev.fields ?? {};
+  const text = f.body ?? f.message ?? f.CommandLine ?? f.Image;
+  if (text != null) return String(text);
+  return Object.entries(f).slice(0, 4).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ');
+}
+
+/** A correlation alert as its own timeline: what fired, over which window, on which events. */
+function correlationBlock(alert, baseEvents) {
+  const c = alert.correlation;
+  const group = Object.entries(c.group ?? {});
+  const ids = c.event_ids ?? [];
+  const events = [...(baseEvents ?? [])].sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
+  const pivots = can('events:read');
+  const facts = [
+    ['incident.correlation_rule', h('span', null,
+      can('rules:read') ? h('a', { href: `#/rules/${encodeURIComponent(alert.rule_id)}`, testid: 'correlation-rule' }, alert.rule_title ?? alert.rule_id) : h('span', { testid: 'correlation-rule' }, alert.rule_title ?? alert.rule_id),
+      ' ', h('code', { class: 'tag' }, alert.rule_id))],
+    ['incident.correlation_type', enumText('correlation_type', c.type, { testid: 'correlation-type', 'data-value': c.type })],
+    ['incident.correlation_group', group.length
+      ? h('span', { testid: 'correlation-group' }, group.map(([k, v]) => h('code', { class: 'tag', dataset: { field: k, value: v } }, `${k}=${v}`)))
+      : h('span', { class: 'muted', testid: 'correlation-group' }, '—')],
+    ['incident.correlation_value', h('strong', { testid: 'correlation-value' }, String(c.value))],
+    ['incident.correlation_condition', h('code', { testid: 'correlation-condition' }, c.condition ?? '—')],
+    ['incident.correlation_window', h('span', { testid: 'correlation-window' },
+      timeEl(c.window_start, { 'data-testid': 'correlation-window-start' }), ' – ', timeEl(c.window_end, { 'data-testid': 'correlation-window-end' }),
+      pivots ? [' ', h('a', { href: explorerHref(c.group, c.window_start, c.window_end), class: 'pivot', i18n: 'incident.correlation_window_open', testid: 'correlation-window-pivot' })] : null)],
+  ];
+  return h('div', { class: 'correlation', testid: 'correlation' },
+    h('dl', { class: 'meta', testid: 'correlation-facts' }, facts.map(([k, v]) => [h('dt', { i18n: k }), h('dd', null, v)])),
+    h('h3', { i18n: 'incident.correlation_events', vars: { n: events.length, total: ids.length } }),
+    events.length
+      ? h('ol', { class: 'correlation-events', testid: 'correlation-events' }, events.map((ev) =>
+          h('li', { testid: 'correlation-event', dataset: { eventId: ev.id, time: ev.time } },
+            h('details', null,
+              h('summary', null,
+                timeEl(ev.time, { 'data-testid': 'correlation-event-time' }), ' ',
+                h('span', { class: 'muted' }, ev.host ?? ''), ' ',
+                h('span', { class: 'mono small' }, eventSummary(ev)), ' ',
+                pivots ? h('a', { href: explorerHref(c.group, ev.time, ev.time), class: 'pivot', i18n: 'incident.correlation_event_open', testid: 'correlation-event-pivot', title: ev.id }) : null),
+              kvTable(ev.fields, 'correlation-event-fields')))))
+      : h('p', { class: 'muted', i18n: 'incident.correlation_no_events', testid: 'correlation-no-events' }),
+  );
+}
 
 function actionNames(data) {
   return (data?.actions ?? []).map((a) => (typeof a === 'string' ? a : a?.action ?? a?.name)).filter(Boolean);
@@ -262,6 +315,7 @@ export async function render(main, { id }) {
   function timelineItem(it, mayJudge) {
     const alert = it.alert ?? it;
     const ev = it.event ?? alert.event ?? null;
+    const correlated = Boolean(alert.correlation);
     const verdict = mayJudge
       ? h('select', { class: 'verdict', testid: 'verdict-select', attrs18n: { 'aria-label': 'incident.verdict' },
           on: { change: (e) => send('/verdicts', { alert_ids: [alert.id], verdict: e.target.value, version: versionOf(data) }) } },
@@ -269,15 +323,17 @@ export async function render(main, { id }) {
       : h('span', { class: 'verdict-text', testid: 'verdict' });
     return h(
       'li',
-      { class: 'tl-item', testid: 'timeline-item', dataset: { alertId: alert.id } },
+      { class: ['tl-item', correlated ? 'tl-correlation' : null], testid: 'timeline-item', dataset: { alertId: alert.id, kind: correlated ? 'correlation' : 'event' } },
       h('div', { class: 'tl-row' },
         timeEl(alert.time ?? ev?.time, { 'data-testid': 'timeline-time' }),
         severityBadge(alert.severity),
+        correlated ? h('span', { class: 'badge kind', i18n: 'incident.correlation' }) : null,
         h('strong', { class: 'tl-rule', testid: 'timeline-rule' }, alert.rule_title ?? alert.rule_id),
         h('span', { class: 'muted' }, alert.host ?? ev?.host ?? ''),
         h('span', { class: 'spacer' }),
         verdict),
-      h('details', { class: 'tl-details' },
+      correlated ? correlationBlock(alert, it.base_events) : null,
+      correlated ? null : h('details', { class: 'tl-details' },
         h('summary', { i18n: 'incident.show_event' }),
         h('dl', { class: 'meta' },
           h('dt', { i18n: 'field.rule_id' }), h('dd', null, h('code', null, alert.rule_id)),
