@@ -306,13 +306,24 @@ def parse_config(text: str, *, name: str = "<config>") -> AgentConfig:
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            loc = _real_loc(err["loc"], data)
-            line = _line_of(node, loc)
-            key = _loc_text(loc) or "(top)"
-            lines.append(f"{name}:{line}: {key}: {err['msg']}")
-        raise ConfigError("\n".join(lines)) from e
+        raise ConfigError("\n".join(located_errors(e, data, node, name))) from e
+
+
+def located_errors(
+    error: ValidationError, data: Any, node: yaml.Node | None, name: str
+) -> list[str]:
+    """Each error of a YAML document's validation as ``name:line: key: message``.
+
+    ``data`` is the document as loaded and ``node`` its composed tree (``yaml.compose``),
+    which knows the lines. Also used for drill scenarios (soc.drills.scenario).
+    """
+    lines = []
+    for err in error.errors():
+        loc = _real_loc(err["loc"], data)
+        line = _line_of(node, loc)
+        key = _loc_text(loc) or "(top)"
+        lines.append(f"{name}:{line}: {key}: {err['msg']}")
+    return lines
 
 
 def _check_unique_names(data: dict[str, Any], node: yaml.Node | None, name: str) -> None:

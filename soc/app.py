@@ -33,6 +33,8 @@ from soc import fastjson
 from soc.bus import Bus, build_bus
 from soc.detect.catalog import RuleCatalog, sync_files
 from soc.detect.live import LiveRules
+from soc.drills.control import DrillControl, Scenarios
+from soc.drills.runner import DrillRunner
 from soc.errors import BackendError
 from soc.incidents.cases import Cases
 from soc.incidents.deadlines import DeadlinePolicy
@@ -73,11 +75,18 @@ class Service:
     ``workers`` adds the worker stages (detect, the event sink, dead letters, retention,
     grouping, the deadline watch) and, with ``correlate``, the correlation stage;
     ``bridge`` the Kafka ingest bridge, when the settings turn it on
-    (``Settings.kafka_bridge_on``).
+    (``Settings.kafka_bridge_on``); ``drills`` the drill runner (soc.drills.runner), when
+    ``drills.run`` is on.
     """
 
     def __init__(
-        self, settings: Settings, *, workers: bool, bridge: bool = True, correlate: bool = True
+        self,
+        settings: Settings,
+        *,
+        workers: bool,
+        bridge: bool = True,
+        correlate: bool = True,
+        drills: bool = True,
     ) -> None:
         self.settings = settings
         self.keys = KeyRing(settings.auth.api_keys)
@@ -104,7 +113,15 @@ class Service:
         """The detector's rules, from the catalog (workers only)."""
         self._workers = workers
         self._correlate = correlate
+        self.drills = DrillControl(
+            self.store, self.desk, self.audit, Scenarios(settings.drills.scenarios)
+        )
         self._stages: list[Stage] = []
+        if drills and settings.drills.run:
+            scenarios = self.drills.scenarios
+            self._stages.append(
+                DrillRunner(self.store, self.bus, settings, scenarios=scenarios.get)
+            )
         if bridge and settings.kafka_bridge_on:
             self._stages.append(build_bridge(settings, self.bus))
         self._tasks: dict[str, asyncio.Task[None]] = {}

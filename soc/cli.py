@@ -96,7 +96,7 @@ def detect() -> None:
     _kafka_worker("soc detect", settings, d.metrics_port, d.metrics_host, one_process=True)
 
     async def serve(stop: asyncio.Event) -> None:
-        service = Service(settings, workers=True, bridge=False, correlate=False)
+        service = Service(settings, workers=True, bridge=False, correlate=False, drills=False)
         await service.start()
         try:
             await stop.wait()
@@ -377,8 +377,15 @@ def _register_rules() -> None:
     main.add_command(rules_group(_settings))
 
 
+def _register_drills() -> None:
+    from soc.cli_drills import drills_group
+
+    main.add_command(drills_group(_settings))
+
+
 _register_users()
 _register_rules()
+_register_drills()
 
 
 def _kafka_worker(

@@ -34,12 +34,16 @@ from soc.settings import ALL_TENANTS, Settings
 from soc.store import build_store
 
 
-def _actor() -> Principal:
+def cli_name() -> str:
+    """The actor the command line writes in the audit trail: ``cli:<login name>``."""
     try:
-        name = f"cli:{getpass.getuser()}"
+        return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
-        name = "cli"
-    return Principal(name=name, role="admin", tenants=(ALL_TENANTS,))
+        return "cli"
+
+
+def _actor() -> Principal:
+    return Principal(name=cli_name(), role="admin", tenants=(ALL_TENANTS,))
 
 
 @asynccontextmanager

@@ -420,6 +420,24 @@ class ApiSettings(_Section):
     """Port the API listens on (`--port` overrides)."""
 
 
+class DrillSettings(_Section):
+    """Incident-response drills (soc.drills): scenarios replayed through the live path."""
+
+    run: bool = True
+    """Whether this API process replays drills (one or more processes may; each drill is
+    taken by one)."""
+    scenarios: list[Path] = Field(default_factory=list)
+    """Folders of the site's own scenarios (each ``<id>/scenario.yml``), beside the ones
+    shipped in the package (``soc/detections/drills``)."""
+    poll_s: float = Field(1.0, gt=0)
+    """How often a drill runner looks for drills to start and for a pause or an abort."""
+    stale_s: float = Field(30.0, gt=0)
+    """A running drill whose runner has given no sign of life for this long is taken over
+    by another runner (the replay goes on from the event after the last one saved)."""
+    chunk: int = Field(500, ge=1, le=10_000)
+    """Events sent in one ingest call at most."""
+
+
 class SampleSettings(_Section):
     replay_on_start: bool = False
     """Replay the bundled sample of recorded events at start (`make run` turns it on)."""
@@ -451,6 +469,7 @@ class Settings(BaseSettings):
     correlate: CorrelateSettings = CorrelateSettings()
     api: ApiSettings = ApiSettings()
     sample: SampleSettings = SampleSettings()
+    drills: DrillSettings = DrillSettings()
 
     @model_validator(mode="after")
     def _bridge_needs_kafka(self) -> Settings:

@@ -14,6 +14,7 @@ from soc.api.routes import (
     alerts,
     audit,
     auth,
+    drills,
     events,
     health,
     hunts,
@@ -78,5 +79,6 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(hunts.router)
     app.include_router(rules.router)
+    app.include_router(drills.router)
     app.include_router(ui.router)
     return app

@@ -8,6 +8,11 @@
     responding     resolve -> resolved          close_false_positive -> closed_false_positive
     resolved       close -> closed              reopen -> responding
     closed, closed_false_positive               reopen -> triaged
+    any open status (a drill's incident)        end_drill -> closed
+
+``end_drill`` is the drill's end (soc.drills): a lead ends the drill, and each of its
+incidents still open is closed with the resolution "drill ended", its history kept; a
+pending hand-off is recalled with that reason.
 
 ``TRANSITIONS`` is that table; :func:`apply` takes one command, checks the
 actor's role, the table, then who owns the incident (permissions.py), and
@@ -72,6 +77,10 @@ TRANSITIONS: Mapping[tuple[IncidentStatus, Action], IncidentStatus] = {
     (S.resolved, A.reopen): S.responding,
     (S.closed, A.reopen): S.triaged,
     (S.closed_false_positive, A.reopen): S.triaged,
+    **{
+        (s, A.end_drill): S.closed
+        for s in (S.new, S.triaged, S.handed_off, S.acknowledged, S.responding, S.resolved)
+    },
 }
 """(status, action) -> the status it leads to; any pair not listed is refused."""
 
@@ -141,6 +150,16 @@ class Reopen(_Command):
     reason: str = Field(min_length=1, max_length=10_000, pattern=r"\S")
 
 
+class EndDrill(_Command):
+    """Close a drill's incident when the drill ends; refused on a live incident."""
+
+    action: Literal[Action.end_drill] = Action.end_drill
+
+
+DRILL_ENDED = "drill ended"
+"""The resolution of a drill's incidents closed by the drill's end."""
+
+
 Command = Annotated[
     Triage
     | HandOffTo
@@ -151,7 +170,8 @@ Command = Annotated[
     | Resolve
     | Close
     | CloseFalsePositive
-    | Reopen,
+    | Reopen
+    | EndDrill,
     Field(discriminator="action"),
 ]
 """One status change, as the API's request body can carry it (``{"action": "reject", ...}``)."""
@@ -175,9 +195,12 @@ def apply(incident: Incident, command: Command, *, actor: Actor, now: datetime) 
     check(actor, action, incident)
     update: dict[str, Any] = {"status": target, "updated": now}
     extra: dict[str, Any] = {}
-    if target in ACKNOWLEDGED and incident.acknowledged_at is None:
+    # A drill's end closes its incidents but is nobody's acknowledgement or resolution:
+    # the scorecard measures those.
+    measured = action is not A.end_drill
+    if target in ACKNOWLEDGED and incident.acknowledged_at is None and measured:
         update["acknowledged_at"] = now
-    if target in RESOLVED and incident.resolved_at is None:
+    if target in RESOLVED and incident.resolved_at is None and measured:
         update["resolved_at"] = now
     if target.is_closed:
         update["closed_at"] = now
@@ -206,6 +229,15 @@ def apply(incident: Incident, command: Command, *, actor: Actor, now: datetime) 
         case CloseFalsePositive(reason=reason):
             update["resolution"] = reason
             update["alerts"] = [_judged(a) for a in incident.alerts]
+        case EndDrill():
+            if getattr(incident, "drill", None) is None:
+                raise InvalidOperation("not a drill's incident")
+            if incident.handoff is not None:
+                update["handoffs"] = _answer(
+                    incident, HandOffState.recalled, actor, now, DRILL_ENDED
+                )
+            if incident.resolution is None:
+                update["resolution"] = DRILL_ENDED
         case Reopen(reason=reason):
             if incident.merged_into is not None:
                 raise InvalidOperation(

@@ -37,6 +37,8 @@ class Action(StrEnum):
     close = "close"
     close_false_positive = "close_false_positive"
     reopen = "reopen"
+    end_drill = "end_drill"
+    """The drill the incident belongs to ended: closed whatever its status (soc.drills)."""
     # Casework, in any open status
     assign = "assign"
     comment = "comment"
@@ -70,7 +72,7 @@ ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = {
     "ingest": frozenset(),
     "viewer": frozenset(),
     "analyst": _ANALYST,
-    "lead": _ANALYST | {_A.close, _A.reopen, _A.suppress},
+    "lead": _ANALYST | {_A.close, _A.reopen, _A.suppress, _A.end_drill},
     "responder": frozenset(
         {
             _A.accept,

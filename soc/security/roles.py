@@ -23,6 +23,8 @@ The matrix (✓ allowed):
     hunts:run                            ✓
     rules:read                    ✓      ✓                ✓
     rules:write                          ✓                ✓
+    drills:read                          ✓
+    drills:run                           ✓
 
 Decisions (docs/adr/0007-users-and-tokens.md):
 
@@ -53,6 +55,10 @@ Decisions (docs/adr/0007-users-and-tokens.md):
   tenant, so it needs ``*``; a lead or admin of some tenants turns rules on and off for
   those tenants only. The rules list's alert counts are data: only for ``alerts:read``. A
   rule's test run is a retro-hunt preview: ``hunts:run`` too.
+- Drills (soc.drills) are run and scored by leads: a blind drill must look real to
+  analysts and responders, so only leads list drills, see their scorecards and see a
+  blind drill's marking before it ends (an announced drill's badge is on every alert
+  and incident).
 - Only leads and admins may hold ``*`` (all tenants). For a lead it means every
   tenant's data; for an admin, every tenant's accounts.
 """
@@ -83,6 +89,8 @@ Action = Literal[
     "hunts:run",
     "rules:read",
     "rules:write",
+    "drills:read",
+    "drills:run",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -102,7 +110,8 @@ _ANALYST: frozenset[Action] = _READ | {
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
     "viewer": _READ,
     "analyst": _ANALYST,
-    "lead": _ANALYST | {"audit:read", "audit:verify", "hunts:run", "rules:write"},
+    "lead": _ANALYST
+    | {"audit:read", "audit:verify", "hunts:run", "rules:write", "drills:read", "drills:run"},
     "responder": frozenset(
         {
             "incidents:read",

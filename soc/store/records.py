@@ -45,6 +45,7 @@ class Kind(StrEnum):
     rule = "rule"
     rule_version = "rule_version"
     rule_generation = "rule_generation"
+    drill = "drill"
 
 
 NO_TENANT = ""

@@ -17,6 +17,8 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
+from soc.drills.report import CSS_FILE as REPORT_CSS
+
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -66,7 +68,8 @@ def _assets(root: Path) -> dict[str, Path]:
     }
 
 
-ASSETS = _assets(UI_DIR)
+ASSETS = _assets(UI_DIR) | {"drill-report.css": REPORT_CSS}
+"""The UI's files, and the drill report's print stylesheet (soc/drills/report.css)."""
 
 
 @router.get("/")

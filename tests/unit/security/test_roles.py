@@ -41,6 +41,8 @@ MATRIX: dict[str, str] = {
     "hunts:run":          "  .      .      x     .        .     .",
     "rules:read":         "  .      x      x     .        x     .",
     "rules:write":        "  .      .      x     .        x     .",
+    "drills:read":        "  .      .      x     .        .     .",
+    "drills:run":         "  .      .      x     .        .     .",
 }  # fmt: skip
 CELLS = [
     (role, action, marks.split()[i] == "x")
