@@ -34,6 +34,7 @@ from soc.bus import Bus, build_bus
 from soc.detect.catalog import RuleCatalog, sync_files
 from soc.detect.live import LiveRules
 from soc.drills.control import DrillControl, Scenarios
+from soc.drills.marks import DrillMarks
 from soc.drills.runner import DrillRunner
 from soc.errors import BackendError
 from soc.incidents.cases import Cases
@@ -113,6 +114,8 @@ class Service:
         """The detector's rules, from the catalog (workers only)."""
         self._workers = workers
         self._correlate = correlate
+        self.marks = DrillMarks(self.store)
+        """Takes blind drills' marking out of what non-leads read (soc.drills.marks)."""
         self.drills = DrillControl(
             self.store, self.desk, self.audit, Scenarios(settings.drills.scenarios)
         )

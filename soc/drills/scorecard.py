@@ -18,8 +18,8 @@ The rules (also in docs/DRILLS.md):
   score is the mean of its detections'; the detection score the mean of all of them.
 - **Response**, measured from the drill's first alert: *triage* (the first incident
   triaged), *hand-off* (the first hand-off), *acknowledge* (the first hand-off
-  accepted by the unit), *resolve* (the last of the drill's incidents resolved:
-  incidents closed by the drill's end are not resolved). Each with a budget scores
+  accepted by the unit), *resolve* (the last resolved of the incidents the unit
+  accepted; an incident closed by the drill's end is not resolved). Each with a budget scores
   100, 50 or 0 as above; one without a budget is shown, not scored. The hand-off's
   unit scores 100 when every hand-off went to the expected unit, 0 when one did
   not or (drill over) none was made. The response score is the mean of these.
@@ -167,9 +167,11 @@ def score(
         for h in i.handoffs
         if h.state is HandOffState.accepted and h.decided_at is not None
     ]
+    # The resolution is the unit's: of the incidents it accepted, when the last was resolved.
+    owned = [i for i in live if any(h.state is HandOffState.accepted for h in i.handoffs)]
     resolved: datetime | None = None
-    if live and all(i.resolved_at is not None for i in live):
-        resolved = max(i.resolved_at for i in live if i.resolved_at is not None)
+    if owned and all(i.resolved_at is not None for i in owned):
+        resolved = max(i.resolved_at for i in owned if i.resolved_at is not None)
     moments: list[tuple[str, datetime | None, timedelta | None]] = [
         ("triage", min(triaged.values(), default=None), response.triage_within),
         ("hand_off", min((h.at for h in handoffs), default=None), response.hand_off_within),
