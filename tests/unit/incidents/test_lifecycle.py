@@ -12,9 +12,11 @@ from soc.incidents.errors import InvalidOperation, InvalidTransition, NotAllowed
 from soc.incidents.lifecycle import (
     TRANSITIONS,
     Accept,
+    DRILL_ENDED,
     Close,
     CloseFalsePositive,
     Command,
+    EndDrill,
     HandOffTo,
     Recall,
     Reject,
@@ -55,6 +57,7 @@ COMMANDS: dict[Action, Command] = {
     A.close: Close(),
     A.close_false_positive: CloseFalsePositive(reason="admin's backup job"),
     A.reopen: Reopen(reason="attacker came back"),
+    A.end_drill: EndDrill(),
 }
 STATUS_ACTIONS = list(COMMANDS)
 
@@ -74,6 +77,13 @@ EXPECTED = {
     (S.resolved, A.reopen): S.responding,
     (S.closed, A.reopen): S.triaged,
     (S.closed_false_positive, A.reopen): S.triaged,
+    # a drill's end closes its incidents whatever their open status (soc.drills)
+    (S.new, A.end_drill): S.closed,
+    (S.triaged, A.end_drill): S.closed,
+    (S.handed_off, A.end_drill): S.closed,
+    (S.acknowledged, A.end_drill): S.closed,
+    (S.responding, A.end_drill): S.closed,
+    (S.resolved, A.end_drill): S.closed,
 }
 """The issue's flow, written out independently of the module's table."""
 
@@ -83,6 +93,8 @@ def setting(status: IncidentStatus, action: Action) -> tuple[Incident, Actor]:
     pending = UNIT if status is S.handed_off else None
     owner = UNIT if status in (S.acknowledged,) else None
     inc = incident(status, pending_to=pending, owner_unit=owner)
+    if action is A.end_drill:
+        return inc.model_copy(update={"drill": "drill-1"}), LEAD
     if action in (A.accept, A.reject):
         return inc, RESPONDER
     if owner is not None and action in ROLE_ACTIONS["responder"]:
@@ -329,3 +341,27 @@ def test_only_a_lead_closes_a_resolved_incident() -> None:
 
 def test_an_admin_sees_no_incident_and_so_takes_no_incident_action() -> None:
     assert ROLE_ACTIONS["admin"] == frozenset()
+
+
+def test_a_drills_end_closes_without_counting_as_a_response_and_recalls_the_offer() -> None:
+    inc = incident(S.handed_off, pending_to=UNIT).model_copy(update={"drill": "drill-1"})
+    out = apply(inc, EndDrill(), actor=LEAD, now=later(5))
+    closed = out.incident
+    assert closed.status is S.closed and closed.closed_at == later(5)
+    assert closed.resolution == DRILL_ENDED
+    assert closed.acknowledged_at is None and closed.resolved_at is None
+    offer = closed.handoffs[-1]
+    assert (offer.state, offer.reason, offer.decided_by) == (
+        HandOffState.recalled,
+        DRILL_ENDED,
+        LEAD.name,
+    )
+    assert out.change.action == "incident.end_drill"
+
+
+def test_a_live_incident_is_not_closed_by_a_drills_end_and_only_a_lead_ends_drills() -> None:
+    with pytest.raises(InvalidOperation, match="not a drill's incident"):
+        apply(incident(S.triaged), EndDrill(), actor=LEAD, now=later(5))
+    drill_incident = incident(S.triaged).model_copy(update={"drill": "drill-1"})
+    with pytest.raises(NotAllowed):
+        apply(drill_incident, EndDrill(), actor=ANALYST, now=later(5))
