@@ -25,6 +25,7 @@
     │   └── QuerySyntaxError     (soc.store.eventquery) an event query's text (.column)
     ├── Conflict                 a record changed since it was read (.expected, .found)
     ├── NotFound                 no such record among the caller's tenants
+    ├── DrillLost                (soc.drills.runner) a drill is no longer this runner's
     ├── BackendError             a bus or store failed (.retriable)
     │   ├── BusError
     │   └── StoreError

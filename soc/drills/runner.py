@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 LIVE = (DrillState.pending, DrillState.running, DrillState.paused)
 
 
-class _Lost(Exception):
+class DrillLost(SocError):
     """The drill is no longer this runner's to replay (aborted, ended, taken over)."""
 
 
@@ -127,7 +127,7 @@ class DrillRunner(Stage):
                 raise NotFound(f"no scenario {drill.scenario!r}")
             scenario = scenario.model_copy(update={"speed": drill.speed})
             await _Replay(self, drill, scenario).run()
-        except _Lost:
+        except DrillLost:
             log.info("drill no longer replayed here", extra={"drill": drill_id})
         except asyncio.CancelledError:
             raise
@@ -243,7 +243,7 @@ class _Replay:
 
     async def save(self, *, force: bool = False, final: bool = False) -> None:
         """Write progress and heartbeat (at most every poll_s unless forced), and read back
-        the state the lead set. Raises _Lost when the drill is no longer ours to replay."""
+        the state the lead set. Raises DrillLost when the drill is no longer ours to replay."""
         if not force and time.monotonic() - self.last_save < self.poll:
             return
         mine = self.drill
@@ -262,5 +262,5 @@ class _Replay:
         stored = await self.runner._book.update(mine.id, merge)
         self.last_save = time.monotonic()
         if stored.runner != name or stored.state.is_over:
-            raise _Lost
+            raise DrillLost
         self.drill.state = stored.state if not final else self.drill.state
