@@ -12,7 +12,11 @@ Data is real recorded logs, ingested over HTTP with each tenant's ingest key:
   (SSH brute force, sudo), shaped by the connector's own auth-log parser.
 
 Accounts are made with `soc users add` on the service's store before it starts: an
-analyst and a lead of A, a responder of unit CAT-PCTP (tenant A), a viewer of B.
+analyst and a lead of A, a responder of unit CAT-PCTP (tenant A), a responder of
+unit PA05 (tenant A, the unit the shipped drill scenarios expect), a viewer of B.
+
+:func:`bare_stack` is the same service and accounts with no data: the drill tests
+replay their scenarios into it, so their alerts change no other test's counts.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -50,6 +55,8 @@ RULES = ROOT / "soc/detections/rules"
 TENANT_A = "hue-ioc"
 TENANT_B = "hue-dof"
 UNIT = "CAT-PCTP"
+DRILL_UNIT = "PA05"
+"""The response unit the shipped drill scenarios expect (soc/detections/drills)."""
 AUTH_LOG_LINES = 300
 """Lines of the recorded auth.log for tenant B: 78 alerts of 2 rules."""
 START_TIMEOUT_S = 60.0
@@ -80,6 +87,14 @@ PEOPLE = {
         (TENANT_A,),
         "Cau Truong Tien sau nhip 2026",
         unit=UNIT,
+    ),
+    "responder_pa05": Person(
+        "hoang.thi.em",
+        "Hoàng Thị Em",
+        "responder",
+        (TENANT_A,),
+        "Chua Thien Mu chuong chieu 2026",
+        unit=DRILL_UNIT,
     ),
     "viewer": Person(
         "pham.thi.dung", "Phạm Thị Dung", "viewer", (TENANT_B,), "Dai Noi Hue mua thu 2026"
@@ -339,6 +354,22 @@ def running_stack(tmp: Path, shared: Path) -> Iterator[Stack]:
         for tenant, ids in stack.alerts.items():
             assert ids, f"the recorded data of {tenant} must raise alerts"
             stack.wait_for_alerts(tenant, ids)
+        yield stack
+    finally:
+        stack.stop()
+
+
+def bare_stack(tmp: Path) -> Iterator[Stack]:
+    """The service with its accounts and no data, for a module's fixture.
+
+    The accounts are made in a worker thread: Playwright's sync API may already hold an
+    event loop in this one (the package's browser), and `soc users add` runs its own."""
+    settings = settings_for(tmp)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(create_people, tmp, settings).result()
+    stack = Stack(settings)
+    stack.start()
+    try:
         yield stack
     finally:
         stack.stop()

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import get_args
 
 from soc.api.routes.ui import ASSETS, UI_DIR
 from soc.detect.coverage import TACTICS, UNKNOWN_TACTIC
+from soc.drills.models import DrillState, Outcome
+from soc.drills.report import CSS_FILE as REPORT_CSS
 
 NAMESPACES = (
     "action|alert|alerts|app|common|deadline|duration|error|explorer|field|filter|inbox|incident|"
@@ -19,6 +22,7 @@ NAMESPACES = (
     "alert_status|incident_status|handoff_state"
     "|hunts|hunt_state|hunt_mode"
     "|rules|rule_status|rule_origin|coverage|tactic"
+    "|drill|drills|drill_state|drill_outcome|drill_milestone"
 )
 KEY = re.compile(rf"""['"`]((?:{NAMESPACES})\.[a-z_]+)['"`]""")
 DYNAMIC = {
@@ -67,6 +71,16 @@ DYNAMIC = {
     "rule_status": ["stable", "test", "experimental", "deprecated", "unsupported"],
     "rule_origin": ["file", "uploaded"],
     "tactic": [t.replace("-", "_") for t in (*TACTICS, UNKNOWN_TACTIC)],
+    "drills": [
+        "announced",
+        "blind",
+        *(f"{p}{o}" for p in ("", "done_") for o in ("pause", "resume", "end", "abort")),
+        "confirm_end",
+        "confirm_abort",
+    ],
+    "drill_state": [s.value for s in DrillState],
+    "drill_outcome": [*get_args(Outcome), "unbudgeted"],
+    "drill_milestone": ["triage", "hand_off", "acknowledge", "resolve"],
 }
 """Keys built from API values (`${group}.${value}`): every value the API may send."""
 NOT_KEYS = {"alerts.per_hour"}
@@ -138,4 +152,7 @@ def test_scripts_stay_small() -> None:
 
 def test_assets_ship_in_the_package() -> None:
     assert {"index.html", "app.css", "js/main.js", "i18n/vi.json", "i18n/en.json"} <= set(ASSETS)
-    assert all(Path(p).is_relative_to(UI_DIR) for p in ASSETS.values())
+    assert ASSETS["drill-report.css"] == REPORT_CSS  # the drill report's, from soc/drills
+    index = (UI_DIR / "index.html").read_text("utf-8")
+    assert '<link rel="stylesheet" href="/ui/drill-report.css">' in index
+    assert all(Path(p).is_relative_to(UI_DIR) for k, p in ASSETS.items() if k != "drill-report.css")

@@ -5,6 +5,7 @@ import { h, severityBadge, statusBadge } from './dom.js';
 import { t } from './i18n.js';
 import { timeEl } from './time.js';
 import { toast } from './widgets.js';
+import { drillBadge } from './drills_common.js';
 
 export const INCIDENT_STATUSES = [
   'new', 'triaged', 'handed_off', 'acknowledged', 'responding', 'resolved', 'closed', 'closed_false_positive',
@@ -78,7 +79,7 @@ export function incidentTable(items, { testid = 'incidents-table', extra, extraH
         h('td', null, severityBadge(inc.severity)),
         h('td', { class: 'col-title' },
           h('a', { href: `#/incidents/${encodeURIComponent(inc.id)}`, testid: 'incident-link' }, inc.title),
-          ' ', breachFlags(inc)),
+          ' ', drillBadge(inc), ' ', breachFlags(inc)),
         h('td', null, statusBadge('incident_status', inc.status),
           pending ? h('span', { class: 'muted small' }, ` → ${pending.to_unit}`) : null),
         h('td', { testid: 'incident-owner' }, inc.owner_unit ?? h('span', { i18n: 'incident.owner_soc' })),

@@ -1,6 +1,6 @@
 // The shell: language toggle, who is signed in, navigation, and the hash router.
 //   #/login  #/alerts?...  #/incidents?...  #/incidents/<id>  #/inbox  #/overview  #/events?...
-//   #/hunts[/<id>]  #/rules[/<id>]?...  #/coverage?...
+//   #/hunts[/<id>]  #/rules[/<id>]?...  #/coverage?...  #/drills[/<id>[/report]]
 
 import { append, clear, h } from './dom.js';
 import { applyTo, currentLang, loadDictionaries, setLang, t } from './i18n.js';
@@ -9,6 +9,8 @@ import { startStream, stopStream } from './stream.js';
 import { errorBox, toast } from './widgets.js';
 import * as alertsView from './views/alerts.js';
 import * as coverageView from './views/coverage.js';
+import * as drillView from './views/drill.js';
+import * as drillsView from './views/drills.js';
 import * as explorerView from './views/explorer.js';
 import * as huntsView from './views/hunts.js';
 import * as inboxView from './views/inbox.js';
@@ -30,13 +32,14 @@ const NAV = [
   { route: 'overview', i18n: 'nav.overview', show: () => can('incidents:read') || can('alerts:read') },
   { route: 'hunts', i18n: 'nav.hunts', show: () => can('hunts:read') },
   { route: 'rules', i18n: 'nav.rules', show: () => can('rules:read') },
+  { route: 'drills', i18n: 'nav.drills', show: () => can('drills:read') },
 ];
 
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
   const [path, query = ''] = raw.split('?');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
-  return { name: parts[0] ?? '', id: parts[1] ?? null, params: new URLSearchParams(query) };
+  return { name: parts[0] ?? '', id: parts[1] ?? null, sub: parts[2] ?? null, params: new URLSearchParams(query) };
 }
 
 export function go(route) {
@@ -97,7 +100,7 @@ async function route() {
     }
     cleanup = null;
   }
-  const { name, id, params } = parseHash();
+  const { name, id, sub, params } = parseHash();
   if (!isSignedIn() && name !== 'login') {
     go('login');
     return;
@@ -129,6 +132,7 @@ async function route() {
     hunts: () => huntsView.render(main, { id }),
     rules: () => rulesView.render(main, { id, params }),
     coverage: () => coverageView.render(main, { params }),
+    drills: () => (id ? drillView.render(main, { id, sub }) : drillsView.render(main)),
   };
   const view = views[name];
   if (!view || (name === 'login' && isSignedIn())) {

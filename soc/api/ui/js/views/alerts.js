@@ -7,6 +7,7 @@ import { t } from '../i18n.js';
 import { can, currentUser } from '../session.js';
 import { on, streamState } from '../stream.js';
 import { timeEl } from '../time.js';
+import { drillBadge } from '../drills_common.js';
 import { errorBox, field, jsonBlock, kvTable, loading, toast } from '../widgets.js';
 
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'informational'];
@@ -183,7 +184,7 @@ export async function render(main, { params }) {
       box ? h('td', { class: 'col-check' }, box) : null,
       h('td', { class: 'col-time' }, timeEl(alert.time, { 'data-testid': 'alert-time' })),
       h('td', null, severityBadge(alert.severity)),
-      h('td', { class: 'col-title' }, h('button', { type: 'button', class: 'link', testid: 'alert-open', on: { click: () => openAlert(alert.id, tr) } }, alert.rule_title)),
+      h('td', { class: 'col-title' }, h('button', { type: 'button', class: 'link', testid: 'alert-open', on: { click: () => openAlert(alert.id, tr) } }, alert.rule_title), drillBadge(alert) ? [' ', drillBadge(alert)] : null),
       h('td', { testid: 'alert-host' }, alert.host ?? '—'),
       h('td', { testid: 'alert-tenant' }, alert.tenant),
       h('td', { class: 'col-status' }, statusBadge('alert_status', alert.status ?? 'open')),
@@ -335,6 +336,7 @@ export function alertDetail(a, onClose) {
     { class: 'detail-inner', dataset: { id: a.id } },
     h('div', { class: 'detail-head' },
       h('h2', { tabindex: -1, testid: 'detail-title' }, a.rule_title),
+      drillBadge(a),
       onClose ? h('button', { type: 'button', class: 'btn btn-ghost', i18n: 'action.close_panel', testid: 'detail-close', on: { click: onClose } }) : null),
     h('dl', { class: 'meta' }, meta.map(([k, v]) => [h('dt', { i18n: k }), h('dd', null, v)])),
     ev

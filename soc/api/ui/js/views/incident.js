@@ -8,6 +8,7 @@ import { t } from '../i18n.js';
 import { can, currentUser } from '../session.js';
 import { on } from '../stream.js';
 import { timeEl } from '../time.js';
+import { drillBadge } from '../drills_common.js';
 import { hashOf, pivotHref, termFor } from '../explorer_query.js';
 import { breachFlags, incidentOf, itemsOf, pendingHandOff, versionOf, write } from '../incidents_common.js';
 import { errorBox, formDialog, jsonBlock, kvTable, loading, toast } from '../widgets.js';
@@ -98,7 +99,7 @@ export async function render(main, { id }) {
   let data = null;
   let timeline = null;
   let writing = false;
-  const head = h('div', { class: 'incident-head' }, loading());
+  const head = h('div', { class: 'incident-head', testid: 'incident-head' }, loading());
   const bar = h('div', { class: 'actionbar', testid: 'incident-actions' });
   const changed = h('button', { type: 'button', class: 'btn notice', hidden: true, i18n: 'incident.changed_notice', testid: 'incident-changed', on: { click: () => reload() } });
   const handoffs = h('section', { class: 'panel', testid: 'incident-handoffs' });
@@ -161,6 +162,7 @@ export async function render(main, { id }) {
         h('h1', { testid: 'incident-title' }, inc.title),
         h('span', { testid: 'incident-status', dataset: { value: inc.status } }, statusBadge('incident_status', inc.status)),
         h('span', { testid: 'incident-severity' }, severityBadge(inc.severity)),
+        drillBadge(inc),
         breachFlags(inc)),
       pending
         ? h('div', { class: 'pending', testid: 'pending-handoff' },
