@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,8 @@ import pytest
 
 from soc.api.app import create_app
 from soc.app import Service
+from soc.drills.models import Scorecard
+from soc.drills.report import scorecard_text
 from soc.drills.scenario import Scenario, shipped_scenarios
 from soc.security.passwords import PasswordHashing
 from soc.security.users import new_user
@@ -37,6 +40,7 @@ ACCOUNTS = {
     "pa05.lan": ("responder", [TENANT], UNIT),
 }
 WAIT_S = 120
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build/artifacts/drills"
 
 
 @dataclass
@@ -220,6 +224,11 @@ async def test_a_shipped_scenario_end_to_end_scored_against_the_actions_times(
         assert inc["status"] in ("closed", "resolved")
     card = await soc.get("lead", f"/api/v1/drills/{did}/scorecard")
     assert card["drill"]["state"] == "ended" and card["score"] == 100
+    # kept as an artifact: the note quotes one scorecard of each shipped scenario
+    settings = soc.service.settings
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = f"{scenario_id}-{settings.bus.kind}+{settings.store.kind}.txt"
+    (ARTIFACTS / name).write_text(scorecard_text(Scorecard.model_validate(card)) + "\n")
     report = await soc.client.get(f"/api/v1/drills/{did}/report", headers=soc.headers["lead"])
     assert "BÁO CÁO KẾT QUẢ DIỄN TẬP" in report.text
     # drills leave the live overview alone
