@@ -160,6 +160,16 @@ class AlertStatus(StrEnum):
 
 AlertOrigin = Literal["stream", "retro-hunt"]
 
+Drills = Literal["include", "exclude", "only"]
+"""Which alerts or incidents a read takes by drill: all, only live ones, only drills'."""
+DRILLS_HELP = "Drills' work too (include), live work only (exclude), or drills' only (only)"
+
+
+def drill_of(origin: Origin | None) -> str | None:
+    """The drill a record was replayed for (an empty id is none)."""
+    return origin.drill or None if origin is not None else None
+
+
 CorrelationKind = Literal[
     "event_count",
     "value_count",
@@ -233,6 +243,9 @@ class Alert(BaseModel):
     """The retro-hunt that raised it (``origin == "retro-hunt"``); its id is unchanged."""
     correlation: CorrelationInfo | None = None
     """Set when a Sigma correlation rule raised it (many events), not a rule on one event."""
+    drill: str | None = None
+    """The drill whose replayed events raised it: the event's ``origin.drill``; ``None``
+    for live alerts. Drill alerts only fold into incidents of the same drill."""
 
     @staticmethod
     def make_id(*, rule_id: str, event_id: str) -> str:
@@ -346,6 +359,10 @@ class AlertQuery(BaseModel):
     until: UtcDatetime | None = None
     text: str | None = Field(None, max_length=500)
     """Full-text search over title, host, rule id and tags; plain words, no syntax."""
+    drill: str | None = Field(None, max_length=200)
+    """Only this drill's alerts."""
+    drills: Drills = "include"
+    """Live and drill alerts (``include``), live ones only (``exclude``), drills' only."""
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = None
 

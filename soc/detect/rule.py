@@ -19,7 +19,7 @@ from soc.detect.filter import Filter
 from soc.detect.ir import Node
 from soc.detect.view import EventView
 from soc.errors import RuleError
-from soc.models import Alert, Event, LogSource, Severity, utcnow
+from soc.models import Alert, Event, LogSource, Severity, drill_of, utcnow
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -96,4 +96,5 @@ def make_alert(rule: Rule, event: Event) -> Alert:
         host=event.host,
         source=event.source,
         logsource=event.logsource,
+        drill=drill_of(event.origin),
     )

@@ -29,7 +29,7 @@ from soc.evidence.incident import alert_event_ids, write_incident_bundle
 from soc.evidence.rules import RuleSource, catalog_sources, rule_sources
 from soc.evidence.stix import TlpLevel, stix_bundle
 from soc.incidents.cases import Cases
-from soc.incidents.models import Incident
+from soc.incidents.models import Change, Incident
 from soc.models import Alert, Event, canonical_json, utcnow
 from soc.store.base import Store
 
@@ -80,20 +80,14 @@ async def export_incident(
         return buffer.getvalue(), manifest
 
     data, manifest = await asyncio.to_thread(build)
-    await cases.audit.append(
-        actor=actor,
-        tenant=incident.tenant,
-        action="incident.export",
-        target=f"incident:{incident.id}",
-        time=now,
-        after={
-            "format": "evidence-zip",
-            "files": len(manifest.files),
-            "files_sha256": manifest.files_sha256,
-            "zip_sha256": hashlib.sha256(data).hexdigest(),
-            "tlp": tlp,
-        },
-    )
+    exported = {
+        "format": "evidence-zip",
+        "files": len(manifest.files),
+        "files_sha256": manifest.files_sha256,
+        "zip_sha256": hashlib.sha256(data).hexdigest(),
+        "tlp": tlp,
+    }
+    await cases.record(Change.of(incident, actor=actor, action="export", time=now, after=exported))
     return EvidenceExport(
         filename=f"incident-{incident.id}-evidence.zip", data=data, manifest=manifest
     )
@@ -120,18 +114,14 @@ async def export_stix(
         events=events,
         tlp=tlp,
     )
-    await cases.audit.append(
-        actor=actor,
-        tenant=incident.tenant,
-        action="incident.export",
-        target=f"incident:{incident.id}",
-        time=now or utcnow(),
-        after={
-            "format": "stix-2.1",
-            "objects": len(bundle["objects"]),
-            "sha256": hashlib.sha256(canonical_json(bundle).encode()).hexdigest(),
-            "tlp": tlp,
-        },
+    exported = {
+        "format": "stix-2.1",
+        "objects": len(bundle["objects"]),
+        "sha256": hashlib.sha256(canonical_json(bundle).encode()).hexdigest(),
+        "tlp": tlp,
+    }
+    await cases.record(
+        Change.of(incident, actor=actor, action="export", time=now or utcnow(), after=exported)
     )
     return bundle
 

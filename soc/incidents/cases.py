@@ -17,10 +17,18 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from soc.audit import AuditEntry
 from soc.audit.trail import AuditTrail
 from soc.errors import Conflict
-from soc.incidents.models import Comment, Incident, IncidentStatus, Suppression, Verdict
-from soc.models import Severity
+from soc.incidents.models import (
+    Change,
+    Comment,
+    Incident,
+    IncidentStatus,
+    Suppression,
+    Verdict,
+)
+from soc.models import Drills, Severity
 from soc.store.records import (
     Kind,
     Record,
@@ -44,6 +52,10 @@ class IncidentQuery(BaseModel):
     assignee: str | None = None
     open: bool | None = None
     text: str | None = Field(None, max_length=500)
+    drill: str | None = Field(None, max_length=200)
+    """Only this drill's incidents."""
+    drills: Drills = "include"
+    """Live and drill incidents (``include``), live ones only (``exclude``), drills' only."""
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = None
 
@@ -52,6 +64,10 @@ class IncidentPage(BaseModel):
     items: list[Incident]
     next_cursor: str | None = None
 
+
+DRILL, DRILLED = "drill", "drilled"
+"""Terms of a drill's incident: its drill id, and "1" (live incidents have neither, so the
+records written before drills need no change)."""
 
 FALSE_POSITIVE = "false_positive"
 FALSE_POSITIVE_RULE = "false_positive_rule"
@@ -74,6 +90,9 @@ def _incident_record(incident: Incident) -> Record:
         terms["pending_unit"] = [pending.to_unit]
     if incident.assignee:
         terms["assignee"] = [incident.assignee]
+    if incident.drill:
+        terms[DRILL] = [incident.drill]
+        terms[DRILLED] = ["1"]
     judged_false = sorted(
         {a.rule_id for a in incident.alerts if a.verdict is Verdict.false_positive}
     )
@@ -138,6 +157,11 @@ class Incidents:
             terms["assignee"] = [query.assignee]
         if query.open is not None:
             terms["open"] = ["1" if query.open else "0"]
+        if query.drill is not None:
+            terms[DRILL] = [query.drill]
+        if query.drills == "only":
+            terms[DRILLED] = ["1"]
+        not_terms = {DRILLED: ["1"]} if query.drills == "exclude" else {}
         any_terms = {"owner_unit": [query.unit], "pending_unit": [query.unit]} if query.unit else {}
         page = await self._records.find_records(
             RecordQuery(
@@ -145,6 +169,7 @@ class Incidents:
                 tenants=query.tenants,
                 terms=terms,
                 any_terms=any_terms,
+                not_terms=not_terms,
                 words=words(query.text or ""),
                 limit=query.limit,
                 after=decode_after(query.cursor),
@@ -213,7 +238,11 @@ class Comments:
             id=comment.id,
             tenant=comment.tenant,
             sort=micros(comment.at),
-            terms={"incident": [comment.incident_id], "author": [comment.author]},
+            terms={
+                "incident": [comment.incident_id],
+                "author": [comment.author],
+                **({DRILL: [comment.drill]} if comment.drill else {}),
+            },
             words=words(comment.text),
             doc=comment.model_dump(mode="json"),
         )
@@ -268,6 +297,19 @@ class Suppressions:
         return [s for s in found if active_at is None or s.created <= active_at < s.expires]
 
 
+async def record_change(audit: AuditTrail, change: Change) -> AuditEntry:
+    """Append an incident's Change (made by :meth:`Change.of`) to the audit trail."""
+    return await audit.append(
+        actor=change.actor,
+        tenant=change.tenant,
+        action=change.action,
+        target=change.target,
+        time=change.time,
+        before=change.before,
+        after=change.after,
+    )
+
+
 class Cases:
     """The repositories of one store."""
 
@@ -276,3 +318,7 @@ class Cases:
         self.comments = Comments(records)
         self.suppressions = Suppressions(records)
         self.audit = AuditTrail(records)
+
+    async def record(self, change: Change) -> AuditEntry:
+        """Append an incident's Change to the audit trail."""
+        return await record_change(self.audit, change)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from soc.incidents._changes import change, rebuild
+from soc.incidents._changes import change, comment_change, rebuild
 from soc.incidents.errors import InvalidOperation
 from soc.incidents.lifecycle import Outcome
 from soc.incidents.models import Actor, Change, Comment, Incident, Verdict
@@ -100,16 +100,9 @@ def comment(incident: Incident, text: str, *, actor: Actor, now: datetime) -> Co
         author=actor.name,
         at=now,
         text=text,
+        drill=incident.drill,
     )
     return CommentOutcome(
         note,
-        Change(
-            time=now,
-            actor=actor.name,
-            tenant=incident.tenant,
-            action="incident.comment",
-            target=f"incident:{incident.id}",
-            before={},
-            after={"comment": note.id, "text": text},
-        ),
+        comment_change(incident, note, actor=actor.name),
     )

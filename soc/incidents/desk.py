@@ -351,15 +351,7 @@ class Desk:
         return saved
 
     async def _record(self, change: Change) -> None:
-        await self._cases.audit.append(
-            actor=change.actor,
-            tenant=change.tenant,
-            action=change.action,
-            target=change.target,
-            time=change.time,
-            before=change.before,
-            after=change.after,
-        )
+        await self._cases.record(change)
 
     async def _relink(self, incident: Incident) -> None:
         """Point the incident's alerts at it (after a merge or a move)."""

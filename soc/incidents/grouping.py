@@ -19,6 +19,11 @@ starts a new one. Where two open incidents qualify, the one seen last wins.
 Only incidents in an open status (new to responding) absorb: a resolved or
 closed incident never grows, a new incident opens instead.
 
+**Drills.** An alert of a drill (``alert.drill``, from its event's ``origin.drill``) only
+folds into incidents of the same drill, and a live alert never into a drill's: the drill
+is part of the group key when set (live keys and ids are unchanged), and the incident
+it opens carries the drill.
+
 **Ids.** An incident is named after the alert that opened it:
 ``digest(tenant, "incident", group key, opening alert id)``. Alerts are taken
 in (event time, id) order within a batch, so the same alerts in the same
@@ -132,7 +137,11 @@ def key_values(alert: Alert, event: Event | None, keys: Iterable[str]) -> dict[s
     return out
 
 
-def group_key(tenant: str, values: Mapping[str, str | None]) -> str:
+def group_key(tenant: str, values: Mapping[str, str | None], drill: str | None = None) -> str:
+    """The key alerts fold by; a drill's alerts (``drill`` set) have keys of their own, so
+    they never fold into a live incident nor another drill's (live keys are as before)."""
+    if drill:
+        return digest(tenant, "group", canonical_json(dict(values)), "drill", drill)
     return digest(tenant, "group", canonical_json(dict(values)))
 
 
@@ -207,12 +216,13 @@ def group(
             result.suppressed[alert.id] = hit.id
             continue
         values = key_values(alert, event, policy.keys)
-        key = group_key(alert.tenant, values)
+        key = group_key(alert.tenant, values, alert.drill)
         found = observables.extract(event) if event is not None else []
         candidates = [
             inc
             for inc in map(current, by_key.get(key, ()))
-            if inc.first_seen - policy.window <= alert.time <= inc.last_seen + policy.window
+            if inc.drill == alert.drill
+            and inc.first_seen - policy.window <= alert.time <= inc.last_seen + policy.window
         ]
         if candidates:
             target = max(candidates, key=lambda i: (i.last_seen, i.id))
@@ -271,6 +281,7 @@ class _Working:
             last_seen=alert.time,
             created=now,
             updated=now,
+            drill=alert.drill,
         )
         w = cls(incident)
         w.tags.update(alert.tags)

@@ -6,7 +6,7 @@ Invariants, which the tests hold these functions to:
   count is unchanged;
 - each incident's severity is the highest of its alerts' and its first and
   last seen span its alerts' times, recomputed from the alerts it keeps;
-- only incidents of one tenant, neither of them closed, take part.
+- only incidents of one tenant and one drill (or none), neither of them closed, take part.
 
 ``merge`` moves every alert of the sources into the target; each source is
 then closed, empty, with ``merged_into`` naming the target (the one way an
@@ -86,6 +86,8 @@ def merge(
         check(actor, Action.merge, inc)
         if inc.tenant != target.tenant:
             raise InvalidOperation("incidents of different tenants cannot be merged")
+        if inc.drill != target.drill:
+            raise InvalidOperation("a drill's incidents merge only with the same drill's")
     _open(target, "target")
     for s in sources:
         _open(s, "merged")
@@ -147,6 +149,8 @@ def move_alerts(
         check(actor, Action.move_alerts, inc)
     if source.tenant != target.tenant:
         raise InvalidOperation("alerts cannot move between tenants")
+    if source.drill != target.drill:
+        raise InvalidOperation("alerts cannot move between a drill's incident and another")
     _open(source, "source")
     _open(target, "target")
     missing = moving - set(source.alert_ids)

@@ -172,6 +172,8 @@ class Incident(BaseModel):
     """The incident this one was merged into (it is then closed and holds no alerts)."""
     tags: list[str] = Field(default_factory=list)
     observables: list[Observable] = Field(default_factory=list)
+    drill: str | None = None
+    """The drill whose alerts it groups (their ``drill``); ``None``: a live incident."""
     version: int = Field(0, ge=0)
     """The stored version it was read at (0: not stored yet); a write names it and
     fails with a conflict if someone changed the incident in between."""
@@ -211,6 +213,8 @@ class Comment(BaseModel):
     author: str
     at: UtcDatetime
     text: str = Field(min_length=1, max_length=20_000)
+    drill: str | None = None
+    """Its incident's drill, when the incident is a drill's."""
 
     @staticmethod
     def make_id(*, incident_id: str, author: str, at: datetime, text: str) -> str:
@@ -294,8 +298,35 @@ class Change(BaseModel):
     """``incident.<action>``, e.g. ``incident.hand_off``, ``incident.merge``."""
     target: str
     """``incident:<id>``."""
-    before: dict[str, Any]
-    after: dict[str, Any]
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        incident: Incident,
+        *,
+        actor: str,
+        action: str,
+        time: datetime,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> Change:
+        """The record of ``incident.<action>`` on ``incident``: every audit entry of an
+        incident is made here, so that each of a drill's incident names the drill
+        (``"drill": id`` in ``before`` and ``after``) and drill work reads apart from live."""
+        if incident.drill:
+            before = (before or {}) | {"drill": incident.drill}
+            after = (after or {}) | {"drill": incident.drill}
+        return cls(
+            time=time,
+            actor=actor,
+            tenant=incident.tenant,
+            action=f"incident.{action}",
+            target=f"incident:{incident.id}",
+            before=before,
+            after=after,
+        )
 
     def seal(self, prev: AuditEntry | None) -> AuditEntry:
         """The audit entry after ``prev`` that records this change."""

@@ -24,8 +24,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from soc.audit.trail import AuditTrail
-from soc.incidents.cases import incident_of
-from soc.incidents.models import Incident
+from soc.incidents.cases import incident_of, record_change
+from soc.incidents.models import Change, Incident
 from soc.settings import RetentionSettings
 from soc.store.records import Kind, RecordQuery, Records, every
 from soc.store.terms import micros
@@ -114,17 +114,14 @@ async def _delete(
             continue  # changed since the page was read: judged again next pass
         if not expired(current, retention, now):
             continue
-        await audit.append(
-            actor=ACTOR,
-            tenant=current.tenant,
-            action=EXPIRED_ACTION,
-            target=f"incident:{current.id}",
-            time=now,
-            before={
-                "status": current.status.value,
-                "updated": current.updated.isoformat(),
-                "alert_count": current.alert_count,
-            },
+        kept = {
+            "status": current.status.value,
+            "updated": current.updated.isoformat(),
+            "alert_count": current.alert_count,
+        }
+        action = EXPIRED_ACTION.removeprefix("incident.")
+        await record_change(
+            audit, Change.of(current, actor=ACTOR, action=action, time=now, before=kept)
         )
         doomed.append(current)
     if not doomed:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from soc import fastjson
 from soc.bus import Bus, Message, Subscription, Topic
 from soc.bus.base import Changelog, Record
 from soc.bus.codec import decode, encode
@@ -308,9 +309,9 @@ class Correlator(ConsumerStage[Message]):
 def changelog_records(changes: Snapshot) -> list[Record]:
     """An evaluator's changes as changelog records (a removed group is a tombstone)."""
     out: list[Record] = [(TENANT + t.tenant, t.model_dump_json().encode()) for t in changes.tenants]
-    out += [(_group_key(t, c, g), None) for t, c, g in changes.removed]
+    out += [(_group_key(t, c, d, g), None) for t, c, d, g in changes.removed]
     out += [
-        (_group_key(g.tenant, g.correlation_id, g.group), g.model_dump_json().encode())
+        (_group_key(g.tenant, g.correlation_id, g.drill, g.group), g.model_dump_json().encode())
         for g in changes.groups
     ]
     return out
@@ -335,5 +336,8 @@ def restored_state(records: Sequence[Record]) -> tuple[Snapshot, int, set[str]]:
     return snapshot, position, torn
 
 
-def _group_key(tenant: str, correlation_id: str, group: Sequence[str]) -> str:
-    return GROUP + group_key_text(tenant, correlation_id, tuple(group))
+def _group_key(tenant: str, correlation_id: str, drill: str | None, group: Sequence[str]) -> str:
+    """A live group's key is as it was before drills (changelogs written then restore); a
+    drill's group also names the drill."""
+    text = group_key_text(tenant, correlation_id, tuple(group))
+    return GROUP + (text if drill is None else fastjson.canonical([text, drill]))

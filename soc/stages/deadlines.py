@@ -21,6 +21,7 @@ import aiohttp
 from soc.errors import Conflict
 from soc.incidents.cases import Cases
 from soc.incidents.deadlines import Breach, check
+from soc.incidents.models import Change
 from soc.log import get_logger
 from soc.metrics import DEADLINE_BREACHES, DEADLINES_BREACHED_OPEN, ESCALATIONS
 from soc.models import utcnow
@@ -79,13 +80,14 @@ class DeadlineWatch(PeriodicStage):
                     continue  # changed meanwhile: checked again next time
                 for breach in breaches:
                     DEADLINE_BREACHES.labels(kind=breach.kind, severity=breach.severity.value).inc()
-                    await self._cases.audit.append(
-                        actor=ACTOR,
-                        tenant=breach.tenant,
-                        action="incident.deadline_breached",
-                        target=f"incident:{breach.incident_id}",
-                        time=now,
-                        after=breach.model_dump(mode="json"),
+                    await self._cases.record(
+                        Change.of(
+                            flagged,
+                            actor=ACTOR,
+                            action="deadline_breached",
+                            time=now,
+                            after=breach.model_dump(mode="json"),
+                        )
                     )
                     log.warning(
                         "deadline breached",

@@ -24,7 +24,7 @@ from soc.errors import Conflict, StoreError
 from soc.incidents.cases import Cases
 from soc.incidents.deadlines import DeadlinePolicy
 from soc.incidents.grouping import GroupingPolicy, group, group_key, key_values
-from soc.incidents.models import Incident
+from soc.incidents.models import Change, Incident
 from soc.incidents.suppress import Silencer
 from soc.log import get_logger
 from soc.metrics import ALERTS_GROUPED, EVENTS_PROCESSED, INCIDENTS_OPENED
@@ -110,18 +110,14 @@ class Grouper(ConsumerStage[Message]):
             saved = await self._cases.incidents.put(incident)
             if incident.id in result.created:
                 INCIDENTS_OPENED.labels(severity=saved.severity.value).inc()
-                await self._cases.audit.append(
-                    actor=ACTOR,
-                    tenant=saved.tenant,
-                    action="incident.open",
-                    target=f"incident:{saved.id}",
-                    time=now,
-                    after={
-                        "title": saved.title,
-                        "severity": saved.severity.value,
-                        "alerts": saved.alert_ids,
-                        "group_values": saved.group_values,
-                    },
+                opened = {
+                    "title": saved.title,
+                    "severity": saved.severity.value,
+                    "alerts": saved.alert_ids,
+                    "group_values": saved.group_values,
+                }
+                await self._cases.record(
+                    Change.of(saved, actor=ACTOR, action="open", time=now, after=opened)
                 )
         linked = []
         for alert in fresh:
@@ -144,7 +140,7 @@ class Grouper(ConsumerStage[Message]):
         keys = set()
         for alert in alerts:
             values = key_values(alert, events.get(alert.event_id), self._policy.keys)
-            keys.add((alert.tenant, group_key(alert.tenant, values)))
+            keys.add((alert.tenant, group_key(alert.tenant, values, alert.drill)))
         return {i.id: i for i in await self._cases.incidents.open_in_groups(keys)}
 
     async def _silencer_now(self, now: datetime) -> Silencer:

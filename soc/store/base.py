@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from soc.errors import QueryError
-from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event, UtcDatetime
+from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Drills, Event, UtcDatetime
 from soc.store.eventquery import EventPage, EventQuery, EventStats
 from soc.store.records import Records
 
@@ -73,11 +73,18 @@ class Store(Records, Protocol):
         ...
 
     async def alert_histogram(
-        self, *, tenants: list[str] | None, since: datetime, until: datetime, bucket_s: int
+        self,
+        *,
+        tenants: list[str] | None,
+        since: datetime,
+        until: datetime,
+        bucket_s: int,
+        drills: Drills = "include",
     ) -> dict[datetime, int]:
         """Alerts per bucket of event time in [since, until): bucket start (UTC) -> count.
 
-        Buckets are aligned to the epoch; empty buckets are left out.
+        Buckets are aligned to the epoch; empty buckets are left out. ``drills``: count
+        drills' alerts too (``include``), leave them out (``exclude``), or only them.
         """
         ...
 

@@ -72,6 +72,8 @@ class RecordQuery(BaseModel):
     """Every name must match one of its values."""
     any_terms: dict[str, list[str]] = Field(default_factory=dict)
     """At least one name must match one of its values (when given)."""
+    not_terms: dict[str, list[str]] = Field(default_factory=dict)
+    """No name may match one of its values (a record without the name passes)."""
     words: list[str] = Field(default_factory=list)
     """Every word must be among the record's words."""
     sort_from: int | None = None

@@ -13,7 +13,16 @@ from fastapi import APIRouter, Query
 
 from soc.api.deps import AlertReader, StoreDep
 from soc.api.errors import ApiError, problems
-from soc.models import AlertPage, AlertQuery, AlertRead, AlertStatus, DeadLetter, Severity
+from soc.models import (
+    DRILLS_HELP,
+    AlertPage,
+    AlertQuery,
+    AlertRead,
+    AlertStatus,
+    DeadLetter,
+    Drills,
+    Severity,
+)
 from soc.security.roles import scope
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=problems(401, 403, 422, 503))
@@ -36,6 +45,8 @@ async def list_alerts(
     since: Annotated[datetime | None, Query(description="Event time from (inclusive)")] = None,
     until: Annotated[datetime | None, Query(description="Event time to (exclusive)")] = None,
     q: Annotated[str | None, Query(max_length=500, description="Words to find")] = None,
+    drill: Annotated[str | None, Query(max_length=200, description="Only this drill's")] = None,
+    drills: Annotated[Drills, Query(description=DRILLS_HELP)] = "include",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=512, description="`next_cursor` of the page before")
@@ -50,6 +61,8 @@ async def list_alerts(
         since=since,
         until=until,
         text=q,
+        drill=drill,
+        drills=drills,
         limit=limit,
         cursor=cursor,
     )

@@ -18,7 +18,7 @@ from soc.incidents.cases import IncidentPage, IncidentQuery
 from soc.incidents.desk import IncidentView, TimelineItem
 from soc.incidents.lifecycle import Command
 from soc.incidents.models import Comment, Incident, IncidentStatus, Verdict
-from soc.models import AlertStatus, Severity
+from soc.models import DRILLS_HELP, AlertStatus, Drills, Severity
 from soc.security.roles import scope
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
@@ -96,6 +96,8 @@ async def list_incidents(
     assignee: Annotated[str | None, Query(max_length=200)] = None,
     is_open: Annotated[bool | None, Query(alias="open")] = None,
     q: Annotated[str | None, Query(max_length=500, description="Words to find")] = None,
+    drill: Annotated[str | None, Query(max_length=200, description="Only this drill's")] = None,
+    drills: Annotated[Drills, Query(description=DRILLS_HELP)] = "include",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> IncidentPage:
@@ -108,6 +110,8 @@ async def list_incidents(
         assignee=assignee,
         open=is_open,
         text=q,
+        drill=drill,
+        drills=drills,
         limit=limit,
         cursor=cursor,
     )

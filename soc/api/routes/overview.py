@@ -1,11 +1,15 @@
-"""The overview: what is open, what is late, how fast the SOC answers, alerts over time."""
+"""The overview: what is open, what is late, how fast the SOC answers, alerts over time.
+
+Drills' incidents and alerts are left out unless asked for (``drills=include``): a drill
+must not move the live figures."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from soc.api.deps import PrincipalDep, ServiceDep
@@ -49,7 +53,16 @@ def _mean(values: list[float]) -> float | None:
     response_model=Overview,
     summary="Open incidents, deadlines, MTTA/MTTR, alerts per hour",
 )
-async def overview(principal: PrincipalDep, service: ServiceDep) -> Overview:
+async def overview(
+    principal: PrincipalDep,
+    service: ServiceDep,
+    drills: Annotated[
+        Literal["include", "exclude"],
+        Query(description="Count drills' incidents and alerts too (include); by default not"),
+    ] = "exclude",
+) -> Overview:
+    """Live work only by default: drills' incidents and alerts are in no count, MTTA, MTTR
+    or alerts per hour unless ``drills=include``."""
     now = utcnow()
     by_severity: Counter[str] = Counter()
     by_tenant: Counter[str] = Counter()
@@ -60,7 +73,7 @@ async def overview(principal: PrincipalDep, service: ServiceDep) -> Overview:
     cursor: str | None = None
     while seen < MAX_INCIDENTS:
         page = await service.desk.find(
-            principal, IncidentQuery(tenants=None, limit=500, cursor=cursor)
+            principal, IncidentQuery(tenants=None, drills=drills, limit=500, cursor=cursor)
         )
         for incident in page.items:
             seen += 1
@@ -85,6 +98,7 @@ async def overview(principal: PrincipalDep, service: ServiceDep) -> Overview:
             since=start,
             until=start + timedelta(hours=HOURS),
             bucket_s=3600,
+            drills=drills,
         )
         hours = [
             HourCount(

@@ -2,7 +2,8 @@
 
     alert = make_correlation_alert(hit, created=now)
 
-Its id is a digest of (correlation id, tenant, group values, window start): the
+Its id is a digest of (correlation id, tenant, group values, window start, and the
+drill for a drill's window): the
 same matches give the same window and so the same id, so a replay, or a stage
 restarted from its checkpoint, raises nothing twice (the stores write ids once).
 """
@@ -35,10 +36,14 @@ class CorrelationHit:
     end: datetime
     matches: tuple[CorrelationMatch, ...]
     """The matches counted, in time order."""
+    drill: str | None = None
+    """The drill all its matches belong to (their windows never mix drills and live)."""
 
     @property
     def alert_id(self) -> str:
-        return correlation_alert_id(self.correlation.id, self.tenant, self.group, self.start)
+        return correlation_alert_id(
+            self.correlation.id, self.tenant, self.group, self.start, drill=self.drill
+        )
 
     @property
     def event_ids(self) -> tuple[str, ...]:
@@ -46,11 +51,19 @@ class CorrelationHit:
 
 
 def correlation_alert_id(
-    correlation_id: str, tenant: str, group: tuple[str, ...], start: datetime
+    correlation_id: str,
+    tenant: str,
+    group: tuple[str, ...],
+    start: datetime,
+    *,
+    drill: str | None = None,
 ) -> str:
-    return digest(
-        "correlation", correlation_id, tenant, fastjson.canonical(list(group)), start.isoformat()
-    )
+    """A live window's id as it always was; a drill's window also names the drill."""
+    parts = ["correlation", correlation_id, tenant, fastjson.canonical(list(group))]
+    parts.append(start.isoformat())
+    if drill:
+        parts += ["drill", drill]
+    return digest(*parts)
 
 
 def condition_text(correlation: Correlation) -> str:
@@ -80,6 +93,7 @@ def make_correlation_alert(hit: CorrelationHit, *, created: datetime) -> Alert:
         host=hosts.pop() if len(hosts) == 1 else None,
         source=SOURCE,
         logsource=LogSource(),
+        drill=hit.drill,
         correlation=CorrelationInfo(
             type=correlation.type.value,
             group=dict(zip(correlation.group_by, hit.group, strict=True)),

@@ -16,7 +16,7 @@ from typing import Any
 
 from soc.detect.correlation.model import Correlation, CorrelationMatch, match_for, silent_ids
 from soc.metrics import CORRELATION_MATCHES
-from soc.models import Alert, Event
+from soc.models import Alert, Event, drill_of
 
 _SKIPPED = {
     "group": CORRELATION_MATCHES.labels(outcome="no_group"),
@@ -68,6 +68,7 @@ class Correlations:
         alert_id: str,
         event_ids: tuple[str, ...],
         host: str | None = None,
+        drill: str | None = None,
     ) -> list[CorrelationMatch]:
         """One match per correlation referencing ``rule_id`` that the event can feed."""
         out: list[CorrelationMatch] = []
@@ -81,6 +82,7 @@ class Correlations:
                 alert_id=alert_id,
                 event_ids=event_ids,
                 host=host,
+                drill=drill,
             )
             if isinstance(found, str):
                 _SKIPPED[found].inc()
@@ -102,6 +104,7 @@ class Correlations:
             alert_id=Alert.make_id(rule_id=rule_id, event_id=event.id),
             event_ids=(event.id,),
             host=event.host,
+            drill=drill_of(event.origin),
         )
 
     def matches_of_rules(self, rule_ids: Sequence[str], event: Event) -> list[CorrelationMatch]:

@@ -60,8 +60,10 @@ from soc.settings import CorrelationSettings
 
 log = get_logger(__name__)
 
-GroupKey = tuple[str, str, tuple[str, ...]]
-"""(tenant, correlation id, group-by values)."""
+GroupKey = tuple[str, str, str | None, tuple[str, ...]]
+"""(tenant, correlation id, drill, group-by values): a drill's matches (``drill`` set, from
+the events' ``origin.drill``) never share a window with live ones (``None``) or another
+drill's."""
 
 _MATCH, _CLOSE = 0, 1
 _COUNTED = CORRELATION_MATCHES.labels(outcome="counted")
@@ -81,6 +83,8 @@ class GroupState(BaseModel):
     tenant: str
     correlation_id: str
     group: list[str]
+    drill: str | None = None
+    """The drill whose matches it holds; ``None``: live (every state written before drills)."""
     window: list[CorrelationMatch] = Field(default_factory=list)
     """The final matches of the open window, in time order."""
     opened: datetime | None = None
@@ -92,7 +96,7 @@ class GroupState(BaseModel):
 
     @property
     def key(self) -> GroupKey:
-        return (self.tenant, self.correlation_id, tuple(self.group))
+        return (self.tenant, self.correlation_id, self.drill, tuple(self.group))
 
 
 class TenantState(BaseModel):
@@ -108,8 +112,9 @@ class Snapshot(BaseModel):
 
     tenants: list[TenantState] = Field(default_factory=list)
     groups: list[GroupState] = Field(default_factory=list)
-    removed: list[tuple[str, str, list[str]]] = Field(default_factory=list)
-    """Group keys dropped since the last ``changes()`` (empty in a full snapshot)."""
+    removed: list[tuple[str, str, str | None, list[str]]] = Field(default_factory=list)
+    """Group keys (tenant, correlation, drill, group) dropped since the last ``changes()``
+    (empty in a full snapshot)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -121,14 +126,21 @@ class _Group:
     pending: dict[str, CorrelationMatch] = field(default_factory=dict)
 
 
+_Entry = tuple[datetime, int, str, str, tuple[str, ...], str, int, CorrelationMatch | None]
+"""A queued match or window close: (time, kind, correlation id, drill or "", group values,
+alert id or window start, sequence, match)."""
+
+
+def _sortable(key: GroupKey) -> tuple[str, str, str, tuple[str, ...]]:
+    return (key[0], key[1], key[2] or "", key[3])
+
+
 @dataclass(slots=True, eq=False)
 class _Tenant:
     newest: datetime | None = None
     watermark: datetime | None = None
     last_arrival: float = 0.0
-    queue: list[tuple[datetime, int, str, tuple[str, ...], str, int, CorrelationMatch | None]] = (
-        field(default_factory=list)
-    )
+    queue: list[_Entry] = field(default_factory=list)
 
 
 class Evaluator:
@@ -270,7 +282,7 @@ class Evaluator:
         out = Snapshot(
             tenants=[self._tenant_state(n) for n in sorted(self._dirty_tenants)],
             groups=[self._group_state(k) for k in self._groups if k in self._dirty],
-            removed=[(t, c, list(g)) for t, c, g in sorted(self._removed)],
+            removed=[(t, c, d, list(g)) for t, c, d, g in sorted(self._removed, key=_sortable)],
         )
         self._dirty.clear()
         self._removed.clear()
@@ -286,8 +298,8 @@ class Evaluator:
             tenant = self._tenant(state.tenant)
             tenant.newest, tenant.watermark = state.newest, state.watermark
             tenant.last_arrival = self._clock()
-        for t, c, g in snapshot.removed:
-            self._drop((t, c, tuple(g)))
+        for t, c, d, g in snapshot.removed:
+            self._drop((t, c, d, tuple(g)))
         for group in snapshot.groups:
             correlation = self._catalog.by_id.get(group.correlation_id)
             self._drop(group.key)
@@ -362,7 +374,16 @@ class Evaluator:
             self._dirty.add(key)
         heapq.heappush(
             tenant.queue,
-            (match.time, _MATCH, key[1], key[2], match.alert_id, next(self._seq), match),
+            (
+                match.time,
+                _MATCH,
+                key[1],
+                key[2] or "",
+                key[3],
+                match.alert_id,
+                next(self._seq),
+                match,
+            ),
         )
         return True
 
@@ -372,7 +393,16 @@ class Evaluator:
         closes = opened + timedelta(seconds=correlation.timespan_s)
         heapq.heappush(
             tenant.queue,
-            (closes, _CLOSE, key[1], key[2], opened.isoformat(), next(self._seq), None),
+            (
+                closes,
+                _CLOSE,
+                key[1],
+                key[2] or "",
+                key[3],
+                opened.isoformat(),
+                next(self._seq),
+                None,
+            ),
         )
 
     def _group(self, key: GroupKey, correlation: Correlation) -> _Group:
@@ -430,8 +460,8 @@ class Evaluator:
         mark = tenant.watermark
         queue = tenant.queue
         while queue and mark is not None and queue[0][0] < mark:
-            _, kind, correlation_id, values, tag, _, match = heapq.heappop(queue)
-            key = (name, correlation_id, values)
+            _, kind, correlation_id, drill, values, tag, _, match = heapq.heappop(queue)
+            key = (name, correlation_id, drill or None, values)
             group = self._groups.get(key)
             if kind == _MATCH:
                 assert match is not None
@@ -491,6 +521,7 @@ class Evaluator:
             start=counted[0].time,
             end=match.time,
             matches=tuple(counted),
+            drill=match.drill,
         )
 
     def _close(self, group: _Group, key: GroupKey) -> CorrelationHit | None:
@@ -507,11 +538,12 @@ class Evaluator:
         return CorrelationHit(
             correlation=correlation,
             tenant=key[0],
-            group=key[2],
+            group=key[3],
             value=value,
             start=opened,
             end=opened + timedelta(seconds=correlation.timespan_s),
             matches=tuple(counted),
+            drill=key[2],
         )
 
     def _hit(self, tenant: _Tenant, hit: CorrelationHit) -> list[Alert]:
@@ -533,6 +565,7 @@ class Evaluator:
                 alert_id=hit.alert_id,
                 event_ids=hit.event_ids,
                 host=hosts.pop() if len(hosts) == 1 else None,
+                drill=hit.drill,
             ):
                 outer_correlation = self._catalog.by_id[outer.correlation_id]
                 self._enqueue(tenant, outer_correlation, outer)
@@ -566,7 +599,8 @@ class Evaluator:
         return GroupState(
             tenant=key[0],
             correlation_id=key[1],
-            group=list(key[2]),
+            group=list(key[3]),
+            drill=key[2],
             window=list(group.window.values()),
             opened=group.opened,
             quiet_until=group.quiet_until,

@@ -186,11 +186,14 @@ class CorrelationMatch(BaseModel):
     """When the event was received (the correlation stage's latency metric), if known."""
     route: str | None = None
     """The chain it is routed by on the bus, when not its own correlation (Correlations)."""
+    drill: str | None = None
+    """The drill whose replayed event it is (the event's ``origin.drill``); ``None``: live."""
 
     @property
-    def key(self) -> tuple[str, str, tuple[str, ...]]:
-        """What its state is kept under: (tenant, correlation id, group values)."""
-        return (self.tenant, self.correlation_id, self.group)
+    def key(self) -> tuple[str, str, str | None, tuple[str, ...]]:
+        """What its state is kept under: (tenant, correlation id, drill, group values), so a
+        drill's matches never share a window with live matches or another drill's."""
+        return (self.tenant, self.correlation_id, self.drill, self.group)
 
     @property
     def bus_key(self) -> str:
@@ -252,6 +255,7 @@ def match_for(
     alert_id: str,
     event_ids: tuple[str, ...],
     host: str | None = None,
+    drill: str | None = None,
 ) -> CorrelationMatch | Skip:
     """The match ``rule_id`` firing on an event (its ``fields``) gives ``correlation``.
 
@@ -288,4 +292,5 @@ def match_for(
         alert_id=alert_id,
         event_ids=event_ids,
         host=host,
+        drill=drill,
     )

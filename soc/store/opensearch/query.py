@@ -19,7 +19,7 @@ from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import TransportError
 
 from soc.errors import StoreError
-from soc.models import AlertQuery
+from soc.models import AlertQuery, Drills
 from soc.store.eventquery import (
     AllOf,
     AnyOf,
@@ -99,6 +99,9 @@ def alert_search(query: AlertQuery, position: tuple[int, str] | None) -> dict[st
         clauses.append({"terms": {"status": [s.value for s in query.status]}})
     if query.host is not None:
         clauses.append({"term": {"host": query.host}})
+    if query.drill is not None:
+        clauses.append({"term": {"drill": query.drill}})
+    clauses += drill_clauses(query.drills)
     bounds: dict[str, int] = {}
     if query.since is not None:
         bounds["gte"] = micros(query.since)
@@ -118,11 +121,26 @@ def alert_search(query: AlertQuery, position: tuple[int, str] | None) -> dict[st
     return body
 
 
+def drill_clauses(drills: Drills) -> list[dict[str, Any]]:
+    """Live alerts only (``exclude``: no ``drill``), drills' only (``only``), or both."""
+    if drills == "exclude":
+        return [{"bool": {"must_not": [{"exists": {"field": "drill"}}]}}]
+    if drills == "only":
+        return [{"exists": {"field": "drill"}}]
+    return []
+
+
 def alert_histogram(
-    tenants: list[str] | None, since_us: int, until_us: int, bucket_s: int
+    tenants: list[str] | None,
+    since_us: int,
+    until_us: int,
+    bucket_s: int,
+    *,
+    drills: Drills = "include",
 ) -> dict[str, Any]:
     """Non-empty buckets of event time, aligned to the epoch (keys in epoch milliseconds)."""
     clauses = [*tenant_filter(tenants), {"range": {"time_us": {"gte": since_us, "lt": until_us}}}]
+    clauses += drill_clauses(drills)
     histogram = {"field": "time", "fixed_interval": f"{bucket_s}s", "min_doc_count": 1}
     return {
         "size": 0,
@@ -177,6 +195,9 @@ def record_search(query: RecordQuery) -> dict[str, Any] | None:
         if not alternatives:
             return None
         clauses.append({"bool": {"should": alternatives, "minimum_should_match": 1}})
+    excluded = [_has_any(n, vs) for n, vs in query.not_terms.items() if vs]
+    if excluded:
+        clauses.append({"bool": {"must_not": excluded}})
     clauses.extend({"term": {"words": word_token(w)}} for w in query.words)
     bounds: dict[str, int] = {}
     if query.sort_from is not None:

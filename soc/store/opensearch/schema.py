@@ -205,7 +205,12 @@ _ALERTS = {
     "logsource": _LOGSOURCE,
     "search_words": _DATA_KEYWORD,
     "correlation": _STORED_ONLY,
+    "drill": _KEYWORD,
 }
+
+ADDED_FIELDS: dict[str, dict[str, Any]] = {"alerts": {"drill": _KEYWORD}}
+"""Fields mapped after indices of a kind may exist: put into those indices' mappings at
+start (the templates only shape indices made after them)."""
 
 _DEAD_LETTERS = {
     "id": _KEYWORD,

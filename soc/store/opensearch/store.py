@@ -33,7 +33,7 @@ from opensearchpy.exceptions import OpenSearchException, TransportError
 from soc.component import Component
 from soc.errors import StoreError
 from soc.log import get_logger
-from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
+from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Drills, Event
 from soc.settings import OpenSearchSettings, RetentionSettings
 from soc.store._common import after, page
 from soc.store.base import RuleAlertCounts, encode_cursor
@@ -131,6 +131,13 @@ class OpenSearchStore(Component):
             for name, body in mappings.templates(s).items():
                 with _translated(f"put index template {name}"):
                     await self._os.indices.put_index_template(name=name, body=body)
+            for kind, fields in mappings.ADDED_FIELDS.items():
+                with _translated(f"put mapping of {kind}"):
+                    await self._os.indices.put_mapping(
+                        index=mappings.pattern(self._prefix, kind),
+                        body={"properties": fields},
+                        params=dsl.MISSING_INDEX_OK,
+                    )
         except BaseException:
             await self.stop()
             raise
@@ -373,11 +380,17 @@ class OpenSearchStore(Component):
         return [DeadLetter.model_validate(h["_source"]) for h in hits]
 
     async def alert_histogram(
-        self, *, tenants: list[str] | None, since: datetime, until: datetime, bucket_s: int
+        self,
+        *,
+        tenants: list[str] | None,
+        since: datetime,
+        until: datetime,
+        bucket_s: int,
+        drills: Drills = "include",
     ) -> dict[datetime, int]:
         if tenants is not None and not tenants:
             return {}
-        body = dsl.alert_histogram(tenants, micros(since), micros(until), bucket_s)
+        body = dsl.alert_histogram(tenants, micros(since), micros(until), bucket_s, drills=drills)
         with _translated("alert histogram"):
             response = await dsl.search_whole(
                 self._os,

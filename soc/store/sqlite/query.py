@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from soc.models import AlertQuery
+from soc.models import AlertQuery, Drills
 from soc.store.terms import micros, words
 
 Sql = tuple[str, list[Any]]
@@ -42,6 +42,10 @@ def alert_search(query: AlertQuery, position: tuple[int, str] | None) -> Sql:
     if query.host is not None:
         where.append("host = ?")
         params.append(query.host)
+    if query.drill is not None:
+        where.append("drill = ?")
+        params.append(query.drill)
+    drill_clause(query.drills, where)
     if query.since is not None:
         where.append("time_us >= ?")
         params.append(micros(query.since))
@@ -80,14 +84,28 @@ def dead_letters(tenants: list[str] | None, limit: int) -> Sql:
     return sql, [*params, max(limit, 0)]
 
 
+def drill_clause(drills: Drills, where: list[str]) -> None:
+    """Live alerts only (``exclude``), drills' only (``only``), or both."""
+    if drills == "exclude":
+        where.append("drill IS NULL")
+    elif drills == "only":
+        where.append("drill IS NOT NULL")
+
+
 def alert_histogram(
-    tenants: list[str] | None, since: datetime, until: datetime, size_us: int
+    tenants: list[str] | None,
+    since: datetime,
+    until: datetime,
+    size_us: int,
+    *,
+    drills: Drills = "include",
 ) -> Sql:
     """Alert counts per bucket of ``size_us`` microseconds (bucket number, count)."""
     where = ["time_us >= ?", "time_us < ?"]
     params: list[Any] = [micros(since), micros(until)]
     if tenants is not None:
         one_of("tenant", tenants, where, params)
+    drill_clause(drills, where)
     sql = (
         f"SELECT time_us / {int(size_us)} AS b, count(*) FROM alerts "
         f"WHERE {' AND '.join(where)} GROUP BY b"

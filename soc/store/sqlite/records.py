@@ -117,6 +117,9 @@ def find(conn: sqlite3.Connection, query: RecordQuery) -> RecordPage:
         if not alternatives:
             return RecordPage(items=[])
         where.append(f"({' OR '.join(alternatives)})")
+    for name, values in query.not_terms.items():
+        if values:
+            where.append("NOT " + _has_term(name, values, params))
     for word in query.words:
         where.append(_has_term(WORD, [word], params))
     if query.sort_from is not None:

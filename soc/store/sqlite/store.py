@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from soc.component import Component
 from soc.errors import QueryError, StoreError
 from soc.log import get_logger
-from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Event
+from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Drills, Event
 from soc.settings import RetentionSettings, SqliteSettings
 from soc.store._common import after, page
 from soc.store.base import RuleAlertCounts, encode_cursor
@@ -70,8 +70,10 @@ def _open(path: Path) -> sqlite3.Connection:
                 f"sqlite: {path} has schema version {version}, newer than this code's "
                 f"{schema.SCHEMA_VERSION}"
             )
+        existing = {row[1] for row in conn.execute("PRAGMA table_info(alerts)")}
         conn.executescript(
-            f"BEGIN IMMEDIATE; {schema.SCHEMA} {sqlite_events.PLAN_BACKFILL} "
+            f"BEGIN IMMEDIATE; {schema.SCHEMA} {schema.added_columns(existing)} "
+            f"{schema.ALERT_DRILL_INDEX} {sqlite_events.PLAN_BACKFILL} "
             f"PRAGMA user_version = {schema.SCHEMA_VERSION}; COMMIT;"
         )
         eventsql.register(conn)
@@ -182,6 +184,7 @@ class SqliteStore(Component):
                 a.host,
                 " ".join(a.tags),
                 a.model_dump_json(),
+                a.drill,
             )
             for a in alerts
         ]
@@ -231,12 +234,19 @@ class SqliteStore(Component):
         return [DeadLetter.model_validate_json(r[0]) for r in rows]
 
     async def alert_histogram(
-        self, *, tenants: list[str] | None, since: datetime, until: datetime, bucket_s: int
+        self,
+        *,
+        tenants: list[str] | None,
+        since: datetime,
+        until: datetime,
+        bucket_s: int,
+        drills: Drills = "include",
     ) -> dict[datetime, int]:
         if tenants is not None and not tenants:
             return {}
         size = bucket_s * 1_000_000
-        rows = await self._fetch(*sql_query.alert_histogram(tenants, since, until, size))
+        sql, params = sql_query.alert_histogram(tenants, since, until, size, drills=drills)
+        rows = await self._fetch(sql, params)
         return {from_micros(int(b) * size): int(n) for b, n in rows}
 
     async def rule_alert_counts(

@@ -290,7 +290,7 @@ def test_incremental_changes_rebuild_the_same_state() -> None:
         live.feed(matches[start : start + 37])
         changes = live.changes()
         for key in changes.removed:
-            replica.pop((key[0], key[1], tuple(key[2])), None)
+            replica.pop((key[0], key[1], key[2], tuple(key[3])), None)
         for group in changes.groups:
             replica[group.key] = group
         for tenant in changes.tenants:
