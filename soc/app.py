@@ -117,7 +117,11 @@ class Service:
         self.marks = DrillMarks(self.store)
         """Takes blind drills' marking out of what non-leads read (soc.drills.marks)."""
         self.drills = DrillControl(
-            self.store, self.desk, self.audit, Scenarios(settings.drills.scenarios)
+            self.store,
+            self.desk,
+            self.audit,
+            Scenarios(settings.drills.scenarios),
+            marks=self.marks,
         )
         self._stages: list[Stage] = []
         if drills and settings.drills.run:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from soc.audit.trail import AuditTrail
 from soc.drills.book import DrillBook
+from soc.drills.marks import DrillMarks
 from soc.drills.models import Drill, DrillState
 from soc.drills.scenario import Scenario, load_scenario, shipped_scenarios
 from soc.errors import ConfigError, Conflict, NotFound
@@ -56,8 +57,17 @@ class Scenarios:
 
 
 class DrillControl:
-    def __init__(self, store: Store, desk: Desk, audit: AuditTrail, scenarios: Scenarios) -> None:
+    def __init__(
+        self,
+        store: Store,
+        desk: Desk,
+        audit: AuditTrail,
+        scenarios: Scenarios,
+        *,
+        marks: DrillMarks | None = None,
+    ) -> None:
         self.book = DrillBook(store)
+        self._marks = marks
         self._desk = desk
         self._audit = audit
         self.scenarios = scenarios
@@ -151,6 +161,8 @@ class DrillControl:
             return d
 
         drill = await self.book.update(drill_id, apply)
+        if self._marks is not None:
+            self._marks.forget(drill_id)
         if refused:
             raise InvalidOperation(f"drill {drill_id} is {refused[0].value}; it cannot be {to}")
         await self._record(principal, drill, f"drill.{to.value}", {"from": before.state.value})

@@ -10,13 +10,15 @@ no "DIỄN TẬP / DRILL" badge and nothing in the JSON gives the drill away; on
 drill ends (or for an announced drill) the id is shown to all. Whether a drill is
 blind and running is read from its record, kept for ``TTL_S`` per process.
 
-The query filters that name drills (``drill=``, ``drills=``) are for leads only
-(:func:`require_drill_filters`): an analyst asking for ``drills=only`` would otherwise
+The query filters that name drills (``drill=``, ``drills=``, an event query on
+``origin.drill``) are for leads only (:meth:`DrillMarks.check_filters`,
+:func:`require_drill_query`): an analyst asking for ``drills=only`` would otherwise
 learn which alerts a blind drill raised.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -33,9 +35,14 @@ TTL_S = 2.0
 T = TypeVar("T")
 
 
-def require_drill_filters(principal: Principal, drill: str | None, drills: str | None) -> None:
-    if (drill or (drills and drills != "include")) and not can(principal, "drills:read"):
-        raise Forbidden("filters by drill are for leads (a blind drill must stay unmarked)")
+_DRILL_FIELD = re.compile(r"drill\s*:|drill$", re.IGNORECASE)
+
+
+def require_drill_query(principal: Principal, text: str | None) -> None:
+    """An event query or field naming the drill (``origin.drill:...``, stats by
+    ``origin.drill``) is for leads only, for the same reason."""
+    if text and _DRILL_FIELD.search(text.strip()) and not can(principal, "drills:read"):
+        raise Forbidden("queries by drill are for leads (a blind drill must stay unmarked)")
 
 
 class DrillMarks:
@@ -56,6 +63,21 @@ class DrillMarks:
             if cached[1]:
                 out.add(drill_id)
         return out
+
+    def forget(self, drill_id: str) -> None:
+        """The drill changed here (ended): read it anew at the next request."""
+        self._cache.pop(drill_id, None)
+
+    async def check_filters(
+        self, principal: Principal, drill: str | None, drills: str | None
+    ) -> None:
+        """Refuse a non-lead's drill filters that could give a blind drill away: ``drills``
+        other than ``include``, or ``drill`` naming a blind drill still running (an
+        announced drill's alerts may be listed by anyone who reads alerts)."""
+        if can(principal, "drills:read"):
+            return
+        if (drills and drills != "include") or (drill and await self._hidden([drill])):
+            raise Forbidden("this filter by drill is for leads (a blind drill stays unmarked)")
 
     async def scrub(self, principal: Principal, value: T) -> T:
         """``value`` as ``principal`` may see it: blind running drills' ids taken out."""

@@ -230,7 +230,7 @@ def apply(incident: Incident, command: Command, *, actor: Actor, now: datetime) 
             update["resolution"] = reason
             update["alerts"] = [_judged(a) for a in incident.alerts]
         case EndDrill():
-            if getattr(incident, "drill", None) is None:
+            if incident.drill is None:
                 raise InvalidOperation("not a drill's incident")
             if incident.handoff is not None:
                 update["handoffs"] = _answer(

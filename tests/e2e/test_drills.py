@@ -100,7 +100,9 @@ async def soc(settings: Settings) -> AsyncIterator[Soc]:
                     "/api/v1/auth/token", data={"username": name, "password": PASSWORD}
                 )
                 assert r.status_code == 200, r.text
-                headers[name.split(".")[0]] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+                headers[name.split(".")[0]] = {
+                    "Authorization": f"Bearer {r.json()['access_token']}"
+                }
             yield Soc(service, client, headers)
 
 
@@ -143,7 +145,9 @@ async def replayed(soc: Soc, scenario: Scenario, **start: Any) -> dict[str, Any]
         await asyncio.sleep(0.5)
 
 
-@pytest.mark.parametrize("scenario_id", ["lsass-credential-dump", "ssh-brute-force", "web-portal-attack"])
+@pytest.mark.parametrize(
+    "scenario_id", ["lsass-credential-dump", "ssh-brute-force", "web-portal-attack"]
+)
 async def test_a_shipped_scenario_end_to_end_scored_against_the_actions_times(
     soc: Soc, scenario_id: str
 ) -> None:

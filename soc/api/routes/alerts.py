@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from soc.api.deps import AlertReader, StoreDep
+from soc.api.deps import AlertReader, ServiceDep, StoreDep
 from soc.api.errors import ApiError, problems
 from soc.models import (
     DRILLS_HELP,
@@ -37,6 +37,7 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=problems(401, 40
 async def list_alerts(
     principal: AlertReader,
     store: StoreDep,
+    service: ServiceDep,
     tenant: Annotated[list[str] | None, Query(description="Only these tenants")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
     rule_id: Annotated[list[str] | None, Query()] = None,
@@ -52,6 +53,7 @@ async def list_alerts(
         str | None, Query(max_length=512, description="`next_cursor` of the page before")
     ] = None,
 ) -> AlertPage:
+    await service.marks.check_filters(principal, drill, drills)
     query = AlertQuery(
         tenants=scope(principal, "alerts:read", tenant),
         severity=severity or [],
@@ -66,7 +68,7 @@ async def list_alerts(
         limit=limit,
         cursor=cursor,
     )
-    return await store.search_alerts(query)
+    return await service.marks.scrub(principal, await store.search_alerts(query))
 
 
 @router.get(
@@ -75,13 +77,15 @@ async def list_alerts(
     summary="One alert with the event that raised it",
     responses=problems(404),
 )
-async def get_alert(alert_id: str, principal: AlertReader, store: StoreDep) -> AlertRead:
+async def get_alert(
+    alert_id: str, principal: AlertReader, store: StoreDep, service: ServiceDep
+) -> AlertRead:
     tenants = scope(principal, "alerts:read")
     alert = await store.get_alert(alert_id, tenants=tenants)
     if alert is None:
         raise ApiError(404, "not_found", "no such alert")
     event = await store.get_event(alert.event_id, tenants=tenants)
-    return AlertRead(**alert.model_dump(), event=event)
+    return await service.marks.scrub(principal, AlertRead(**alert.model_dump(), event=event))
 
 
 @router.get(

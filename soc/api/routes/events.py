@@ -16,8 +16,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from soc.api.deps import Allowed, StoreDep
+from soc.api.deps import Allowed, ServiceDep, StoreDep
 from soc.api.errors import ApiError, problems
+from soc.drills.marks import require_drill_query
 from soc.models import Event, UtcDatetime, utcnow
 from soc.security.principal import Principal
 from soc.security.roles import scope
@@ -69,6 +70,7 @@ def _query(
     **paging: int | str | None,
 ) -> EventQuery:
     """The store's query, narrowed to the caller's tenants; a malformed ``q`` raises (400)."""
+    require_drill_query(principal, q)
     return EventQuery(
         tenants=scope(principal, "events:read", tenant),
         where=parse(q or ""),
@@ -87,6 +89,7 @@ def _query(
 async def list_events(
     principal: EventReader,
     store: StoreDep,
+    service: ServiceDep,
     q: Q = None,
     since: Since = None,
     until: Until = None,
@@ -97,7 +100,7 @@ async def list_events(
     ] = None,
 ) -> EventPage:
     query = _query(principal, tenant, q, since, until, limit=limit, cursor=cursor)
-    return await store.search_events(query)
+    return await service.marks.scrub(principal, await store.search_events(query))
 
 
 @router.get(
@@ -116,6 +119,7 @@ async def event_stats(
     tenant: Tenants = None,
     size: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> EventStats:
+    require_drill_query(principal, field)
     query = _query(principal, tenant, q, since, until)
     return await store.event_stats(query, field=field, size=size)
 

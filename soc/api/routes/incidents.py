@@ -101,6 +101,7 @@ async def list_incidents(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> IncidentPage:
+    await service.marks.check_filters(principal, drill, drills)
     query = IncidentQuery(
         tenants=tenant,
         status=incident_status or [],
@@ -115,7 +116,7 @@ async def list_incidents(
         limit=limit,
         cursor=cursor,
     )
-    return await service.desk.find(principal, query)
+    return await service.marks.scrub(principal, await service.desk.find(principal, query))
 
 
 @router.get(
@@ -127,7 +128,7 @@ async def list_incidents(
 async def get_incident(
     incident_id: str, principal: PrincipalDep, service: ServiceDep
 ) -> IncidentView:
-    return await service.desk.view(principal, incident_id)
+    return await service.marks.scrub(principal, await service.desk.view(principal, incident_id))
 
 
 @router.get(
@@ -139,7 +140,7 @@ async def get_incident(
 async def get_timeline(
     incident_id: str, principal: PrincipalDep, service: ServiceDep
 ) -> list[TimelineItem]:
-    return await service.desk.timeline(principal, incident_id)
+    return await service.marks.scrub(principal, await service.desk.timeline(principal, incident_id))
 
 
 @router.post(
@@ -151,7 +152,10 @@ async def get_timeline(
 async def act(
     incident_id: str, body: ActionRequest, principal: PrincipalDep, service: ServiceDep
 ) -> Incident:
-    return await service.desk.act(principal, incident_id, body.command, version=body.version)
+    return await service.marks.scrub(
+        principal,
+        await service.desk.act(principal, incident_id, body.command, version=body.version),
+    )
 
 
 @router.post(
@@ -164,7 +168,9 @@ async def act(
 async def add_comment(
     incident_id: str, body: CommentRequest, principal: PrincipalDep, service: ServiceDep
 ) -> Comment:
-    return await service.desk.comment(principal, incident_id, body.text)
+    return await service.marks.scrub(
+        principal, await service.desk.comment(principal, incident_id, body.text)
+    )
 
 
 @router.put(
@@ -176,7 +182,10 @@ async def add_comment(
 async def assign(
     incident_id: str, body: AssignRequest, principal: PrincipalDep, service: ServiceDep
 ) -> Incident:
-    return await service.desk.assign(principal, incident_id, body.assignee, version=body.version)
+    return await service.marks.scrub(
+        principal,
+        await service.desk.assign(principal, incident_id, body.assignee, version=body.version),
+    )
 
 
 @router.post(
@@ -188,8 +197,11 @@ async def assign(
 async def judge(
     incident_id: str, body: VerdictRequest, principal: PrincipalDep, service: ServiceDep
 ) -> Incident:
-    return await service.desk.verdict(
-        principal, incident_id, body.alert_ids, body.verdict, version=body.version
+    return await service.marks.scrub(
+        principal,
+        await service.desk.verdict(
+            principal, incident_id, body.alert_ids, body.verdict, version=body.version
+        ),
     )
 
 
@@ -202,7 +214,10 @@ async def judge(
 async def merge(
     incident_id: str, body: MergeRequest, principal: PrincipalDep, service: ServiceDep
 ) -> Incident:
-    return await service.desk.merge(principal, incident_id, body.sources, version=body.version)
+    return await service.marks.scrub(
+        principal,
+        await service.desk.merge(principal, incident_id, body.sources, version=body.version),
+    )
 
 
 @router.post(
@@ -214,8 +229,11 @@ async def merge(
 async def move(
     incident_id: str, body: MoveRequest, principal: PrincipalDep, service: ServiceDep
 ) -> Incident:
-    return await service.desk.move(
-        principal, incident_id, body.alert_ids, body.to, version=body.version
+    return await service.marks.scrub(
+        principal,
+        await service.desk.move(
+            principal, incident_id, body.alert_ids, body.to, version=body.version
+        ),
     )
 
 

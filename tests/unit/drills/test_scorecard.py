@@ -10,8 +10,8 @@ import pytest
 from soc.detect.engine import Engine
 from soc.detect.rule import make_alert
 from soc.drills.models import Drill, DrillState, StepProgress
-from soc.drills.report import report_html, scorecard_text
 from soc.drills.replay import step_events
+from soc.drills.report import report_html, scorecard_text
 from soc.drills.scenario import Scenario, shipped_scenarios
 from soc.drills.scorecard import score
 from soc.incidents import lifecycle
@@ -63,7 +63,9 @@ def alerts(scenario: Scenario, engine: Engine) -> list[Alert]:
         )
         for rule in engine.match(event):
             alert = make_alert(rule, event)
-            out.append(alert.model_copy(update={"created": at(400 if rule.id == LATE_RULE else 30)}))
+            out.append(
+                alert.model_copy(update={"created": at(400 if rule.id == LATE_RULE else 30)})
+            )
     return out
 
 

@@ -10,9 +10,9 @@ from pydantic import TypeAdapter, ValidationError
 from soc.audit import AuditEntry, verify
 from soc.incidents.errors import InvalidOperation, InvalidTransition, NotAllowed
 from soc.incidents.lifecycle import (
+    DRILL_ENDED,
     TRANSITIONS,
     Accept,
-    DRILL_ENDED,
     Close,
     CloseFalsePositive,
     Command,
