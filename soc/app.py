@@ -127,7 +127,13 @@ class Service:
         if drills and settings.drills.run:
             scenarios = self.drills.scenarios
             self._stages.append(
-                DrillRunner(self.store, self.bus, settings, scenarios=scenarios.get)
+                DrillRunner(
+                    self.store,
+                    self.bus,
+                    settings,
+                    scenarios=scenarios.get,
+                    close_late=self.drills.close_late,
+                )
             )
         if bridge and settings.kafka_bridge_on:
             self._stages.append(build_bridge(settings, self.bus))

@@ -28,7 +28,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from soc.bus.base import Bus
@@ -46,6 +46,8 @@ from soc.store.base import Store
 log = logging.getLogger(__name__)
 
 LIVE = (DrillState.pending, DrillState.running, DrillState.paused)
+LATE = timedelta(minutes=10)
+"""How long after a drill's end its late incidents are still closed (see ``close_late``)."""
 
 
 class DrillLost(SocError):
@@ -62,12 +64,16 @@ class DrillRunner(Stage):
         settings: Settings,
         *,
         scenarios: Callable[[str], Scenario | None],
+        close_late: Callable[[Drill], Awaitable[None]] | None = None,
         name: str | None = None,
     ) -> None:
+        """``close_late``: closes the incidents an ended drill's last events opened after its
+        end (DrillControl.close_late); called at each poll for ``LATE`` after the end."""
         self._book = DrillBook(store)
         self._bus = bus
         self._settings = settings
         self._scenarios = scenarios
+        self._close_late = close_late
         super().__init__()
         self.runner_name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -88,8 +94,15 @@ class DrillRunner(Stage):
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def poll(self) -> None:
-        """Take the pending drills, and the running ones whose runner went silent."""
+        """Take the pending drills, and the running ones whose runner went silent; close
+        what ended drills opened late."""
         self._tasks = {k: t for k, t in self._tasks.items() if not t.done()}
+        if self._close_late is not None:
+            now = utcnow()
+            over = [DrillState.ended, DrillState.aborted]
+            for drill in await self._book.list(tenants=None, states=over, limit=50):
+                if drill.ended is not None and now - drill.ended <= LATE:
+                    await self._close_late(drill)
         stale = timedelta(seconds=self._settings.drills.stale_s)
         now = utcnow()
         for drill in await self._book.list(tenants=None, states=list(LIVE)):

@@ -294,3 +294,69 @@ async def test_a_blind_drill_is_unmarked_for_analysts_until_it_ends(soc: Soc) ->
     seen = (await soc.get("analyst", f"/api/v1/incidents/{inc['id']}"))["incident"]
     assert seen["drill"] == did and seen["status"] == "closed"
     assert seen["handoffs"][-1]["state"] == "recalled"
+
+
+async def progress(soc: Soc, did: str) -> tuple[str, int]:
+    drill = await soc.get("lead", f"/api/v1/drills/{did}")
+    return drill["state"], sum(s["sent"] for s in drill["steps"])
+
+
+async def until(soc: Soc, did: str, ok: Any) -> tuple[str, int]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while not ok(*(seen := await progress(soc, did))):
+        assert loop.time() < deadline, seen
+        await asyncio.sleep(0.2)
+    return seen
+
+
+async def test_pause_resume_abort_and_the_scenarios_trend(soc: Soc) -> None:
+    web = shipped_scenarios()["web-portal-attack"]
+    first = await replayed(soc, web)
+    first_end = await soc.post("lead", f"/api/v1/drills/{first['id']}/end")
+
+    # The LSASS slice at four times its recorded speed takes 86 s: pause it, resume it,
+    # abort it once it raised alerts (its first after some 6 s).
+    drill = await soc.post(
+        "lead",
+        "/api/v1/drills",
+        {"scenario": "lsass-credential-dump", "tenant": TENANT, "speed": 4},
+        status=201,
+    )
+    did = drill["id"]
+    await until(soc, did, lambda state, sent: state == "running" and sent > 0)
+    paused = await soc.post("lead", f"/api/v1/drills/{did}/pause")
+    assert paused["state"] == "paused"
+    await asyncio.sleep(1)  # an event already in flight is saved
+    _, held = await progress(soc, did)
+    await asyncio.sleep(3)
+    assert await progress(soc, did) == ("paused", held), "a paused drill sends nothing"
+    assert (await soc.post("lead", f"/api/v1/drills/{did}/resume"))["state"] == "running"
+    await until(soc, did, lambda state, sent: sent > held)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while not (await soc.get("lead", "/api/v1/incidents", drill=did))["items"]:
+        assert loop.time() < deadline
+        await asyncio.sleep(0.3)
+    aborted = await soc.post("lead", f"/api/v1/drills/{did}/abort")
+    assert aborted["state"] == "aborted" and aborted["ended"] is not None
+    await asyncio.sleep(2)
+    state, sent = await progress(soc, did)
+    await asyncio.sleep(2)
+    assert await progress(soc, did) == (state, sent) == ("aborted", sent)
+    assert sent < sum(s["events"] for s in aborted["steps"])
+    # what the replay sent before the abort was detected; late incidents are closed too
+    await asyncio.sleep(3)
+    incidents = (await soc.get("lead", "/api/v1/incidents", drill=did, limit=500))["items"]
+    assert incidents and {i["status"] for i in incidents} == {"closed"}
+    assert {i["resolution"] for i in incidents} == {"drill ended"}
+    r = await soc.client.post(f"/api/v1/drills/{did}/resume", headers=soc.headers["lead"])
+    assert r.status_code == 422
+
+    # the same scenario again: its scorecard shows the trend
+    second = await replayed(soc, web)
+    card = await soc.get("lead", f"/api/v1/drills/{second['id']}/scorecard")
+    assert [(p["drill_id"], p["score"]) for p in card["history"]] == [
+        (first["id"], first_end["score"]),
+        (second["id"], card["score"]),
+    ]
