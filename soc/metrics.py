@@ -130,3 +130,14 @@ CORRELATION_EVICTIONS = Counter(
     ["kind"],
 )
 CORRELATION_GROUPS = Gauge("soc_correlation_groups", "Correlation groups held in memory")
+DRILL_EVENTS_SENT = Counter(
+    "soc_drill_events_sent_total",
+    "Recorded events a drill runner sent through the ingest, by scenario",
+    ["scenario"],
+)
+DRILL_REPLAYS = Counter(
+    "soc_drill_replays_total",
+    "Drill replays a runner finished, by how: replayed, lost (aborted, ended or taken "
+    "over), failed",
+    ["outcome"],
+)

@@ -37,6 +37,7 @@ from soc.drills.models import Drill, DrillState, StepProgress
 from soc.drills.replay import Planned, step_events
 from soc.drills.scenario import Scenario
 from soc.errors import NotFound, SocError
+from soc.metrics import DRILL_EVENTS_SENT, DRILL_REPLAYS
 from soc.models import utcnow
 from soc.settings import Settings
 from soc.stages.ingest import ingest_ndjson
@@ -140,11 +141,14 @@ class DrillRunner(Stage):
                 raise NotFound(f"no scenario {drill.scenario!r}")
             scenario = scenario.model_copy(update={"speed": drill.speed})
             await _Replay(self, drill, scenario).run()
+            DRILL_REPLAYS.labels(outcome="replayed").inc()
         except DrillLost:
+            DRILL_REPLAYS.labels(outcome="lost").inc()
             log.info("drill no longer replayed here", extra={"drill": drill_id})
         except asyncio.CancelledError:
             raise
         except Exception as e:
+            DRILL_REPLAYS.labels(outcome="failed").inc()
             log.exception("drill replay failed", extra={"drill": drill_id})
             await self._fail(drill_id, f"{type(e).__name__}: {e}")
 
@@ -240,6 +244,7 @@ class _Replay:
         if self.drill.started is None:
             self.drill.started = now
         progress.sent += len(batch)
+        DRILL_EVENTS_SENT.labels(scenario=self.scenario.id).inc(len(batch))
         progress.last_event_at = now
         await self.save(force=progress.sent == len(batch))
 
