@@ -36,7 +36,12 @@ log = get_logger(__name__)
 
 def create_app(service: Service) -> FastAPI:
     """An app whose lifespan starts and stops ``service``, and the live feed of its UI."""
-    feed = Feed(service.store, service.cases, interval_s=service.settings.incidents.stream_poll_s)
+    feed = Feed(
+        service.store,
+        service.cases,
+        interval_s=service.settings.incidents.stream_poll_s,
+        marks=service.marks,
+    )
     runner = HuntRunner(
         service.store,
         service.bus,

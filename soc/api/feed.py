@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from soc.drills.marks import DrillMarks
 from soc.errors import BackendError
 from soc.incidents.cases import Cases, IncidentQuery
 from soc.incidents.permissions import unit_sees
@@ -38,6 +39,8 @@ class Listener:
     """``None``: every tenant."""
     alerts: bool
     unit: str | None
+    drills: bool = False
+    """Sees blind drills' marking (a lead: ``drills:read``)."""
     queue: asyncio.Queue[tuple[str, dict[str, Any]]] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_MAX)
     )
@@ -52,8 +55,11 @@ class Listener:
 
 
 class Feed:
-    def __init__(self, store: Store, cases: Cases, *, interval_s: float) -> None:
+    def __init__(
+        self, store: Store, cases: Cases, *, interval_s: float, marks: DrillMarks | None = None
+    ) -> None:
         self._store = store
+        self._marks = marks
         self._cases = cases
         self._interval = interval_s
         self._listeners: set[Listener] = set()
@@ -90,6 +96,17 @@ class Feed:
         page = await self._store.search_alerts(
             AlertQuery(tenants=None, since=utcnow() - LOOKBACK, limit=500)
         )
+        incidents = await self._cases.incidents.find(IncidentQuery(tenants=None, limit=200))
+        drills = {a.drill for a in page.items if a.drill} | {
+            i.drill for i in incidents.items if i.drill
+        }
+        hidden = await self._marks.hidden(drills) if self._marks and drills else set()
+
+        def offer(listener: Listener, kind: str, item: dict[str, Any]) -> None:
+            if item.get("drill") in hidden and not listener.drills:
+                item = {**item, "drill": None}  # a blind drill looks real (soc.drills.marks)
+            listener.offer(kind, item)
+
         for alert in reversed(page.items):
             if alert.id in self._seen_alerts:
                 continue
@@ -98,10 +115,9 @@ class Feed:
                 item = alert.model_dump(mode="json", include=_ALERT_FIELDS)
                 for listener in list(self._listeners):
                     if listener.alerts and listener.sees(alert.tenant):
-                        listener.offer("alert", item)
+                        offer(listener, "alert", item)
         while len(self._seen_alerts) > SEEN_MAX:
             self._seen_alerts.popitem(last=False)
-        incidents = await self._cases.incidents.find(IncidentQuery(tenants=None, limit=200))
         for incident in incidents.items:
             if self._versions.get(incident.id) == incident.version:
                 continue
@@ -113,12 +129,22 @@ class Feed:
                 if listener.sees(incident.tenant) and (
                     listener.unit is None or unit_sees(listener.unit, incident)
                 ):
-                    listener.offer("incident", item)
+                    offer(listener, "incident", item)
         if len(self._versions) > SEEN_MAX:
             self._versions = {i.id: i.version for i in incidents.items}
 
 
-_ALERT_FIELDS = {"id", "tenant", "rule_id", "rule_title", "severity", "time", "host", "status"}
+_ALERT_FIELDS = {
+    "id",
+    "tenant",
+    "rule_id",
+    "rule_title",
+    "severity",
+    "time",
+    "host",
+    "status",
+    "drill",
+}
 _INCIDENT_FIELDS = {
     "id",
     "tenant",
@@ -130,4 +156,5 @@ _INCIDENT_FIELDS = {
     "alert_count",
     "updated",
     "version",
+    "drill",
 }

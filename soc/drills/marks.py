@@ -50,7 +50,8 @@ class DrillMarks:
         self._book = DrillBook(store)
         self._cache: dict[str, tuple[float, bool]] = {}
 
-    async def _hidden(self, ids: Iterable[str]) -> set[str]:
+    async def hidden(self, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` that are blind drills still running."""
         now = time.monotonic()
         out: set[str] = set()
         for drill_id in set(ids):
@@ -76,7 +77,7 @@ class DrillMarks:
         announced drill's alerts may be listed by anyone who reads alerts)."""
         if can(principal, "drills:read"):
             return
-        if (drills and drills != "include") or (drill and await self._hidden([drill])):
+        if (drills and drills != "include") or (drill and await self.hidden([drill])):
             raise Forbidden("this filter by drill is for leads (a blind drill stays unmarked)")
 
     async def scrub(self, principal: Principal, value: T) -> T:
@@ -86,7 +87,7 @@ class DrillMarks:
         ids = set(_drill_ids(value))
         if not ids:
             return value
-        hidden = await self._hidden(ids)
+        hidden = await self.hidden(ids)
         return _strip(value, hidden) if hidden else value
 
 

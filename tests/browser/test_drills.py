@@ -254,3 +254,28 @@ def test_blind_drill_badged_for_the_lead_only(
     expect(analyst.get_by_test_id("timeline-item").first).to_be_visible()
     expect(analyst.get_by_test_id("incident-head").get_by_test_id("drill-badge")).to_have_count(0)
     screens(analyst, "analyst-blind-incident")
+
+    # The analyst hands it to the wrong unit; the lead's scorecard marks the hand-off.
+    view = analyst.get_by_test_id("view-incident")
+    analyst.get_by_test_id("action-triage").click()
+    expect(view).to_have_attribute("data-status", "triaged")
+    analyst.get_by_test_id("action-hand_off").click()
+    dialog = analyst.get_by_test_id("dialog-hand_off")
+    dialog.get_by_test_id("dialog-to_unit").fill("CAT-PCTP")
+    dialog.get_by_test_id("dialog-submit").click()
+    expect(view).to_have_attribute("data-status", "handed_off")
+    lead.goto(f"{soc.url}/ui/#/drills/{drill_id}")
+    wrong = lead.locator("tr[data-testid=handoff-row][data-unit='CAT-PCTP']")
+    expect(wrong).to_have_attribute("data-expected", "false")
+    screens(lead, "lead-scorecard-wrong-unit")
+
+    # Once the lead ends the drill, the analyst sees what it was.
+    lead.get_by_test_id("drill-end").click()
+    lead.get_by_test_id("dialog-drill-end").get_by_test_id("dialog-submit").click()
+    expect(
+        lead.get_by_test_id("view-drill").locator("[data-testid=drill-state]").first
+    ).to_have_attribute("data-value", "ended")
+    analyst.reload()
+    expect(analyst.get_by_test_id("incident-head").get_by_test_id("drill-badge")).to_be_visible()
+    expect(view).to_have_attribute("data-status", "closed")
+    screens(analyst, "analyst-blind-revealed")

@@ -27,7 +27,10 @@ KEEPALIVE_S = 15.0
 async def stream(request: Request, principal: StreamPrincipal, feed: FeedDep) -> StreamingResponse:
     tenants = scope(principal, "incidents:read")
     listener = Listener(
-        tenants=tenants, alerts=can(principal, "alerts:read"), unit=unit_of(principal)
+        tenants=tenants,
+        alerts=can(principal, "alerts:read"),
+        unit=unit_of(principal),
+        drills=can(principal, "drills:read"),
     )
 
     async def events() -> AsyncIterator[str]:
