@@ -22,6 +22,7 @@ import pytest
 from soc.api.app import create_app
 from soc.api.feed import Feed, Listener
 from soc.app import Service
+from soc.drills.models import Drill, DrillState
 from soc.errors import BackendError
 from soc.incidents.cases import IncidentQuery
 from soc.ingest.ndjson import parse_ndjson
@@ -57,6 +58,7 @@ class World:
     a_incident: dict[str, Any]
     b_event: str
     b_hunt: str
+    b_drill: str
 
 
 async def _until(check: Callable[[], Awaitable[bool]], within_s: float = 60) -> None:
@@ -125,6 +127,18 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
                 headers=auth("lead"),
             )
             assert hunt.status_code == 202, hunt.text
+            # B's drill, recorded as ended (it replays nothing into the tenants' counts)
+            b_drill = Drill(
+                id="drill-of-b",
+                scenario="web-portal-attack",
+                title="B's drill",
+                tenant=B,
+                speed=10,
+                state=DrillState.ended,
+                created_by="lead",
+                created=utcnow(),
+            )
+            await service.drills.book.create(b_drill)
             yield World(
                 client=client,
                 service=service,
@@ -134,6 +148,7 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
                 a_incident=a_page.items[0].model_dump(mode="json"),
                 b_event=b_events.items[0].id,
                 b_hunt=hunt.json()["id"],
+                b_drill=b_drill.id,
             )
 
 
@@ -154,7 +169,9 @@ Call = Callable[[World], Awaitable[httpx.Response]]
 
 
 def _target(path: str, w: World) -> str:
-    return path.format(b=w.b_incident["id"], alert=w.b_alert, event=w.b_event, hunt=w.b_hunt)
+    return path.format(
+        b=w.b_incident["id"], alert=w.b_alert, event=w.b_event, hunt=w.b_hunt, drill=w.b_drill
+    )
 
 
 def _get(path: str, who: str = "analyst", **params: Any) -> Call:
@@ -214,6 +231,32 @@ DENIED: dict[tuple[str, str], list[Call]] = {
     ("POST", "/api/v1/hunts/{hunt_id}/cancel"): [
         _post("/api/v1/hunts/{hunt}/cancel", lambda w: {}, who="lead_ioc")
     ],
+    # Drills: leads only (analysts do not even list them: a blind drill must look real);
+    # a lead of A alone neither starts one in B nor reads, steers or scores B's.
+    ("GET", "/api/v1/drills"): [_get("/api/v1/drills")],
+    ("GET", "/api/v1/drills/scenarios"): [_get("/api/v1/drills/scenarios")],
+    ("POST", "/api/v1/drills"): [
+        _post("/api/v1/drills", lambda w: {"scenario": "web-portal-attack", "tenant": B}),
+        _post(
+            "/api/v1/drills",
+            lambda w: {"scenario": "web-portal-attack", "tenant": B},
+            who="lead_ioc",
+        ),
+    ],
+    ("GET", "/api/v1/drills/{drill_id}"): [_get("/api/v1/drills/{drill}", "lead_ioc")],
+    ("GET", "/api/v1/drills/{drill_id}/scorecard"): [
+        _get("/api/v1/drills/{drill}/scorecard", "lead_ioc")
+    ],
+    ("GET", "/api/v1/drills/{drill_id}/report"): [
+        _get("/api/v1/drills/{drill}/report", "lead_ioc")
+    ],
+    **{
+        ("POST", f"/api/v1/drills/{{drill_id}}/{order}"): [
+            _post(f"/api/v1/drills/{{drill}}/{order}", lambda w: {}, who="lead_ioc"),
+            _post(f"/api/v1/drills/{{drill}}/{order}", lambda w: {}),
+        ]
+        for order in ("pause", "resume", "abort", "end")
+    },
     # Rules are configuration, not a tenant's data (one list for everyone); their alert
     # counts are the caller's tenants' and a lead of some tenants adds rules on for those
     # only (tests/api/test_rules.py). A lead of A alone neither switches a rule for B, nor
@@ -355,6 +398,10 @@ async def test_no_route_reaches_the_other_tenant(world: World) -> None:
     assert world.b_hunt not in {h["id"] for h in hunts}
     all_hunts = (await world.client.get("/api/v1/hunts", headers=auth("lead"))).json()
     assert world.b_hunt in {h["id"] for h in all_hunts}
+    drills = (await world.client.get("/api/v1/drills", headers=auth("lead_ioc"))).json()
+    assert world.b_drill not in {d["id"] for d in drills}
+    all_drills = (await world.client.get("/api/v1/drills", headers=auth("lead"))).json()
+    assert world.b_drill in {d["id"] for d in all_drills}
 
     # bulk status naming B's alert changes nothing of B
     response = await world.client.post(
