@@ -209,8 +209,10 @@ async def event_histogram(
     summary="One stored event, with its normalized fields and raw record",
     responses=problems(404),
 )
-async def get_event(event_id: str, principal: EventReader, store: StoreDep) -> Event:
+async def get_event(
+    event_id: str, principal: EventReader, store: StoreDep, service: ServiceDep
+) -> Event:
     event = await store.get_event(event_id, tenants=scope(principal, "events:read"))
     if event is None:
         raise ApiError(404, "not_found", "no such event")
-    return event
+    return await service.marks.scrub(principal, event)
