@@ -1,12 +1,18 @@
 """The loss ledger: what each connector stream sent, against what arrived.
 
     ledger = Ledger()
-    for event in stored_batch:
-        ledger.observe_event(event)                      # "new", "duplicate" or "ignored"
+    ledger.observe_events(stored_batch)                  # counts of new, duplicate, ignored
+    ledger.observe_event(event)                          # "new", "duplicate" or "ignored"
     ledger.report(StreamKey("t", "agent-1", "auth", "803:1835"), highest_sent=41_999, at=now)
     result = ledger.reconcile(now, grace=timedelta(minutes=10))
     result.losing                                        # streams with confirmed gaps
+    publish(result)                                      # the tenants' gauges
     ledger.snapshot()                                    # -> LedgerSnapshot (JSON), restore()
+
+Cost (bench/ledger.py): 10,000,000 events across 500 streams observed at about
+1.2 million events/s in store-sized batches (``observe_events``; one
+``observe`` call per event: about 0.9 million/s), a ledger of about 0.5 MiB, one
+reconciliation in about 6 ms, a JSON snapshot of about 130 kB.
 
 A connector numbers each stream's records by ``origin.seq`` from 0 and the events
 one record gave by ``origin.part`` (a CloudTrail file: one seq, parts 0..n). The
@@ -59,6 +65,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from soc import metrics as m
 from soc.models import Event, Origin
 from soc.sources.intervals import IntervalSet
 from soc.sources.models import (
@@ -390,3 +397,12 @@ class Ledger:
     @classmethod
     def from_json(cls, data: bytes | str, **kwargs: int) -> Ledger:
         return cls.restore(LedgerSnapshot.model_validate_json(data), **kwargs)
+
+
+def publish(result: Reconciliation) -> None:
+    """Set the ledger's gauges (label: tenant) from a reconciliation."""
+    for t in result.tenants:
+        m.EVENTS_LOST.labels(t.tenant).set(t.lost)
+        m.EVENTS_LATE.labels(t.tenant).set(t.pending)
+        m.EVENTS_DUPLICATE.labels(t.tenant).set(t.duplicates)
+        m.STREAMS_LOSING.labels(t.tenant).set(t.streams_losing)

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from soc.ingest.normalize import normalize
 from soc.models import Event, Origin
-from soc.sources.ledger import Ledger
+from soc.sources.ledger import Ledger, publish
 from soc.sources.models import Gap, LedgerSnapshot, StreamKey
 from tests.unit.sources.recorded import (
     RECEIVED,
@@ -317,3 +318,20 @@ def test_the_naive_model_case_generator_is_exercised_with_real_disorder() -> Non
         (3988, 1),
         (4985, 1),
     ]
+
+
+def test_a_reconciliation_sets_the_tenants_gauges(tmp_path: Path, lines: list[bytes]) -> None:
+    a, ledger = agent(tmp_path), Ledger()
+    ledger.observe_events(shipped(a, auth_batch(0, lines[:10])))
+    ledger.observe_events(shipped(a, auth_batch(5, lines[5:10])))
+    ledger.report(AUTH, highest_sent=14, at=T0)
+    publish(ledger.reconcile(T0 + GRACE, GRACE))
+
+    def gauge(name: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {"tenant": TENANT})
+
+    assert (gauge("soc_events_lost"), gauge("soc_events_late")) == (5, 0)
+    assert (gauge("soc_events_duplicate"), gauge("soc_streams_losing")) == (5, 1)
+    ledger.observe_events(shipped(a, auth_batch(10, lines[10:15])))  # the resend closes it
+    publish(ledger.reconcile(T0 + GRACE, GRACE))
+    assert (gauge("soc_events_lost"), gauge("soc_streams_losing")) == (0, 0)
