@@ -141,3 +141,24 @@ DRILL_REPLAYS = Counter(
     "over), failed",
     ["outcome"],
 )
+# The loss ledger (soc.sources): set at each reconciliation. Labelled by tenant, a name
+# from the settings (never a sender's string): bounded. Gauges, not counters: a resend
+# that closes a gap takes its records out of the lost figure again.
+EVENTS_LOST = Gauge(
+    "soc_events_lost",
+    "Records connectors sent that had not arrived past the grace period, by tenant",
+    ["tenant"],
+)
+EVENTS_LATE = Gauge(
+    "soc_events_late",
+    "Records known sent, missing, still within the grace period, by tenant",
+    ["tenant"],
+)
+EVENTS_DUPLICATE = Gauge(
+    "soc_events_duplicate",
+    "Events that arrived again (at-least-once delivery; never loss), by tenant",
+    ["tenant"],
+)
+STREAMS_LOSING = Gauge(
+    "soc_streams_losing", "Connector streams with confirmed gaps, by tenant", ["tenant"]
+)
