@@ -150,10 +150,11 @@ def auth_log_envelopes(shared: Path, n: int = AUTH_LOG_LINES) -> list[bytes]:
     ]
 
 
-def drill(lines: list[bytes], *, start: int = 0) -> list[bytes]:
-    """Recorded lines as `soc-connector replay` sends them: each record untouched, stamped
-    with a fresh drill id and re-timed to now, so they count as new alerts."""
-    drill_id = f"drill-{uuid.uuid4().hex[:8]}"
+def fresh_replay(lines: list[bytes], *, start: int = 0) -> list[bytes]:
+    """Recorded lines as a connector resends them live: each record untouched, on a stream of
+    its own and re-timed to now, so they count as new alerts (and no drill's: the overview
+    and the queue take them as live work)."""
+    stream = f"otrf_lsass_slice#{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC).isoformat()
     return [
         orjson.dumps(
@@ -163,9 +164,8 @@ def drill(lines: list[bytes], *, start: int = 0) -> list[bytes]:
                 "origin": {
                     "connector": "browser-test",
                     "source": "otrf",
-                    "stream": "otrf_lsass_slice",
+                    "stream": stream,
                     "seq": start + i,
-                    "drill": drill_id,
                 },
             }
         )

@@ -15,7 +15,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Requests, Screens
-from tests.browser.stack import PEOPLE, TENANT_A, TENANT_B, Stack, drill, otrf_lines
+from tests.browser.stack import PEOPLE, TENANT_A, TENANT_B, Stack, fresh_replay, otrf_lines
 from tests.browser.ui import open_ui, sign_in, vietnam_time
 
 NewPage = Callable[..., Page]
@@ -106,9 +106,9 @@ def test_roles_see_only_their_actions(soc: Stack, new_page: NewPage, screens: Sc
 
 
 def test_overview(soc: Stack, new_page: NewPage, screens: Screens) -> None:
-    # A drill of a few recorded events re-timed to now, so the last 24 hours have alerts.
+    # A few recorded events resent live, re-timed to now, so the last 24 hours have alerts.
     lines = otrf_lines()[1100:1500]
-    soc.add_alerts("ingest-a", TENANT_A, drill(lines, start=1100))
+    soc.add_alerts("ingest-a", TENANT_A, fresh_replay(lines, start=1100))
     page = new_page()
     sign_in(page, soc.url, "lead")
     page.get_by_test_id("nav-overview").click()

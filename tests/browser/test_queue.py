@@ -11,7 +11,7 @@ import orjson
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Requests, Screens
-from tests.browser.stack import TENANT_A, TENANT_B, Stack, drill, otrf_lines
+from tests.browser.stack import TENANT_A, TENANT_B, Stack, fresh_replay, otrf_lines
 from tests.browser.ui import row_ids, sign_in, vietnam_time
 
 NewPage = Callable[..., Page]
@@ -166,7 +166,7 @@ def test_new_alerts_arrive_live(soc: Stack, new_page: NewPage, screens: Screens)
     sign_in(page, soc.url, "analyst")
     expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "live")
     before = set(row_ids(page))
-    new = soc.add_alerts("ingest-a", TENANT_A, drill(otrf_lines()))
+    new = soc.add_alerts("ingest-a", TENANT_A, fresh_replay(otrf_lines()))
     assert new and not new & before
     fresh = page.locator("tr.fresh[data-testid=alert-row]")
     expect(fresh).to_have_count(len(new), timeout=30_000)

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Requests, Screens
-from tests.browser.stack import TENANT_A, Stack, drill, otrf_lines
+from tests.browser.stack import TENANT_A, Stack, fresh_replay, otrf_lines
 from tests.browser.ui import set_language, sign_in
 from tests.bundled_rules import BUNDLED_IDS
 
@@ -43,7 +43,7 @@ that the other tests' expectations do not hold."""
 @pytest.fixture(scope="module")
 def drilled(soc: Stack) -> Iterator[Stack]:
     """Tenant A's recorded attack replayed now, so the last 7 and 30 days have alerts."""
-    new = soc.add_alerts("ingest-a", TENANT_A, drill(otrf_lines(), start=50_000))
+    new = soc.add_alerts("ingest-a", TENANT_A, fresh_replay(otrf_lines(), start=50_000))
     assert new, "the drill raises alerts"
     yield soc
 
