@@ -163,7 +163,10 @@ class Service:
             RetentionJob(store=self.store, cases=self.cases, settings=s.retention)
         ]
         if s.keep_events == "all":
-            stages.insert(0, EventSink(bus=self.bus, store=self.store, settings=s))
+            sink = EventSink(
+                bus=self.bus, store=self.store, settings=s, sources=self.settings.sources
+            )
+            stages.insert(0, sink)
         return stages
 
     async def start(self) -> None:

@@ -438,6 +438,22 @@ class DrillSettings(_Section):
     """Events sent in one ingest call at most."""
 
 
+class SourcesSettings(_Section):
+    """The SOC's account of its feeds: the loss ledger (soc.sources.ledger), kept by each
+    event sink over what it stores."""
+
+    reconcile_s: float = Field(60.0, gt=0)
+    """How often the ledger is reconciled: gaps counted, gauges set, loss alerts raised."""
+    grace_s: float = Field(300.0, ge=0)
+    """How long a missing record may be late before it counts as lost."""
+    snapshot_s: float = Field(30.0, gt=0)
+    """How often each event sink writes its ledger to the store (and at stop); a restart
+    loses at most this much of the account (the events re-read count as duplicates)."""
+    owner: str = Field("", max_length=200)
+    """Whose ledger this process keeps in the store: empty for the host name. Event sinks
+    on one host need owners of their own."""
+
+
 class SampleSettings(_Section):
     replay_on_start: bool = False
     """Replay the bundled sample of recorded events at start (`make run` turns it on)."""
@@ -470,6 +486,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     sample: SampleSettings = SampleSettings()
     drills: DrillSettings = DrillSettings()
+    sources: SourcesSettings = SourcesSettings()
 
     @model_validator(mode="after")
     def _bridge_needs_kafka(self) -> Settings:

@@ -391,12 +391,85 @@ class Ledger:
             st.seen_at = [a for _, a in s.seen]
         return ledger
 
+    def merge(self, snapshot: LedgerSnapshot) -> None:
+        """Add another owner's account of the same streams (a union, never a double count).
+
+        With several event sinks each keeps the ledger of the partitions it consumes; a
+        rebalance moves a stream to another one, which starts it afresh. The two
+        accounts are then of disjoint deliveries: the seqs arrived are their union, a
+        seq in both arrived twice (a batch re-read after the rebalance) and is a
+        duplicate; counts add up. The connector's report is the higher one; each missing
+        seq keeps the earliest time either owner knew it was missing.
+        """
+        for s in snapshot.streams:
+            key = (s.tenant, s.connector, s.source, s.stream)
+            if key not in self._streams:
+                restored = Ledger.restore(LedgerSnapshot(streams=[s]))._streams[key]
+                self._streams[StreamKey(*key)] = restored
+                continue
+            st = self._streams[key]
+            overlap = 0
+            for lo, hi in s.arrived:
+                overlap += (hi - lo + 1) - st.arrived.add_range(lo, hi)
+            st.events = max(st.events + s.events - overlap, st.arrived.count)
+            st.duplicates += s.duplicates + overlap
+            if s.reported > st.reported:
+                st.reported, st.reported_at = s.reported, s.reported_at
+            for seq, pairs in sorted(s.parts.items()):
+                ps = st.parts.get(seq)
+                if ps is None:
+                    st.parts[seq] = IntervalSet.from_pairs(pairs)
+                else:
+                    for lo, hi in pairs:
+                        ps.add_range(lo, hi)
+            while len(st.parts) > self.parts_window:
+                oldest = min(st.parts)
+                del st.parts[oldest]
+                st.horizon = max(st.horizon, oldest)
+            st.horizon = max(st.horizon, s.parts_horizon)
+            st.seen_upto, st.seen_at = _merged_timeline(
+                [*zip(st.seen_upto, st.seen_at, strict=True), *s.seen]
+            )
+
+    @classmethod
+    def merged(cls, snapshots: Iterable[LedgerSnapshot], **kwargs: int) -> Ledger:
+        """One ledger of several owners' snapshots (see :meth:`merge`)."""
+        ledger = cls(**kwargs)
+        for snapshot in snapshots:
+            ledger.merge(snapshot)
+        return ledger
+
     def to_json(self, taken: datetime | None = None) -> bytes:
         return self.snapshot(taken).model_dump_json().encode()
 
     @classmethod
     def from_json(cls, data: bytes | str, **kwargs: int) -> Ledger:
         return cls.restore(LedgerSnapshot.model_validate_json(data), **kwargs)
+
+
+def _merged_timeline(
+    entries: list[tuple[int, datetime]],
+) -> tuple[list[int], list[datetime]]:
+    """Two timelines as one: a seq's first-seen time is the earliest either gives it.
+
+    Each timeline gives seq ``n`` the time of its first entry at or above ``n`` (its times
+    rise with its seqs), which is the earliest time of those entries; over both, the
+    earliest time among all entries at or above ``n``: a suffix minimum.
+    """
+    entries.sort()
+    uptos: list[int] = []
+    ats: list[datetime] = []
+    for upto, at in reversed(entries):
+        if ats and at >= ats[-1]:
+            continue  # an entry above it gives its seqs a time as early: it adds nothing
+        if uptos and uptos[-1] == upto:
+            ats[-1] = at
+        else:
+            uptos.append(upto)
+            ats.append(at)
+    uptos.reverse()
+    ats.reverse()
+    return uptos, ats
 
 
 def publish(result: Reconciliation) -> None:

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 
 from soc.bus import Bus, Message, Subscription, Topic
 from soc.bus.codec import decode, encode
-from soc.errors import StoreError
+from soc.errors import BackendError, StoreError
 from soc.log import get_logger
 from soc.metrics import EVENT_STORE_LATENCY, EVENTS_REJECTED, EVENTS_STORED
 from soc.models import DeadLetter, Event, utcnow
-from soc.settings import StoreSettings
+from soc.settings import SourcesSettings, StoreSettings
+from soc.stages.ledger import LedgerKeeper
 from soc.stages.runtime import ConsumerStage
 from soc.store import Store
 
@@ -34,12 +35,47 @@ class EventSink(ConsumerStage[Message]):
 
     name = "events"
 
-    def __init__(self, *, bus: Bus, store: Store, settings: StoreSettings) -> None:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        store: Store,
+        settings: StoreSettings,
+        sources: SourcesSettings | None = None,
+    ) -> None:
+        """``sources``: keep the loss ledger of what is stored (soc.stages.ledger)."""
         super().__init__()
         self._bus = bus
         self._store = store
         self._group = settings.events_group
         self.batch_size = settings.events_batch_size
+        self.ledger = (
+            LedgerKeeper(bus=bus, store=store, settings=sources) if sources is not None else None
+        )
+
+    async def run(self) -> None:
+        """The ledger restored first, the events stored, and the ledger saved at stop."""
+        keeper = self.ledger
+        if keeper is None:
+            await super().run()
+            return
+        try:
+            await self.retrying(keeper.restore)
+        except BackendError:
+            if self.stopping:
+                return
+            raise
+        try:
+            await super().run()
+        finally:
+            try:
+                await keeper.save()
+            except BackendError as e:
+                log.warning("loss ledger not saved at stop", extra={"error": str(e)})
+
+    async def maintain(self) -> None:
+        if self.ledger is not None:
+            await self.ledger.maintain()
 
     async def subscribe(self) -> Subscription:
         return await self._bus.subscribe(Topic.events, self._group)
@@ -61,6 +97,8 @@ class EventSink(ConsumerStage[Message]):
             await self._refused(events, e)
             return
         EVENTS_STORED.inc(len(events))
+        if self.ledger is not None:
+            self.ledger.observe(events)  # durable now: they count as arrived
         now = utcnow()
         for event in events:
             EVENT_STORE_LATENCY.observe((now - event.received).total_seconds())

@@ -46,6 +46,7 @@ class Kind(StrEnum):
     rule_version = "rule_version"
     rule_generation = "rule_generation"
     drill = "drill"
+    ledger = "ledger"
 
 
 NO_TENANT = ""

@@ -323,6 +323,7 @@ DENIED: dict[tuple[str, str], list[Call]] = {
     ],
     ("POST", "/api/v1/alerts/bulk"): [],  # checked in the test below: nothing of B changes
     ("DELETE", "/api/v1/suppressions/{suppression_id}"): [],  # checked below
+    ("GET", "/api/v1/sources/ledger"): [_get("/api/v1/sources/ledger", tenant=B)],
     ("GET", "/api/v1/overview"): [],  # checked below: no count of B
     ("GET", "/api/v1/stream"): [],  # checked below, on the feed's listeners
     ("GET", "/api/v1/audit"): [_get("/api/v1/audit")],  # analysts do not read the trail

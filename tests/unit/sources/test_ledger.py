@@ -335,3 +335,32 @@ def test_a_reconciliation_sets_the_tenants_gauges(tmp_path: Path, lines: list[by
     ledger.observe_events(shipped(a, auth_batch(10, lines[10:15])))  # the resend closes it
     publish(ledger.reconcile(T0 + GRACE, GRACE))
     assert (gauge("soc_events_lost"), gauge("soc_streams_losing")) == (0, 0)
+
+
+def test_two_owners_of_one_stream_merge_to_the_union_of_their_accounts(
+    tmp_path: Path, lines: list[bytes]
+) -> None:
+    """A rebalance mid-stream: the first sink had 0..59, the next re-read 50..59 and on."""
+    a = agent(tmp_path)
+    first, second = Ledger(), Ledger()
+    first.observe_events(shipped(a, auth_batch(0, lines[:40])))
+    first.reconcile(T0, GRACE)
+    first.observe_events(shipped(a, auth_batch(50, lines[50:60])))  # 40..49 missing
+    first.reconcile(T0 + timedelta(minutes=1), GRACE)  # the hole is known from here
+    second.observe_events(shipped(a, auth_batch(50, lines[50:])))  # 50..59 again, then on
+    second.report(AUTH, 109, T0 + timedelta(minutes=2))  # 100..109 never came
+    second.reconcile(T0 + timedelta(minutes=2), GRACE)
+
+    for one, other in ((first, second), (second, first)):
+        merged = Ledger.merged([one.snapshot(), other.snapshot()])
+        (s,) = merged.reconcile(T0 + timedelta(minutes=11), GRACE).streams
+        assert (s.records, s.events, s.duplicates) == (90, 90, 10)
+        assert s.reported_highest == 109
+        assert s.gaps == [
+            Gap(from_seq=40, to_seq=49, count=10, first_seen=T0 + timedelta(minutes=1)),
+        ]
+        assert (s.lost, s.pending) == (10, 10)  # 100..109: reported 9 minutes ago, not yet
+    # Merging an owner with itself adds nothing but duplicates of what it holds; a merge
+    # into an empty ledger is a restore.
+    alone = Ledger.merged([second.snapshot()])
+    assert alone.snapshot() == second.snapshot()

@@ -1,0 +1,143 @@
+"""The loss ledger in the running SOC: kept by the event sink, reconciled, raised as alerts.
+
+The event sink (:class:`~soc.stages.events.EventSink`) hands each batch to its
+:class:`LedgerKeeper` once the store has it. The keeper restores its owner's snapshot
+at start (soc.sources.records), writes it every ``sources.snapshot_s`` and at stop,
+and every ``sources.reconcile_s`` reconciles the account of every stream: its own
+ledger, written first, merged with the other owners' (a stream moved by a rebalance is
+in two). It sets the ledger's gauges and raises one alert per confirmed gap
+(:data:`LOSS_RULE_ID`, severity high, no host), stored and published on the alerts
+topic so grouping makes an incident of it. The alert's id is fixed by the stream and
+the gap, and one already stored is not raised again: several sinks, or a restart,
+raise it once.
+
+A sink that crashes (rather than stops) loses the arrivals since its last snapshot
+from its account; their offsets may be committed, so they are not read again and show
+as a gap until resent. ``sources.snapshot_s`` bounds that window.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from soc.bus import Bus, Topic
+from soc.bus.codec import encode
+from soc.log import get_logger
+from soc.models import Alert, Event, LogSource, Severity, digest, utcnow
+from soc.settings import SourcesSettings
+from soc.sources.ledger import Ledger, publish
+from soc.sources.models import Gap, Reconciliation, StreamReconciliation
+from soc.sources.records import LedgerRecords
+from soc.store import Store
+
+log = get_logger(__name__)
+
+LOSS_RULE_ID = "soc-ledger-events-lost"
+"""The house rule of the loss alert: events lost between a connector and the SOC."""
+LOSS_RULE_TITLE = "Events lost between connector and SOC"
+
+
+def loss_alert_id(stream: StreamReconciliation, gap: Gap) -> str:
+    return digest(
+        LOSS_RULE_ID,
+        stream.tenant,
+        stream.connector,
+        stream.source,
+        stream.stream,
+        str(gap.from_seq),
+        str(gap.to_seq),
+    )
+
+
+def loss_alert(stream: StreamReconciliation, gap: Gap, *, created: datetime) -> Alert:
+    """The alert of one confirmed gap: which stream, which seqs, how many."""
+    where = f"{stream.connector}/{stream.source}/{stream.stream}"
+    return Alert(
+        id=loss_alert_id(stream, gap),
+        tenant=stream.tenant,
+        rule_id=LOSS_RULE_ID,
+        rule_title=f"{LOSS_RULE_TITLE}: {where} seq {gap.from_seq}..{gap.to_seq} "
+        f"({gap.count} records)",
+        severity=Severity.high,
+        tags=["soc.sources.loss"],
+        event_id=f"ledger:{where}#{gap.from_seq}-{gap.to_seq}",
+        time=gap.first_seen,
+        created=created,
+        host=None,
+        source=stream.source,
+        logsource=LogSource(),
+    )
+
+
+class LedgerKeeper:
+    """One event sink's ledger: observe, save, restore, reconcile and alert."""
+
+    def __init__(self, *, bus: Bus, store: Store, settings: SourcesSettings) -> None:
+        self._bus = bus
+        self._store = store
+        self._settings = settings
+        self.owner = settings.owner or socket.gethostname()
+        self.records = LedgerRecords(store)
+        self.ledger = Ledger()
+        self._dirty = False
+        now = time.monotonic()
+        self._save_at = now + settings.snapshot_s
+        self._reconcile_at = now + settings.reconcile_s
+        self._raised: set[str] = set()
+
+    async def restore(self) -> None:
+        self.ledger = Ledger.restore(await self.records.load(self.owner))
+        log.info("loss ledger restored", extra={"owner": self.owner, "streams": len(self.ledger)})
+
+    def observe(self, events: Sequence[Event]) -> None:
+        """Count a batch the store now has."""
+        counts = self.ledger.observe_events(events)
+        if counts["new"] or counts["duplicate"]:
+            self._dirty = True
+
+    async def save(self) -> None:
+        await self.records.save(self.owner, self.ledger, utcnow())
+        self._dirty = False
+
+    async def maintain(self) -> None:
+        """Save and reconcile when due (called after every poll of the sink)."""
+        now = time.monotonic()
+        if now >= self._reconcile_at:
+            await self.reconcile()
+            self._reconcile_at = time.monotonic() + self._settings.reconcile_s
+            self._save_at = time.monotonic() + self._settings.snapshot_s
+        elif now >= self._save_at:
+            if self._dirty:
+                await self.save()
+            self._save_at = time.monotonic() + self._settings.snapshot_s
+
+    async def reconcile(self, at: datetime | None = None) -> Reconciliation:
+        """Every owner's account merged, at ``at``: gauges set, new gaps raised as alerts."""
+        now = at or utcnow()
+        grace = timedelta(seconds=self._settings.grace_s)
+        self.ledger.reconcile(now, grace)  # stamps this ledger's timeline of known seqs
+        await self.save()
+        result = (await self.records.merged(None)).reconcile(now, grace)
+        publish(result)
+        alerts = {
+            a.id: a
+            for s in result.losing
+            for gap in s.gaps
+            if (a := loss_alert(s, gap, created=now)).id not in self._raised
+        }
+        if alerts:
+            stored = await self._store.get_alerts(list(alerts), tenants=None)
+            self._raised.update(a.id for a in stored)
+            new = [a for a in alerts.values() if a.id not in self._raised]
+            if new:
+                await self._store.put_alerts(new)
+                await self._bus.publish(Topic.alerts, encode(new))
+                self._raised.update(a.id for a in new)
+                log.warning(
+                    "events lost between connectors and the SOC",
+                    extra={"alerts": len(new), "lost": result.lost},
+                )
+        return result
