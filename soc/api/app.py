@@ -22,6 +22,7 @@ from soc.api.routes import (
     ingest,
     overview,
     rules,
+    sources,
     stream,
     suppressions,
     ui,
@@ -85,5 +86,6 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(hunts.router)
     app.include_router(rules.router)
     app.include_router(drills.router)
+    app.include_router(sources.router)
     app.include_router(ui.router)
     return app
