@@ -18,17 +18,25 @@ the bound: with a small spool, a sender that took all of it would stop every
 source for each round trip, and the sources would stop it while they parse.
 After a success the sender takes the next batch at once; it sleeps (back-off)
 only after a failure.
+
+Every ``connector.heartbeat_s`` (and once at start) the agent reports to the SOC
+on its output (:meth:`Agent.heartbeat`): its id, version and host, and per
+stream the highest seq acknowledged, the records still in the spool and the
+age of the oldest, and the sends of its records that failed. A drill's agent
+sends none: a drill never counts in the SOC's sources.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib
 import random
 import socket
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +52,9 @@ from connectors.parse.zeek import ZeekStreams
 from connectors.registry import Registry
 from connectors.sources.base import Batch, Source, SourceContext
 from connectors.spool import Entry, Spool
+from soc import __version__
 from soc.log import get_logger
-from soc.models import EventIn, Origin
+from soc.models import EventIn, Heartbeat, Origin, StreamBeat
 
 log = get_logger("connectors.agent")
 
@@ -54,6 +63,10 @@ FULL_LOG_EVERY_S = 60.0
 
 SOC_MAX_LINE_BYTES = 1_000_000
 """Under the SOC's default ingest.max_line_bytes (1 MiB), so no event is refused as too large."""
+
+MAX_STREAM_SERIES = 1000
+"""Streams the agent reports (heartbeat, per-stream gauge): the most recently active;
+a file rotated daily for years makes a stream a day."""
 
 SOURCE_TYPES = {
     "file": "connectors.sources.file_tail:FileTailSource",
@@ -77,6 +90,13 @@ class DeliveryState:
     last_error: str | None = None
     last_ack: float | None = None
     failures_in_row: int = 0
+
+
+@dataclass(slots=True)
+class StreamState:
+    seq: int | None = None
+    """Highest seq acknowledged."""
+    failures: int = 0
 
 
 class Agent:
@@ -115,6 +135,9 @@ class Agent:
         self.output = output or make_output(config)
         self.delivery = DeliveryState()
         self._committed: dict[tuple[str, str], int] = {}
+        self._streams: OrderedDict[tuple[str, str], StreamState] = OrderedDict()
+        """Per (source, stream), most recently active last: what the heartbeat reports."""
+        self.host = config.connector.host or socket.gethostname()[:255] or "-"
         self._defaults = self._make_defaults()
         self._zeek = ZeekStreams()
         """Zeek TSV readers, one per stream: its header lines say how its lines read."""
@@ -131,10 +154,9 @@ class Agent:
 
     def _make_defaults(self) -> dict[str, Defaults]:
         tz = ZoneInfo(self.config.connector.timezone)
-        host = self.config.connector.host or socket.gethostname()[:255]
         return {
             c.name: Defaults(
-                host=host,
+                host=self.host,
                 source=c.name,
                 logsource=c.logsource,
                 tz=tz,
@@ -270,6 +292,8 @@ class Agent:
                     log.exception("send failed unexpectedly", extra={"output": self.output.name})
                 self.spool.rewind()
                 self._failed(e)
+                for key in {(x.source, x.stream) for x in entries}:
+                    self._stream(key).failures += 1
                 wait = e.retry_after_s if e.retry_after_s is not None else delay
                 await asyncio.sleep(wait * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, d.retry_max_s)
@@ -284,8 +308,74 @@ class Agent:
             self.spool.ack(entries)
             for entry in entries:
                 m.EVENTS_ACKED.labels(entry.source).inc(entry.events)
+                self._delivered(entry)
             await self._commit(entries)
             self._gauges()
+
+    def _stream(self, key: tuple[str, str]) -> StreamState:
+        """The stream's state, made most recent; the least recent beyond the bound go."""
+        state = self._streams.get(key)
+        if state is None:
+            state = self._streams[key] = StreamState()
+            while len(self._streams) > MAX_STREAM_SERIES:
+                (source, stream), _ = self._streams.popitem(last=False)
+                with contextlib.suppress(KeyError):
+                    m.STREAM_SEQ.remove(source, stream)
+        else:
+            self._streams.move_to_end(key)
+        return state
+
+    def _delivered(self, entry: Entry) -> None:
+        if not entry.records:
+            return
+        state = self._stream((entry.source, entry.stream))
+        last = entry.first_seq + entry.records - 1
+        if state.seq is None or last > state.seq:
+            state.seq = last
+            m.STREAM_SEQ.labels(entry.source, entry.stream).set(last)
+
+    def heartbeat(self) -> Heartbeat:
+        """What the agent reports now: each known stream's delivery and backlog."""
+        now = time.time()
+        backlog = self.spool.backlog()
+        keys = list(self._streams) + [k for k in backlog if k not in self._streams]
+        streams = []
+        for key in keys[-MAX_STREAM_SERIES:]:
+            state = self._streams.get(key) or StreamState()
+            records, oldest = backlog.get(key, (0, now))
+            streams.append(
+                StreamBeat(
+                    source=key[0],
+                    stream=key[1],
+                    seq=state.seq,
+                    backlog=records,
+                    oldest_s=round(max(0.0, now - oldest), 3) if records else 0.0,
+                    failures=state.failures,
+                )
+            )
+        return Heartbeat(
+            connector=self.config.connector.id,
+            version=__version__,
+            host=self.host,
+            interval_s=self.config.connector.heartbeat_s,
+            streams=streams,
+        )
+
+    async def _heartbeats(self) -> None:
+        """One heartbeat at start and one every interval; a failed one is logged, not kept."""
+        failed = 0
+        while True:
+            try:
+                await self.output.heartbeat(self.heartbeat())
+                failed = 0
+            except DeliveryError as e:
+                failed += 1
+                if failed in (1, 10) or failed % 100 == 0:
+                    log.warning(
+                        "heartbeat not delivered",
+                        extra={"output": self.output.name, "detail": str(e)[:300]},
+                    )
+            await asyncio.sleep(self.config.connector.heartbeat_s)
 
     def _failed(self, e: DeliveryError) -> None:
         m.DELIVERY_FAILURES.labels(e.reason).inc()
@@ -371,6 +461,12 @@ class Agent:
             asyncio.create_task(self._run_source(s), name=f"source:{n}")
             for n, s in self.sources.items()
         ]
+        if self.drill is None:
+            tasks.append(
+                asyncio.create_task(
+                    self._supervised(self._heartbeats, "heartbeat"), name="heartbeat"
+                )
+            )
         server = None
         if self.config.metrics.listen:
             from connectors.health import serve

@@ -76,6 +76,9 @@ class ConnectorIdentity(_Model):
     """Host name for records that carry none (default: this machine's)."""
     timezone: str = "Asia/Ho_Chi_Minh"
     """Zone of timestamps that carry none (RFC 3164 syslog, auth.log, ...)."""
+    heartbeat_s: float = Field(30.0, gt=0, le=3600)
+    """How often the agent reports to the SOC (its streams' delivered seq and backlog);
+    the SOC calls a connector late after two intervals without one, silent after five."""
 
     @field_validator("timezone")
     @classmethod
@@ -143,6 +146,9 @@ class HttpOutput(_Model):
     def ingest_url(self) -> str:
         u = self.url.rstrip("/")
         return u if u.endswith("/api/v1/ingest") else u + "/api/v1/ingest"
+
+    def heartbeat_url(self) -> str:
+        return self.ingest_url().removesuffix("/ingest") + "/heartbeat"
 
 
 class DeliveryConfig(_Model):

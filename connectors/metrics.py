@@ -3,7 +3,8 @@
 Per source: records read, bytes, parse errors, events spooled, sent and
 acknowledged, time its reading was paused by a full spool. For the spool:
 events, bytes and the age of the oldest unacknowledged event. For the
-destination: sends, failures by reason, reconnects, send latency.
+destination: sends, failures by reason, reconnects, send latency. Per stream: the highest
+seq acknowledged, for the most recently active streams only (bounded labels).
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ SEND_SECONDS = Histogram(
     registry=REGISTRY,
 )
 UP = Gauge("soc_connector_destination_up", "1 when the last send succeeded", registry=REGISTRY)
+STREAM_SEQ = Gauge(
+    "soc_connector_stream_acked_seq",
+    "Highest record seq of a stream the destination acknowledged (the most recently "
+    "active streams only: see connectors.agent.MAX_STREAM_SERIES)",
+    ["source", "stream"],
+    registry=REGISTRY,
+)
 CONNECTIONS_OPEN = Gauge(
     "soc_connector_connections_open",
     "Open TCP/TLS connections of a push source (refreshed at each scrape)",

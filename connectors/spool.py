@@ -35,6 +35,7 @@ import os
 import struct
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,13 @@ class Spool:
         pending = self._headers_from(self._acked)
         self._events_pending = sum(e.events for e in pending)
         self._bytes_pending = sum(e.size for e in pending)
+        self._streams: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+        """Per (source, stream): its unacknowledged entries, oldest first, as (spooled_at,
+        records); one small tuple per entry, for the heartbeat's backlog."""
+        for e in pending:
+            self._streams.setdefault((e.source, e.stream), deque()).append(
+                (e.spooled_at, e.records)
+            )
 
     # -- positions -------------------------------------------------------------
 
@@ -232,6 +240,11 @@ class Spool:
                 continue
         return 0.0
 
+    def backlog(self) -> dict[tuple[str, str], tuple[int, float]]:
+        """Per (source, stream) with records waiting: how many, and when the oldest was
+        spooled (time.time())."""
+        return {k: (sum(r for _, r in q), q[0][0]) for k, q in self._streams.items() if q}
+
     def is_full(self, extra: int = 0) -> bool:
         pending = self.pending_bytes()
         return pending > 0 and pending + extra > self.max_bytes
@@ -266,6 +279,9 @@ class Spool:
             self._write_off += len(data)
             self._events_pending += entry.events
             self._bytes_pending += len(data)
+            self._streams.setdefault((entry.source, entry.stream), deque()).append(
+                (entry.spooled_at, entry.records)
+            )
             self._changed.notify_all()
         await asyncio.sleep(0)  # let the taker this append woke run now (module docstring)
         return waited
@@ -352,6 +368,12 @@ class Spool:
             self._fsync_folder()
         self._events_pending -= sum(e.events for e in entries)
         self._bytes_pending -= sum(e.size for e in entries)
+        for e in entries:
+            q = self._streams.get((e.source, e.stream))
+            if q:
+                q.popleft()
+                if not q:
+                    del self._streams[(e.source, e.stream)]
         for n in self._segments():
             if n < self._acked[0]:
                 self._seg_path(n).unlink(missing_ok=True)

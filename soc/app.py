@@ -51,6 +51,7 @@ from soc.security.ratelimit import LoginGuard, RateLimiter
 from soc.security.tokens import Tokens
 from soc.security.users import UserStore
 from soc.settings import ApiKey, Settings
+from soc.sources.book import SourceBook
 from soc.stages.bridge import KafkaBridge, accepted_tenants
 from soc.stages.correlate import Correlator
 from soc.stages.deadletters import DeadLetterSink
@@ -105,6 +106,7 @@ class Service:
         self.login_guard = LoginGuard.from_settings(settings.auth.login)
         self.ingest_limiter = RateLimiter.for_ingest(settings.auth.ingest_rate)
         self.cases = Cases(self.store)
+        self.sources = SourceBook(self.store)
         self.audit = self.cases.audit
         self.desk = Desk(
             self.store, self.cases, deadlines=DeadlinePolicy.from_settings(settings.incidents)

@@ -383,9 +383,16 @@ def _register_drills() -> None:
     main.add_command(drills_group(_settings))
 
 
+def _register_sources() -> None:
+    from soc.cli_sources import sources_command
+
+    main.add_command(sources_command(_settings))
+
+
 _register_users()
 _register_rules()
 _register_drills()
+_register_sources()
 
 
 def _kafka_worker(

@@ -79,6 +79,36 @@ class Origin(BaseModel):
     drill: str | None = Field(None, max_length=200)
 
 
+class StreamBeat(BaseModel):
+    """One stream in a connector's heartbeat: how far delivery got and what waits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=200)
+    stream: str = Field(min_length=1, max_length=1000)
+    seq: int | None = Field(None, ge=0)
+    """Highest record seq the destination acknowledged (None: none yet)."""
+    backlog: int = Field(0, ge=0)
+    """Records in the agent's spool not yet acknowledged."""
+    oldest_s: float = Field(0.0, ge=0)
+    """Age of the oldest of them, in seconds (0 when none)."""
+    failures: int = Field(0, ge=0)
+    """Sends holding this stream's records that the destination did not acknowledge."""
+
+
+class Heartbeat(BaseModel):
+    """What a connector reports every ``heartbeat_s``; the tenant is the credential's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connector: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=100)
+    host: str = Field(min_length=1, max_length=255)
+    interval_s: float = Field(gt=0, le=86_400)
+    """The agent's heartbeat interval: the SOC judges lateness by it."""
+    streams: list[StreamBeat] = Field(default_factory=list, max_length=1000)
+
+
 class EventIn(BaseModel):
     """One line as a sender may post it: a record, and what the sender knows of it.
 

@@ -15,12 +15,17 @@ from typing import Protocol
 
 from connectors.config import AgentConfig, KafkaOutput
 from connectors.spool import Entry
+from soc.models import Heartbeat
 
 
 class Output(Protocol):
     name: str
 
     async def send(self, entries: list[Entry]) -> None: ...
+
+    async def heartbeat(self, beat: Heartbeat) -> None:
+        """Report the agent's state; raises DeliveryError when it was not taken."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -16,6 +16,7 @@ import aiohttp
 from connectors.config import HttpOutput, read_secret
 from connectors.errors import DeliveryError
 from connectors.spool import Entry
+from soc.models import Heartbeat
 
 MAX_POST_BYTES = 8 << 20
 """Largest request body: far under the SOC's ingest.max_body_bytes (64 MiB)."""
@@ -86,6 +87,23 @@ class HttpDelivery:
         raise DeliveryError(
             reason, f"{self.url}: HTTP {status}: {text[:300]}", retry_after_s=retry_after
         )
+
+    async def heartbeat(self, beat: Heartbeat) -> None:
+        """POST /api/v1/heartbeat with the ingest token: the SOC files it under the
+        token's tenant."""
+        token = read_secret(self.config.token_file)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        url = self.config.heartbeat_url()
+        try:
+            async with self._client().post(
+                url, data=beat.model_dump_json(), headers=headers
+            ) as resp:
+                status = resp.status
+                text = await resp.text()
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            raise DeliveryError("unreachable", f"{url}: {e!r}") from e
+        if status not in (200, 204):
+            raise DeliveryError(f"http_{status}", f"{url}: HTTP {status}: {text[:300]}")
 
     async def close(self) -> None:
         if self._session is not None:

@@ -29,6 +29,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from connectors.config import KafkaOutput, read_secret
 from connectors.errors import ConfigError, DeliveryError
 from connectors.spool import Entry
+from soc.models import Heartbeat
 
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 _PARTITIONER = DefaultPartitioner()
@@ -122,6 +123,10 @@ class KafkaDelivery:
             await self._reset()
             reason = "timeout" if isinstance(e, TimeoutError) else "kafka_error"
             raise DeliveryError(reason, f"{self.name}: {e!r}") from e
+
+    async def heartbeat(self, beat: Heartbeat) -> None:
+        """Not sent over Kafka yet: the SOC's ingest bridge has no heartbeat route, so
+        an agent writing to Kafka is not listed in the SOC's sources (issue 14)."""
 
     async def _reset(self) -> None:
         producer, self._producer = self._producer, None

@@ -14,8 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from soc.errors import Conflict, StoreError
+from soc.sources.book import SourceBook
 from soc.sources.ledger import Ledger
-from soc.sources.models import LedgerSnapshot, StreamState
+from soc.sources.models import LedgerSnapshot, StreamKey, StreamState
 from soc.store.records import Kind, Record, RecordQuery, Records, every
 
 OWNER = "owner"
@@ -83,5 +84,12 @@ class LedgerRecords:
         ]
 
     async def merged(self, tenants: list[str] | None, **kwargs: int) -> Ledger:
-        """The account of ``tenants``' streams: every owner's snapshot merged."""
-        return Ledger.merged(await self.all(tenants), **kwargs)
+        """The account of ``tenants``' streams: every owner's snapshot merged, with what the
+        connectors' heartbeats say they delivered (soc.sources.book): a stream whose
+        connector reports records past the last one arrived has a gap at its end too."""
+        ledger = Ledger.merged(await self.all(tenants), **kwargs)
+        for source in await SourceBook(self._records).list(tenants):
+            if source.seq is not None:
+                key = StreamKey(source.tenant, source.connector, source.source, source.stream)
+                ledger.report(key, source.seq, source.last_seen)
+        return ledger

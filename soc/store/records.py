@@ -3,7 +3,8 @@
 Events, alerts and dead letters are written once by the pipeline, in volume.
 Case records are few and change: incidents, comments, suppressions, user
 accounts, revoked sessions, audit entries, retro-hunts and managed detection rules
-(:mod:`soc.detect.catalog`: each rule, its versions, and the catalog's generation).
+(:mod:`soc.detect.catalog`: each rule, its versions, and the catalog's generation),
+and the connectors' streams as their heartbeats report them (:mod:`soc.sources.book`).
 Both stores keep them the same way, as a :class:`Record`: a JSON document plus what
 queries need beside it:
 
@@ -47,6 +48,7 @@ class Kind(StrEnum):
     rule_generation = "rule_generation"
     drill = "drill"
     ledger = "ledger"
+    source = "source"
 
 
 NO_TENANT = ""

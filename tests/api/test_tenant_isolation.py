@@ -329,6 +329,8 @@ DENIED: dict[tuple[str, str], list[Call]] = {
     ("GET", "/api/v1/audit"): [_get("/api/v1/audit")],  # analysts do not read the trail
     ("GET", "/api/v1/audit/verify"): [_get("/api/v1/audit/verify")],
     ("POST", "/api/v1/ingest"): [],  # the tenant comes from the ingest key alone
+    ("POST", "/api/v1/heartbeat"): [],  # the tenant comes from the ingest key alone
+    ("GET", "/api/v1/sources"): [_get("/api/v1/sources", tenant=B)],
     # Accounts: only admins manage them, within their tenants (tests/api/test_users.py).
     ("GET", "/api/v1/users"): [_get("/api/v1/users")],
     ("POST", "/api/v1/users"): [

@@ -1,4 +1,11 @@
-"""The SOC's account of its feeds: the loss ledger, per stream (soc.sources)."""
+"""The SOC's account of its feeds (issue 14): connectors' heartbeats in, sources and the
+loss ledger out.
+
+``POST /api/v1/heartbeat``: an agent's report, with its ingest key (the tenant is the
+key's). ``GET /api/v1/sources``: each (connector, source, stream) of the caller's tenants
+with its last report and its state (healthy, late, silent). ``GET /api/v1/sources/ledger``:
+per stream, the records arrived, duplicates, the connector's highest, gaps and loss.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +14,44 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from soc.api.deps import PrincipalDep, ServiceDep
-from soc.models import utcnow
+from soc.api.deps import IngestPrincipal, PrincipalDep, ServiceDep
+from soc.api.errors import problems
+from soc.models import Heartbeat, utcnow
 from soc.security.roles import scope
+from soc.sources.book import SourceView
 from soc.sources.models import Reconciliation
 from soc.sources.records import LedgerRecords
 
-router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
+router = APIRouter(prefix="/api/v1", tags=["sources"], responses=problems(401, 403, 422))
+
+
+@router.post(
+    "/heartbeat",
+    status_code=204,
+    tags=["ingest"],
+    summary="A connector's heartbeat: per stream, the seq delivered and the backlog",
+)
+async def heartbeat(beat: Heartbeat, principal: IngestPrincipal, service: ServiceDep) -> None:
+    await service.sources.beat(principal.tenants[0], beat)
 
 
 @router.get(
-    "/ledger",
+    "/sources",
+    response_model=list[SourceView],
+    summary="The connectors' streams, their last heartbeat and their state",
+)
+async def list_sources(
+    principal: PrincipalDep,
+    service: ServiceDep,
+    tenant: Annotated[list[str] | None, Query(description="Default: all of yours")] = None,
+    connector: Annotated[str | None, Query(max_length=200)] = None,
+) -> list[SourceView]:
+    tenants = scope(principal, "alerts:read", tenant)
+    return await service.sources.list(tenants, connector=connector)
+
+
+@router.get(
+    "/sources/ledger",
     response_model=Reconciliation,
     summary="Per stream: records arrived, duplicates, the connector's highest, gaps, lost",
 )
