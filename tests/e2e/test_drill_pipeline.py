@@ -47,7 +47,9 @@ async def all_incidents(client: httpx.AsyncClient, **params: Any) -> list[dict[s
     cursor = None
     while True:
         query = {**params, "limit": 500, **({"cursor": cursor} if cursor else {})}
-        r = await client.get("/api/v1/incidents", params=query, headers=auth("analyst"))
+        # drills= (leave drills out, only drills) is a lead's filter; a drill= an analyst's too
+        who = "lead" if "drills" in params else "analyst"
+        r = await client.get("/api/v1/incidents", params=query, headers=auth(who))
         assert r.status_code == 200, r.text
         page = r.json()
         items += page["items"]
@@ -85,14 +87,19 @@ async def test_a_drill_beside_live_traffic_stays_apart(settings: Settings) -> No
         assert r.status_code == 200 and r.json()["accepted"] == len(records), r.text
         await settled(client, 2 * n)
 
-        # Alerts: the drill's carry it, the live ones none; the filters take either side.
+        # Alerts: the drill's carry it, the live ones none; the filters take either side
+        # (leaving drills out, or taking only drills, is a lead's: soc.drills.marks).
         drilled = await all_alerts(client, "analyst", drill=DRILL)
-        live = await all_alerts(client, "analyst", drills="exclude")
+        live = await all_alerts(client, "lead", drills="exclude")
         assert len(drilled) == len(live) == n
         assert {a["drill"] for a in drilled} == {DRILL} and {a["drill"] for a in live} == {None}
-        assert {a["id"] for a in await all_alerts(client, "analyst", drills="only")} == {
+        assert {a["id"] for a in await all_alerts(client, "lead", drills="only")} == {
             a["id"] for a in drilled
         }
+        refused = await client.get(
+            "/api/v1/alerts", params={"drills": "only"}, headers=auth("analyst")
+        )
+        assert refused.status_code == 403
         assert await all_alerts(client, "analyst", drill="another-drill") == []
         shape = Counter((a["rule_id"], a["host"], a["time"]) for a in live)
         assert shape == Counter((a["rule_id"], a["host"], a["time"]) for a in drilled)
