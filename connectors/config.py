@@ -298,7 +298,10 @@ def load_config(path: Path) -> AgentConfig:
     return parse_config(text, name=str(path))
 
 
-def parse_config(text: str, *, name: str = "<config>") -> AgentConfig:
+def yaml_document(text: str, name: str) -> tuple[Any, yaml.Node | None]:
+    """The YAML document in ``text`` and its composed tree (which knows the lines, for
+    :func:`located_errors`); ConfigError ``name:line: not valid YAML: ...``. Also used for
+    drill scenarios (soc.drills.scenario)."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -306,6 +309,11 @@ def parse_config(text: str, *, name: str = "<config>") -> AgentConfig:
         mark = getattr(e, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name
         raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from e
+    return data, node
+
+
+def parse_config(text: str, *, name: str = "<config>") -> AgentConfig:
+    data, node = yaml_document(text, name)
     if not isinstance(data, dict):
         raise ConfigError(f"{name}:1: the file must be a mapping (connector:, output:, sources:)")
     _check_unique_names(data, node, name)

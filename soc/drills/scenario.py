@@ -45,10 +45,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from connectors.config import located_errors
+from connectors.config import located_errors, yaml_document
+from connectors.errors import ConfigError as ConnectorConfigError
 from soc.errors import ConfigError
 from soc.incidents.models import UNIT_NAME
 from soc.settings import TENANT_NAME
@@ -170,12 +170,9 @@ class Scenario(_Strict):
 def parse_scenario(text: str, *, name: str, folder: Path) -> Scenario:
     """The scenario in ``text``; ConfigError naming ``name:line: key`` when it is wrong."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}" if mark is not None else name
-        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from e
+        data, node = yaml_document(text, name)
+    except ConnectorConfigError as e:
+        raise ConfigError(str(e)) from e
     if not isinstance(data, dict):
         raise ConfigError(f"{name}:1: a scenario is a mapping (id:, title:, steps:, response:)")
     try:
