@@ -24,7 +24,8 @@ import gc
 import gzip
 import json
 import secrets
-from collections.abc import Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from importlib import resources
 from typing import Any
@@ -62,12 +63,15 @@ from soc.stages.group import Grouper
 from soc.stages.ingest import ingest_ndjson
 from soc.stages.retention import RetentionJob
 from soc.stages.rules import RuleReloader
-from soc.stages.runtime import Stage
+from soc.stages.runtime import Stage, until_done
 from soc.store import Store, build_store
 
 log = get_logger(__name__)
 
 CHECK_TIMEOUT_S = 5.0
+STARTUP_RETRY_S = 120.0
+"""How long a start step is tried again while a backend answers with a passing error (an
+OpenSearch index another process has just created answers 503 until its shard starts)."""
 SAMPLE_CHUNK_LINES = 500
 
 
@@ -173,15 +177,15 @@ class Service:
 
     async def start(self) -> None:
         await self.store.start()
-        await self.revocations.refresh()
+        await while_starting("revocations", self.revocations.refresh)
         self._spawn("revocations", self.revocations.run())
         await self.bus.start()
         # The rule files are the catalog's baseline: imported (new or changed files) at every
         # start, by the API and the detectors alike (soc.detect.catalog, ADR 0014).
-        await sync_files(self.catalog, self.settings.detect)
+        await while_starting("rule files", lambda: sync_files(self.catalog, self.settings.detect))
         if self._workers:
-            self.rules = LiveRules(self.catalog, self.settings.detect)
-            await self.rules.load()
+            rules = self.rules = LiveRules(self.catalog, self.settings.detect)
+            await while_starting("rules", rules.load)
             # The compiled rules (closures, indices: hundreds of thousands of objects) live as
             # long as the process; kept out of the collector's scans they cost nothing per
             # batch (measured: about a fifth more events per CPU-second on both pairs).
@@ -386,3 +390,15 @@ def with_dev_keys(settings: Settings) -> Settings:
         )
         log.info("development key ready", extra={"role": role, "token_file": str(path)})
     return settings.model_copy(update={"auth": settings.auth.model_copy(update={"api_keys": keys})})
+
+
+async def while_starting(what: str, step: Callable[[], Awaitable[object]]) -> None:
+    """Run a start step, trying again for up to STARTUP_RETRY_S while its backend fails in
+    a way that may pass; a lasting error (or one past the limit) stops the start."""
+    deadline = time.monotonic() + STARTUP_RETRY_S
+    await until_done(
+        step,
+        stage=f"start {what}",
+        stopping=asyncio.Event(),
+        give_up=lambda e: not e.retriable or time.monotonic() > deadline,
+    )

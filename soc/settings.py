@@ -116,7 +116,8 @@ class KafkaSettings(_Section):
     bootstrap_servers: str = "127.0.0.1:9092"
     """Comma-separated host:port list."""
     topic_prefix: str = Field("soc", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    """Topics are `<prefix>.events`, `<prefix>.alerts`, `<prefix>.deadletters`."""
+    """Topics are `<prefix>.events`, `<prefix>.alerts`, `<prefix>.deadletters`; the stages'
+    consumer groups are `<prefix>.<group>` (e.g. `soc.soc-detect`)."""
     partitions: int = Field(6, ge=1)
     """Partitions of each topic created at start (the most detectors that share work)."""
     replication_factor: int = Field(1, ge=1)

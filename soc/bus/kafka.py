@@ -1,6 +1,9 @@
 """The Kafka bus, on aiokafka.
 
-Topics are named ``{topic_prefix}.{topic}`` and created on start. The producer
+Topics are named ``{topic_prefix}.{topic}`` and created on start, and consumer
+groups ``{topic_prefix}.{group}``: two installations sharing a cluster under two
+prefixes never share a group (a member joining or leaving one group rebalances all
+of it, whatever topic each member reads). The producer
 is idempotent with ``acks="all"``, and :meth:`KafkaBus.publish` returns only
 once every record is acknowledged. A publish places its messages as the
 producer's default partitioner does (murmur2 of the key, so a key keeps its
@@ -259,6 +262,10 @@ class KafkaBus(Component):
     def topic_name(self, topic: Topic) -> str:
         return f"{self._settings.topic_prefix}.{topic.value}"
 
+    def group_name(self, group: str) -> str:
+        """The Kafka consumer group id of the stage group ``group``."""
+        return f"{self._settings.topic_prefix}.{group}"
+
     async def start(self) -> None:
         """Create the topics and start the producer, retrying while Kafka comes up."""
         if self._producer is not None:
@@ -399,7 +406,7 @@ class KafkaBus(Component):
         self._require_producer()
         consumer = AIOKafkaConsumer(
             **self._client_kwargs(),
-            group_id=group,
+            group_id=self.group_name(group),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._settings.max_batch,

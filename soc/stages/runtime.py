@@ -58,9 +58,14 @@ M_co = TypeVar("M_co", covariant=True)
 
 
 async def until_done(
-    step: Callable[[], Awaitable[None]], *, stage: str, stopping: asyncio.Event
+    step: Callable[[], Awaitable[object]],
+    *,
+    stage: str,
+    stopping: asyncio.Event,
+    give_up: Callable[[BackendError], bool] | None = None,
 ) -> None:
-    """Run ``step`` until it returns; back off on BackendError; give up only when stopping."""
+    """Run ``step`` until it returns; back off on BackendError; give up only when stopping
+    (or when ``give_up`` says so of the error)."""
     delay = 0.5
     while True:
         try:
@@ -68,7 +73,7 @@ async def until_done(
             return
         except BackendError as e:
             ERRORS.labels(stage=stage, error_type=type(e).__name__).inc()
-            if stopping.is_set():
+            if stopping.is_set() or (give_up is not None and give_up(e)):
                 raise
             log.warning(
                 "stage step failed; retrying",

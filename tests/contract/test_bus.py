@@ -197,3 +197,46 @@ async def test_lag_falls_to_zero_once_everything_is_consumed(bus: Bus, group: st
     assert ordered(got) == ordered(sent)
     assert lags == sorted(lags, reverse=True)
     assert lags[-1] == 0
+
+
+@pytest.mark.kafka
+async def test_kafka_groups_are_namespaced_by_the_topic_prefix(
+    kafka_bootstrap: str, unique_name: str
+) -> None:
+    """Two installations on one cluster, one stage group name: two Kafka groups, each
+    committing its own offsets (a shared group would rebalance across both)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    buses = [
+        build_bus(
+            BusSettings(
+                kind="kafka",
+                kafka=KafkaSettings(
+                    bootstrap_servers=kafka_bootstrap,
+                    topic_prefix=f"{unique_name}-{side}",
+                    partitions=1,
+                ),
+            )
+        )
+        for side in ("a", "b")
+    ]
+    for b in buses:
+        await b.start()
+    try:
+        for b in buses:
+            messages = make(3)
+            await b.publish(Topic.events, messages)
+            sub = await b.subscribe(Topic.events, "soc-detect")
+            assert ordered(await drain(sub, len(messages))) == ordered(messages)
+            await sub.commit()
+            await sub.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            groups = {g[0] for g in await admin.list_consumer_groups()}
+        finally:
+            await admin.close()
+        assert {f"{unique_name}-a.soc-detect", f"{unique_name}-b.soc-detect"} <= groups
+    finally:
+        for b in buses:
+            await b.stop()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 import zipfile
 from collections.abc import AsyncIterator
@@ -81,6 +82,12 @@ class Rig:
         )
         self.procs.append(proc)
         return proc, port
+
+    def check_running(self, deadline: float) -> None:
+        """Fail at once (with the log) if a detector exited or ``deadline`` has passed."""
+        exited = [p.returncode for p in self.procs if p.poll() is not None]
+        assert not exited, f"a detector exited ({exited}):\n{self.log.read_text()[-6000:]}"
+        assert time.monotonic() < deadline, self.log.read_text()[-3000:]
 
     async def stored_alert_ids(self) -> list[str]:
         ids: list[str] = []
