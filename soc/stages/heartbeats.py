@@ -3,7 +3,7 @@
     connector --> <prefix>.ingest.<tenant> --> KafkaBridge --> <prefix>.heartbeats
                   (header soc-kind: heartbeat)                  --> HeartbeatSink --> SourceBook
 
-It runs beside the event sink (`soc run`, `soc worker`), its own consumer group on the
+It runs beside the event sink (`soc run`, `soc detect`), its own consumer group on the
 bus's ``heartbeats`` topic. Each message is a :class:`~soc.models.FiledHeartbeat`: the
 heartbeat the bridge checked, with the tenant of the ingest topic it came on, the only
 tenant filed (the heartbeat itself names none). It is filed as an HTTP heartbeat is
