@@ -23,7 +23,18 @@ Every ``connector.heartbeat_s`` (and once at start) the agent reports to the SOC
 on its output (:meth:`Agent.heartbeat`): its id, version and host, and per
 stream the highest seq acknowledged, the records still in the spool and the
 age of the oldest, and the sends of its records that failed. A drill's agent
-sends none: a drill never counts in the SOC's sources.
+sends none: a drill never counts in the SOC's sources. On HTTP it is posted to
+``/api/v1/heartbeat``; on Kafka it is one message on the agent's ingest topic, marked
+by a ``soc-kind: heartbeat`` header (soc.models.FiledHeartbeat says why).
+
+An idle agent's heartbeat costs one small message per interval and nothing more: the
+heartbeat is built and encoded again only when something changed since the last one
+(events spooled, delivered or failed; the backlog's age, while there is a backlog), and
+the loop wakes once per interval. The sender, too, waits on the spool for up to one
+interval when there is nothing to send, not less. ``/metrics`` carries, per stream, the
+highest seq handed to the destination (``soc_connector_stream_sent_seq``) beside the
+highest acknowledged (``soc_connector_stream_acked_seq``); the two differ by what is in
+flight or being retried.
 """
 
 from __future__ import annotations
@@ -96,6 +107,8 @@ class DeliveryState:
 class StreamState:
     seq: int | None = None
     """Highest seq acknowledged."""
+    sent: int | None = None
+    """Highest seq handed to the destination (acknowledged or not)."""
     failures: int = 0
 
 
@@ -148,6 +161,10 @@ class Agent:
         )
         """An event encoded larger than this is shipped as a too_large event."""
         self.started = asyncio.Event()
+        self._changes = 0
+        """Bumped by whatever a heartbeat reports: spooled, sent, acknowledged, failed."""
+        self._beat: tuple[int, bytes] | None = None
+        """The last heartbeat encoded, and ``_changes`` when it was."""
         self._full_logged: float | None = None
         """When ``spool full`` was last logged (time.monotonic)."""
         m.SPOOL_LIMIT.set(config.spool.max_bytes)
@@ -197,6 +214,7 @@ class Agent:
             m.BACKPRESSURE_SECONDS.labels(batch.source).inc(waited)
             m.SPOOL_FULL.set(1 if self.spool.waiting else 0)
         m.EVENTS_SPOOLED.labels(batch.source).inc(entry.events)
+        self._changes += 1
         self._gauges()
 
     def parse_batch(self, batch: Batch) -> list[tuple[int, int, EventIn]]:
@@ -276,14 +294,18 @@ class Agent:
         delay = 0.2
         # At most half the spool in flight, so sources can fill the other half meanwhile.
         max_bytes = min(d.batch_bytes, max(1, self.spool.max_bytes // 2))
+        idle_s = self.config.connector.heartbeat_s  # an idle sender wakes no more often
         while True:
-            entries = await self.spool.take(max_events=d.batch_events, max_bytes=max_bytes)
+            entries = await self.spool.take(
+                max_events=d.batch_events, max_bytes=max_bytes, wait_s=idle_s
+            )
             if not entries:
                 self._gauges()
                 continue
             started = time.perf_counter()
             for entry in entries:
                 m.EVENTS_SENT.labels(entry.source).inc(entry.events)
+                self._sent(entry)
             try:
                 await self.output.send(entries)
             except Exception as exc:  # any failure keeps the events in the spool, to retry
@@ -291,6 +313,7 @@ class Agent:
                 if not isinstance(exc, DeliveryError):
                     log.exception("send failed unexpectedly", extra={"output": self.output.name})
                 self.spool.rewind()
+                self._changes += 1
                 self._failed(e)
                 for key in {(x.source, x.stream) for x in entries}:
                     self._stream(key).failures += 1
@@ -306,6 +329,7 @@ class Agent:
             m.UP.set(1)
             delay = 0.2
             self.spool.ack(entries)
+            self._changes += 1
             for entry in entries:
                 m.EVENTS_ACKED.labels(entry.source).inc(entry.events)
                 self._delivered(entry)
@@ -319,11 +343,21 @@ class Agent:
             state = self._streams[key] = StreamState()
             while len(self._streams) > MAX_STREAM_SERIES:
                 (source, stream), _ = self._streams.popitem(last=False)
-                with contextlib.suppress(KeyError):
-                    m.STREAM_SEQ.remove(source, stream)
+                for gauge in (m.STREAM_SEQ, m.STREAM_SENT_SEQ):
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(source, stream)
         else:
             self._streams.move_to_end(key)
         return state
+
+    def _sent(self, entry: Entry) -> None:
+        if not entry.records:
+            return
+        state = self._stream((entry.source, entry.stream))
+        last = entry.first_seq + entry.records - 1
+        if state.sent is None or last > state.sent:
+            state.sent = last
+            m.STREAM_SENT_SEQ.labels(entry.source, entry.stream).set(last)
 
     def _delivered(self, entry: Entry) -> None:
         if not entry.records:
@@ -361,12 +395,21 @@ class Agent:
             streams=streams,
         )
 
+    def heartbeat_body(self) -> bytes:
+        """The heartbeat, encoded; the last one again when nothing it reports changed."""
+        changes = self._changes
+        if self._beat is not None and self._beat[0] == changes and not self.spool.pending_events():
+            return self._beat[1]  # idle: no stream walked, nothing encoded
+        body = self.heartbeat().model_dump_json().encode()
+        self._beat = (changes, body)
+        return body
+
     async def _heartbeats(self) -> None:
         """One heartbeat at start and one every interval; a failed one is logged, not kept."""
         failed = 0
         while True:
             try:
-                await self.output.heartbeat(self.heartbeat())
+                await self.output.heartbeat(self.heartbeat_body())
                 failed = 0
             except DeliveryError as e:
                 failed += 1

@@ -4,7 +4,8 @@ Per source: records read, bytes, parse errors, events spooled, sent and
 acknowledged, time its reading was paused by a full spool. For the spool:
 events, bytes and the age of the oldest unacknowledged event. For the
 destination: sends, failures by reason, reconnects, send latency. Per stream: the highest
-seq acknowledged, for the most recently active streams only (bounded labels).
+seq handed to the destination and the highest acknowledged, for the most recently
+active streams only (bounded labels: connectors.agent.MAX_STREAM_SERIES).
 """
 
 from __future__ import annotations
@@ -89,6 +90,13 @@ STREAM_SEQ = Gauge(
     "soc_connector_stream_acked_seq",
     "Highest record seq of a stream the destination acknowledged (the most recently "
     "active streams only: see connectors.agent.MAX_STREAM_SERIES)",
+    ["source", "stream"],
+    registry=REGISTRY,
+)
+STREAM_SENT_SEQ = Gauge(
+    "soc_connector_stream_sent_seq",
+    "Highest record seq of a stream handed to the destination, acknowledged or not (the "
+    "same streams as soc_connector_stream_acked_seq)",
     ["source", "stream"],
     registry=REGISTRY,
 )

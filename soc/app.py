@@ -60,6 +60,7 @@ from soc.stages.deadlines import DeadlineWatch
 from soc.stages.detect import Detector
 from soc.stages.events import EventSink
 from soc.stages.group import Grouper
+from soc.stages.heartbeats import HeartbeatSink
 from soc.stages.ingest import ingest_ndjson
 from soc.stages.retention import RetentionJob
 from soc.stages.rules import RuleReloader
@@ -163,10 +164,12 @@ class Service:
         return stages
 
     def _event_stages(self) -> list[Stage]:
-        """The event sink, unless only alerting events are kept; the retention job."""
+        """The event sink, unless only alerting events are kept; the retention job; the
+        heartbeat sink (heartbeats that came over Kafka)."""
         s = self.settings.store
         stages: list[Stage] = [
-            RetentionJob(store=self.store, cases=self.cases, settings=s.retention)
+            RetentionJob(store=self.store, cases=self.cases, settings=s.retention),
+            HeartbeatSink(bus=self.bus, store=self.store),
         ]
         if s.keep_events == "all":
             sink = EventSink(

@@ -19,6 +19,11 @@ EVENTS_ACCEPTED = Counter(
 EVENTS_REJECTED = Counter(
     "soc_events_rejected_total", "Input refused and sent to dead letters", ["stage", "reason"]
 )
+HEARTBEATS = Counter(
+    "soc_heartbeats_total",
+    "Connectors' heartbeats, by path (http, kafka) and result (filed, rejected)",
+    ["via", "result"],
+)
 EVENTS_PROCESSED = Counter("soc_events_processed_total", "Events a stage finished with", ["stage"])
 ALERTS_RAISED = Counter("soc_alerts_total", "Alerts raised by the detector", ["level"])
 DEAD_LETTERS_STORED = Counter(

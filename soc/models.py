@@ -109,6 +109,44 @@ class Heartbeat(BaseModel):
     streams: list[StreamBeat] = Field(default_factory=list, max_length=1000)
 
 
+HEARTBEAT_HEADER = "soc-kind"
+"""On Kafka, a connector's heartbeat travels on its own ingest topic, beside its events,
+marked by this record header (value :data:`HEARTBEAT_KIND`); see :class:`FiledHeartbeat`."""
+HEARTBEAT_KIND = b"heartbeat"
+
+
+def is_heartbeat(headers: Any) -> bool:
+    """Whether a Kafka record's headers (``(name, bytes)`` pairs) mark a heartbeat: what
+    any reader of an ingest topic must skip, or take, besides the event lines."""
+    return any(k == HEARTBEAT_HEADER and v == HEARTBEAT_KIND for k, v in headers or ())
+
+
+class FiledHeartbeat(BaseModel):
+    """A heartbeat as the SOC received it, with the tenant its path vouches for.
+
+    On Kafka a connector writes its heartbeat to its tenant's ingest topic
+    (``<prefix>.ingest.<tenant>``), the same topic as its events, marked by the
+    :data:`HEARTBEAT_HEADER` record header rather than sent to a topic of its own: the
+    brokers' ACLs let only that tenant's principal write that topic, so its name is the
+    one tenant the SOC may trust, for heartbeats as for events (a shared heartbeats topic
+    would have to believe a tenant the message claims), and a heartbeat that arrives
+    proves the very path the events take works. The ingest bridge checks it and puts it
+    on the bus's ``heartbeats`` topic as this envelope, with the topic's tenant; the
+    heartbeat sink (soc.stages.heartbeats) files it in the sources book.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str
+    received: UtcDatetime
+    heartbeat: Heartbeat
+
+    @property
+    def bus_key(self) -> str:
+        """One connector's heartbeats keep their order: one partition."""
+        return f"{self.tenant}/{self.heartbeat.connector}"
+
+
 class EventIn(BaseModel):
     """One line as a sender may post it: a record, and what the sender knows of it.
 

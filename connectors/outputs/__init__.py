@@ -15,7 +15,6 @@ from typing import Protocol
 
 from connectors.config import AgentConfig, KafkaOutput
 from connectors.spool import Entry
-from soc.models import Heartbeat
 
 
 class Output(Protocol):
@@ -23,8 +22,9 @@ class Output(Protocol):
 
     async def send(self, entries: list[Entry]) -> None: ...
 
-    async def heartbeat(self, beat: Heartbeat) -> None:
-        """Report the agent's state; raises DeliveryError when it was not taken."""
+    async def heartbeat(self, body: bytes) -> None:
+        """Report the agent's state (``body``: a soc.models.Heartbeat as JSON); raises
+        DeliveryError when it was not taken."""
         ...
 
     async def close(self) -> None: ...

@@ -16,7 +16,6 @@ import aiohttp
 from connectors.config import HttpOutput, read_secret
 from connectors.errors import DeliveryError
 from connectors.spool import Entry
-from soc.models import Heartbeat
 
 MAX_POST_BYTES = 8 << 20
 """Largest request body: far under the SOC's ingest.max_body_bytes (64 MiB)."""
@@ -88,16 +87,14 @@ class HttpDelivery:
             reason, f"{self.url}: HTTP {status}: {text[:300]}", retry_after_s=retry_after
         )
 
-    async def heartbeat(self, beat: Heartbeat) -> None:
+    async def heartbeat(self, body: bytes) -> None:
         """POST /api/v1/heartbeat with the ingest token: the SOC files it under the
         token's tenant."""
         token = read_secret(self.config.token_file)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         url = self.config.heartbeat_url()
         try:
-            async with self._client().post(
-                url, data=beat.model_dump_json(), headers=headers
-            ) as resp:
+            async with self._client().post(url, data=body, headers=headers) as resp:
                 status = resp.status
                 text = await resp.text()
         except (aiohttp.ClientError, TimeoutError, OSError) as e:

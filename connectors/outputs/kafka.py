@@ -11,7 +11,8 @@ are passed through to aiokafka. After a failure the producer is closed and
 a new one made on the next try, so no half-broken connection state carries
 over. aiokafka's own logs are kept to CRITICAL: while a broker is down it
 logs every retry, several times a second; the agent logs the failure itself,
-at a bounded rate.
+at a bounded rate. The agent's heartbeat is one more message on the same topic, keyed
+``<connector>`` and marked by the ``soc-kind: heartbeat`` record header.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from connectors.config import KafkaOutput, read_secret
 from connectors.errors import ConfigError, DeliveryError
 from connectors.spool import Entry
-from soc.models import Heartbeat
+from soc.models import HEARTBEAT_HEADER, HEARTBEAT_KIND
 
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 _PARTITIONER = DefaultPartitioner()
@@ -42,6 +43,8 @@ class KafkaDelivery:
         self.connector = connector
         self.name = f"kafka:{topic}"
         self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
+        """The sender and the heartbeat share one producer: one of them makes it."""
 
     def _options(self) -> dict[str, Any]:
         c = self.config
@@ -71,6 +74,10 @@ class KafkaDelivery:
         return opts
 
     async def _ready(self) -> AIOKafkaProducer:
+        async with self._starting:
+            return await self._start()
+
+    async def _start(self) -> AIOKafkaProducer:
         if self._producer is None:
             try:
                 options = self._options()
@@ -124,9 +131,23 @@ class KafkaDelivery:
             reason = "timeout" if isinstance(e, TimeoutError) else "kafka_error"
             raise DeliveryError(reason, f"{self.name}: {e!r}") from e
 
-    async def heartbeat(self, beat: Heartbeat) -> None:
-        """Not sent over Kafka yet: the SOC's ingest bridge has no heartbeat route, so
-        an agent writing to Kafka is not listed in the SOC's sources (issue 14)."""
+    async def heartbeat(self, body: bytes) -> None:
+        """One message on the ingest topic, beside the events, keyed by the connector and
+        marked by the ``soc-kind: heartbeat`` header: the SOC's bridge files it under the
+        topic's tenant (soc.models.FiledHeartbeat says why not a topic of its own). A
+        failure is the agent's to log; the producer is left to the sender to reset."""
+        producer = await self._ready()
+        try:
+            async with asyncio.timeout(self.config.request_timeout_s + 5):
+                await producer.send_and_wait(
+                    self.topic,
+                    value=body,
+                    key=self.connector.encode(),
+                    headers=[(HEARTBEAT_HEADER, HEARTBEAT_KIND)],
+                )
+        except (KafkaError, OSError, TimeoutError) as e:
+            reason = "timeout" if isinstance(e, TimeoutError) else "kafka_error"
+            raise DeliveryError(reason, f"{self.name}: heartbeat: {e!r}") from e
 
     async def _reset(self) -> None:
         producer, self._producer = self._producer, None

@@ -26,6 +26,8 @@ class Topic(StrEnum):
     deadletters = "deadletters"
     matches = "matches"
     """Base-rule matches a correlation references, keyed by (tenant, correlation, group)."""
+    heartbeats = "heartbeats"
+    """Connectors' heartbeats that came over Kafka, with their tenant (FiledHeartbeat)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from soc.bus.kafka import (
 from soc.errors import BusError
 from soc.log import get_logger
 from soc.metrics import CONSUMER_LAG, INGEST_TOPICS_UNREAD
+from soc.models import HEARTBEAT_HEADER
 from soc.settings import KafkaSettings
 
 log = get_logger(__name__)
@@ -61,6 +62,16 @@ class IngestMessage:
     topic: str
     partition: int
     offset: int
+    kind: str = ""
+    """The record's ``soc-kind`` header (soc.models.HEARTBEAT_HEADER): ``heartbeat`` for a
+    connector's heartbeat, empty for an event line."""
+
+
+def _kind(headers: Any) -> str:
+    for name, value in headers or ():
+        if name == HEARTBEAT_HEADER:
+            return bytes(value or b"").decode("utf-8", errors="replace")[:50]
+    return ""
 
 
 def ingest_pattern(prefix: str, tenant_pattern: str) -> re.Pattern[str]:
@@ -169,6 +180,7 @@ class IngestSubscription:
                     topic=tp.topic,
                     partition=tp.partition,
                     offset=r.offset,
+                    kind=_kind(r.headers),
                 )
                 for r in records
             )

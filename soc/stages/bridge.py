@@ -13,6 +13,14 @@ the record), a dead letter's from the message's topic, partition and offset.
 Bad input becomes dead letters and a bus outage is waited out: neither stops
 the bridge.
 
+A message with the ``soc-kind: heartbeat`` header is a connector's heartbeat, not an
+event line (soc.models.FiledHeartbeat says why it shares the topic): checked as
+``POST /api/v1/heartbeat`` checks one, it goes to the bus's ``heartbeats`` topic with
+the topic's tenant, for the heartbeat sink (soc.stages.heartbeats) to file; one that
+does not read as a heartbeat, or a ``soc-kind`` this bridge does not know, is
+dead-lettered (reason ``not_json`` or ``invalid``, detail ``heartbeat: ...``) and
+counted in ``soc_heartbeats_total{via="kafka",result="rejected"}``.
+
 Only topics of tenants the settings know are read: the ingest keys' tenants
 and ``ingest.kafka_bridge.tenants``. See :mod:`soc.bus.kafka_ingest` for what
 happens to the others.
@@ -26,11 +34,23 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
-from soc.bus import Bus
+from pydantic import ValidationError
+
+from soc.bus import Bus, Topic
+from soc.bus.codec import encode
 from soc.ingest.ndjson import Parsed, parse_ndjson
 from soc.log import get_logger
-from soc.metrics import EVENTS_RECEIVED
-from soc.models import DeadLetter, digest, utcnow
+from soc.metrics import EVENTS_RECEIVED, HEARTBEATS
+from soc.models import (
+    HEARTBEAT_HEADER,
+    HEARTBEAT_KIND,
+    DeadLetter,
+    DeadLetterReason,
+    FiledHeartbeat,
+    Heartbeat,
+    digest,
+    utcnow,
+)
 from soc.settings import ALL_TENANTS, IngestSettings, KafkaSettings, Settings
 from soc.stages.ingest import publish_parsed
 from soc.stages.runtime import ConsumerStage
@@ -84,6 +104,38 @@ def parse_message(m: IngestMessage, *, received: datetime, max_line_bytes: int) 
         )
     parsed.dead = [_keyed_by_position(d, m) for d in parsed.dead]
     return parsed
+
+
+def parse_heartbeat(m: IngestMessage, *, received: datetime) -> FiledHeartbeat | DeadLetter:
+    """The heartbeat of one message marked as one, under its topic's tenant; or its dead
+    letter. Never raises."""
+    detail: str
+    reason: DeadLetterReason = "invalid"
+    if m.kind != HEARTBEAT_KIND.decode():
+        detail = f"unknown {HEARTBEAT_HEADER} header {m.kind!r}"
+    else:
+        try:
+            beat = Heartbeat.model_validate_json(m.value)
+        except ValidationError as e:
+            first = e.errors()[0]
+            reason = "not_json" if first["type"] == "json_invalid" else "invalid"
+            where = ".".join(str(x) for x in first["loc"])
+            detail = f"heartbeat: {where + ': ' if where else ''}{first['msg']}"
+        except Exception as e:  # one message no check foresaw must never stop the bridge
+            detail = f"heartbeat: {type(e).__name__}: {e}"
+        else:
+            return FiledHeartbeat(tenant=m.tenant, received=received, heartbeat=beat)
+    letter = DeadLetter.of(
+        m.value,
+        tenant=m.tenant,
+        source=message_source(m.key),
+        received=received,
+        stage="ingest",
+        reason=reason,
+        detail=detail[:1000],
+        line=1,
+    )
+    return _keyed_by_position(letter, m)
 
 
 def _keyed_by_position(letter: DeadLetter, m: IngestMessage) -> DeadLetter:
@@ -144,15 +196,38 @@ class KafkaBridge(ConsumerStage["IngestMessage"]):
         return sub
 
     async def process(self, batch: Sequence[IngestMessage]) -> None:
-        parsed = self.parse(batch)
+        lines = [m for m in batch if not m.kind]
+        parsed = self.parse(lines)
         EVENTS_RECEIVED.labels(source="kafka").inc(len(parsed.events) + len(parsed.dead))
+        beats: list[FiledHeartbeat] = []
+        refused = 0
+        if len(lines) < len(batch):
+            received = utcnow()
+            for m in batch:
+                if m.kind:
+                    one = parse_heartbeat(m, received=received)
+                    if isinstance(one, FiledHeartbeat):
+                        beats.append(one)
+                    else:
+                        parsed.dead.append(one)
+                        refused += 1
         # Parsed once, so a retried publish sends the same events (same ids, same times).
-        await self.retrying(partial(publish_parsed, parsed, bus=self._bus, via="kafka"))
+        await self.retrying(partial(self._publish, parsed, beats))
+        if refused:
+            HEARTBEATS.labels(via="kafka", result="rejected").inc(refused)
+            log.warning("ingest bridge rejected heartbeats", extra={"rejected": refused})
         if parsed.dead:
             log.info(
                 "ingest bridge rejected messages",
                 extra={"accepted": len(parsed.events), "rejected": len(parsed.dead)},
             )
+
+    async def _publish(self, parsed: Parsed, beats: list[FiledHeartbeat]) -> None:
+        """Dead letters, events, then heartbeats (a heartbeat is not ahead of the events
+        read before it); a retry publishes all again, idempotent downstream."""
+        await publish_parsed(parsed, bus=self._bus, via="kafka")
+        if beats:
+            await self._bus.publish(Topic.heartbeats, encode(beats))
 
     def parse(self, batch: Sequence[IngestMessage]) -> Parsed:
         received = utcnow()

@@ -24,6 +24,7 @@ from connectors.agent import Agent
 from connectors.config import parse_config
 from connectors.metrics import EVENTS_ACKED
 from connectors.registry import Registry
+from soc.models import is_heartbeat
 from tests.conftest import SHARED
 
 pytestmark = [pytest.mark.kafka]
@@ -57,7 +58,12 @@ async def read_topic(bootstrap: str, topic: str, count: int) -> list[dict[str, A
         deadline = time.monotonic() + 30
         while len(out) < count and time.monotonic() < deadline:
             got = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            out += [json.loads(r.value) for records in got.values() for r in records]
+            out += [  # the agent's heartbeats travel on the topic too, marked by a header
+                json.loads(r.value)
+                for records in got.values()
+                for r in records
+                if not is_heartbeat(r.headers)
+            ]
     finally:
         await consumer.stop()
     return out

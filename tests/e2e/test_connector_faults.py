@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from soc.models import is_heartbeat
 from tests.conftest import ROOT, SHARED
 
 pytestmark = [pytest.mark.kafka]
@@ -166,7 +167,10 @@ class Topic:
             )
             got = await self.consumer.getmany(timeout_ms=500, max_records=10_000)
             for records in got.values():
-                self.messages += [json.loads(r.value) for r in records]
+                # The agent's heartbeats travel on the topic too, marked by a header.
+                self.messages += [
+                    json.loads(r.value) for r in records if not is_heartbeat(r.headers)
+                ]
 
     def by_origin(self) -> dict[tuple[str, int, int], dict[str, Any]]:
         out: dict[tuple[str, int, int], dict[str, Any]] = {}

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query
 
 from soc.api.deps import IngestPrincipal, PrincipalDep, ServiceDep
 from soc.api.errors import problems
+from soc.metrics import HEARTBEATS
 from soc.models import Heartbeat, utcnow
 from soc.security.roles import scope
 from soc.sources.book import SourceView
@@ -33,6 +34,7 @@ router = APIRouter(prefix="/api/v1", tags=["sources"], responses=problems(401, 4
 )
 async def heartbeat(beat: Heartbeat, principal: IngestPrincipal, service: ServiceDep) -> None:
     await service.sources.beat(principal.tenants[0], beat)
+    HEARTBEATS.labels(via="http", result="filed").inc()
 
 
 @router.get(
