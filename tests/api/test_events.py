@@ -176,3 +176,12 @@ async def test_the_histogram_has_round_buckets_and_every_hit(explorer: Explorer)
         dict(expected)
     )
     assert body["total"] == len(hits) and any(b["count"] == 0 for b in body["buckets"])
+
+
+async def test_a_histogram_from_before_the_epoch_is_refused_not_a_server_error(
+    explorer: Explorer,
+) -> None:
+    # Found by the schema fuzzer: since=0057-01-01 aligned its buckets before year 1.
+    r = await explorer.get("/events/histogram", since="0057-01-01T00:00:00Z", buckets=500)
+    assert r.status_code == 400, r.text
+    assert "1970-01-01" in r.json()["detail"]

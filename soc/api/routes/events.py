@@ -190,6 +190,8 @@ async def event_histogram(
     start = query.since or end - DEFAULT_RANGE
     if start >= end:
         raise ApiError(400, "invalid_request", "since must be before until")
+    if start < EPOCH:  # buckets are aligned to the epoch; before it they may not exist
+        raise ApiError(400, "invalid_request", "since must be on or after 1970-01-01")
     query = query.model_copy(update={"since": start, "until": end})
     width = bucket_width(start, end, buckets)
     counts = await store.event_histogram(query, bucket_s=width)
