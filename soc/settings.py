@@ -8,6 +8,7 @@ and an optional YAML file named by ``SOC_CONFIG``. Build it once with
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import re
@@ -440,7 +441,8 @@ class DrillSettings(_Section):
 
 class ExpectedInterval(_Section):
     """How often one source (or every source a pattern matches) is expected to send, and
-    how severe its silence is. ``*`` matches anything; the first entry that matches wins."""
+    how severe its silence is. Each name is a shell-style pattern (``*``, ``?``,
+    ``[...]``; ``*`` matches anything); the first entry that matches wins."""
 
     tenant: str = "*"
     connector: str = "*"
@@ -461,7 +463,7 @@ class ExpectedInterval(_Section):
             (self.source, source),
             (self.stream, stream),
         )
-        return all(want in ("*", got) for want, got in pairs)
+        return all(fnmatch.fnmatchcase(got, want) for want, got in pairs)
 
 
 class SourcesSettings(_Section):

@@ -79,26 +79,34 @@ class Activity(BaseModel):
     def of(cls, key: StreamKey) -> Activity:
         return cls(tenant=key.tenant, connector=key.connector, source=key.source, stream=key.stream)
 
-    def observe(self, at: datetime, size: int, *, breaks_min_s: float = 60.0) -> None:
-        """Count one event that arrived ``at`` and took ``size`` bytes."""
-        self.events += 1
-        h = self.hours.setdefault(hour_of(at), [0, 0])
-        h[0] += 1
+    def observe(
+        self, at: datetime, size: int, *, count: int = 1, breaks_min_s: float = 60.0
+    ) -> None:
+        """Count ``count`` events that arrived ``at`` (or within its second) and took
+        ``size`` bytes together."""
+        self.events += count
+        ts = at.timestamp()
+        hour, minute = int(ts) // 3600, int(ts) // 60
+        h = self.hours.get(hour)
+        if h is None:
+            h = self.hours[hour] = [0, 0]
+            self.prune(at)
+        h[0] += count
         h[1] += size
-        m = minute_of(at)
-        self.minutes[m] = self.minutes.get(m, 0) + 1
+        if minute not in self.minutes:
+            self.prune(at)
+        self.minutes[minute] = self.minutes.get(minute, 0) + count
         last = self.last_event
         if self.first_event is None or at < self.first_event:
             self.first_event = at
         if last is None or at > last:
             if last is not None:
-                gap = int(at.timestamp()) - int(last.timestamp())
+                gap = int(ts) - int(last.timestamp())
                 if gap >= 1:  # arrivals within one second are one arrival
-                    gapstats.add(self.gaps, int(at.timestamp()) // gapstats.DAY_S, gap)
+                    gapstats.add(self.gaps, int(ts) // gapstats.DAY_S, gap)
                 if gap >= breaks_min_s:
                     self.breaks = [*self.breaks, (last, at)][-BREAKS:]
             self.last_event = at
-        self.prune(at)
 
     def prune(self, now: datetime) -> None:
         hour, minute = hour_of(now), minute_of(now)

@@ -15,6 +15,7 @@ import hashlib
 import socket
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from soc.errors import Conflict, StoreError
 from soc.log import get_logger
@@ -98,14 +99,25 @@ class ActivityKeeper:
 
     def observe(self, events: Sequence[Event], sizes: Sequence[int]) -> None:
         """Count a batch the store now has (``sizes``: each event's bytes on the bus)."""
+        # Events of one source arriving in one second are one arrival: counted together.
+        arrivals: dict[tuple[StreamKey, int], list[Any]] = {}
         for event, size in zip(events, sizes, strict=True):
             key = key_of(event)
             if key is None:
                 continue
+            at = event.received
+            one = arrivals.get((key, int(at.timestamp())))
+            if one is None:
+                arrivals[(key, int(at.timestamp()))] = [at, 1, size]
+            else:
+                one[0] = max(one[0], at)
+                one[1] += 1
+                one[2] += size
+        for (key, _), (at, count, size) in sorted(arrivals.items(), key=lambda kv: kv[0][1]):
             a = self.activity.get(key)
             if a is None:
                 a = self.activity[key] = Activity.of(key)
-            a.observe(event.received, size, breaks_min_s=self._settings.breaks_min_s)
+            a.observe(at, size, count=count, breaks_min_s=self._settings.breaks_min_s)
             self._dirty.add(key)
 
     async def save(self) -> None:

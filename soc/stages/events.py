@@ -111,10 +111,15 @@ class EventSink(ConsumerStage[Message]):
             await self._refused(events, e)
             return
         EVENTS_STORED.inc(len(events))
-        if self.ledger is not None:
-            self.ledger.observe(events)  # durable now: they count as arrived
+        # Durable now: they count as arrived. Events delivered again (at-least-once: a
+        # rebalance, a restart) are the ledger's duplicates, and not counted as activity.
+        fresh = self.ledger.observe(events) if self.ledger is not None else None
         if self.activity is not None:
-            self.activity.observe(events, sizes)
+            if fresh is not None and not all(fresh):
+                kept = [(e, n) for e, n, f in zip(events, sizes, fresh, strict=True) if f]
+                self.activity.observe([e for e, _ in kept], [n for _, n in kept])
+            else:
+                self.activity.observe(events, sizes)
         now = utcnow()
         for event in events:
             EVENT_STORE_LATENCY.observe((now - event.received).total_seconds())
