@@ -482,8 +482,9 @@ class SourcesSettings(_Section):
     """Whose ledger this process keeps in the store: empty for the host name. Event sinks
     on one host need owners of their own."""
     expected: list[ExpectedInterval] = Field(default_factory=list)
-    """Per source: its expected interval between events and the severity of its silence
-    (the first matching entry wins). Sources no entry gives an interval learn theirs."""
+    """Per source, as JSON or YAML: tenant, connector, source, stream (shell-style
+    patterns, default ``*``), interval_s (unset: learned) and severity (default medium)
+    of its silence; the first matching entry wins."""
     learn_percentile: float = Field(99.0, gt=0, le=100)
     """A learned interval is this percentile of the source's gaps between arrivals over
     the past week."""

@@ -44,9 +44,7 @@ async def post(client: httpx.AsyncClient, data: bytes, accepted: int) -> None:
     assert r.status_code == 200 and r.json()["accepted"] == accepted, r.text
 
 
-async def source_until(
-    client: httpx.AsyncClient, check: Any, within: float = 60
-) -> dict[str, Any]:
+async def source_until(client: httpx.AsyncClient, check: Any, within: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while True:
         r = await client.get("/api/v1/sources", headers=auth("analyst"))
