@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client import REGISTRY
 
 from soc.settings import ExpectedInterval, Settings
 from soc.stages.silence import SILENCE_RULE_ID
@@ -108,6 +109,10 @@ async def test_a_source_goes_silent_raises_an_alert_then_an_incident_and_resolve
         # Quiet: late after 2 s, silent after 4 s, the alert; its incident 3 s later.
         await source_until(client, lambda s: s["state"] == "late")
         s = await source_until(client, lambda s: s["state"] == "silent")
+        deadline = time.monotonic() + 30
+        while not REGISTRY.get_sample_value("soc_sources", {"state": "silent"}):
+            assert time.monotonic() < deadline, "soc_sources{state=silent} never set"
+            await asyncio.sleep(0.2)
         alert = await silence_alert(client, lambda a: True)
         assert (alert["severity"], alert["tenant"], alert["status"]) == ("high", "hue-ioc", "open")
         assert alert["incident_id"] is None and alert["note"] is None
