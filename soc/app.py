@@ -65,6 +65,7 @@ from soc.stages.ingest import ingest_ndjson
 from soc.stages.retention import RetentionJob
 from soc.stages.rules import RuleReloader
 from soc.stages.runtime import Stage, until_done
+from soc.stages.silence import SilenceWatch
 from soc.store import Store, build_store
 
 log = get_logger(__name__)
@@ -154,7 +155,7 @@ class Service:
         stages: list[Stage] = [
             Detector(rules=rules, bus=self.bus, store=self.store, settings=s.detect),
             RuleReloader(rules),
-            DeadLetterSink(bus=self.bus, store=self.store),
+            DeadLetterSink(bus=self.bus, store=self.store, sources=s.sources),
             *self._event_stages(),
             Grouper(bus=self.bus, store=self.store, cases=self.cases, settings=s.incidents),
             DeadlineWatch(cases=self.cases, settings=s.incidents),
@@ -176,6 +177,11 @@ class Service:
                 bus=self.bus, store=self.store, settings=s, sources=self.settings.sources
             )
             stages.insert(0, sink)
+            stages.append(
+                SilenceWatch(
+                    bus=self.bus, store=self.store, cases=self.cases, settings=self.settings.sources
+                )
+            )
         return stages
 
     async def start(self) -> None:

@@ -2,9 +2,10 @@
 
     soc sources [--tenant T]... [--connector C] [--json]
 
-One line per (tenant, connector, source, stream): its state (healthy, late after
-two heartbeat intervals without a heartbeat, silent after five), the seq its
-connector last reported delivered, its backlog and when it was last heard of.
+One line per (tenant, connector, source, stream): its state (healthy, late, silent,
+losing: soc.sources.status), the seq its connector last reported delivered, its
+backlog, its events in the last 24 h, when its last event arrived and when its
+connector was last heard of.
 Whoever holds the store's credentials reads every tenant.
 """
 
@@ -13,19 +14,35 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import click
 
 from soc.settings import Settings
-from soc.sources.book import SourceBook, SourceView
+from soc.sources.status import SourceStatus, statuses
 from soc.store import build_store
 
 SHOWN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-HEADER = ("STATE", "TENANT", "CONNECTOR", "SOURCE", "STREAM", "SEQ", "BACKLOG", "LAST SEEN")
+HEADER = (
+    "STATE",
+    "TENANT",
+    "CONNECTOR",
+    "SOURCE",
+    "STREAM",
+    "SEQ",
+    "BACKLOG",
+    "EVENTS 24H",
+    "LAST EVENT",
+    "LAST SEEN",
+)
 
 
-def table(views: list[SourceView]) -> list[str]:
+def _shown(t: datetime | None) -> str:
+    return "-" if t is None else t.astimezone(SHOWN_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def table(views: list[SourceStatus]) -> list[str]:
     """The rows, aligned; times in Asia/Ho_Chi_Minh."""
     rows = [HEADER] + [
         (
@@ -36,7 +53,9 @@ def table(views: list[SourceView]) -> list[str]:
             v.stream,
             "-" if v.seq is None else str(v.seq),
             str(v.backlog),
-            v.last_seen.astimezone(SHOWN_TZ).strftime("%Y-%m-%d %H:%M:%S"),
+            str(v.events_24h),
+            _shown(v.last_event),
+            _shown(v.last_seen),
         )
         for v in views
     ]
@@ -50,14 +69,16 @@ def sources_command(load: Callable[[], Settings]) -> click.Command:
     @click.option("--connector", help="Only this connector")
     @click.option("--json", "as_json", is_flag=True, help="One JSON object a line")
     def sources(tenant: tuple[str, ...], connector: str | None, as_json: bool) -> None:
-        """The connectors' streams: state, delivered seq, backlog, last heartbeat."""
+        """The sources: state, delivered seq, backlog, events, last event, last heartbeat."""
         settings = load()
 
-        async def go() -> list[SourceView]:
+        async def go() -> list[SourceStatus]:
             store = build_store(settings.store)
             await store.start()
             try:
-                return await SourceBook(store).list(list(tenant) or None, connector=connector)
+                return await statuses(
+                    store, settings.sources, list(tenant) or None, connector=connector
+                )
             finally:
                 await store.stop()
 

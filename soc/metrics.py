@@ -167,3 +167,9 @@ EVENTS_DUPLICATE = Gauge(
 STREAMS_LOSING = Gauge(
     "soc_streams_losing", "Connector streams with confirmed gaps, by tenant", ["tenant"]
 )
+SOURCES_BY_STATE = Gauge(
+    "soc_sources",
+    "Sources (tenant, connector, source, stream) by state at the silence watch's last pass: "
+    "healthy, late, silent, losing",
+    ["state"],
+)

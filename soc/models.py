@@ -314,6 +314,9 @@ class Alert(BaseModel):
     drill: str | None = None
     """The drill whose replayed events raised it: the event's ``origin.drill``; ``None``
     for live alerts. Drill alerts only fold into incidents of the same drill."""
+    note: str | None = None
+    """Set when the SOC itself closed it, saying why: e.g. a silent source's alert
+    resolved when its events resumed ("silent for 2 h 14 min")."""
 
     @staticmethod
     def make_id(*, rule_id: str, event_id: str) -> str:

@@ -8,6 +8,7 @@ and an optional YAML file named by ``SOC_CONFIG``. Build it once with
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import re
@@ -439,9 +440,37 @@ class DrillSettings(_Section):
     """Events sent in one ingest call at most."""
 
 
+class ExpectedInterval(_Section):
+    """How often one source (or every source a pattern matches) is expected to send, and
+    how severe its silence is. Each name is a shell-style pattern (``*``, ``?``,
+    ``[...]``; ``*`` matches anything); the first entry that matches wins."""
+
+    tenant: str = "*"
+    connector: str = "*"
+    """The events' ``origin.connector`` (``-`` for events sent without an origin)."""
+    source: str = "*"
+    stream: str = "*"
+    """The events' ``origin.stream`` (``-`` for events sent without an origin)."""
+    interval_s: float | None = Field(None, gt=0)
+    """At most this long between two events; unset: learned from the source's history
+    (only the severity is set by this entry)."""
+    severity: Literal["informational", "low", "medium", "high", "critical"] = "medium"
+    """Of the silence alert and its incident (a domain controller's silence is high)."""
+
+    def matches(self, tenant: str, connector: str, source: str, stream: str) -> bool:
+        pairs = (
+            (self.tenant, tenant),
+            (self.connector, connector),
+            (self.source, source),
+            (self.stream, stream),
+        )
+        return all(fnmatch.fnmatchcase(got, want) for want, got in pairs)
+
+
 class SourcesSettings(_Section):
-    """The SOC's account of its feeds: the loss ledger (soc.sources.ledger), kept by each
-    event sink over what it stores."""
+    """The SOC's account of its feeds: the loss ledger (soc.sources.ledger) and each
+    source's activity (soc.sources.activity), kept by each event sink over what it stores;
+    silent and late sources (soc.stages.silence)."""
 
     reconcile_s: float = Field(60.0, gt=0)
     """How often the ledger is reconciled: gaps counted, gauges set, loss alerts raised."""
@@ -453,6 +482,31 @@ class SourcesSettings(_Section):
     owner: str = Field("", max_length=200)
     """Whose ledger this process keeps in the store: empty for the host name. Event sinks
     on one host need owners of their own."""
+    expected: list[ExpectedInterval] = Field(default_factory=list)
+    """Per source, as JSON or YAML: tenant, connector, source, stream (shell-style
+    patterns, default ``*``), interval_s (unset: learned) and severity (default medium)
+    of its silence; the first matching entry wins."""
+    learn_percentile: float = Field(99.0, gt=0, le=100)
+    """A learned interval is this percentile of the source's gaps between arrivals over
+    the past week."""
+    learn_min_gaps: int = Field(50, ge=1)
+    """Gaps a source needs in its week before its interval is learned; until then it is
+    ``default_interval_s``."""
+    min_interval_s: float = Field(300.0, gt=0)
+    """The least learned interval (a source busy every second is not silent after 2 s)."""
+    default_interval_s: float = Field(3600.0, gt=0)
+    """The expected interval of a source with too little history to learn one."""
+    silent_factor: float = Field(3.0, ge=1)
+    """A source quiet for its expected interval is late; for this many intervals, silent:
+    a silence alert is raised."""
+    incident_after_s: float = Field(1800.0, ge=0)
+    """How long a silence alert stands before it opens an incident in the source's tenant
+    (through grouping)."""
+    watch_s: float = Field(60.0, gt=0)
+    """How often the silence watch judges every source (run beside each event sink)."""
+    breaks_min_s: float = Field(60.0, gt=0)
+    """Silences at least this long are remembered per source (the last 16), to tell how
+    long a silence lasted when its alert is resolved."""
 
 
 class SampleSettings(_Section):

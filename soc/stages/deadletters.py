@@ -3,7 +3,8 @@
 Every refused input (a bad line at ingest, an event the detector could not
 handle, a batch the store refused) reaches the ``deadletters`` topic with its
 reason; this stage stores each one (idempotently by id) and commits only
-after the store has them. A dead letter that is itself unreadable cannot be
+after the store has them, and counts them per (tenant, source) for the sources'
+view (soc.sources.keeper). A dead letter that is itself unreadable cannot be
 stored as one: it stays on the bus topic, logged at ERROR for an operator.
 """
 
@@ -14,9 +15,12 @@ from functools import partial
 
 from soc.bus import Bus, Message, Subscription, Topic
 from soc.bus.codec import decode
+from soc.errors import BackendError
 from soc.log import get_logger
 from soc.metrics import DEAD_LETTERS_STORED
 from soc.models import DeadLetter
+from soc.settings import SourcesSettings
+from soc.sources.keeper import RejectsKeeper
 from soc.stages.runtime import ConsumerStage
 from soc.store import Store
 
@@ -30,11 +34,44 @@ class DeadLetterSink(ConsumerStage[Message]):
 
     name = "deadletters"
 
-    def __init__(self, *, bus: Bus, store: Store, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        store: Store,
+        batch_size: int = 500,
+        sources: SourcesSettings | None = None,
+    ) -> None:
+        """``sources``: count each (tenant, source)'s dead letters (soc.sources.keeper)."""
         super().__init__()
         self._bus = bus
         self._store = store
         self.batch_size = batch_size
+        self.rejects = RejectsKeeper(store=store, settings=sources) if sources else None
+
+    async def run(self) -> None:
+        """The counts restored first, and saved at stop."""
+        keeper = self.rejects
+        if keeper is None:
+            await super().run()
+            return
+        try:
+            await self.retrying(keeper.restore)
+        except BackendError:
+            if self.stopping:
+                return
+            raise
+        try:
+            await super().run()
+        finally:
+            try:
+                await keeper.save()
+            except BackendError as e:
+                log.warning("dead letter counts not saved at stop", extra={"error": str(e)})
+
+    async def maintain(self) -> None:
+        if self.rejects is not None:
+            await self.rejects.maintain()
 
     async def subscribe(self) -> Subscription:
         return await self._bus.subscribe(Topic.deadletters, GROUP)
@@ -47,3 +84,5 @@ class DeadLetterSink(ConsumerStage[Message]):
         await self.retrying(partial(self._store.put_dead_letters, letters))
         for d in letters:
             DEAD_LETTERS_STORED.labels(stage=d.stage).inc()
+        if self.rejects is not None:
+            self.rejects.observe(letters)

@@ -23,6 +23,7 @@ from soc.log import get_logger
 from soc.metrics import EVENT_STORE_LATENCY, EVENTS_REJECTED, EVENTS_STORED
 from soc.models import DeadLetter, Event, utcnow
 from soc.settings import SourcesSettings, StoreSettings
+from soc.sources.keeper import ActivityKeeper
 from soc.stages.ledger import LedgerKeeper
 from soc.stages.runtime import ConsumerStage
 from soc.store import Store
@@ -43,7 +44,8 @@ class EventSink(ConsumerStage[Message]):
         settings: StoreSettings,
         sources: SourcesSettings | None = None,
     ) -> None:
-        """``sources``: keep the loss ledger of what is stored (soc.stages.ledger)."""
+        """``sources``: keep the loss ledger of what is stored (soc.stages.ledger) and each
+        source's activity (soc.sources.keeper)."""
         super().__init__()
         self._bus = bus
         self._store = store
@@ -52,15 +54,19 @@ class EventSink(ConsumerStage[Message]):
         self.ledger = (
             LedgerKeeper(bus=bus, store=store, settings=sources) if sources is not None else None
         )
+        self.activity = (
+            ActivityKeeper(store=store, settings=sources) if sources is not None else None
+        )
 
     async def run(self) -> None:
-        """The ledger restored first, the events stored, and the ledger saved at stop."""
-        keeper = self.ledger
-        if keeper is None:
+        """The ledger and activity restored first, the events stored, both saved at stop."""
+        keeper, activity = self.ledger, self.activity
+        if keeper is None or activity is None:
             await super().run()
             return
         try:
             await self.retrying(keeper.restore)
+            await self.retrying(activity.restore)
         except BackendError:
             if self.stopping:
                 return
@@ -72,10 +78,16 @@ class EventSink(ConsumerStage[Message]):
                 await keeper.save()
             except BackendError as e:
                 log.warning("loss ledger not saved at stop", extra={"error": str(e)})
+            try:
+                await activity.save()
+            except BackendError as e:
+                log.warning("sources' activity not saved at stop", extra={"error": str(e)})
 
     async def maintain(self) -> None:
         if self.ledger is not None:
             await self.ledger.maintain()
+        if self.activity is not None:
+            await self.activity.maintain()
 
     async def subscribe(self) -> Subscription:
         return await self._bus.subscribe(Topic.events, self._group)
@@ -85,6 +97,8 @@ class EventSink(ConsumerStage[Message]):
 
     async def process(self, batch: Sequence[Message]) -> None:
         events, undecodable = decode(Event, batch)
+        bad = {id(m) for m, _ in undecodable}
+        sizes = [len(m.value) for m in batch if id(m) not in bad]
         for _ in undecodable:  # dead-lettered by the detector, which reads the same message
             EVENTS_REJECTED.labels(stage="events", reason="undecodable").inc()
         if not events:
@@ -97,8 +111,15 @@ class EventSink(ConsumerStage[Message]):
             await self._refused(events, e)
             return
         EVENTS_STORED.inc(len(events))
-        if self.ledger is not None:
-            self.ledger.observe(events)  # durable now: they count as arrived
+        # Durable now: they count as arrived. Events delivered again (at-least-once: a
+        # rebalance, a restart) are the ledger's duplicates, and not counted as activity.
+        fresh = self.ledger.observe(events) if self.ledger is not None else None
+        if self.activity is not None:
+            if fresh is not None and not all(fresh):
+                kept = [(e, n) for e, n, f in zip(events, sizes, fresh, strict=True) if f]
+                self.activity.observe([e for e, _ in kept], [n for _, n in kept])
+            else:
+                self.activity.observe(events, sizes)
         now = utcnow()
         for event in events:
             EVENT_STORE_LATENCY.observe((now - event.received).total_seconds())

@@ -28,7 +28,7 @@ from soc.bus.codec import encode
 from soc.log import get_logger
 from soc.models import Alert, Event, LogSource, Severity, digest, utcnow
 from soc.settings import SourcesSettings
-from soc.sources.ledger import Ledger, publish
+from soc.sources.ledger import DUPLICATE, Ledger, publish
 from soc.sources.models import Gap, Reconciliation, StreamReconciliation
 from soc.sources.records import LedgerRecords
 from soc.store import Store
@@ -92,11 +92,14 @@ class LedgerKeeper:
         self.ledger = Ledger.restore(await self.records.load(self.owner))
         log.info("loss ledger restored", extra={"owner": self.owner, "streams": len(self.ledger)})
 
-    def observe(self, events: Sequence[Event]) -> None:
-        """Count a batch the store now has."""
-        counts = self.ledger.observe_events(events)
-        if counts["new"] or counts["duplicate"]:
+    def observe(self, events: Sequence[Event]) -> list[bool]:
+        """Count a batch the store now has; for each event, whether it is not a duplicate
+        (an event without origin, or a drill's, is not counted and is not one)."""
+        observe = self.ledger.observe
+        fresh = [observe(e.tenant, e.origin) != DUPLICATE for e in events]
+        if events:
             self._dirty = True
+        return fresh
 
     async def save(self) -> None:
         await self.records.save(self.owner, self.ledger, utcnow())

@@ -49,6 +49,8 @@ class Kind(StrEnum):
     drill = "drill"
     ledger = "ledger"
     source = "source"
+    activity = "activity"
+    rejects = "rejects"
 
 
 NO_TENANT = ""

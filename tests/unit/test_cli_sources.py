@@ -50,10 +50,11 @@ def test_soc_sources_prints_each_stream_and_its_state(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     head, *rows = done.stdout.splitlines()
     assert head.split() == ["STATE", "TENANT", "CONNECTOR", "SOURCE", "STREAM", "SEQ",
-                            "BACKLOG", "LAST", "SEEN"]  # fmt: skip
-    assert [r.split()[:7] for r in rows] == [
-        ["healthy", "hue-ioc", "web-01", "auth", "803:1835:9f2c", "7120", "2"],
-        ["silent", "hue-dof", "fw-01", "auth", "803:1835:9f2c", "7120", "2"],
+                            "BACKLOG", "EVENTS", "24H", "LAST", "EVENT", "LAST",
+                            "SEEN"]  # fmt: skip
+    assert [r.split()[:9] for r in rows] == [  # heartbeats only: no events, no last event
+        ["silent", "hue-dof", "fw-01", "auth", "803:1835:9f2c", "7120", "2", "0", "-"],
+        ["healthy", "hue-ioc", "web-01", "auth", "803:1835:9f2c", "7120", "2", "0", "-"],
     ]
     done = CliRunner().invoke(main, ["sources", "--tenant", "hue-dof", "--json"])
     assert done.exit_code == 0, done.output

@@ -3,8 +3,9 @@ loss ledger out.
 
 ``POST /api/v1/heartbeat``: an agent's report, with its ingest key (the tenant is the
 key's). ``GET /api/v1/sources``: each (connector, source, stream) of the caller's tenants
-with its last report and its state (healthy, late, silent). ``GET /api/v1/sources/ledger``:
-per stream, the records arrived, duplicates, the connector's highest, gaps and loss.
+with its last report, its activity and its state (soc.sources.status).
+``GET /api/v1/sources/ledger``: per stream, the records arrived, duplicates, the
+connector's highest, gaps and loss.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from soc.api.errors import problems
 from soc.metrics import HEARTBEATS
 from soc.models import Heartbeat, utcnow
 from soc.security.roles import scope
-from soc.sources.book import SourceView
 from soc.sources.models import Reconciliation
 from soc.sources.records import LedgerRecords
+from soc.sources.status import SourceStatus, statuses
 
 router = APIRouter(prefix="/api/v1", tags=["sources"], responses=problems(401, 403, 422))
 
@@ -39,17 +40,21 @@ async def heartbeat(beat: Heartbeat, principal: IngestPrincipal, service: Servic
 
 @router.get(
     "/sources",
-    response_model=list[SourceView],
-    summary="The connectors' streams, their last heartbeat and their state",
+    response_model=list[SourceStatus],
+    summary="Every source: its last heartbeat, what arrived in the last 24 h, its state",
 )
 async def list_sources(
     principal: PrincipalDep,
     service: ServiceDep,
     tenant: Annotated[list[str] | None, Query(description="Default: all of yours")] = None,
     connector: Annotated[str | None, Query(max_length=200)] = None,
-) -> list[SourceView]:
+) -> list[SourceStatus]:
+    """Sources a heartbeat named or that sent events: state (healthy, late, silent,
+    losing), last event, events and bytes in the last hour and day, dead letters and
+    parse errors in the last day, the 24 hourly counts (oldest first) and the expected
+    interval between events (configured, learned or default)."""
     tenants = scope(principal, "alerts:read", tenant)
-    return await service.sources.list(tenants, connector=connector)
+    return await statuses(service.store, service.settings.sources, tenants, connector=connector)
 
 
 @router.get(

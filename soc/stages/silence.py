@@ -1,0 +1,188 @@
+"""The silence watch: sources quiet beyond their expected interval raised, then escalated,
+then resolved when they speak again (issue 14, item 3).
+
+Every ``sources.watch_s`` it judges every source (soc.sources.status) and sets
+``soc_sources{state}``. A source quiet for ``silent_factor`` times its expected interval
+gets a silence alert (:data:`SILENCE_RULE_ID`, the severity of its ``sources.expected``
+entry, default medium), stored but not yet grouped; once the silence has lasted
+``incident_after_s`` more, the alert is published on the alerts topic, where grouping
+opens (or joins) an incident in the source's tenant. When the source's events resume,
+its open silence alerts are closed with a note giving the silence's length ("silent for
+2 h 14 min"), also written as a comment on the incident if it has one.
+
+The alert's id is fixed by the source and its last event before the silence, so a
+restart or several watches (one beside each event sink) raise one alert per silence;
+publishing twice is harmless, grouping skips an alert already grouped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import datetime, timedelta
+
+from soc.bus import Bus, Topic
+from soc.bus.codec import encode
+from soc.errors import Conflict
+from soc.incidents.cases import Cases
+from soc.incidents.models import Comment
+from soc.log import get_logger
+from soc.metrics import SOURCES_BY_STATE
+from soc.models import Alert, AlertQuery, AlertStatus, LogSource, Severity, digest, utcnow
+from soc.settings import SourcesSettings
+from soc.sources.activity import Activity
+from soc.sources.health import Health, duration, expected
+from soc.sources.keeper import load_activity
+from soc.sources.models import StreamKey
+from soc.sources.status import statuses
+from soc.stages.runtime import PeriodicStage
+from soc.store import Store
+
+log = get_logger(__name__)
+
+SILENCE_RULE_ID = "soc-source-silent"
+"""The house rule of the silence alert: a source quiet beyond its expected interval."""
+SILENCE_RULE_TITLE = "Log source silent"
+ACTOR = "system:sources"
+EVENT_PREFIX = "silence:"
+
+
+def silence_alert_id(key: StreamKey, last_event: datetime) -> str:
+    return digest(SILENCE_RULE_ID, *key, last_event.isoformat())
+
+
+def silence_alert(
+    key: StreamKey, last_event: datetime, interval_s: float, severity: Severity, *, now: datetime
+) -> Alert:
+    """The alert of one silence: which source, since when, what was expected."""
+    where = f"{key.connector}/{key.source}/{key.stream}"
+    return Alert(
+        id=silence_alert_id(key, last_event),
+        tenant=key.tenant,
+        rule_id=SILENCE_RULE_ID,
+        rule_title=f"{SILENCE_RULE_TITLE}: {where}: no events since {last_event.isoformat()} "
+        f"(expected every {duration(interval_s)})",
+        severity=severity,
+        tags=["soc.sources.silent"],
+        event_id=EVENT_PREFIX + json.dumps([key.connector, key.stream, last_event.isoformat()]),
+        time=last_event,
+        created=now,
+        host=None,
+        source=key.source,
+        logsource=LogSource(),
+    )
+
+
+def key_of_alert(alert: Alert) -> StreamKey | None:
+    if not alert.event_id.startswith(EVENT_PREFIX):
+        return None
+    try:
+        connector, stream, _ = json.loads(alert.event_id[len(EVENT_PREFIX) :])
+    except (ValueError, TypeError):
+        return None
+    return StreamKey(alert.tenant, connector, alert.source, stream)
+
+
+class SilenceWatch(PeriodicStage):
+    name = "silence"
+
+    def __init__(
+        self, *, bus: Bus, store: Store, cases: Cases | None, settings: SourcesSettings
+    ) -> None:
+        super().__init__()
+        self._bus = bus
+        self._store = store
+        self._cases = cases
+        self._settings = settings
+        self.interval_s = settings.watch_s
+        self._raised: set[str] = set()
+        self._escalated: set[str] = set()
+
+    async def tick(self) -> None:
+        await self.check_once()
+
+    async def check_once(self, now: datetime | None = None) -> dict[Health, int]:
+        """One pass: states counted, silences raised or escalated, resumptions resolved."""
+        at = now or utcnow()
+        acts = await load_activity(self._store, None)
+        views = await statuses(self._store, self._settings, None, now=at, activity=acts)
+        counts = {h: 0 for h in Health}
+        for v in views:
+            counts[v.state] += 1
+        for h, n in counts.items():
+            SOURCES_BY_STATE.labels(state=h.value).set(n)
+        for act in acts.values():
+            await self._raise(act, at)
+        await self._resolve(acts, at)
+        return counts
+
+    async def _raise(self, act: Activity, now: datetime) -> None:
+        if act.last_event is None:
+            return
+        exp = expected(act.key, act.gap_counts(now), self._settings)
+        quiet = (now - act.last_event).total_seconds()
+        silent_after = self._settings.silent_factor * exp.interval_s
+        if quiet <= silent_after:
+            return
+        alert = silence_alert(act.key, act.last_event, exp.interval_s, exp.severity, now=now)
+        if alert.id in self._escalated:
+            return
+        escalate = quiet > silent_after + self._settings.incident_after_s
+        if alert.id in self._raised and not escalate:
+            return
+        (stored,) = await self._store.get_alerts([alert.id], tenants=None) or (None,)
+        if stored is None:
+            await self._store.put_alerts([alert])
+            stored = alert
+            log.warning(
+                "source silent",
+                extra={
+                    "tenant": act.tenant,
+                    "connector": act.connector,
+                    "source": act.source,
+                    "stream": act.stream,
+                    "quiet_s": round(quiet),
+                    "expected_s": exp.interval_s,
+                },
+            )
+        self._raised.add(alert.id)
+        if not escalate:
+            return
+        if stored.status is AlertStatus.open and stored.incident_id is None:
+            await self._bus.publish(Topic.alerts, encode([stored]))
+            log.warning("silent source escalated to an incident", extra={"alert": alert.id})
+        self._escalated.add(alert.id)
+
+    async def _resolve(self, acts: dict[StreamKey, Activity], now: datetime) -> None:
+        query = AlertQuery(
+            tenants=None, rule_id=[SILENCE_RULE_ID], status=[AlertStatus.open], limit=500
+        )
+        page = await self._store.search_alerts(query)
+        done: list[Alert] = []
+        for alert in page.items:
+            key = key_of_alert(alert)
+            act = acts.get(key) if key is not None else None
+            if act is None or act.last_event is None or act.last_event <= alert.time:
+                continue
+            silent_s = act.silence_before(alert.time - timedelta(milliseconds=1), now)
+            note = f"Events resumed: silent for {duration(silent_s)}"
+            done.append(alert.model_copy(update={"status": AlertStatus.closed, "note": note}))
+            if alert.incident_id is not None and self._cases is not None:
+                await self._comment(alert, note, alert.time + timedelta(seconds=silent_s))
+        if done:
+            await self._store.update_alerts(done)
+            log.info("silent sources resumed", extra={"alerts": [a.id for a in done]})
+
+    async def _comment(self, alert: Alert, note: str, at: datetime) -> None:
+        assert self._cases is not None and alert.incident_id is not None
+        text = f"{alert.rule_title}: {note}"
+        comment = Comment(
+            id=Comment.make_id(incident_id=alert.incident_id, author=ACTOR, at=at, text=text),
+            incident_id=alert.incident_id,
+            tenant=alert.tenant,
+            author=ACTOR,
+            at=at,
+            text=text,
+        )
+        with contextlib.suppress(Conflict):
+            await self._cases.comments.add(comment)
