@@ -43,6 +43,7 @@ MATRIX: dict[str, str] = {
     "rules:write":        "  .      .      x     .        x     .",
     "drills:read":        "  .      .      x     .        .     .",
     "drills:run":         "  .      .      x     .        .     .",
+    "notifications:manage": "  .      .      x     .        .     .",
 }  # fmt: skip
 CELLS = [
     (role, action, marks.split()[i] == "x")
