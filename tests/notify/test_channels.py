@@ -69,10 +69,10 @@ async def test_a_mail_goes_over_starttls_with_a_login(tmp_path: Path) -> None:
 async def test_a_wrong_password_or_no_tls_is_refused(tmp_path: Path) -> None:
     with smtp_server(tmp_path) as smtp:
         async with aiohttp.ClientSession() as http:
-            wrong = CHANNEL.validate_python(smtp.channel(password="sai"))
+            wrong = CHANNEL.validate_python(smtp.channel(password="sai", timeout_s=3))
             with pytest.raises(SendFailed):
                 await send(wrong, item(), http)
-            plain = CHANNEL.validate_python(smtp.channel(starttls=False))
+            plain = CHANNEL.validate_python(smtp.channel(starttls=False, timeout_s=3))
             with pytest.raises(SendFailed):
                 await send(plain, item(), http)
         assert smtp.box.mails == []
