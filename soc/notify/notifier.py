@@ -78,9 +78,10 @@ class Notifier:
         made: list[OutboxItem] = []
         for name, lang in recipients(notice, routes).items():
             item = await self._item(notice, name, lang)
-            if item is not None and await self.outbox.enqueue(item):
+            stored = await self.outbox.enqueue(item) if item is not None else None
+            if stored is not None:
                 NOTIFICATIONS_QUEUED.labels(trigger=notice.trigger).inc()
-                made.append(item)
+                made.append(stored)
         return made
 
     async def _item(self, notice: Notice, name: str, lang: Lang | None) -> OutboxItem | None:
@@ -118,10 +119,10 @@ class Notifier:
             trigger="test", key=f"test:{uuid.uuid4()}", tenant=tenant, time=utcnow(), by=by
         )
         item = await self._item(notice, channel, None)
-        if item is None or not await self.outbox.enqueue(item):
-            return None
-        NOTIFICATIONS_QUEUED.labels(trigger="test").inc()
-        return item
+        stored = await self.outbox.enqueue(item) if item is not None else None
+        if stored is not None:
+            NOTIFICATIONS_QUEUED.labels(trigger="test").inc()
+        return stored
 
     # Hook points for other stages.
 

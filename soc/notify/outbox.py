@@ -43,13 +43,13 @@ class Outbox:
     def __init__(self, records: Records) -> None:
         self._records = records
 
-    async def enqueue(self, item: OutboxItem) -> bool:
-        """Store ``item`` unless its id is already stored; whether it was new."""
+    async def enqueue(self, item: OutboxItem) -> OutboxItem | None:
+        """Store ``item`` unless its id is already stored: as stored, ``None`` if it was."""
         try:
-            await self._records.put_record(to_record(item), expect=0)
+            stored = await self._records.put_record(to_record(item), expect=0)
         except Conflict:
-            return False
-        return True
+            return None
+        return of_record(stored)
 
     async def get(self, item_id: str, *, tenants: list[str] | None) -> OutboxItem | None:
         record = await self._records.get_record(Kind.outbox, item_id)
