@@ -16,7 +16,7 @@ import pytest
 from soc.api.app import create_app
 from soc.app import Service
 from soc.settings import Settings
-from tests.api._access import A, B, Api
+from tests.api._access import A, Api, B
 from tests.api._backends import BACKENDS, backend_values
 from tests.e2e.harness import auth
 from tests.notify._servers import smtp_server, webhook_receiver
