@@ -179,7 +179,11 @@ class Service:
         ]
         if s.keep_events == "all":
             sink = EventSink(
-                bus=self.bus, store=self.store, settings=s, sources=self.settings.sources
+                bus=self.bus,
+                store=self.store,
+                settings=s,
+                sources=self.settings.sources,
+                notifier=self.notifier,
             )
             stages.insert(0, sink)
         return stages

@@ -18,7 +18,7 @@ from typing import Any
 import trustme
 from aiohttp import web
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session, SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from soc.notify.signing import verify
 
