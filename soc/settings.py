@@ -586,6 +586,9 @@ class NotifySettings(_Section):
     over. Longer than any channel's timeout."""
     owner: str = Field("", max_length=200)
     """This sender's name in claims; empty for host name and process id."""
+    keep_days: float = Field(30.0, gt=0)
+    """Sent and given-up messages are deleted from the outbox this long after their last
+    attempt (the audit trail keeps each attempt)."""
 
 
 class SampleSettings(_Section):

@@ -30,12 +30,13 @@ from soc.notify.models import Notice, OutboxItem
 from soc.notify.outbox import Outbox
 from soc.notify.routing import recipients
 from soc.settings import ALL_TENANTS, Lang, NotifySettings, Trigger
-from soc.store.records import Records
+from soc.store.records import Kind, Records
 
 log = get_logger(__name__)
 
 NEAR = 0.8
 """A deadline is near once this share of its time is spent."""
+MAX_TOLD = 100_000
 
 INCIDENT_ACTIONS: dict[str, Trigger] = {
     "incident.open": "incident_new",
@@ -67,6 +68,9 @@ def incident_fields(incident: Incident) -> dict[str, Any]:
 
 class Notifier:
     def __init__(self, records: Records, settings: NotifySettings) -> None:
+        self._records = records
+        self._told: set[str] = set()
+        """Keys of deadlines this process enqueued: not tried again every check."""
         self.settings = settings
         self.config = NotifyConfig(records, settings)
         self.outbox = Outbox(records)
@@ -191,6 +195,9 @@ class Notifier:
         unit = (
             unit or incident.owner_unit or (incident.handoff.to_unit if incident.handoff else None)
         )
+        fields = incident_fields(incident)
+        if incident.drill and await self._blind_running(incident.drill):
+            fields["drill"] = None  # a blind drill looks real until it ends (soc.drills.marks)
         notice = Notice(
             trigger=trigger,
             key=key,
@@ -199,9 +206,20 @@ class Notifier:
             by=by,
             unit=unit,
             reason=reason[:300] if reason else None,
-            **incident_fields(incident),
+            **fields,
         )
         return await self.notify(notice)
+
+    async def _blind_running(self, drill: str) -> bool:
+        """Whether ``drill`` is a blind drill not over yet (its record, read raw: the drills
+        package sits above this one)."""
+        record = await self._records.get_record(Kind.drill, drill)
+        if record is None:
+            return False
+        return bool(record.doc.get("blind")) and record.doc.get("state") not in (
+            "ended",
+            "aborted",
+        )
 
     async def from_audit(self, entry: AuditEntry, incident: Incident | None) -> list[OutboxItem]:
         """The notifications of one audit entry (none for most); ``incident``: the
@@ -251,10 +269,16 @@ class Notifier:
                 continue
             if now < incident.created + (due - incident.created) * NEAR:
                 continue
+            key = f"deadline_80:{incident.id}:{kind}:{due.isoformat()}"
+            if key in self._told:
+                continue
+            if len(self._told) >= MAX_TOLD:
+                self._told.clear()
+            self._told.add(key)
             made += await self.incident_event(
                 "deadline_80",
                 incident,
-                key=f"deadline_80:{incident.id}:{kind}:{due.isoformat()}",
+                key=key,
                 time=now,
                 reason=kind,
             )

@@ -79,6 +79,26 @@ class Outbox:
             return None
         return of_record(stored)
 
+    async def purge(self, before: datetime, *, batch: int = 500) -> int:
+        """Delete sent and given-up messages whose last attempt is older than ``before``."""
+        deleted = 0
+        while True:
+            page = await self._records.find_records(
+                RecordQuery(
+                    kind=Kind.outbox,
+                    tenants=None,
+                    terms={"state": [OutboxState.sent.value, OutboxState.given_up.value]},
+                    sort_to=micros(before),
+                    order="asc",
+                    limit=batch,
+                )
+            )
+            if not page.items:
+                return deleted
+            deleted += await self._records.delete_records(Kind.outbox, [r.id for r in page.items])
+            if len(page.items) < batch:
+                return deleted
+
     async def list(
         self,
         *,

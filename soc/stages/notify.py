@@ -5,7 +5,8 @@ record: every process that runs it advances the same one, and an entry read twic
 enqueues nothing new, its outbox ids being taken), turns the entries worth telling into
 notices (:meth:`~soc.notify.notifier.Notifier.from_audit`), and every
 ``notify.deadline_check_s`` looks for deadlines 80% spent. :class:`NotifySender` sends
-what is due (:class:`~soc.notify.sender.Sender`). Any number of processes may run both.
+what is due (:class:`~soc.notify.sender.Sender`) and, hourly, deletes what was sent or
+given up more than ``notify.keep_days`` ago. Any number of processes may run both.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 
@@ -30,6 +32,8 @@ log = get_logger(__name__)
 
 CURSOR_ID = "audit"
 BATCH = 500
+PURGE_S = 3600.0
+"""How often a sender deletes the outbox's messages older than ``notify.keep_days``."""
 
 
 class NotifyWatch(PeriodicStage):
@@ -119,6 +123,7 @@ class NotifySender(PeriodicStage):
         self.sender = sender
         self.interval_s = sender.settings.send_s
         self._http: aiohttp.ClientSession | None = None
+        self._next_purge = 0.0
 
     @contextlib.asynccontextmanager
     async def resources(self) -> AsyncIterator[None]:
@@ -132,3 +137,9 @@ class NotifySender(PeriodicStage):
     async def tick(self) -> None:
         assert self._http is not None
         await self.sender.run_once(self._http)
+        if time.monotonic() >= self._next_purge:
+            keep = timedelta(days=self.sender.settings.keep_days)
+            deleted = await self.sender.outbox.purge(utcnow() - keep)
+            if deleted:
+                log.info("outbox purged", extra={"deleted": deleted})
+            self._next_purge = time.monotonic() + PURGE_S

@@ -15,6 +15,8 @@ import aiohttp
 import pytest
 from prometheus_client import REGISTRY
 
+from soc.drills.book import DrillBook
+from soc.drills.models import Drill, DrillState
 from soc.incidents.cases import Cases
 from soc.incidents.deadlines import DeadlinePolicy
 from soc.incidents.desk import Desk
@@ -252,6 +254,15 @@ async def test_a_message_nobody_takes_is_given_up_at_its_age(
         assert "401" in item.doc["last_error"]
         assert hook.accepted == [] and hook.refused == item.doc["attempts"] >= 2
         assert len(await audited(store, "notification.given_up")) == 1
+        # kept notify.keep_days after the last attempt, then purged (pending ones never)
+        await notifier.loss_detected(
+            tenant=TENANT, connector="a", source="b", stream="c", first=1, last=1, lost=1
+        )
+        outbox = sender.outbox
+        assert await outbox.purge(utcnow() - timedelta(days=1)) == 0
+        assert await outbox.purge(utcnow() + timedelta(hours=1)) == 1
+        [left] = (await outbox.list(tenants=None)).items
+        assert left.doc["state"] == "pending"
 
 
 async def test_a_deadline_80_percent_spent_is_told_once(
@@ -285,3 +296,35 @@ async def test_a_deadline_80_percent_spent_is_told_once(
         assert await notifier.deadlines_near(incident, late + timedelta(minutes=1)) == []
         assert made.message.subject.startswith("Sắp quá hạn (acknowledge)")
         assert made.created.tzinfo is not None and made.created > datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def test_a_blind_drills_incident_is_told_unmarked_and_an_announced_ones_marked(
+    stores: tuple[Store, Store], tmp_path: Path
+) -> None:
+    store = stores[0]
+    with smtp_server(tmp_path) as smtp:
+        notifier = Notifier(store, notify_settings(smtp))
+        cases = Cases(store)
+        book = DrillBook(store)
+        subjects = {}
+        for blind in (True, False):
+            drill = Drill(
+                id=f"drill-{blind}",
+                scenario="web-portal-attack",
+                title="Diễn tập",
+                tenant=TENANT,
+                speed=10,
+                state=DrillState.running,
+                blind=blind,
+                created_by="lead.minh",
+                created=utcnow(),
+            )
+            await book.create(drill)
+            incident = await open_incident(cases)
+            incident = await cases.incidents.put(incident.model_copy(update={"drill": drill.id}))
+            [made] = await notifier.incident_event(
+                "handoff", incident, key=f"k-{blind}", time=utcnow(), unit=UNIT
+            )
+            subjects[blind] = made.message.subject
+        assert "DIỄN TẬP" not in subjects[True] and "drill-True" not in str(subjects[True])
+        assert subjects[False].startswith("(DIỄN TẬP")
