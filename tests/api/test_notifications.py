@@ -1,6 +1,7 @@
 """Notifications through the API (leads only): a tenant's channel made with its secret that
 no answer shows, a route, a test message a real receiver verifies, the outbox; and a
-hand-off through the API of one of two running services (one store) that reaches the
+hand-off through the API of one of two running services (one store and bus: memory+SQLite,
+Kafka+OpenSearch) that reaches the
 unit's mail server once, by the services' own watch and sender stages."""
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from soc.api.app import create_app
 from soc.app import Service
 from soc.settings import Settings
 from tests.api._access import A, Api, B
-from tests.api._backends import BACKENDS, backend_values
-from tests.e2e.harness import auth
+from tests.e2e.harness import auth, backend_settings
 from tests.notify._servers import smtp_server, webhook_receiver
 from tests.notify.test_delivery import UNIT, open_incident
+from tests.stores import drop_opensearch_prefix
 
 SECRET = "khoa-bi-mat-cua-webhook"
 
@@ -75,26 +76,43 @@ async def test_channels_routes_and_a_test_message_for_leads_only(api: Api) -> No
     assert trail and not any(SECRET in after for after in trail)
 
 
-@pytest.fixture(params=BACKENDS)
+PAIRS = [
+    pytest.param(("memory", "sqlite"), id="memory+sqlite"),
+    pytest.param(
+        ("kafka", "opensearch"),
+        id="kafka+opensearch",
+        marks=[pytest.mark.kafka, pytest.mark.opensearch],
+    ),
+]
+
+
+@pytest.fixture(params=PAIRS)
 async def two_services(
     request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
 ) -> AsyncIterator[tuple[list[Service], httpx.AsyncClient, Any]]:
+    """Two API processes' services on one pair of backends (one store, one bus)."""
+    bus, store = request.param
+    kafka = request.getfixturevalue("kafka_bootstrap") if bus == "kafka" else None
+    url = request.getfixturevalue("opensearch_url") if store == "opensearch" else None
+    values = backend_settings(
+        bus, store, prefix=unique_name, tmp=tmp_path, kafka=kafka, opensearch=url
+    )
     with smtp_server(tmp_path) as smtp:
-        async with backend_values(request, tmp_path, unique_name) as values:
-            notify = {
-                "base_url": "https://soc.hue.gov.vn",
-                "channels": {"pctp-mail": smtp.channel(timeout_s=5)},
-                "routes": [
-                    {"tenant": "*", "unit": UNIT, "triggers": ["handoff"], "channel": "pctp-mail"}
-                ],
-                "watch_s": 0.2,
-                "send_s": 0.2,
-            }
-            services = [
-                Service(Settings(**values, notify=notify | {"owner": f"api-{n}"}), workers=False)
-                for n in range(2)
-            ]
-            apps = [create_app(s) for s in services]
+        notify = {
+            "base_url": "https://soc.hue.gov.vn",
+            "channels": {"pctp-mail": smtp.channel(timeout_s=5)},
+            "routes": [
+                {"tenant": "*", "unit": UNIT, "triggers": ["handoff"], "channel": "pctp-mail"}
+            ],
+            "watch_s": 0.2,
+            "send_s": 0.2,
+        }
+        services = [
+            Service(Settings(**values, notify=notify | {"owner": f"api-{n}"}), workers=False)
+            for n in range(2)
+        ]
+        apps = [create_app(s) for s in services]
+        try:
             async with (
                 apps[0].router.lifespan_context(apps[0]),
                 apps[1].router.lifespan_context(apps[1]),
@@ -102,6 +120,9 @@ async def two_services(
                 transport = httpx.ASGITransport(app=apps[0])
                 async with httpx.AsyncClient(transport=transport, base_url="http://soc") as c:
                     yield services, c, smtp
+        finally:
+            if url:
+                await drop_opensearch_prefix(url, unique_name)
 
 
 async def test_a_hand_off_through_the_api_is_mailed_once_with_two_services(

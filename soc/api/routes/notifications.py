@@ -107,6 +107,7 @@ async def put_channel(
     responses=problems(404, 409),
 )
 async def delete_channel(name: str, principal: PrincipalDep, service: ServiceDep) -> Response:
+    scope(principal, ACTION)  # leads only, before anything is looked up
     config = service.notifier.config
     found = await config.channel(name)
     if found is None or not _visible(principal, found[0]):
@@ -135,6 +136,7 @@ async def test_channel(
     service: ServiceDep,
     tenant: Annotated[str | None, Query(description="For a settings' channel")] = None,
 ) -> OutboxItem:
+    scope(principal, ACTION)  # leads only, before anything is looked up
     found = await service.notifier.config.channel(name)
     if found is None or not _visible(principal, found[0]):
         raise NotFound(f"no channel {name!r}")
@@ -195,6 +197,7 @@ async def add_route(body: RouteSettings, principal: PrincipalDep, service: Servi
     responses=problems(404, 409),
 )
 async def delete_route(route_id: str, principal: PrincipalDep, service: ServiceDep) -> Response:
+    scope(principal, ACTION)  # leads only, before anything is looked up
     if route_id.startswith("settings:"):
         raise Conflict(f"route {route_id} is defined in the settings", expected=0, found=None)
     config = service.notifier.config
