@@ -1,8 +1,8 @@
 """Notifications through the API (leads only): a tenant's channel made with its secret that
 no answer shows, a route, a test message a real receiver verifies, the outbox; and a
 hand-off through the API of one of two running services (one store and bus: memory+SQLite,
-Kafka+OpenSearch) that reaches the
-unit's mail server once, by the services' own watch and sender stages."""
+Kafka+OpenSearch) that reaches the unit's mail server once, by the services' own watch and
+sender stages."""
 
 from __future__ import annotations
 

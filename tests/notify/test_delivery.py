@@ -27,7 +27,14 @@ from soc.notify.models import OutboxState
 from soc.notify.notifier import Notifier
 from soc.notify.sender import Sender
 from soc.security.roles import UserPrincipal
-from soc.settings import NotifySettings, OpenSearchSettings, SqliteSettings, StoreSettings
+from soc.settings import (
+    IncidentSettings,
+    NotifySettings,
+    OpenSearchSettings,
+    SqliteSettings,
+    StoreSettings,
+)
+from soc.stages.deadlines import DeadlineWatch
 from soc.stages.notify import NotifyWatch
 from soc.store import Store, build_store
 from soc.store.records import Kind, RecordQuery
@@ -328,3 +335,31 @@ async def test_a_blind_drills_incident_is_told_unmarked_and_an_announced_ones_ma
             subjects[blind] = made.message.subject
         assert "DIỄN TẬP" not in subjects[True] and "drill-True" not in str(subjects[True])
         assert subjects[False].startswith("(DIỄN TẬP")
+
+
+async def test_a_breached_deadline_is_told_from_the_deadline_watchs_audit_entry(
+    stores: tuple[Store, Store], tmp_path: Path
+) -> None:
+    store = stores[0]
+    with smtp_server(tmp_path) as smtp:
+        settings = notify_settings(
+            smtp, routes=[{"triggers": ["deadline_breached"], "channel": "pctp-mail"}]
+        )
+        cases = Cases(store)
+        watch = NotifyWatch(records=store, cases=cases, notifier=Notifier(store, settings))
+        await watch.cursor()
+        incident = await open_incident(cases)
+        due = incident.created + timedelta(minutes=15)
+        await cases.incidents.put(
+            incident.model_copy(
+                update={"deadlines": Deadlines(severity=Severity.high, acknowledge_due=due)}
+            )
+        )
+        later = due + timedelta(minutes=1)
+        deadlines = DeadlineWatch(cases=cases, settings=IncidentSettings(), clock=lambda: later)
+        assert len(await deadlines.check_once()) == 1
+        assert await watch.read_trail() == 1
+        async with aiohttp.ClientSession() as http:
+            assert await Sender(store, cases.audit, settings).run_once(http) == 1
+        [mail] = smtp.box.mails
+        assert mail["Subject"].startswith("Đã quá hạn (acknowledge) [cao]")
