@@ -8,6 +8,7 @@
                                  \\-> bus (deadletters) -> dead-letter sink -> store
     deadline watch: open incidents -> breaches flagged, audited, sent to webhooks
     retention job: what no retention period covers any more -> deleted
+    notify watch: audit trail, deadlines -> outbox; notify sender: outbox -> mail, webhooks
     source (<prefix>.ingest.<tenant> on Kafka) -> ingest bridge -> bus (events, deadletters)
 
 `soc run` runs every part in one process; `soc api`, `soc detect` and `soc correlate`
@@ -45,6 +46,8 @@ from soc.ingest.retime import retimed
 from soc.log import get_logger
 from soc.metrics import BACKEND_UP
 from soc.models import Health, utcnow
+from soc.notify.notifier import Notifier
+from soc.notify.sender import Sender
 from soc.security.accounts import RecordRevocations, RecordUserStore
 from soc.security.passwords import PasswordHashing
 from soc.security.principal import KeyRing
@@ -62,6 +65,7 @@ from soc.stages.events import EventSink
 from soc.stages.group import Grouper
 from soc.stages.heartbeats import HeartbeatSink
 from soc.stages.ingest import ingest_ndjson
+from soc.stages.notify import NotifySender, NotifyWatch
 from soc.stages.retention import RetentionJob
 from soc.stages.rules import RuleReloader
 from soc.stages.runtime import Stage, until_done
@@ -95,6 +99,7 @@ class Service:
         bridge: bool = True,
         correlate: bool = True,
         drills: bool = True,
+        notify: bool = True,
     ) -> None:
         self.settings = settings
         self.keys = KeyRing(settings.auth.api_keys)
@@ -131,7 +136,15 @@ class Service:
             Scenarios(settings.drills.scenarios),
             marks=self.marks,
         )
+        self.notifier = Notifier(self.store, settings.notify)
+        """Notices in, outbox records out (soc.notify); its methods are the hook points."""
+        self.sender = Sender(self.store, self.audit, settings.notify)
         self._stages: list[Stage] = []
+        if notify and settings.notify.enabled:
+            self._stages += [
+                NotifyWatch(records=self.store, cases=self.cases, notifier=self.notifier),
+                NotifySender(self.sender),
+            ]
         if drills and settings.drills.run:
             scenarios = self.drills.scenarios
             self._stages.append(
@@ -174,12 +187,20 @@ class Service:
         ]
         if s.keep_events == "all":
             sink = EventSink(
-                bus=self.bus, store=self.store, settings=s, sources=self.settings.sources
+                bus=self.bus,
+                store=self.store,
+                settings=s,
+                sources=self.settings.sources,
+                notifier=self.notifier,
             )
             stages.insert(0, sink)
             stages.append(
                 SilenceWatch(
-                    bus=self.bus, store=self.store, cases=self.cases, settings=self.settings.sources
+                    bus=self.bus,
+                    store=self.store,
+                    cases=self.cases,
+                    settings=self.settings.sources,
+                    notifier=self.notifier,
                 )
             )
         return stages

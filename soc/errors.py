@@ -26,6 +26,7 @@
     ├── Conflict                 a record changed since it was read (.expected, .found)
     ├── NotFound                 no such record among the caller's tenants
     ├── DrillLost                (soc.drills.runner) a drill is no longer this runner's
+    ├── SendFailed               (soc.notify.channels) a channel did not take a message
     ├── BackendError             a bus or store failed (.retriable)
     │   ├── BusError
     │   └── StoreError

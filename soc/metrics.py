@@ -92,6 +92,15 @@ DEADLINES_BREACHED_OPEN = Gauge(
 ESCALATIONS = Counter(
     "soc_escalations_total", "Breach webhooks sent, by result (sent, failed)", ["result"]
 )
+NOTIFICATIONS = Counter(
+    "soc_notifications_total",
+    "Notification sends, by channel type (email, webhook, chat) and result (sent, failed,"
+    " given_up)",
+    ["channel", "result"],
+)
+NOTIFICATIONS_QUEUED = Counter(
+    "soc_notifications_queued_total", "Notifications put in the outbox, by trigger", ["trigger"]
+)
 EVENTS_STORED = Counter("soc_events_stored_total", "Events the event sink made durable")
 EVENT_STORE_LATENCY = Histogram(
     "soc_event_store_latency_seconds",

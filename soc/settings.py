@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -509,6 +509,143 @@ class SourcesSettings(_Section):
     long a silence lasted when its alert is resolved."""
 
 
+Lang = Literal["vi", "en"]
+Trigger = Literal[
+    "incident_new",
+    "handoff",
+    "rejected",
+    "deadline_80",
+    "deadline_breached",
+    "source_silent",
+    "loss_detected",
+    "drill_started",
+    "drill_ended",
+    "test",
+]
+"""What a notification is about (soc.notify): a route names the triggers it takes."""
+SeverityName = Literal["informational", "low", "medium", "high", "critical"]
+
+
+class EmailChannelSettings(_Section):
+    """Mail over SMTP (aiosmtplib): STARTTLS and login when a user is set."""
+
+    type: Literal["email"] = "email"
+    host: str
+    """SMTP server."""
+    port: int = Field(587, ge=1, le=65535)
+    """587 (submission, STARTTLS), 465 with `tls`, 25 between servers."""
+    starttls: bool = True
+    """Upgrade the connection with STARTTLS before logging in (refused if the server
+    cannot); off only for a relay on loopback."""
+    tls: bool = False
+    """Implicit TLS from the first byte (port 465) instead of STARTTLS."""
+    ca_file: Path | None = None
+    """CA bundle the server's certificate is checked against; empty: the system's."""
+    user: str | None = None
+    """Login name; empty: no authentication."""
+    password: SecretStr | None = None
+    """Login password (never returned by the API)."""
+    sender: str = Field(min_length=3)
+    """The From address, e.g. `soc@danang.gov.vn`."""
+    to: list[str] = Field(min_length=1)
+    """Recipients."""
+    lang: Lang = "vi"
+    """Language of the messages sent here."""
+    timeout_s: float = Field(20.0, gt=0)
+    """Time one delivery may take."""
+
+
+class WebhookChannelSettings(_Section):
+    """A JSON POST signed with HMAC-SHA256 (soc.notify.signing): headers `X-SOC-Timestamp`
+    (Unix seconds) and `X-SOC-Signature: sha256=<hex of HMAC(secret, timestamp + "." +
+    body)>`; a receiver recomputes it and refuses a timestamp more than 5 min off."""
+
+    type: Literal["webhook"] = "webhook"
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr
+    """The shared HMAC key (never returned by the API)."""
+    lang: Lang = "vi"
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class ChatChannelSettings(_Section):
+    """Any chat service that takes an HTTP call (a Telegram bot, a Zalo OA...), configured
+    as a template: `{{name}}` in `url`, `headers` and `body` is replaced by the message's
+    field (text, subject, link, severity, host, rule, tenant, trigger, incident, secret).
+    In `body` the value is escaped as `escape` says (json: inside a JSON string)."""
+
+    type: Literal["chat"] = "chat"
+    url: str = Field(pattern=r"^https?://")
+    """E.g. `https://api.telegram.org/bot{{secret}}/sendMessage`."""
+    method: Literal["POST", "PUT", "GET"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str = '{"text": "{{text}}"}'
+    """E.g. `{"chat_id": "-100123", "text": "{{text}}"}`."""
+    escape: Literal["json", "form", "none"] = "json"
+    content_type: str = "application/json"
+    secret: SecretStr | None = None
+    """A token for `{{secret}}` (never returned by the API)."""
+    lang: Lang = "vi"
+    timeout_s: float = Field(10.0, gt=0)
+
+
+ChannelSettings = Annotated[
+    EmailChannelSettings | WebhookChannelSettings | ChatChannelSettings,
+    Field(discriminator="type"),
+]
+
+
+class RouteSettings(_Section):
+    """Which notifications go to which channel."""
+
+    tenant: str = ALL_TENANTS
+    """The tenant whose events it takes; `*` for all."""
+    unit: str | None = None
+    """Only events of this response unit (a hand-off to it, its incidents' deadlines):
+    the unit's own channel. Empty: every unit's and the SOC's."""
+    triggers: list[Trigger] = Field(min_length=1)
+    min_severity: SeverityName = "high"
+    """Incident events below this severity are not sent here."""
+    channel: str
+    """A channel's name (`notify.channels`, or one made through the API)."""
+    lang: Lang | None = None
+    """Overrides the channel's language."""
+
+
+class NotifySettings(_Section):
+    """Notifications (soc.notify): channels, routes, and the outbox's delivery."""
+
+    enabled: bool = True
+    """Whether this process runs the notification watch and sender (any number may: each
+    notification is enqueued once and sent by one)."""
+    base_url: str = "http://127.0.0.1:8000"
+    """The web UI's address, for the incident links in messages."""
+    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    """Name -> channel (email, webhook or chat); more may be added through the API."""
+    routes: list[RouteSettings] = Field(default_factory=list)
+    """Trigger -> channel rules; more may be added through the API."""
+    watch_s: float = Field(2.0, gt=0)
+    """How often the audit trail is read for new events to notify."""
+    deadline_check_s: float = Field(30.0, gt=0)
+    """How often open incidents are checked for deadlines 80% spent."""
+    send_s: float = Field(1.0, gt=0)
+    """How often the outbox is read for messages due."""
+    retry_min_s: float = Field(5.0, gt=0)
+    """First wait after a failed send; doubled after each failure."""
+    retry_max_s: float = Field(600.0, gt=0)
+    """Longest wait between two tries."""
+    give_up_s: float = Field(86_400.0, gt=0)
+    """A message not delivered this long after it was enqueued is given up (audited)."""
+    claim_s: float = Field(120.0, gt=0)
+    """A sender's claim on a message; a claim older than this (the sender died) is taken
+    over. Longer than any channel's timeout."""
+    owner: str = Field("", max_length=200)
+    """This sender's name in claims; empty for host name and process id."""
+    keep_days: float = Field(30.0, gt=0)
+    """Sent and given-up messages are deleted from the outbox this long after their last
+    attempt (the audit trail keeps each attempt)."""
+
+
 class SampleSettings(_Section):
     replay_on_start: bool = False
     """Replay the bundled sample of recorded events at start (`make run` turns it on)."""
@@ -542,6 +679,7 @@ class Settings(BaseSettings):
     sample: SampleSettings = SampleSettings()
     drills: DrillSettings = DrillSettings()
     sources: SourcesSettings = SourcesSettings()
+    notify: NotifySettings = NotifySettings()
 
     @model_validator(mode="after")
     def _bridge_needs_kafka(self) -> Settings:

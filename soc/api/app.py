@@ -20,6 +20,7 @@ from soc.api.routes import (
     hunts,
     incidents,
     ingest,
+    notifications,
     overview,
     rules,
     sources,
@@ -87,5 +88,6 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(rules.router)
     app.include_router(drills.router)
     app.include_router(sources.router)
+    app.include_router(notifications.router)
     app.include_router(ui.router)
     return app

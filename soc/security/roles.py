@@ -25,6 +25,7 @@ The matrix (✓ allowed):
     rules:write                          ✓                ✓
     drills:read                          ✓
     drills:run                           ✓
+    notifications:manage                 ✓
 
 Decisions (docs/adr/0007-users-and-tokens.md):
 
@@ -59,6 +60,9 @@ Decisions (docs/adr/0007-users-and-tokens.md):
   analysts and responders, so only leads list drills, see their scorecards and see a
   blind drill's marking before it ends (an announced drill's badge is on every alert
   and incident).
+- Notifications (soc.notify) are configured by leads (``notifications:manage``): where
+  a tenant's incidents are told is part of running its response; admins manage accounts,
+  not where data goes.
 - Only leads and admins may hold ``*`` (all tenants). For a lead it means every
   tenant's data; for an admin, every tenant's accounts.
 """
@@ -91,6 +95,7 @@ Action = Literal[
     "rules:write",
     "drills:read",
     "drills:run",
+    "notifications:manage",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -111,7 +116,15 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
     "viewer": _READ,
     "analyst": _ANALYST,
     "lead": _ANALYST
-    | {"audit:read", "audit:verify", "hunts:run", "rules:write", "drills:read", "drills:run"},
+    | {
+        "audit:read",
+        "audit:verify",
+        "hunts:run",
+        "rules:write",
+        "drills:read",
+        "drills:run",
+        "notifications:manage",
+    },
     "responder": frozenset(
         {
             "incidents:read",

@@ -22,6 +22,7 @@ from soc.errors import BackendError, StoreError
 from soc.log import get_logger
 from soc.metrics import EVENT_STORE_LATENCY, EVENTS_REJECTED, EVENTS_STORED
 from soc.models import DeadLetter, Event, utcnow
+from soc.notify.notifier import Notifier
 from soc.settings import SourcesSettings, StoreSettings
 from soc.sources.keeper import ActivityKeeper
 from soc.stages.ledger import LedgerKeeper
@@ -43,16 +44,20 @@ class EventSink(ConsumerStage[Message]):
         store: Store,
         settings: StoreSettings,
         sources: SourcesSettings | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         """``sources``: keep the loss ledger of what is stored (soc.stages.ledger) and each
-        source's activity (soc.sources.keeper)."""
+        source's activity (soc.sources.keeper); ``notifier``: tell the ledger's gaps
+        (soc.notify)."""
         super().__init__()
         self._bus = bus
         self._store = store
         self._group = settings.events_group
         self.batch_size = settings.events_batch_size
         self.ledger = (
-            LedgerKeeper(bus=bus, store=store, settings=sources) if sources is not None else None
+            LedgerKeeper(bus=bus, store=store, settings=sources, notifier=notifier)
+            if sources is not None
+            else None
         )
         self.activity = (
             ActivityKeeper(store=store, settings=sources) if sources is not None else None

@@ -27,6 +27,7 @@ from soc.bus import Bus, Topic
 from soc.bus.codec import encode
 from soc.log import get_logger
 from soc.models import Alert, Event, LogSource, Severity, digest, utcnow
+from soc.notify.notifier import Notifier
 from soc.settings import SourcesSettings
 from soc.sources.ledger import DUPLICATE, Ledger, publish
 from soc.sources.models import Gap, Reconciliation, StreamReconciliation
@@ -75,8 +76,17 @@ def loss_alert(stream: StreamReconciliation, gap: Gap, *, created: datetime) -> 
 class LedgerKeeper:
     """One event sink's ledger: observe, save, restore, reconcile and alert."""
 
-    def __init__(self, *, bus: Bus, store: Store, settings: SourcesSettings) -> None:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        store: Store,
+        settings: SourcesSettings,
+        notifier: Notifier | None = None,
+    ) -> None:
+        """``notifier``: each new gap is also told (trigger ``loss_detected``, soc.notify)."""
         self._bus = bus
+        self._notifier = notifier
         self._store = store
         self._settings = settings
         self.owner = settings.owner or socket.gethostname()
@@ -125,12 +135,13 @@ class LedgerKeeper:
         await self.save()
         result = (await self.records.merged(None)).reconcile(now, grace)
         publish(result)
-        alerts = {
-            a.id: a
-            for s in result.losing
-            for gap in s.gaps
-            if (a := loss_alert(s, gap, created=now)).id not in self._raised
-        }
+        gaps: dict[str, tuple[StreamReconciliation, Gap]] = {}
+        alerts: dict[str, Alert] = {}
+        for s in result.losing:
+            for gap in s.gaps:
+                if (a := loss_alert(s, gap, created=now)).id not in self._raised:
+                    alerts[a.id] = a
+                    gaps[a.id] = (s, gap)
         if alerts:
             stored = await self._store.get_alerts(list(alerts), tenants=None)
             self._raised.update(a.id for a in stored)
@@ -139,6 +150,18 @@ class LedgerKeeper:
                 await self._store.put_alerts(new)
                 await self._bus.publish(Topic.alerts, encode(new))
                 self._raised.update(a.id for a in new)
+                if self._notifier is not None:
+                    for a in new:
+                        stream, gap = gaps[a.id]
+                        await self._notifier.loss_detected(
+                            tenant=stream.tenant,
+                            connector=stream.connector,
+                            source=stream.source,
+                            stream=stream.stream,
+                            first=gap.from_seq,
+                            last=gap.to_seq,
+                            lost=gap.count,
+                        )
                 log.warning(
                     "events lost between connectors and the SOC",
                     extra={"alerts": len(new), "lost": result.lost},

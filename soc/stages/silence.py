@@ -29,6 +29,7 @@ from soc.incidents.models import Comment
 from soc.log import get_logger
 from soc.metrics import SOURCES_BY_STATE
 from soc.models import Alert, AlertQuery, AlertStatus, LogSource, Severity, digest, utcnow
+from soc.notify.notifier import Notifier
 from soc.settings import SourcesSettings
 from soc.sources.activity import Activity
 from soc.sources.health import Health, duration, expected
@@ -87,9 +88,18 @@ class SilenceWatch(PeriodicStage):
     name = "silence"
 
     def __init__(
-        self, *, bus: Bus, store: Store, cases: Cases | None, settings: SourcesSettings
+        self,
+        *,
+        bus: Bus,
+        store: Store,
+        cases: Cases | None,
+        settings: SourcesSettings,
+        notifier: Notifier | None = None,
     ) -> None:
+        """``notifier``: tell each silence (soc.notify; one notice per silence, whichever
+        watch tells it)."""
         super().__init__()
+        self._notifier = notifier
         self._bus = bus
         self._store = store
         self._cases = cases
@@ -144,6 +154,16 @@ class SilenceWatch(PeriodicStage):
                     "quiet_s": round(quiet),
                     "expected_s": exp.interval_s,
                 },
+            )
+        if alert.id not in self._raised and self._notifier is not None:
+            await self._notifier.source_silent(
+                tenant=act.tenant,
+                connector=act.connector,
+                source=act.source,
+                stream=act.stream,
+                since=act.last_event,
+                silent_s=quiet,
+                severity=exp.severity,
             )
         self._raised.add(alert.id)
         if not escalate:

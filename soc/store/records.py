@@ -4,7 +4,9 @@ Events, alerts and dead letters are written once by the pipeline, in volume.
 Case records are few and change: incidents, comments, suppressions, user
 accounts, revoked sessions, audit entries, retro-hunts and managed detection rules
 (:mod:`soc.detect.catalog`: each rule, its versions, and the catalog's generation),
-and the connectors' streams as their heartbeats report them (:mod:`soc.sources.book`).
+the connectors' streams as their heartbeats report them (:mod:`soc.sources.book`),
+and notifications: the outbox, the channels and routes made through the API, and how far
+the audit trail was read for them (:mod:`soc.notify`).
 Both stores keep them the same way, as a :class:`Record`: a JSON document plus what
 queries need beside it:
 
@@ -51,6 +53,10 @@ class Kind(StrEnum):
     source = "source"
     activity = "activity"
     rejects = "rejects"
+    outbox = "outbox"
+    notify_channel = "notify_channel"
+    notify_route = "notify_route"
+    notify_cursor = "notify_cursor"
 
 
 NO_TENANT = ""

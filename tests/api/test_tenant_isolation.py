@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from soc.api.app import create_app
 from soc.api.feed import Feed, Listener
@@ -27,7 +28,8 @@ from soc.errors import BackendError
 from soc.incidents.cases import IncidentQuery
 from soc.ingest.ndjson import parse_ndjson
 from soc.models import AlertQuery, utcnow
-from soc.settings import Settings
+from soc.notify.models import StoredChannel
+from soc.settings import RouteSettings, Settings, WebhookChannelSettings
 from soc.stages.ingest import ingest_ndjson
 from soc.store.eventquery import EventQuery
 from tests.api._backends import BACKENDS, backend_values
@@ -59,6 +61,7 @@ class World:
     b_event: str
     b_hunt: str
     b_drill: str
+    b_route: str
 
 
 async def _until(check: Callable[[], Awaitable[bool]], within_s: float = 60) -> None:
@@ -139,6 +142,21 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
                 created=utcnow(),
             )
             await service.drills.book.create(b_drill)
+            # B's notification channel and route, made by a lead of every tenant
+            await service.notifier.config.put_channel(
+                StoredChannel(
+                    name="dof-hook",
+                    tenant=B,
+                    channel=WebhookChannelSettings(
+                        url="http://127.0.0.1:9/", secret=SecretStr("k")
+                    ),
+                    created_by="lead",
+                    updated=utcnow(),
+                )
+            )
+            b_route = await service.notifier.config.add_route(
+                RouteSettings(tenant=B, triggers=["loss_detected"], channel="dof-hook"), by="lead"
+            )
             yield World(
                 client=client,
                 service=service,
@@ -149,6 +167,7 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
                 b_event=b_events.items[0].id,
                 b_hunt=hunt.json()["id"],
                 b_drill=b_drill.id,
+                b_route=b_route.id,
             )
 
 
@@ -170,7 +189,12 @@ Call = Callable[[World], Awaitable[httpx.Response]]
 
 def _target(path: str, w: World) -> str:
     return path.format(
-        b=w.b_incident["id"], alert=w.b_alert, event=w.b_event, hunt=w.b_hunt, drill=w.b_drill
+        b=w.b_incident["id"],
+        alert=w.b_alert,
+        event=w.b_event,
+        hunt=w.b_hunt,
+        drill=w.b_drill,
+        route=w.b_route,
     )
 
 
@@ -192,6 +216,13 @@ def _post(
 
 def _v(w: World) -> dict[str, Any]:
     return {"version": w.b_incident["version"]}
+
+
+def _hook(tenant: str) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {
+        "tenant": tenant,
+        "channel": {"type": "webhook", "url": "http://127.0.0.1:9/", "secret": "k"},
+    }
 
 
 RULE = "fd877b94-9bb5-4191-bb25-d79cbd93c167"
@@ -257,6 +288,35 @@ DENIED: dict[tuple[str, str], list[Call]] = {
         ]
         for order in ("pause", "resume", "abort", "end")
     },
+    # Notifications: leads only; a lead of A alone neither sees, changes, tests nor routes to
+    # B's channel, nor reads B's outbox.
+    ("GET", "/api/v1/notifications/channels"): [_get("/api/v1/notifications/channels")],
+    ("PUT", "/api/v1/notifications/channels/{name}"): [
+        _post("/api/v1/notifications/channels/dof-hook", _hook(A), "PUT", who="lead_ioc"),
+        _post("/api/v1/notifications/channels/new-hook", _hook(B), "PUT", who="lead_ioc"),
+        _post("/api/v1/notifications/channels/new-hook", _hook(A), "PUT"),
+    ],
+    ("DELETE", "/api/v1/notifications/channels/{name}"): [
+        _post("/api/v1/notifications/channels/dof-hook", lambda w: {}, "DELETE", who="lead_ioc")
+    ],
+    ("POST", "/api/v1/notifications/channels/{name}/test"): [
+        _post("/api/v1/notifications/channels/dof-hook/test", lambda w: {}, who="lead_ioc")
+    ],
+    ("GET", "/api/v1/notifications/routes"): [_get("/api/v1/notifications/routes")],
+    ("POST", "/api/v1/notifications/routes"): [
+        _post(
+            "/api/v1/notifications/routes",
+            lambda w: {"tenant": B, "triggers": ["handoff"], "channel": "dof-hook"},
+            who="lead_ioc",
+        )
+    ],
+    ("DELETE", "/api/v1/notifications/routes/{route_id}"): [
+        _post("/api/v1/notifications/routes/{route}", lambda w: {}, "DELETE", who="lead_ioc")
+    ],
+    ("GET", "/api/v1/notifications/outbox"): [
+        _get("/api/v1/notifications/outbox"),
+        _get("/api/v1/notifications/outbox", "lead_ioc", tenant=B),
+    ],
     # Rules are configuration, not a tenant's data (one list for everyone); their alert
     # counts are the caller's tenants' and a lead of some tenants adds rules on for those
     # only (tests/api/test_rules.py). A lead of A alone neither switches a rule for B, nor
@@ -405,6 +465,12 @@ async def test_no_route_reaches_the_other_tenant(world: World) -> None:
     assert world.b_drill not in {d["id"] for d in drills}
     all_drills = (await world.client.get("/api/v1/drills", headers=auth("lead"))).json()
     assert world.b_drill in {d["id"] for d in all_drills}
+    for path, b_thing in (("channels", "dof-hook"), ("routes", world.b_route)):
+        url = f"/api/v1/notifications/{path}"
+        mine = await world.client.get(url, headers=auth("lead_ioc"))
+        assert mine.status_code == 200 and b_thing not in mine.text
+        every = await world.client.get(url, headers=auth("lead"))
+        assert b_thing in every.text
 
     # bulk status naming B's alert changes nothing of B
     response = await world.client.post(

@@ -21,6 +21,7 @@ from soc.settings import Settings
 from soc.stages.ledger import LOSS_RULE_ID
 from tests.e2e.harness import auth, running_service
 from tests.e2e.test_pipeline import all_alerts
+from tests.notify._servers import Receiver, webhook_receiver
 
 STREAM = {"connector": "web-01", "source": "linux-auth", "stream": "/var/log/auth.log"}
 HOLE = range(40, 50)
@@ -76,7 +77,28 @@ async def test_a_block_left_out_is_one_gap_one_alert_and_a_resend_closes_it(
         }
     )
     kept = [s for s in range(100) if s not in HOLE]
+    async with webhook_receiver("ledger-hook-key") as hook:
+        notify = settings.notify.model_validate(
+            {
+                "channels": {
+                    "soc-hook": {
+                        "type": "webhook",
+                        "url": f"{hook.url}/hook",
+                        "secret": "ledger-hook-key",
+                    }
+                },
+                "routes": [
+                    {"tenant": "hue-ioc", "triggers": ["loss_detected"], "channel": "soc-hook"}
+                ],
+                "send_s": 0.2,
+            }
+        )
+        await _lose_and_resend(settings.model_copy(update={"notify": notify}), lines, kept, hook)
 
+
+async def _lose_and_resend(
+    settings: Settings, lines: list[str], kept: list[int], hook: Receiver
+) -> None:
     async with running_service(settings) as client:
         await post(client, body(lines, kept), len(kept))
         await post(client, body(lines, range(20), drill="d1"), 20)  # a drill: not counted
@@ -96,6 +118,14 @@ async def test_a_block_left_out_is_one_gap_one_alert_and_a_resend_closes_it(
         (alert,) = await loss_alerts(client)
         assert (alert["severity"], alert["host"], alert["tenant"]) == ("high", None, "hue-ioc")
         assert "40..49" in alert["rule_title"]
+        # ...and told once on the tenant's signed webhook (soc.notify: trigger loss_detected)
+        deadline = time.monotonic() + 30
+        while not hook.accepted:
+            assert time.monotonic() < deadline, "no loss notification"
+            await asyncio.sleep(0.3)
+        (told,) = hook.accepted
+        assert told["trigger"] == "loss_detected" and hook.refused == 0
+        assert "web-01/linux-auth//var/log/auth.log" in told["text"] and "40-49" in told["text"]
         deadline = time.monotonic() + 30
         while (await client.get(f"/api/v1/alerts/{alert['id']}", headers=auth("analyst"))).json()[
             "incident_id"

@@ -43,6 +43,7 @@ MATRIX: dict[str, str] = {
     "rules:write":        "  .      .      x     .        x     .",
     "drills:read":        "  .      .      x     .        .     .",
     "drills:run":         "  .      .      x     .        .     .",
+    "notifications:manage": "  .      .      x     .        .     .",
 }  # fmt: skip
 CELLS = [
     (role, action, marks.split()[i] == "x")
@@ -58,7 +59,7 @@ def p(role: str, *tenants: str, unit: str | None = None) -> UserPrincipal:
 def test_the_matrix_covers_every_action_and_role() -> None:
     assert set(MATRIX) == set(ACTIONS)
     assert set(R) == set(get_args(Role)) == set(PERMISSIONS)
-    assert len(CELLS) == 17 * 6
+    assert len(CELLS) == 18 * 6
 
 
 @pytest.mark.parametrize(("role", "action", "allowed"), CELLS)
