@@ -13,7 +13,8 @@ Data is real recorded logs, ingested over HTTP with each tenant's ingest key:
 
 Accounts are made with `soc users add` on the service's store before it starts: an
 analyst and a lead of A, a responder of unit CAT-PCTP (tenant A), a responder of
-unit PA05 (tenant A, the unit the shipped drill scenarios expect), a viewer of B.
+unit PA05 (tenant A, the unit the shipped drill scenarios expect), a viewer of B and an
+analyst of B.
 
 :func:`bare_stack` is the same service and accounts with no data: the drill tests
 replay their scenarios into it, so their alerts change no other test's counts.
@@ -48,7 +49,7 @@ from soc.detect.load import load_engine
 from soc.ingest.ndjson import parse_ndjson
 from soc.models import Alert, utcnow
 from soc.security.roles import UserRole
-from soc.settings import ApiKey, Settings
+from soc.settings import ApiKey, Settings, SourcesSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "soc/detections/rules"
@@ -98,6 +99,9 @@ PEOPLE = {
     ),
     "viewer": Person(
         "pham.thi.dung", "Phạm Thị Dung", "viewer", (TENANT_B,), "Dai Noi Hue mua thu 2026"
+    ),
+    "analyst_b": Person(
+        "vo.van.giang", "Võ Văn Giang", "analyst", (TENANT_B,), "Lang Khai Dinh tren doi 2026"
     ),
 }
 
@@ -359,12 +363,15 @@ def running_stack(tmp: Path, shared: Path) -> Iterator[Stack]:
         stack.stop()
 
 
-def bare_stack(tmp: Path) -> Iterator[Stack]:
-    """The service with its accounts and no data, for a module's fixture.
+def bare_stack(tmp: Path, *, sources: SourcesSettings | None = None) -> Iterator[Stack]:
+    """The service with its accounts and no data, for a module's fixture (``sources``:
+    its settings of the sources' account, else the defaults).
 
     The accounts are made in a worker thread: Playwright's sync API may already hold an
     event loop in this one (the package's browser), and `soc users add` runs its own."""
     settings = settings_for(tmp)
+    if sources is not None:
+        settings = settings.model_copy(update={"sources": sources})
     with ThreadPoolExecutor(1) as pool:
         pool.submit(create_people, tmp, settings).result()
     stack = Stack(settings)

@@ -15,6 +15,7 @@ from soc.api.routes.ui import ASSETS, UI_DIR
 from soc.detect.coverage import TACTICS, UNKNOWN_TACTIC
 from soc.drills.models import DrillState, Outcome
 from soc.drills.report import CSS_FILE as REPORT_CSS
+from soc.sources.health import Health, IntervalFrom
 
 NAMESPACES = (
     "action|alert|alerts|app|common|deadline|duration|error|explorer|field|filter|inbox|incident|"
@@ -23,6 +24,7 @@ NAMESPACES = (
     "|hunts|hunt_state|hunt_mode"
     "|rules|rule_status|rule_origin|coverage|tactic"
     "|drill|drills|drill_state|drill_outcome|drill_milestone"
+    "|sources|source_state|source_from"
 )
 KEY = re.compile(rf"""['"`]((?:{NAMESPACES})\.[a-z_]+)['"`]""")
 DYNAMIC = {
@@ -81,6 +83,8 @@ DYNAMIC = {
     "drill_state": [s.value for s in DrillState],
     "drill_outcome": [*get_args(Outcome), "unbudgeted"],
     "drill_milestone": ["triage", "hand_off", "acknowledge", "resolve"],
+    "source_state": [s.value for s in Health],
+    "source_from": list(get_args(IntervalFrom)),
 }
 """Keys built from API values (`${group}.${value}`): every value the API may send."""
 NOT_KEYS = {"alerts.per_hour"}
@@ -126,6 +130,8 @@ def test_vietnamese_labels_carry_their_diacritics() -> None:
         "rules.enabled": "Bật/Tắt",
         "rules.alerts_7d": "Cảnh báo 7 ngày",
         "tactic.credential_access": "Truy cập thông tin xác thực",
+        "nav.sources": "Nguồn log",
+        "source_state.silent": "Im lặng",
     }
     assert {k: vi[k] for k in expected} == expected
 

@@ -1,6 +1,6 @@
 // The shell: language toggle, who is signed in, navigation, and the hash router.
 //   #/login  #/alerts?...  #/incidents?...  #/incidents/<id>  #/inbox  #/overview  #/events?...
-//   #/hunts[/<id>]  #/rules[/<id>]?...  #/coverage?...  #/drills[/<id>[/report]]
+//   #/hunts[/<id>]  #/rules[/<id>]?...  #/coverage?...  #/drills[/<id>[/report]]  #/sources?state=...
 
 import { append, clear, h } from './dom.js';
 import { applyTo, currentLang, loadDictionaries, setLang, t } from './i18n.js';
@@ -19,6 +19,7 @@ import * as incidentsView from './views/incidents.js';
 import * as loginView from './views/login.js';
 import * as overviewView from './views/overview.js';
 import * as rulesView from './views/rules.js';
+import * as sourcesView from './views/sources.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -30,6 +31,7 @@ const NAV = [
   { route: 'events', i18n: 'nav.events', show: () => can('events:read') },
   { route: 'inbox', i18n: 'nav.inbox', show: () => Boolean(currentUser()?.unit) && can('incidents:read') },
   { route: 'overview', i18n: 'nav.overview', show: () => can('incidents:read') || can('alerts:read') },
+  { route: 'sources', i18n: 'nav.sources', show: () => can('alerts:read') },
   { route: 'hunts', i18n: 'nav.hunts', show: () => can('hunts:read') },
   { route: 'rules', i18n: 'nav.rules', show: () => can('rules:read') },
   { route: 'drills', i18n: 'nav.drills', show: () => can('drills:read') },
@@ -133,6 +135,7 @@ async function route() {
     rules: () => rulesView.render(main, { id, params }),
     coverage: () => coverageView.render(main, { params }),
     drills: () => (id ? drillView.render(main, { id, sub }) : drillsView.render(main)),
+    sources: () => sourcesView.render(main, { params }),
   };
   const view = views[name];
   if (!view || (name === 'login' && isSignedIn())) {
