@@ -15,13 +15,12 @@ from functools import partial
 
 from soc.bus import Bus, Message, Subscription, Topic
 from soc.bus.codec import decode
-from soc.errors import BackendError
 from soc.log import get_logger
 from soc.metrics import DEAD_LETTERS_STORED
 from soc.models import DeadLetter
 from soc.settings import SourcesSettings
 from soc.sources.keeper import RejectsKeeper
-from soc.stages.runtime import ConsumerStage
+from soc.stages.runtime import ConsumerStage, Keeper
 from soc.store import Store
 
 log = get_logger(__name__)
@@ -49,29 +48,8 @@ class DeadLetterSink(ConsumerStage[Message]):
         self.batch_size = batch_size
         self.rejects = RejectsKeeper(store=store, settings=sources) if sources else None
 
-    async def run(self) -> None:
-        """The counts restored first, and saved at stop."""
-        keeper = self.rejects
-        if keeper is None:
-            await super().run()
-            return
-        try:
-            await self.retrying(keeper.restore)
-        except BackendError:
-            if self.stopping:
-                return
-            raise
-        try:
-            await super().run()
-        finally:
-            try:
-                await keeper.save()
-            except BackendError as e:
-                log.warning("dead letter counts not saved at stop", extra={"error": str(e)})
-
-    async def maintain(self) -> None:
-        if self.rejects is not None:
-            await self.rejects.maintain()
+    def kept(self) -> dict[str, Keeper]:
+        return {"dead letter counts": self.rejects} if self.rejects is not None else {}
 
     async def subscribe(self) -> Subscription:
         return await self._bus.subscribe(Topic.deadletters, GROUP)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from soc.bus import Bus, Message, Subscription, Topic
 from soc.bus.codec import decode, encode
-from soc.errors import BackendError, StoreError
+from soc.errors import StoreError
 from soc.log import get_logger
 from soc.metrics import EVENT_STORE_LATENCY, EVENTS_REJECTED, EVENTS_STORED
 from soc.models import DeadLetter, Event, utcnow
@@ -26,7 +26,7 @@ from soc.notify.notifier import Notifier
 from soc.settings import SourcesSettings, StoreSettings
 from soc.sources.keeper import ActivityKeeper
 from soc.stages.ledger import LedgerKeeper
-from soc.stages.runtime import ConsumerStage
+from soc.stages.runtime import ConsumerStage, Keeper
 from soc.store import Store
 
 log = get_logger(__name__)
@@ -63,36 +63,14 @@ class EventSink(ConsumerStage[Message]):
             ActivityKeeper(store=store, settings=sources) if sources is not None else None
         )
 
-    async def run(self) -> None:
-        """The ledger and activity restored first, the events stored, both saved at stop."""
-        keeper, activity = self.ledger, self.activity
-        if keeper is None or activity is None:
-            await super().run()
-            return
-        try:
-            await self.retrying(keeper.restore)
-            await self.retrying(activity.restore)
-        except BackendError:
-            if self.stopping:
-                return
-            raise
-        try:
-            await super().run()
-        finally:
-            try:
-                await keeper.save()
-            except BackendError as e:
-                log.warning("loss ledger not saved at stop", extra={"error": str(e)})
-            try:
-                await activity.save()
-            except BackendError as e:
-                log.warning("sources' activity not saved at stop", extra={"error": str(e)})
-
-    async def maintain(self) -> None:
+    def kept(self) -> dict[str, Keeper]:
+        """The ledger and the sources' activity, when kept (see ``sources``)."""
+        kept: dict[str, Keeper] = {}
         if self.ledger is not None:
-            await self.ledger.maintain()
+            kept["loss ledger"] = self.ledger
         if self.activity is not None:
-            await self.activity.maintain()
+            kept["sources' activity"] = self.activity
+        return kept
 
     async def subscribe(self) -> Subscription:
         return await self._bus.subscribe(Topic.events, self._group)

@@ -117,10 +117,25 @@ class Stage(ABC):
     async def run(self) -> None: ...
 
 
+class Keeper(Protocol):
+    """State a consumer stage keeps beside its output (a ledger, counts): restored before
+    the first batch, maintained after each, saved at stop."""
+
+    async def restore(self) -> None: ...
+
+    async def maintain(self) -> None: ...
+
+    async def save(self) -> None: ...
+
+
 class ConsumerStage(Stage, Generic[M]):
     """Polls a consumer group, processes each batch, commits it once its output is durable."""
 
     batch_size: int = 500
+
+    def kept(self) -> dict[str, Keeper]:
+        """What the stage keeps, by name (for the logs); nothing by default."""
+        return {}
 
     @abstractmethod
     async def subscribe(self) -> Consumer[M]:
@@ -135,11 +150,32 @@ class ConsumerStage(Stage, Generic[M]):
         return {}
 
     async def maintain(self) -> None:
-        """Called after every poll, batch or not (a stateful stage's timers); nothing by
-        default. A BackendError retries it, as for a batch."""
+        """Called after every poll, batch or not (a stateful stage's timers): maintains what
+        the stage keeps. A BackendError retries it, as for a batch."""
+        for keeper in self.kept().values():
+            await keeper.maintain()
 
     async def run(self) -> None:
-        """Process batches until :meth:`stop`; backend failures are retried, never skipped."""
+        """What the stage keeps restored first, its batches processed until :meth:`stop`
+        (backend failures retried, never skipped), and what it keeps saved at stop."""
+        kept = self.kept()
+        try:
+            for keeper in kept.values():
+                await self.retrying(keeper.restore)
+        except BackendError:
+            if self.stopping:
+                return
+            raise
+        try:
+            await self._consume()
+        finally:
+            for what, keeper in kept.items():
+                try:
+                    await keeper.save()
+                except BackendError as e:
+                    log.warning("state not saved at stop", extra={"state": what, "error": str(e)})
+
+    async def _consume(self) -> None:
         consumer: Consumer[M] | None = None
 
         async def join() -> None:

@@ -5,9 +5,6 @@ agent stops."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +13,10 @@ import httpx
 from soc.api.server import free_port, serving
 from soc.settings import Settings
 from tests.conftest import SHARED
-from tests.e2e.harness import TOKENS, auth, backend_settings
+from tests.e2e.agents import http_agent_config, start_agent, stop_agent
+from tests.e2e.harness import auth, backend_settings
 
 HEARTBEAT_S = 0.5
-
-
-def agent_config(tmp: Path, url: str, log: Path, metrics_port: int) -> Path:
-    token = tmp / "ingest.token"
-    token.write_text(TOKENS["ingest"] + "\n")
-    token.chmod(0o600)
-    cfg = tmp / "agent.yml"
-    cfg.write_text(
-        f"""
-connector: {{id: web-01, tenant: hue-ioc, data_dir: "{tmp / "agent"}", host: web-01,
-             heartbeat_s: {HEARTBEAT_S}}}
-output: {{type: http, url: "{url}", token_file: "{token}", timeout_s: 10}}
-delivery: {{retry_max_s: 0.5}}
-metrics: {{listen: "127.0.0.1:{metrics_port}"}}
-sources:
-  - {{name: auth, type: file, paths: ["{log}"], format: auth}}
-"""
-    )
-    return cfg
 
 
 async def sources(client: httpx.AsyncClient, who: str = "analyst") -> list[dict[str, Any]]:
@@ -58,16 +37,10 @@ async def test_heartbeats_list_the_stream_then_it_goes_late_and_silent(tmp_path:
     )
     metrics_port = free_port()
     async with serving(settings) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "connectors.cli",
-            "run",
-            "--config",
-            str(agent_config(tmp_path, url, log, metrics_port)),
-            env={**os.environ},
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+        proc = await start_agent(
+            http_agent_config(
+                tmp_path, url, log, heartbeat_s=HEARTBEAT_S, metrics_port=metrics_port
+            )
         )
         loop = asyncio.get_running_loop()
         try:
@@ -101,10 +74,7 @@ async def test_heartbeats_list_the_stream_then_it_goes_late_and_silent(tmp_path:
                 f"{float(len(lines) - 1)}" in metrics
             )
         finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            _, err = await asyncio.wait_for(proc.communicate(), 30)
-        assert proc.returncode == 0, err.decode()[-3000:]
+            await stop_agent(proc)
 
         states = []
         deadline = loop.time() + 20

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from soc.api.server import free_port, serving
 from soc.models import HEARTBEAT_HEADER, HEARTBEAT_KIND, Heartbeat, StreamBeat
 from soc.settings import Settings
 from tests.conftest import SHARED
+from tests.e2e.agents import start_agent, stop_agent
 from tests.e2e.harness import auth, backend_settings
 
 pytestmark = [pytest.mark.kafka]
@@ -114,17 +112,7 @@ async def test_a_kafka_connectors_heartbeat_lists_its_source_and_garbage_is_dead
     loop = asyncio.get_running_loop()
 
     async with serving(settings) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "connectors.cli",
-            "run",
-            "--config",
-            str(agent_config(tmp_path, kafka_bootstrap, topic, log, metrics_port)),
-            env={**os.environ},
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await start_agent(agent_config(tmp_path, kafka_bootstrap, topic, log, metrics_port))
         try:
             deadline = loop.time() + 120
             while True:
@@ -211,7 +199,4 @@ async def test_a_kafka_connectors_heartbeat_lists_its_source_and_garbage_is_dead
             assert filed is not None and filed >= 2
             assert rejected is not None and rejected >= 4
         finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            _, err = await asyncio.wait_for(proc.communicate(), 30)
-        assert proc.returncode == 0, err.decode()[-3000:]
+            await stop_agent(proc)

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,8 @@ from aiohttp import web
 from soc.api.server import free_port, serving
 from soc.settings import Settings
 from tests.conftest import SHARED
-from tests.e2e.harness import TOKENS, auth, backend_settings
+from tests.e2e.agents import http_agent_config, start_agent, stop_agent
+from tests.e2e.harness import auth, backend_settings
 
 LINES = 300
 CHUNK = 60
@@ -64,37 +62,9 @@ class DroppingProxy:
         )
 
 
-def agent_config(tmp: Path, url: str, log: Path, data_dir: Path) -> Path:
-    token = tmp / "ingest.token"
-    token.write_text(TOKENS["ingest"] + "\n")
-    token.chmod(0o600)
-    cfg = tmp / f"agent-{data_dir.name}.yml"
-    cfg.write_text(
-        f"""
-connector: {{id: web-01, tenant: hue-ioc, data_dir: "{data_dir}", host: web-01,
-             heartbeat_s: 0.5}}
-output: {{type: http, url: "{url}", token_file: "{token}", timeout_s: 10}}
-delivery: {{retry_max_s: 0.5}}
-sources:
-  - {{name: auth, type: file, paths: ["{log}"], format: auth}}
-"""
-    )
-    return cfg
-
-
 async def run_agent(config: Path, until: Any, within: float = 90) -> None:
     """The agent run until ``until()`` holds, then stopped with SIGTERM."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connectors.cli",
-        "run",
-        "--config",
-        str(config),
-        env={**os.environ},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_agent(config)
     try:
         deadline = time.monotonic() + within
         while not await until():
@@ -102,10 +72,7 @@ async def run_agent(config: Path, until: Any, within: float = 90) -> None:
             assert time.monotonic() < deadline, "the agent's work did not arrive in time"
             await asyncio.sleep(0.3)
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, err.decode()[-3000:]
+        await stop_agent(proc)
 
 
 async def stream_of(client: httpx.AsyncClient) -> dict[str, Any] | None:
@@ -140,7 +107,9 @@ async def test_a_batch_dropped_on_the_way_is_the_ledgers_gap_and_a_resend_closes
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         try:
-            first = agent_config(tmp_path, f"http://127.0.0.1:{port}", log, tmp_path / "a1")
+            first = http_agent_config(
+                tmp_path, f"http://127.0.0.1:{port}", log, data_dir=tmp_path / "a1"
+            )
 
             written = CHUNK
 
@@ -167,7 +136,9 @@ async def test_a_batch_dropped_on_the_way_is_the_ledgers_gap_and_a_resend_closes
 
             # The same lines sent again, through the proxy, which now drops nothing.
             proxy.drop = False
-            again = agent_config(tmp_path, f"http://127.0.0.1:{port}", log, tmp_path / "a2")
+            again = http_agent_config(
+                tmp_path, f"http://127.0.0.1:{port}", log, data_dir=tmp_path / "a2"
+            )
 
             async def all_arrived() -> bool:
                 s = await stream_of(client)

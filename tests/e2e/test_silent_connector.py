@@ -10,10 +10,7 @@ alert is resolved with the silence's length.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,50 +21,12 @@ from soc.api.server import serving
 from soc.settings import Settings
 from soc.stages.silence import SILENCE_RULE_ID
 from tests.conftest import SHARED
-from tests.e2e.harness import TOKENS, auth, backend_settings
+from tests.e2e.agents import http_agent_config, start_agent, stop_agent
+from tests.e2e.harness import auth, backend_settings
 from tests.e2e.test_pipeline import all_alerts
 from tests.notify._servers import smtp_server
 
 CHUNK = 10
-
-
-def agent_config(tmp: Path, url: str, log: Path) -> Path:
-    token = tmp / "ingest.token"
-    token.write_text(TOKENS["ingest"] + "\n")
-    token.chmod(0o600)
-    cfg = tmp / "agent.yml"
-    cfg.write_text(
-        f"""
-connector: {{id: web-01, tenant: hue-ioc, data_dir: "{tmp / "agent"}", host: web-01,
-             heartbeat_s: 0.5}}
-output: {{type: http, url: "{url}", token_file: "{token}", timeout_s: 10}}
-delivery: {{retry_max_s: 0.5}}
-sources:
-  - {{name: auth, type: file, paths: ["{log}"], format: auth}}
-"""
-    )
-    return cfg
-
-
-async def start_agent(config: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connectors.cli",
-        "run",
-        "--config",
-        str(config),
-        env={**os.environ},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def stop_agent(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, err.decode()[-3000:]
 
 
 async def until(check: Any, what: str, within: float = 60) -> Any:
@@ -128,7 +87,7 @@ async def test_a_stopped_connector_goes_late_then_silent_alerts_mails_and_resolv
                 alert: dict[str, Any] = r.json()
                 return alert
 
-            agent = await start_agent(agent_config(tmp_path, url, log))
+            agent = await start_agent(http_agent_config(tmp_path, url, log))
             try:
                 for i in range(0, 30, CHUNK):  # the log grows while the agent runs
                     with log.open("ab") as f:
@@ -185,7 +144,7 @@ async def test_a_stopped_connector_goes_late_then_silent_alerts_mails_and_resolv
             assert smtp.box.tls_seen == [True] and smtp.box.logins
 
             # The connector again, and the log grows: the silence ends.
-            agent = await start_agent(agent_config(tmp_path, url, log))
+            agent = await start_agent(http_agent_config(tmp_path, url, log))
             try:
                 with log.open("ab") as f:
                     f.write(b"".join(lines[30:40]))
