@@ -476,9 +476,11 @@ class SourcesSettings(_Section):
     """How often the ledger is reconciled: gaps counted, gauges set, loss alerts raised."""
     grace_s: float = Field(300.0, ge=0)
     """How long a missing record may be late before it counts as lost."""
-    snapshot_s: float = Field(30.0, gt=0)
-    """How often each event sink writes its ledger to the store (and at stop); a restart
-    loses at most this much of the account (the events re-read count as duplicates)."""
+    snapshot_s: float = Field(5.0, gt=0)
+    """How often, at most, each event sink writes its ledger and sources' activity to the
+    store and then commits its offsets (also when idle and at stop): a sink killed anywhere
+    re-reads what its saved account has not counted, so nothing is lost from the account
+    (events counted and then re-read after a rebalance count as duplicates)."""
     owner: str = Field("", max_length=200)
     """Whose ledger this process keeps in the store: empty for the host name. Event sinks
     on one host need owners of their own."""

@@ -3,8 +3,9 @@
 Each event sink counts the events it stores (:class:`ActivityKeeper`), each dead-letter
 sink the dead letters it stores (:class:`RejectsKeeper`), under its owner
 (``sources.owner``, by default the host name): one record per (owner, source), of kind
-``activity`` or ``rejects``, written at its version every ``sources.snapshot_s`` when it
-changed, and at stop. At start a keeper reads its own records back. Readers
+``activity`` or ``rejects``, written at its version when it changed, before each commit
+of its sink's offsets (so a sink killed anywhere re-reads what its records have not
+counted), and at stop. At start a keeper reads its own records back. Readers
 (:func:`load_activity`, :func:`load_rejects`) merge every owner's records: a source
 moved to another sink by a rebalance is counted by both, each for its part.
 """
@@ -90,7 +91,6 @@ class ActivityKeeper:
         self._writer = _Writer(store, Kind.activity, owner_of(settings))
         self.activity: dict[StreamKey, Activity] = {}
         self._dirty: set[StreamKey] = set()
-        self._save_at = time.monotonic() + settings.snapshot_s
 
     async def restore(self) -> None:
         for record in await self._writer.load():
@@ -128,10 +128,7 @@ class ActivityKeeper:
             self._dirty.discard(key)
 
     async def maintain(self) -> None:
-        if time.monotonic() >= self._save_at:
-            if self._dirty:
-                await self.save()
-            self._save_at = time.monotonic() + self._settings.snapshot_s
+        """Nothing between commits: saved before each (see ``save``)."""
 
 
 class RejectsKeeper:
@@ -142,7 +139,6 @@ class RejectsKeeper:
         self._writer = _Writer(store, Kind.rejects, owner_of(settings))
         self.rejects: dict[tuple[str, str], Rejects] = {}
         self._dirty: set[tuple[str, str]] = set()
-        self._save_at = time.monotonic() + settings.snapshot_s
 
     async def restore(self) -> None:
         for record in await self._writer.load():
@@ -167,10 +163,7 @@ class RejectsKeeper:
             self._dirty.discard(key)
 
     async def maintain(self) -> None:
-        if time.monotonic() >= self._save_at:
-            if self._dirty:
-                await self.save()
-            self._save_at = time.monotonic() + self._settings.snapshot_s
+        """Nothing between commits: saved before each (see ``save``)."""
 
 
 async def load_activity(records: Records, tenants: list[str] | None) -> dict[StreamKey, Activity]:

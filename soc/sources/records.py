@@ -14,12 +14,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from soc.errors import Conflict, StoreError
+from soc.log import get_logger
 from soc.sources.book import SourceBook
 from soc.sources.ledger import Ledger
 from soc.sources.models import LedgerSnapshot, StreamKey, StreamState
 from soc.store.records import Kind, Record, RecordQuery, Records, every
 
 OWNER = "owner"
+
+log = get_logger(__name__)
 
 
 def record_id(owner: str, tenant: str) -> str:
@@ -68,6 +71,12 @@ class LedgerRecords:
                 try:
                     written = await self._records.put_record(record, expect=expect)
                 except Conflict:
+                    if rid in self._versions:  # this process wrote it last: another did since
+                        log.error(
+                            "another process writes this ledger: give each event sink on "
+                            "one host its own sources.owner",
+                            extra={"owner": owner, "tenant": tenant},
+                        )
                     self._versions.pop(rid, None)  # written elsewhere: read its version again
                     continue
                 self._versions[rid] = written.version

@@ -47,6 +47,8 @@ class DeadLetterSink(ConsumerStage[Message]):
         self._store = store
         self.batch_size = batch_size
         self.rejects = RejectsKeeper(store=store, settings=sources) if sources else None
+        if sources is not None:  # the counts saved before each commit: exact after a crash
+            self.commit_every_s = sources.snapshot_s
 
     def kept(self) -> dict[str, Keeper]:
         return {"dead letter counts": self.rejects} if self.rejects is not None else {}

@@ -62,6 +62,8 @@ class EventSink(ConsumerStage[Message]):
         self.activity = (
             ActivityKeeper(store=store, settings=sources) if sources is not None else None
         )
+        if sources is not None:  # the ledger saved before each commit: exact after a crash
+            self.commit_every_s = sources.snapshot_s
 
     def kept(self) -> dict[str, Keeper]:
         """The ledger and the sources' activity, when kept (see ``sources``)."""

@@ -2,18 +2,18 @@
 
 The event sink (:class:`~soc.stages.events.EventSink`) hands each batch to its
 :class:`LedgerKeeper` once the store has it. The keeper restores its owner's snapshot
-at start (soc.sources.records), writes it every ``sources.snapshot_s`` and at stop,
-and every ``sources.reconcile_s`` reconciles the account of every stream: its own
-ledger, written first, merged with the other owners' (a stream moved by a rebalance is
-in two). It sets the ledger's gauges and raises one alert per confirmed gap
-(:data:`LOSS_RULE_ID`, severity high, no host), stored and published on the alerts
-topic so grouping makes an incident of it. The alert's id is fixed by the stream and
-the gap, and one already stored is not raised again: several sinks, or a restart,
-raise it once.
+at start (soc.sources.records), writes it before each commit of the sink's offsets (at
+most every ``sources.snapshot_s`` under load) and at stop, and every
+``sources.reconcile_s`` reconciles the account of every stream: its own ledger, written
+first, merged with the other owners' (a stream moved by a rebalance is in two). It sets
+the ledger's gauges and raises one alert per confirmed gap (:data:`LOSS_RULE_ID`,
+severity high, no host), stored and published on the alerts topic so grouping makes an
+incident of it. The alert's id is fixed by the stream and the gap, and one already
+stored is not raised again: several sinks, or a restart, raise it once.
 
 A sink that crashes (rather than stops) loses the arrivals since its last snapshot
-from its account; their offsets may be committed, so they are not read again and show
-as a gap until resent. ``sources.snapshot_s`` bounds that window.
+from its account, but not their events: their offsets were not committed yet, so the
+next owner of the partition reads them again and counts them.
 """
 
 from __future__ import annotations
@@ -94,7 +94,6 @@ class LedgerKeeper:
         self.ledger = Ledger()
         self._dirty = False
         now = time.monotonic()
-        self._save_at = now + settings.snapshot_s
         self._reconcile_at = now + settings.reconcile_s
         self._raised: set[str] = set()
 
@@ -112,26 +111,23 @@ class LedgerKeeper:
         return fresh
 
     async def save(self) -> None:
-        await self.records.save(self.owner, self.ledger, utcnow())
-        self._dirty = False
+        """Write the ledger if it changed (the sink calls it before each commit)."""
+        if self._dirty:
+            await self.records.save(self.owner, self.ledger, utcnow())
+            self._dirty = False
 
     async def maintain(self) -> None:
-        """Save and reconcile when due (called after every poll of the sink)."""
-        now = time.monotonic()
-        if now >= self._reconcile_at:
+        """Reconcile when due (called after every poll of the sink)."""
+        if time.monotonic() >= self._reconcile_at:
             await self.reconcile()
             self._reconcile_at = time.monotonic() + self._settings.reconcile_s
-            self._save_at = time.monotonic() + self._settings.snapshot_s
-        elif now >= self._save_at:
-            if self._dirty:
-                await self.save()
-            self._save_at = time.monotonic() + self._settings.snapshot_s
 
     async def reconcile(self, at: datetime | None = None) -> Reconciliation:
         """Every owner's account merged, at ``at``: gauges set, new gaps raised as alerts."""
         now = at or utcnow()
         grace = timedelta(seconds=self._settings.grace_s)
         self.ledger.reconcile(now, grace)  # stamps this ledger's timeline of known seqs
+        self._dirty = True
         await self.save()
         result = (await self.records.merged(None)).reconcile(now, grace)
         publish(result)

@@ -132,6 +132,10 @@ class ConsumerStage(Stage, Generic[M]):
     """Polls a consumer group, processes each batch, commits it once its output is durable."""
 
     batch_size: int = 500
+    commit_every_s: float = COMMIT_INTERVAL_S
+    """Longest time between two commits while batches keep coming. What the stage keeps
+    is saved before each commit, so a stage killed anywhere re-reads every batch its
+    saved state has not counted: a stage that keeps state commits less often."""
 
     def kept(self) -> dict[str, Keeper]:
         """What the stage keeps, by name (for the logs); nothing by default."""
@@ -200,12 +204,13 @@ class ConsumerStage(Stage, Generic[M]):
             log.info("stage stopped", extra={"stage": self.name, **self.describe()})
 
     async def _loop(self, consumer: Consumer[M]) -> None:
-        """Poll, process, and commit what is processed at most every COMMIT_INTERVAL_S.
+        """Poll, process, and commit what is processed at most every ``commit_every_s``.
 
-        A commit follows the output it covers (process returned), so a crash
-        re-reads at most the last interval's batches; their writes are idempotent.
-        An idle poll and a stop commit what is pending at once.
+        A commit follows the output it covers (process returned) and the save of what
+        the stage keeps, so a crash re-reads at most the last interval's batches; their
+        writes are idempotent. An idle poll and a stop commit what is pending at once.
         """
+        kept = self.kept().values()
         pending = False
         last_commit = time.monotonic()
         while not self.stopping:
@@ -216,8 +221,10 @@ class ConsumerStage(Stage, Generic[M]):
                 STAGE_LATENCY.labels(stage=self.name).observe(time.perf_counter() - started)
                 pending = True
             await self.retrying(self.maintain)
-            due = not batch or time.monotonic() - last_commit >= COMMIT_INTERVAL_S
+            due = not batch or time.monotonic() - last_commit >= self.commit_every_s
             if pending and (due or self.stopping):
+                for keeper in kept:
+                    await self.retrying(keeper.save)
                 await self.retrying(consumer.commit)
                 pending = False
                 last_commit = time.monotonic()

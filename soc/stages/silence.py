@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from soc.bus import Bus, Topic
@@ -177,9 +178,8 @@ class SilenceWatch(PeriodicStage):
         query = AlertQuery(
             tenants=None, rule_id=[SILENCE_RULE_ID], status=[AlertStatus.open], limit=500
         )
-        page = await self._store.search_alerts(query)
         done: list[Alert] = []
-        for alert in page.items:
+        async for alert in self._open_silences(query):
             key = key_of_alert(alert)
             act = acts.get(key) if key is not None else None
             if act is None or act.last_event is None or act.last_event <= alert.time:
@@ -192,6 +192,16 @@ class SilenceWatch(PeriodicStage):
         if done:
             await self._store.update_alerts(done)
             log.info("silent sources resumed", extra={"alerts": [a.id for a in done]})
+
+    async def _open_silences(self, query: AlertQuery) -> AsyncIterator[Alert]:
+        """Every open silence alert, page by page (closed ones only at the end)."""
+        while True:
+            page = await self._store.search_alerts(query)
+            for alert in page.items:
+                yield alert
+            if not page.next_cursor:
+                return
+            query = query.model_copy(update={"cursor": page.next_cursor})
 
     async def _comment(self, alert: Alert, note: str, at: datetime) -> None:
         assert self._cases is not None and alert.incident_id is not None
