@@ -42,17 +42,23 @@ def recorded_events(shared_dir: Path, extra: int) -> list[Event]:
     return list({e.id: e for e in events}.values())
 
 
-def processed(port: int) -> float:
-    """The detector's soc_events_processed_total, or -1 while it does not answer."""
+def metric(port: int, series: str) -> float:
+    """A process's value of ``series`` (name and labels as /metrics writes them), 0 while
+    it has none, or -1 while it does not answer."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
             text = r.read().decode()
     except OSError:
         return -1
     for line in text.splitlines():
-        if line.startswith('soc_events_processed_total{stage="detect"}'):
+        if line.startswith(f"{series} "):
             return float(line.rsplit(" ", 1)[1])
     return 0
+
+
+def processed(port: int) -> float:
+    """The detector's soc_events_processed_total, or -1 while it does not answer."""
+    return metric(port, 'soc_events_processed_total{stage="detect"}')
 
 
 @dataclass

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import urllib.request
 from datetime import timedelta
 
 import pytest
 
 from soc.models import Origin, utcnow
 from soc.sources.records import LedgerRecords
-from tests.e2e.detectors import Rig
+from tests.e2e.detectors import Rig, metric
 
 pytestmark = [pytest.mark.kafka, pytest.mark.opensearch]
 
@@ -28,15 +27,7 @@ STREAM = {"connector": "dc-01", "source": "winlog", "stream": "Security"}
 
 def stored(port: int) -> float:
     """The process's soc_events_stored_total, or -1 while it does not answer."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-            text = r.read().decode()
-    except OSError:
-        return -1
-    for line in text.splitlines():
-        if line.startswith("soc_events_stored_total "):
-            return float(line.split()[1])
-    return 0
+    return metric(port, "soc_events_stored_total")
 
 
 async def test_a_killed_sink_leaves_no_false_gap(rig: Rig) -> None:
