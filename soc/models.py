@@ -366,6 +366,9 @@ class DeadLetter(BaseModel):
     """The input's full size in bytes."""
     sha256: str
     """SHA-256 of the full input, so a truncated payload can still be matched."""
+    origin: Origin | None = None
+    """Where the connector read it, when the refused line stated a valid ``origin``: the
+    loss ledger counts it as arrived (it is here, not lost)."""
 
     @property
     def bus_key(self) -> str:
@@ -383,6 +386,7 @@ class DeadLetter(BaseModel):
         reason: DeadLetterReason,
         detail: str,
         line: int | None = None,
+        origin: Origin | None = None,
     ) -> DeadLetter:
         """The dead letter of ``payload``: its head (``PAYLOAD_HEAD`` bytes), size and SHA-256."""
         sha = hashlib.sha256(payload).hexdigest()
@@ -399,6 +403,7 @@ class DeadLetter(BaseModel):
                 "payload": payload[:PAYLOAD_HEAD].decode("utf-8", errors="replace"),
                 "size": len(payload),
                 "sha256": sha,
+                "origin": origin,
             }
         )
 

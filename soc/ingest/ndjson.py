@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from soc import fastjson
 from soc.errors import InputError
 from soc.ingest.normalize import normalize
-from soc.models import DeadLetter, DeadLetterReason, Event, EventIn, LineError
+from soc.models import DeadLetter, DeadLetterReason, Event, EventIn, LineError, Origin
 
 _ENVELOPE_KEYS = frozenset(EventIn.model_fields)
 
@@ -71,6 +71,7 @@ def parse_ndjson(
                     reason=cast(DeadLetterReason, r.reason),
                     detail=r.detail,
                     line=number,
+                    origin=stated_origin(line) if r.reason == "invalid" else None,
                 )
             )
     return out
@@ -97,6 +98,20 @@ def _parse_line(
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "line"
         raise InputError("invalid", f"{where}: {first['msg']}") from e
+
+
+def stated_origin(line: bytes) -> Origin | None:
+    """The valid ``origin`` an envelope line states, however wrong the rest of it."""
+    try:
+        obj = fastjson.loads(line)
+    except (UnicodeDecodeError, fastjson.JSONDecodeError):
+        return None
+    if not (isinstance(obj, dict) and isinstance(obj.get("record"), dict)):
+        return None
+    try:
+        return Origin.model_validate(obj.get("origin"))
+    except ValidationError:
+        return None
 
 
 def object_event(obj: dict[str, Any], *, tenant: str, source: str, received: datetime) -> Event:

@@ -20,6 +20,7 @@ from soc.metrics import DEAD_LETTERS_STORED
 from soc.models import DeadLetter
 from soc.settings import SourcesSettings
 from soc.sources.keeper import RejectsKeeper
+from soc.stages.ledger import DeadLetterLedger
 from soc.stages.runtime import ConsumerStage, Keeper
 from soc.store import Store
 
@@ -41,17 +42,22 @@ class DeadLetterSink(ConsumerStage[Message]):
         batch_size: int = 500,
         sources: SourcesSettings | None = None,
     ) -> None:
-        """``sources``: count each (tenant, source)'s dead letters (soc.sources.keeper)."""
+        """``sources``: count each (tenant, source)'s dead letters (soc.sources.keeper),
+        and keep the ledger of refused records that stated their origin
+        (soc.stages.ledger.DeadLetterLedger)."""
         super().__init__()
         self._bus = bus
         self._store = store
         self.batch_size = batch_size
         self.rejects = RejectsKeeper(store=store, settings=sources) if sources else None
-        if sources is not None:  # the counts saved before each commit: exact after a crash
+        self.ledger = DeadLetterLedger(store=store, settings=sources) if sources else None
+        if sources is not None:  # saved before each commit: exact after a crash
             self.commit_every_s = sources.snapshot_s
 
     def kept(self) -> dict[str, Keeper]:
-        return {"dead letter counts": self.rejects} if self.rejects is not None else {}
+        if self.rejects is None or self.ledger is None:
+            return {}
+        return {"dead letter counts": self.rejects, "dead letters' ledger": self.ledger}
 
     async def subscribe(self) -> Subscription:
         return await self._bus.subscribe(Topic.deadletters, GROUP)
@@ -64,5 +70,6 @@ class DeadLetterSink(ConsumerStage[Message]):
         await self.retrying(partial(self._store.put_dead_letters, letters))
         for d in letters:
             DEAD_LETTERS_STORED.labels(stage=d.stage).inc()
-        if self.rejects is not None:
+        if self.rejects is not None and self.ledger is not None:
             self.rejects.observe(letters)
+            self.ledger.observe(letters)

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from soc.bus import Bus, Topic
 from soc.bus.codec import encode
 from soc.log import get_logger
-from soc.models import Alert, Event, LogSource, Severity, digest, utcnow
+from soc.models import Alert, DeadLetter, Event, LogSource, Severity, digest, utcnow
 from soc.notify.notifier import Notifier
 from soc.settings import SourcesSettings
 from soc.sources.ledger import DUPLICATE, Ledger, publish
@@ -163,3 +163,40 @@ class LedgerKeeper:
                     extra={"alerts": len(new), "lost": result.lost},
                 )
         return result
+
+
+class DeadLetterLedger:
+    """The dead-letter sink's account of refused records that stated their origin.
+
+    A record refused at ingest (a line that names its origin but is otherwise invalid)
+    reached the SOC: it is in the dead letters, not lost. This ledger of its own (owner
+    ``<owner>/deadletters``) is merged with the event sinks' when they reconcile, so its
+    seqs count as arrived. It is saved before each commit of the sink, as theirs are.
+    """
+
+    def __init__(self, *, store: Store, settings: SourcesSettings) -> None:
+        self._settings = settings
+        self.owner = f"{settings.owner or socket.gethostname()}/deadletters"
+        self.records = LedgerRecords(store)
+        self.ledger = Ledger()
+        self._dirty = False
+
+    async def restore(self) -> None:
+        self.ledger = Ledger.restore(await self.records.load(self.owner))
+
+    def observe(self, letters: Sequence[DeadLetter]) -> None:
+        for d in letters:
+            if d.origin is not None:
+                self.ledger.observe(d.tenant, d.origin)
+                self._dirty = True
+
+    async def save(self) -> None:
+        if self._dirty:
+            now = utcnow()
+            # Stamps the timeline of known seqs (when each was first known), as the sinks do.
+            self.ledger.reconcile(now, timedelta(seconds=self._settings.grace_s))
+            await self.records.save(self.owner, self.ledger, now)
+            self._dirty = False
+
+    async def maintain(self) -> None:
+        """Nothing between commits: saved before each."""

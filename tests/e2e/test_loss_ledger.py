@@ -147,3 +147,43 @@ async def _lose_and_resend(
         await post(client, body(lines, range(100, 110)), 10)
         s = await ledger_until(client, lambda s: s["records"] == 110)
         assert (s["duplicates"], s["lost"], s["gaps"]) == (5, 0, [])
+
+
+async def test_records_refused_at_ingest_are_dead_letters_not_loss(
+    settings: Settings, shared_dir: Path
+) -> None:
+    """Lines that state their origin but are otherwise invalid are dead-lettered: they
+    reached the SOC, so the ledger counts them as arrived, and shows no gap."""
+    lines = (shared_dir / "datasets/linux/auth.log").read_text().splitlines()[:60]
+    settings = settings.model_copy(
+        update={
+            "sources": settings.sources.model_copy(
+                update={"reconcile_s": 0.5, "grace_s": 1.0, "snapshot_s": 0.5}
+            )
+        }
+    )
+    refused = range(20, 23)
+    out = []
+    for seq in range(60):
+        line: dict[str, Any] = {
+            "record": {"message": lines[seq]},
+            "source": "linux-auth",
+            "origin": {**STREAM, "seq": seq},
+        }
+        if seq in refused:
+            line["time"] = "not a time"  # an invalid envelope: dead-lettered
+        out.append(json.dumps(line))
+    async with running_service(settings) as client:
+        r = await client.post(
+            "/api/v1/ingest", content="\n".join(out).encode(), headers=auth("ingest")
+        )
+        assert r.status_code == 200, r.text
+        assert (r.json()["accepted"], r.json()["rejected"]) == (60 - len(refused), len(refused))
+        await asyncio.sleep(settings.sources.grace_s + 1)  # past the grace period
+        s = await ledger_until(client, lambda s: s["records"] == 60)
+        assert (s["gaps"], s["lost"], s["pending"], s["duplicates"]) == ([], 0, 0, 0)
+        r = await client.get("/api/v1/deadletters", headers=auth("analyst"))
+        assert r.status_code == 200, r.text
+        letters = r.json()
+        seqs = sorted(d["origin"]["seq"] for d in letters if d.get("origin"))
+        assert seqs == list(refused), letters
