@@ -382,6 +382,7 @@ class Agent:
                     source=key[0],
                     stream=key[1],
                     seq=state.seq,
+                    sent=state.sent,
                     backlog=records,
                     oldest_s=round(max(0.0, now - oldest), 3) if records else 0.0,
                     failures=state.failures,

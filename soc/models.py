@@ -88,6 +88,9 @@ class StreamBeat(BaseModel):
     stream: str = Field(min_length=1, max_length=1000)
     seq: int | None = Field(None, ge=0)
     """Highest record seq the destination acknowledged (None: none yet)."""
+    sent: int | None = Field(None, ge=0)
+    """Highest record seq handed to the destination, acknowledged or not (None: none yet
+    since the agent started)."""
     backlog: int = Field(0, ge=0)
     """Records in the agent's spool not yet acknowledged."""
     oldest_s: float = Field(0.0, ge=0)

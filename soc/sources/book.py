@@ -57,6 +57,8 @@ class Source(BaseModel):
     host: str
     seq: int | None = None
     """Highest seq the connector's destination acknowledged, as ever reported."""
+    sent: int | None = None
+    """Highest seq the connector has handed to its destination, as ever reported."""
     backlog: int = 0
     oldest_backlog_s: float = 0.0
     failures: int = 0
@@ -112,6 +114,7 @@ class SourceBook:
             # The highest ever reported: an agent restarted knows none until its next ack.
             seqs = [q for q in (s.seq, prev.seq if prev is not None else None) if q is not None]
             seq = max(seqs) if seqs else None
+            sents = [q for q in (s.sent, prev.sent if prev is not None else None) if q is not None]
             src = Source(
                 tenant=tenant,
                 connector=beat.connector,
@@ -123,6 +126,7 @@ class SourceBook:
                 version=beat.version,
                 host=beat.host,
                 seq=seq,
+                sent=max(sents) if sents else None,
                 backlog=s.backlog,
                 oldest_backlog_s=s.oldest_s,
                 failures=s.failures,

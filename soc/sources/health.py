@@ -28,6 +28,19 @@ class Health(StrEnum):
     silent = "silent"
     losing = "losing"
 
+    @property
+    def rank(self) -> int:
+        """How bad: silent over losing over late over healthy."""
+        return _RANK[self]
+
+
+_RANK = {Health.healthy: 0, Health.late: 1, Health.losing: 2, Health.silent: 3}
+
+
+def worst(*states: Health) -> Health:
+    """The worst of ``states`` (a dead agent's source is silent, however rarely it sends)."""
+    return max(states, key=lambda h: h.rank)
+
 
 class Expected(NamedTuple):
     interval_s: float

@@ -3,8 +3,9 @@ loss, and its state.
 
 A source is a (tenant, connector, source, stream) that a connector's heartbeat named
 (soc.sources.book) or that sent events (soc.sources.activity); either may be missing.
-Its ``state`` is judged from its events when it sent any (soc.sources.health), else
-from its heartbeats (healthy, late, silent); confirmed loss in the ledger makes a source
+Its ``state`` is the worse of what its events say (soc.sources.health: quiet past its
+expected interval) and what its heartbeats say (healthy, late, silent: a dead agent's
+source is silent however rarely it sends); confirmed loss in the ledger makes a source
 that is not silent ``losing``. Dead letters name a source, not a stream: each stream of
 that source shows its source's count.
 """
@@ -20,7 +21,7 @@ from soc.models import UtcDatetime, utcnow
 from soc.settings import SourcesSettings
 from soc.sources.activity import HOURS, Activity
 from soc.sources.book import SourceBook, SourceState, SourceView
-from soc.sources.health import Health, IntervalFrom, expected, judge
+from soc.sources.health import Health, IntervalFrom, expected, judge, worst
 from soc.sources.keeper import load_activity, load_rejects
 from soc.sources.models import StreamKey
 from soc.sources.records import LedgerRecords
@@ -47,6 +48,9 @@ class SourceStatus(BaseModel):
     version: str | None = None
     host: str | None = None
     seq: int | None = None
+    """Highest seq the connector's destination acknowledged."""
+    sent: int | None = None
+    """Highest seq the connector has handed to its destination (acknowledged or not)."""
     backlog: int = 0
     oldest_backlog_s: float = 0.0
     failures: int = 0
@@ -99,6 +103,7 @@ def _status(
             "version",
             "host",
             "seq",
+            "sent",
             "backlog",
             "oldest_backlog_s",
             "failures",
@@ -118,13 +123,15 @@ def _status(
         out.bytes_24h = act.bytes_24h(now)
         out.expected_interval_s = exp.interval_s
         out.expected_interval_from = exp.origin
-        out.state = judge(
+        by_events = judge(
             act.last_event,
             exp.interval_s,
             silent_factor=settings.silent_factor,
             now=now,
             losing=lost > 0,
         )
+        # A heartbeat silence (the agent is gone) is not hidden by a long event interval.
+        out.state = by_events if beat is None else worst(by_events, out.state)
     return out
 
 

@@ -58,6 +58,7 @@ async def test_heartbeats_list_the_stream_then_it_goes_late_and_silent(tmp_path:
             assert s["state"] == "healthy"
             assert s["interval_s"] == HEARTBEAT_S
             assert s["failures"] == 0
+            assert s["sent"] == len(lines) - 1  # all handed over, and all acknowledged
             # The next heartbeats report the backlog drained.
             while (await sources(client))[0]["backlog"]:
                 assert loop.time() < deadline
