@@ -519,6 +519,7 @@ Trigger = Literal[
     "deadline_80",
     "deadline_breached",
     "source_silent",
+    "connector_silent",
     "loss_detected",
     "drill_started",
     "drill_ended",

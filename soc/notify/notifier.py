@@ -1,8 +1,9 @@
 """The notifier: notices in, outbox records out. Its methods are the hook points.
 
 - :meth:`Notifier.notify` takes any :class:`~soc.notify.models.Notice`;
-- :meth:`Notifier.source_silent` and :meth:`Notifier.loss_detected` are for the stages
-  that judge sources and the loss ledger;
+- :meth:`Notifier.source_silent`, :meth:`Notifier.connector_silent` and
+  :meth:`Notifier.loss_detected` are for the stages that judge sources, connectors'
+  heartbeats and the loss ledger;
 - :meth:`Notifier.from_audit` turns an audit entry (a new incident, a hand-off, a
   rejection, a breached deadline, a drill started or ended) into its notice; the watch
   stage (soc.stages.notify) reads the trail and calls it, so code that acts on incidents
@@ -150,6 +151,32 @@ class Notifier:
                 tenant=tenant,
                 time=utcnow(),
                 source=name,
+                severity=severity,
+                count=int(silent_s),
+                reason=f"{int(silent_s)} s",
+            )
+        )
+
+    async def connector_silent(
+        self,
+        *,
+        tenant: str,
+        connector: str,
+        host: str,
+        since: datetime,
+        silent_s: float,
+        severity: Severity = Severity.medium,
+    ) -> list[OutboxItem]:
+        """A connector none of whose streams has sent a heartbeat since ``since`` (its last
+        one): one notice per silence."""
+        return await self.notify(
+            Notice(
+                trigger="connector_silent",
+                key=f"connector_silent:{tenant}:{connector}:{since.isoformat()}",
+                tenant=tenant,
+                time=utcnow(),
+                source=connector,
+                host=host,
                 severity=severity,
                 count=int(silent_s),
                 reason=f"{int(silent_s)} s",

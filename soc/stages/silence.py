@@ -13,23 +13,23 @@ its open silence alerts are closed with a note giving the silence's length ("sil
 The alert's id is fixed by the source and its last event before the silence, so a
 restart or several watches (one beside each event sink) raise one alert per silence;
 publishing twice is harmless, grouping skips an alert already grouped.
+
+Each pass also judges the connectors by their heartbeats (soc.stages.beat_silence): a
+connector none of whose streams has been heard of for five heartbeat intervals gets an
+alert of its own, even while its sources are quiet by nature.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from soc.bus import Bus, Topic
 from soc.bus.codec import encode
-from soc.errors import Conflict
 from soc.incidents.cases import Cases
-from soc.incidents.models import Comment
 from soc.log import get_logger
 from soc.metrics import SOURCES_BY_STATE
-from soc.models import Alert, AlertQuery, AlertStatus, LogSource, Severity, digest, utcnow
+from soc.models import Alert, AlertStatus, LogSource, Severity, digest, utcnow
 from soc.notify.notifier import Notifier
 from soc.settings import SourcesSettings
 from soc.sources.activity import Activity
@@ -37,7 +37,9 @@ from soc.sources.health import Health, duration, expected
 from soc.sources.keeper import load_activity
 from soc.sources.models import StreamKey
 from soc.sources.status import statuses
+from soc.stages.beat_silence import BeatSilence
 from soc.stages.runtime import PeriodicStage
+from soc.stages.silence_notes import comment, open_alerts
 from soc.store import Store
 
 log = get_logger(__name__)
@@ -45,7 +47,6 @@ log = get_logger(__name__)
 SILENCE_RULE_ID = "soc-source-silent"
 """The house rule of the silence alert: a source quiet beyond its expected interval."""
 SILENCE_RULE_TITLE = "Log source silent"
-ACTOR = "system:sources"
 EVENT_PREFIX = "silence:"
 
 
@@ -108,6 +109,9 @@ class SilenceWatch(PeriodicStage):
         self.interval_s = settings.watch_s
         self._raised: set[str] = set()
         self._escalated: set[str] = set()
+        self._beats = BeatSilence(
+            bus=bus, store=store, cases=cases, settings=settings, notifier=notifier
+        )
 
     async def tick(self) -> None:
         await self.check_once()
@@ -125,6 +129,7 @@ class SilenceWatch(PeriodicStage):
         for act in acts.values():
             await self._raise(act, at)
         await self._resolve(acts, at)
+        await self._beats.check_once(at)
         return counts
 
     async def _raise(self, act: Activity, now: datetime) -> None:
@@ -175,11 +180,8 @@ class SilenceWatch(PeriodicStage):
         self._escalated.add(alert.id)
 
     async def _resolve(self, acts: dict[StreamKey, Activity], now: datetime) -> None:
-        query = AlertQuery(
-            tenants=None, rule_id=[SILENCE_RULE_ID], status=[AlertStatus.open], limit=500
-        )
         done: list[Alert] = []
-        async for alert in self._open_silences(query):
+        async for alert in open_alerts(self._store, SILENCE_RULE_ID):
             key = key_of_alert(alert)
             act = acts.get(key) if key is not None else None
             if act is None or act.last_event is None or act.last_event <= alert.time:
@@ -188,31 +190,7 @@ class SilenceWatch(PeriodicStage):
             note = f"Events resumed: silent for {duration(silent_s)}"
             done.append(alert.model_copy(update={"status": AlertStatus.closed, "note": note}))
             if alert.incident_id is not None and self._cases is not None:
-                await self._comment(alert, note, alert.time + timedelta(seconds=silent_s))
+                await comment(self._cases, alert, note, alert.time + timedelta(seconds=silent_s))
         if done:
             await self._store.update_alerts(done)
             log.info("silent sources resumed", extra={"alerts": [a.id for a in done]})
-
-    async def _open_silences(self, query: AlertQuery) -> AsyncIterator[Alert]:
-        """Every open silence alert, page by page (closed ones only at the end)."""
-        while True:
-            page = await self._store.search_alerts(query)
-            for alert in page.items:
-                yield alert
-            if not page.next_cursor:
-                return
-            query = query.model_copy(update={"cursor": page.next_cursor})
-
-    async def _comment(self, alert: Alert, note: str, at: datetime) -> None:
-        assert self._cases is not None and alert.incident_id is not None
-        text = f"{alert.rule_title}: {note}"
-        comment = Comment(
-            id=Comment.make_id(incident_id=alert.incident_id, author=ACTOR, at=at, text=text),
-            incident_id=alert.incident_id,
-            tenant=alert.tenant,
-            author=ACTOR,
-            at=at,
-            text=text,
-        )
-        with contextlib.suppress(Conflict):
-            await self._cases.comments.add(comment)

@@ -2,9 +2,10 @@
 
 A real `soc-connector run` tails a recorded auth.log (growing as a live log does) into
 the SOC. It is stopped: its source turns late, then silent; the silence alert is
-raised, then its incident, and a mail reaches the response unit's SMTP server (a real
-one, STARTTLS and login). The connector is started again, more lines arrive, and the
-alert is resolved with the silence's length.
+raised (and the connector's own, its heartbeats having stopped), then its incident, and
+a mail reaches the response unit's SMTP server (a real one, STARTTLS and login). The
+connector is started again, more lines arrive, and the alerts are resolved with the
+silence's length.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import httpx
 
 from soc.api.server import serving
 from soc.settings import Settings
+from soc.stages.beat_silence import CONNECTOR_SILENCE_RULE_ID
 from soc.stages.silence import SILENCE_RULE_ID
 from tests.conftest import SHARED
 from tests.e2e.agents import http_agent_config, start_agent, stop_agent
@@ -74,12 +76,8 @@ async def test_a_stopped_connector_goes_late_then_silent_alerts_mails_and_resolv
                 assert len(mine) <= 1, mine
                 return mine[0] if mine else None
 
-            async def silence() -> dict[str, Any] | None:
-                found = [
-                    a
-                    for a in await all_alerts(client, "analyst")
-                    if a["rule_id"] == SILENCE_RULE_ID
-                ]
+            async def silence(rule_id: str = SILENCE_RULE_ID) -> dict[str, Any] | None:
+                found = [a for a in await all_alerts(client, "analyst") if a["rule_id"] == rule_id]
                 assert len(found) <= 1, found
                 if not found:
                     return None
@@ -135,6 +133,14 @@ async def test_a_stopped_connector_goes_late_then_silent_alerts_mails_and_resolv
             async def mailed() -> bool:
                 return bool(smtp.box.mails)
 
+            # Its heartbeats stopped too: the connector's own alert, on the agent's host
+            # (an incident apart from the source's, grouped by rule and host).
+            async def agent_silent() -> dict[str, Any] | None:
+                return await silence(CONNECTOR_SILENCE_RULE_ID)
+
+            beat = await until(agent_silent, "no connector silence alert")
+            assert (beat["host"], beat["severity"], beat["status"]) == ("web-01", "high", "open")
+
             await until(mailed, "no mail reached the SMTP server")
             await asyncio.sleep(1)  # more passes of the watch and the sender: one mail only
             (mail,) = smtp.box.mails
@@ -143,7 +149,13 @@ async def test_a_stopped_connector_goes_late_then_silent_alerts_mails_and_resolv
             assert "web-01/auth/" in text, text
             assert smtp.box.tls_seen == [True] and smtp.box.logins
 
-            # The connector again, and the log grows: the silence ends.
+            # The connector again, and the log grows: the silences end.
+            async def agent_back() -> dict[str, Any] | None:
+                # (Stopped again, the agent may go silent anew: the first silence's alert.)
+                r = await client.get(f"/api/v1/alerts/{beat['id']}", headers=auth("analyst"))
+                a: dict[str, Any] = r.json()
+                return a if a["status"] == "closed" else None
+
             agent = await start_agent(http_agent_config(tmp_path, url, log))
             try:
                 with log.open("ab") as f:
@@ -154,8 +166,10 @@ async def test_a_stopped_connector_goes_late_then_silent_alerts_mails_and_resolv
                     return a if a is not None and a["status"] == "closed" else None
 
                 alert = await until(resolved, "the alert was not resolved when events resumed")
+                beat = await until(agent_back, "the connector's alert was not resolved")
             finally:
                 await stop_agent(agent)
             assert re.fullmatch(r"Events resumed: silent for \d+ s", alert["note"]), alert["note"]
+            assert re.fullmatch(r"Heartbeats resumed: silent for \d+ s", beat["note"]), beat
             s = await source()
             assert s is not None and s["events_24h"] == 40
