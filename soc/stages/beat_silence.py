@@ -26,8 +26,7 @@ import json
 from collections import defaultdict
 from datetime import datetime
 
-from soc.bus import Bus, Topic
-from soc.bus.codec import encode
+from soc.bus import Bus
 from soc.incidents.cases import Cases
 from soc.log import get_logger
 from soc.models import Alert, AlertStatus, LogSource, Severity, digest
@@ -35,7 +34,7 @@ from soc.notify.notifier import Notifier
 from soc.settings import SourcesSettings
 from soc.sources.book import SILENT_INTERVALS, SourceBook, SourceState, SourceView
 from soc.sources.health import duration
-from soc.stages.silence_notes import comment, open_alerts
+from soc.stages.silence_notes import SilenceAlerts, comment, open_alerts
 from soc.store import Store
 
 log = get_logger(__name__)
@@ -111,8 +110,7 @@ class BeatSilence:
         self._settings = settings
         self._notifier = notifier
         self._book = SourceBook(store)
-        self._raised: set[str] = set()
-        self._escalated: set[str] = set()
+        self._alerts = SilenceAlerts(bus=bus, store=store, what="connector")
 
     async def check_once(self, now: datetime) -> int:
         """Connectors silent now (every record silent)."""
@@ -130,43 +128,30 @@ class BeatSilence:
     async def _raise(self, tenant: str, records: list[SourceView], now: datetime) -> None:
         last = max(records, key=lambda r: r.last_seen)
         alert = connector_alert(tenant, last, severity_of(records, self._settings), now=now)
-        if alert.id in self._escalated:
-            return
         quiet = (now - last.last_seen).total_seconds()
         silent_after = SILENT_INTERVALS * last.interval_s
-        escalate = quiet > silent_after + self._settings.incident_after_s
-        if alert.id in self._raised and not escalate:
-            return
-        (stored,) = await self._store.get_alerts([alert.id], tenants=None) or (None,)
-        if stored is None:
-            await self._store.put_alerts([alert])
-            stored = alert
-            log.warning(
-                "connector silent",
-                extra={
-                    "tenant": tenant,
-                    "connector": last.connector,
-                    "host": last.host,
-                    "quiet_s": round(quiet),
-                    "interval_s": last.interval_s,
-                },
-            )
-        if alert.id not in self._raised and self._notifier is not None:
-            await self._notifier.connector_silent(
+        notifier = self._notifier
+        await self._alerts.raise_(
+            alert,
+            escalate=quiet > silent_after + self._settings.incident_after_s,
+            context={
+                "tenant": tenant,
+                "connector": last.connector,
+                "host": last.host,
+                "quiet_s": round(quiet),
+                "interval_s": last.interval_s,
+            },
+            tell=None
+            if notifier is None
+            else lambda: notifier.connector_silent(
                 tenant=tenant,
                 connector=last.connector,
                 host=last.host,
                 since=last.last_seen,
                 silent_s=quiet,
                 severity=alert.severity,
-            )
-        self._raised.add(alert.id)
-        if not escalate:
-            return
-        if stored.status is AlertStatus.open and stored.incident_id is None:
-            await self._bus.publish(Topic.alerts, encode([stored]))
-            log.warning("silent connector escalated to an incident", extra={"alert": alert.id})
-        self._escalated.add(alert.id)
+            ),
+        )
 
     async def _resolve(self, by: dict[Connector, list[SourceView]]) -> None:
         done: list[Alert] = []

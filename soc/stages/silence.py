@@ -24,8 +24,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from soc.bus import Bus, Topic
-from soc.bus.codec import encode
+from soc.bus import Bus
 from soc.incidents.cases import Cases
 from soc.log import get_logger
 from soc.metrics import SOURCES_BY_STATE
@@ -39,7 +38,7 @@ from soc.sources.models import StreamKey
 from soc.sources.status import statuses
 from soc.stages.beat_silence import BeatSilence
 from soc.stages.runtime import PeriodicStage
-from soc.stages.silence_notes import comment, open_alerts
+from soc.stages.silence_notes import SilenceAlerts, comment, open_alerts
 from soc.store import Store
 
 log = get_logger(__name__)
@@ -107,8 +106,7 @@ class SilenceWatch(PeriodicStage):
         self._cases = cases
         self._settings = settings
         self.interval_s = settings.watch_s
-        self._raised: set[str] = set()
-        self._escalated: set[str] = set()
+        self._alerts = SilenceAlerts(bus=bus, store=store, what="source")
         self._beats = BeatSilence(
             bus=bus, store=store, cases=cases, settings=settings, notifier=notifier
         )
@@ -133,51 +131,39 @@ class SilenceWatch(PeriodicStage):
         return counts
 
     async def _raise(self, act: Activity, now: datetime) -> None:
-        if act.last_event is None:
+        last_event = act.last_event
+        if last_event is None:
             return
         exp = expected(act.key, act.gap_counts(now), self._settings)
-        quiet = (now - act.last_event).total_seconds()
+        quiet = (now - last_event).total_seconds()
         silent_after = self._settings.silent_factor * exp.interval_s
         if quiet <= silent_after:
             return
-        alert = silence_alert(act.key, act.last_event, exp.interval_s, exp.severity, now=now)
-        if alert.id in self._escalated:
-            return
-        escalate = quiet > silent_after + self._settings.incident_after_s
-        if alert.id in self._raised and not escalate:
-            return
-        (stored,) = await self._store.get_alerts([alert.id], tenants=None) or (None,)
-        if stored is None:
-            await self._store.put_alerts([alert])
-            stored = alert
-            log.warning(
-                "source silent",
-                extra={
-                    "tenant": act.tenant,
-                    "connector": act.connector,
-                    "source": act.source,
-                    "stream": act.stream,
-                    "quiet_s": round(quiet),
-                    "expected_s": exp.interval_s,
-                },
-            )
-        if alert.id not in self._raised and self._notifier is not None:
-            await self._notifier.source_silent(
+        alert = silence_alert(act.key, last_event, exp.interval_s, exp.severity, now=now)
+        notifier = self._notifier
+        await self._alerts.raise_(
+            alert,
+            escalate=quiet > silent_after + self._settings.incident_after_s,
+            context={
+                "tenant": act.tenant,
+                "connector": act.connector,
+                "source": act.source,
+                "stream": act.stream,
+                "quiet_s": round(quiet),
+                "expected_s": exp.interval_s,
+            },
+            tell=None
+            if notifier is None
+            else lambda: notifier.source_silent(
                 tenant=act.tenant,
                 connector=act.connector,
                 source=act.source,
                 stream=act.stream,
-                since=act.last_event,
+                since=last_event,
                 silent_s=quiet,
                 severity=exp.severity,
-            )
-        self._raised.add(alert.id)
-        if not escalate:
-            return
-        if stored.status is AlertStatus.open and stored.incident_id is None:
-            await self._bus.publish(Topic.alerts, encode([stored]))
-            log.warning("silent source escalated to an incident", extra={"alert": alert.id})
-        self._escalated.add(alert.id)
+            ),
+        )
 
     async def _resolve(self, acts: dict[StreamKey, Activity], now: datetime) -> None:
         done: list[Alert] = []
