@@ -33,7 +33,7 @@ from pydantic_settings import (
 from soc import detections as bundled
 from soc.errors import ConfigError
 
-Role = Literal["ingest", "viewer", "analyst", "lead", "responder", "admin"]
+Role = Literal["ingest", "viewer", "analyst", "lead", "responder", "admin", "taxii"]
 ALL_TENANTS = "*"
 UNSAFE_SECRETS = frozenset({"", "changethis", "changeme", "secret", "development"})
 

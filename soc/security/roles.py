@@ -26,6 +26,10 @@ The matrix (✓ allowed):
     drills:read                          ✓
     drills:run                           ✓
     notifications:manage                 ✓
+    intel:read             ✓      ✓      ✓
+    intel:manage                         ✓
+    sharing:approve                      ✓
+    taxii:read                                                      taxii
 
 Decisions (docs/adr/0007-users-and-tokens.md):
 
@@ -63,6 +67,12 @@ Decisions (docs/adr/0007-users-and-tokens.md):
 - Notifications (soc.notify) are configured by leads (``notifications:manage``): where
   a tenant's incidents are told is part of running its response; admins manage accounts,
   not where data goes.
+- Threat intelligence (soc.intel): whoever reads alerts reads the indicators they matched
+  and the feeds; leads add, import, revoke indicators and manage feeds. What leaves the
+  SOC (soc.sharing) is decided by the tenant's policy; a share that waits for approval is
+  approved by a lead (``sharing:approve``). The ``taxii`` role is for API keys of TAXII
+  consumers (the national platform): it reads the SOC's TAXII collections of its tenants
+  and nothing else.
 - Only leads and admins may hold ``*`` (all tenants). For a lead it means every
   tenant's data; for an admin, every tenant's accounts.
 """
@@ -96,6 +106,10 @@ Action = Literal[
     "drills:read",
     "drills:run",
     "notifications:manage",
+    "intel:read",
+    "intel:manage",
+    "sharing:approve",
+    "taxii:read",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -103,7 +117,9 @@ UserRole = Literal["viewer", "analyst", "lead", "responder", "admin"]
 """Roles a person may have; ``ingest`` belongs to connectors' API keys only."""
 USER_ROLES: tuple[UserRole, ...] = get_args(UserRole)
 
-_READ: frozenset[Action] = frozenset({"alerts:read", "events:read", "incidents:read", "search"})
+_READ: frozenset[Action] = frozenset(
+    {"alerts:read", "events:read", "incidents:read", "search", "intel:read"}
+)
 _ANALYST: frozenset[Action] = _READ | {
     "alerts:triage",
     "incidents:write",
@@ -124,6 +140,8 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
         "drills:read",
         "drills:run",
         "notifications:manage",
+        "intel:manage",
+        "sharing:approve",
     },
     "responder": frozenset(
         {
@@ -134,6 +152,7 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
     ),
     "admin": frozenset({"users:manage", "audit:verify", "rules:read", "rules:write"}),
     "ingest": frozenset({"ingest:write"}),
+    "taxii": frozenset({"taxii:read"}),
 }
 """The matrix: each role's actions. Change it here and in the test's table together."""
 

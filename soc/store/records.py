@@ -57,6 +57,11 @@ class Kind(StrEnum):
     notify_channel = "notify_channel"
     notify_route = "notify_route"
     notify_cursor = "notify_cursor"
+    indicator = "indicator"
+    intel_feed = "intel_feed"
+    intel_generation = "intel_generation"
+    stix_object = "stix_object"
+    share = "share"
 
 
 NO_TENANT = ""

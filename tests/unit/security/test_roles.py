@@ -23,27 +23,31 @@ from soc.settings import Role
 
 # The intended matrix, written out again on purpose: a change to PERMISSIONS
 # must be made here too, deliberately.
-R = ["viewer", "analyst", "lead", "responder", "admin", "ingest"]
+R = ["viewer", "analyst", "lead", "responder", "admin", "ingest", "taxii"]
 MATRIX: dict[str, str] = {
-    #                      viewer analyst lead responder admin ingest
-    "alerts:read":        "  x      x      x     .        .     .",
-    "events:read":        "  x      x      x     .        .     .",
-    "alerts:triage":      "  .      x      x     .        .     .",
-    "incidents:read":     "  x      x      x     x        .     .",
-    "incidents:write":    "  .      x      x     x        .     .",
-    "evidence:export":    "  .      x      x     x        .     .",
-    "audit:read":         "  .      .      x     .        .     .",
-    "audit:verify":       "  .      .      x     .        x     .",
-    "users:manage":       "  .      .      .     .        x     .",
-    "ingest:write":       "  .      .      .     .        .     x",
-    "search":             "  x      x      x     .        .     .",
-    "hunts:read":         "  .      x      x     .        .     .",
-    "hunts:run":          "  .      .      x     .        .     .",
-    "rules:read":         "  .      x      x     .        x     .",
-    "rules:write":        "  .      .      x     .        x     .",
-    "drills:read":        "  .      .      x     .        .     .",
-    "drills:run":         "  .      .      x     .        .     .",
-    "notifications:manage": "  .      .      x     .        .     .",
+    #                      viewer analyst lead responder admin ingest taxii
+    "alerts:read":        "  x      x      x     .        .     .     .",
+    "events:read":        "  x      x      x     .        .     .     .",
+    "alerts:triage":      "  .      x      x     .        .     .     .",
+    "incidents:read":     "  x      x      x     x        .     .     .",
+    "incidents:write":    "  .      x      x     x        .     .     .",
+    "evidence:export":    "  .      x      x     x        .     .     .",
+    "audit:read":         "  .      .      x     .        .     .     .",
+    "audit:verify":       "  .      .      x     .        x     .     .",
+    "users:manage":       "  .      .      .     .        x     .     .",
+    "ingest:write":       "  .      .      .     .        .     x     .",
+    "search":             "  x      x      x     .        .     .     .",
+    "hunts:read":         "  .      x      x     .        .     .     .",
+    "hunts:run":          "  .      .      x     .        .     .     .",
+    "rules:read":         "  .      x      x     .        x     .     .",
+    "rules:write":        "  .      .      x     .        x     .     .",
+    "drills:read":        "  .      .      x     .        .     .     .",
+    "drills:run":         "  .      .      x     .        .     .     .",
+    "notifications:manage": "  .      .      x     .        .     .     .",
+    "intel:read":         "  x      x      x     .        .     .     .",
+    "intel:manage":       "  .      .      x     .        .     .     .",
+    "sharing:approve":    "  .      .      x     .        .     .     .",
+    "taxii:read":         "  .      .      .     .        .     .     x",
 }  # fmt: skip
 CELLS = [
     (role, action, marks.split()[i] == "x")
@@ -59,7 +63,7 @@ def p(role: str, *tenants: str, unit: str | None = None) -> UserPrincipal:
 def test_the_matrix_covers_every_action_and_role() -> None:
     assert set(MATRIX) == set(ACTIONS)
     assert set(R) == set(get_args(Role)) == set(PERMISSIONS)
-    assert len(CELLS) == 18 * 6
+    assert len(CELLS) == 22 * 7
 
 
 @pytest.mark.parametrize(("role", "action", "allowed"), CELLS)

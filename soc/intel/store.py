@@ -1,0 +1,136 @@
+"""Indicators in the store, one :class:`~soc.store.records.Record` each, and the generation
+that tells detectors to rebuild their matcher.
+
+Every change (indicators taken in, changed or revoked) ends by bumping one shared
+generation record (:meth:`Indicators.bump`); a detector compares it with the one its
+matcher was built from and rebuilds when it moved, as the rule catalog does.
+``terms``: ``type``, ``source``, ``value`` (as matched), ``state`` (``active`` or
+``revoked``); ``sort``: ``modified`` in microseconds; ``words``: value, name, source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+from soc.errors import Conflict
+from soc.intel.models import Indicator, IndicatorType
+from soc.models import utcnow
+from soc.store.records import NO_TENANT, Kind, Record, RecordPage, RecordQuery, Records, every
+from soc.store.terms import micros, words
+
+GENERATION_ID = "indicators"
+
+
+def to_record(indicator: Indicator) -> Record:
+    return Record(
+        kind=Kind.indicator,
+        id=indicator.id,
+        tenant=indicator.tenant,
+        sort=micros(indicator.modified),
+        terms={
+            "type": [indicator.type.value],
+            "source": [indicator.source],
+            "value": [indicator.value],
+            "state": ["revoked" if indicator.revoked else "active"],
+        },
+        words=words(f"{indicator.value} {indicator.name} {indicator.source}"),
+        doc=indicator.model_dump(mode="json"),
+    )
+
+
+def of_record(record: Record) -> Indicator:
+    return Indicator.model_validate(record.doc)
+
+
+def _same(a: Indicator, b: Indicator) -> bool:
+    skip = {"created", "modified"}
+    return a.model_dump(exclude=skip) == b.model_dump(exclude=skip)
+
+
+class Indicators:
+    """The indicators over :class:`Records`; tenant ``*`` ones apply to every tenant."""
+
+    def __init__(self, records: Records) -> None:
+        self._records = records
+
+    async def get(self, indicator_id: str) -> Indicator | None:
+        record = await self._records.get_record(Kind.indicator, indicator_id)
+        return of_record(record) if record else None
+
+    async def put(self, indicators: Sequence[Indicator], *, now: datetime | None = None) -> int:
+        """Store these, each replacing the stored one of its id if it differs (``created``
+        kept, ``modified`` set to ``now``); how many were new or changed. Bumps the
+        generation when any was."""
+        now = now or utcnow()
+        changed = 0
+        for indicator in indicators:
+            for _ in range(5):
+                stored = await self._records.get_record(Kind.indicator, indicator.id)
+                if stored is None:
+                    new = indicator.model_copy(update={"created": now, "modified": now})
+                    expect = 0
+                else:
+                    old = of_record(stored)
+                    if _same(old, indicator):
+                        break
+                    new = indicator.model_copy(update={"created": old.created, "modified": now})
+                    expect = stored.version
+                try:
+                    await self._records.put_record(to_record(new), expect=expect)
+                except Conflict:
+                    continue
+                changed += 1
+                break
+        if changed:
+            await self.bump()
+        return changed
+
+    async def revoke(self, indicator_id: str, *, now: datetime | None = None) -> Indicator | None:
+        """Mark it revoked (it stops matching at the detectors' next rebuild)."""
+        found = await self.get(indicator_id)
+        if found is None:
+            return None
+        if not found.revoked:
+            await self.put([found.model_copy(update={"revoked": True})], now=now)
+        return await self.get(indicator_id)
+
+    async def find(self, query: RecordQuery) -> RecordPage:
+        """A page of indicator records (``query.kind`` is set to indicators)."""
+        return await self._records.find_records(query.model_copy(update={"kind": Kind.indicator}))
+
+    async def all(
+        self, *, tenants: list[str] | None = None, types: Sequence[IndicatorType] = ()
+    ) -> AsyncIterator[Indicator]:
+        """Every stored indicator (of ``tenants``, and ``*``'s, when given)."""
+        scope = None if tenants is None else [*tenants, "*"]
+        terms = {"type": [t.value for t in types]} if types else {}
+        query = RecordQuery(
+            kind=Kind.indicator, tenants=scope, terms=terms, limit=5000, order="asc"
+        )
+        async for record in every(self._records, query):
+            yield of_record(record)
+
+    async def generation(self) -> int:
+        """The number of changes so far (0: none yet)."""
+        record = await self._records.get_record(Kind.intel_generation, GENERATION_ID)
+        return int(record.doc.get("generation", 0)) if record else 0
+
+    async def bump(self) -> int:
+        """Count one more change; the new generation."""
+        for _ in range(20):
+            record = await self._records.get_record(Kind.intel_generation, GENERATION_ID)
+            generation = (int(record.doc.get("generation", 0)) if record else 0) + 1
+            new = Record(
+                kind=Kind.intel_generation,
+                id=GENERATION_ID,
+                tenant=NO_TENANT,
+                sort=micros(utcnow()),
+                doc={"generation": generation},
+            )
+            try:
+                await self._records.put_record(new, expect=record.version if record else 0)
+            except Conflict:
+                continue
+            return generation
+        raise Conflict("the indicators' generation kept changing under us", expected=0, found=None)
