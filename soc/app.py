@@ -9,6 +9,7 @@
     deadline watch: open incidents -> breaches flagged, audited, sent to webhooks
     retention job: what no retention period covers any more -> deleted
     notify watch: audit trail, deadlines -> outbox; notify sender: outbox -> mail, webhooks
+    intel poll: TAXII 2.1 collections (intel.feeds) -> indicators (soc.intel)
     source (<prefix>.ingest.<tenant> on Kafka) -> ingest bridge -> bus (events, deadletters)
 
 `soc run` runs every part in one process; `soc api`, `soc detect` and `soc correlate`
@@ -42,6 +43,8 @@ from soc.errors import BackendError
 from soc.incidents.cases import Cases
 from soc.incidents.deadlines import DeadlinePolicy
 from soc.incidents.desk import Desk
+from soc.intel.feeds import Feeds
+from soc.intel.store import Indicators
 from soc.ingest.retime import retimed
 from soc.log import get_logger
 from soc.metrics import BACKEND_UP
@@ -64,6 +67,7 @@ from soc.stages.detect import Detector
 from soc.stages.events import EventSink
 from soc.stages.group import Grouper
 from soc.stages.heartbeats import HeartbeatSink
+from soc.stages.intel_poll import IntelPoll
 from soc.stages.ingest import ingest_ndjson
 from soc.stages.notify import NotifySender, NotifyWatch
 from soc.stages.retention import RetentionJob
@@ -88,7 +92,8 @@ class Service:
     grouping, the deadline watch) and, with ``correlate``, the correlation stage;
     ``bridge`` the Kafka ingest bridge, when the settings turn it on
     (``Settings.kafka_bridge_on``); ``drills`` the drill runner (soc.drills.runner), when
-    ``drills.run`` is on.
+    ``drills.run`` is on; ``notify`` the notification stages and ``intel`` the TAXII feeds'
+    polling (both run by `soc run` and `soc api`).
     """
 
     def __init__(
@@ -100,6 +105,7 @@ class Service:
         correlate: bool = True,
         drills: bool = True,
         notify: bool = True,
+        intel: bool = True,
     ) -> None:
         self.settings = settings
         self.keys = KeyRing(settings.auth.api_keys)
@@ -139,7 +145,14 @@ class Service:
         self.notifier = Notifier(self.store, settings.notify)
         """Notices in, outbox records out (soc.notify); its methods are the hook points."""
         self.sender = Sender(self.store, self.audit, settings.notify)
+        self.indicators = Indicators(self.store)
+        """Threat indicators taken in (soc.intel), and the feeds' records."""
+        self.feeds = Feeds(self.store)
         self._stages: list[Stage] = []
+        if intel and settings.intel.poll and settings.intel.feeds:
+            self._stages.append(
+                IntelPoll(records=self.store, indicators=self.indicators, settings=settings.intel)
+            )
         if notify and settings.notify.enabled:
             self._stages += [
                 NotifyWatch(records=self.store, cases=self.cases, notifier=self.notifier),

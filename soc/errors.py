@@ -27,6 +27,9 @@
     ├── NotFound                 no such record among the caller's tenants
     ├── DrillLost                (soc.drills.runner) a drill is no longer this runner's
     ├── SendFailed               (soc.notify.channels) a channel did not take a message
+    ├── IntelError               threat intelligence could not be taken in
+    │   ├── IntelFormatError     (soc.intel.parse) a file or body no parser reads (.format)
+    │   └── FeedError            (soc.stages.intel_poll) a TAXII feed could not be polled
     ├── BackendError             a bus or store failed (.retriable)
     │   ├── BusError
     │   └── StoreError
@@ -102,6 +105,29 @@ class Conflict(SocError):
 
 class NotFound(SocError):
     """No such record among the caller's tenants (HTTP 404), exactly as if it did not exist."""
+
+
+class IntelError(SocError):
+    """Threat intelligence could not be taken in."""
+
+
+class IntelFormatError(IntelError):
+    """A STIX bundle, MISP export or plain list that cannot be read at all (HTTP 422);
+    ``format`` is what it was read as. Single bad items are reported, not raised."""
+
+    def __init__(self, format: str, detail: str) -> None:
+        self.format = format
+        self.detail = detail
+        super().__init__(f"{format}: {detail}")
+
+
+class FeedError(IntelError):
+    """A TAXII feed could not be polled (refused, unreachable, a bad answer)."""
+
+    def __init__(self, feed: str, detail: str) -> None:
+        self.feed = feed
+        self.detail = detail
+        super().__init__(f"feed {feed!r}: {detail}")
 
 
 class BackendError(SocError):

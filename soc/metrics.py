@@ -182,3 +182,13 @@ SOURCES_BY_STATE = Gauge(
     "healthy, late, silent, losing",
     ["state"],
 )
+INTEL_POLLS = Counter(
+    "soc_intel_polls_total",
+    "Polls of a TAXII feed (soc.stages.intel_poll), by feed and result (ok, failed)",
+    ["feed", "result"],
+)
+INTEL_INDICATORS = Counter(
+    "soc_intel_indicators_total",
+    "Indicators taken in new or changed, by source kind (feed, file, paste)",
+    ["via"],
+)

@@ -649,6 +649,74 @@ class NotifySettings(_Section):
     attempt (the audit trail keeps each attempt)."""
 
 
+TlpName = Literal["clear", "green", "amber", "amber+strict", "red"]
+"""Traffic Light Protocol 2.0 (as soc.intel.models.Tlp)."""
+
+
+class FeedSettings(_Section):
+    """One TAXII 2.1 collection the SOC takes indicators from (soc.stages.intel_poll)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+    """The feed's name: its indicators' ``source``, and its record."""
+    collection_url: str = Field(pattern=r"^https?://")
+    """The collection's URL, e.g. `https://taxii.example.vn/api1/collections/<id>/`."""
+    user: str | None = None
+    """HTTP Basic user; empty: no authentication."""
+    password: SecretStr | None = None
+    """HTTP Basic password (e.g. `SOC_INTEL__FEEDS='[{..., "password": "..."}]'`); never
+    returned by the API."""
+    password_file: Path | None = None
+    """A file holding the password (a mounted secret), read at each poll; instead of
+    `password`."""
+    interval_s: float = Field(3600.0, gt=0)
+    """How often the collection is polled (a failed poll is tried again at the next)."""
+    tlp: TlpName = "amber"
+    """TLP of the feed's indicators that carry no TLP marking."""
+    confidence: int | None = Field(None, ge=0, le=100)
+    """Confidence of the feed's indicators that carry none."""
+    tenant: str = ALL_TENANTS
+    """The tenant whose events the feed's indicators apply to; `*`: every tenant."""
+    page_size: int = Field(1000, ge=1, le=10_000)
+    """Objects asked for per request (the server may send fewer)."""
+    verify: bool = True
+    """Verify the server's TLS certificate."""
+    timeout_s: float = Field(60.0, gt=0)
+    """Longest wait for one answer of the server."""
+
+    @model_validator(mode="after")
+    def _one_password(self) -> FeedSettings:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError(f"feed {self.name!r}: set password or password_file, not both")
+        return self
+
+    def secret(self) -> str | None:
+        """The password, from the settings or its file (raises ConfigError if unreadable)."""
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise ConfigError(f"feed {self.name!r}: cannot read password_file: {e}") from e
+        return self.password.get_secret_value() if self.password is not None else None
+
+
+class IntelSettings(_Section):
+    """Threat intelligence taken in (soc.intel): TAXII 2.1 feeds polled."""
+
+    poll: bool = True
+    """Whether this process polls the feeds (`soc run` and `soc api`; one process polling
+    is enough, more do no harm: the indicators and the feed records are written by id)."""
+    feeds: list[FeedSettings] = Field(default_factory=list)
+    """TAXII 2.1 collections polled, as JSON or YAML: name, collection_url, user,
+    password or password_file, interval_s, tlp, confidence, tenant."""
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> IntelSettings:
+        names = [f.name for f in self.feeds]
+        if len(names) != len(set(names)):
+            raise ValueError("intel.feeds: feed names must be unique")
+        return self
+
+
 class SampleSettings(_Section):
     replay_on_start: bool = False
     """Replay the bundled sample of recorded events at start (`make run` turns it on)."""
@@ -683,6 +751,7 @@ class Settings(BaseSettings):
     drills: DrillSettings = DrillSettings()
     sources: SourcesSettings = SourcesSettings()
     notify: NotifySettings = NotifySettings()
+    intel: IntelSettings = IntelSettings()
 
     @model_validator(mode="after")
     def _bridge_needs_kafka(self) -> Settings:

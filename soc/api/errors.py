@@ -9,6 +9,7 @@
     HTTPException (routes, FastAPI itself)  its own by status (ApiError: its own code)
     RequestValidationError, WeakPassword    422     invalid_request (+ errors: [{loc, msg}])
     InvalidOperation (incidents)            422     invalid_request
+    IntelFormatError (soc.intel.parse)      422     invalid_request
     QueryError                              400     invalid_request
     QuerySyntaxError (event queries)        400     invalid_request (+ column, reason)
     TokenError                              401     unauthorized   (WWW-Authenticate: Bearer)
@@ -42,7 +43,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from soc.errors import AuthError, BackendError, Conflict, NotFound, QueryError, SocError
+from soc.errors import (
+    AuthError,
+    BackendError,
+    Conflict,
+    IntelFormatError,
+    NotFound,
+    QueryError,
+    SocError,
+)
 from soc.incidents.errors import InvalidOperation, InvalidTransition
 from soc.log import get_logger
 from soc.security.passwords import WeakPassword
@@ -214,6 +223,10 @@ async def _invalid_operation(request: Request, exc: Exception) -> Response:
     return problem_response(422, str(exc), errors=[FieldError(loc=["body"], msg=str(exc))])
 
 
+async def _intel_format(request: Request, exc: Exception) -> Response:
+    return problem_response(422, str(exc), errors=[FieldError(loc=["body"], msg=str(exc))])
+
+
 async def _query(request: Request, exc: Exception) -> Response:
     return problem_response(400, str(exc))
 
@@ -266,6 +279,7 @@ HANDLERS: tuple[tuple[type[Exception], Handler], ...] = (
     (RequestValidationError, _validation),
     (WeakPassword, _weak_password),
     (InvalidOperation, _invalid_operation),
+    (IntelFormatError, _intel_format),
     (QuerySyntaxError, _query_syntax),
     (QueryError, _query),
     (AuthError, _auth),
