@@ -19,6 +19,7 @@ from soc.api.routes import (
     health,
     hunts,
     incidents,
+    indicators,
     ingest,
     notifications,
     overview,
@@ -89,5 +90,6 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(drills.router)
     app.include_router(sources.router)
     app.include_router(notifications.router)
+    app.include_router(indicators.router)
     app.include_router(ui.router)
     return app

@@ -171,9 +171,7 @@ def _looks_misp(doc: Any) -> bool:
     return isinstance(doc, list) and bool(doc) and isinstance(doc[0], dict) and "Event" in doc[0]
 
 
-def _indicator(
-    intake: Intake, type: IndicatorType, value: str, **fields: Any
-) -> Indicator:
+def _indicator(intake: Intake, type: IndicatorType, value: str, **fields: Any) -> Indicator:
     fields.setdefault("tlp", intake.tlp)
     if fields.get("confidence") is None:
         fields["confidence"] = intake.confidence
@@ -492,7 +490,9 @@ def _misp_attribute(
     where = f"attribute {attribute.get('uuid') or attribute.get('id') or '?'}"
 
     def reject(how: Literal["rejected", "skipped"], reason: str) -> list[Indicator]:
-        taken.rejects.append(Reject(where=where, value=f"{kind} {raw}"[:200], kind=how, reason=reason))
+        taken.rejects.append(
+            Reject(where=where, value=f"{kind} {raw}"[:200], kind=how, reason=reason)
+        )
         return []
 
     if kind not in MISP_TYPES:
