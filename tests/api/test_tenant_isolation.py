@@ -27,6 +27,7 @@ from soc.drills.models import Drill, DrillState
 from soc.errors import BackendError
 from soc.incidents.cases import IncidentQuery
 from soc.ingest.ndjson import parse_ndjson
+from soc.intel.models import Indicator, IndicatorType
 from soc.models import AlertQuery, utcnow
 from soc.notify.models import StoredChannel
 from soc.settings import RouteSettings, Settings, WebhookChannelSettings
@@ -62,6 +63,7 @@ class World:
     b_hunt: str
     b_drill: str
     b_route: str
+    b_indicator: str
 
 
 async def _until(check: Callable[[], Awaitable[bool]], within_s: float = 60) -> None:
@@ -157,6 +159,16 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
             b_route = await service.notifier.config.add_route(
                 RouteSettings(tenant=B, triggers=["loss_detected"], channel="dof-hook"), by="lead"
             )
+            # B's own indicator (a lead of every tenant pasted it)
+            b_indicator = Indicator(
+                id=Indicator.make_id("paste:lead", IndicatorType.ip, "198.51.100.77"),
+                tenant=B,
+                type=IndicatorType.ip,
+                value="198.51.100.77",
+                source="paste:lead",
+                valid_from=utcnow(),
+            )
+            await service.indicators.put([b_indicator])
             yield World(
                 client=client,
                 service=service,
@@ -168,6 +180,7 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
                 b_hunt=hunt.json()["id"],
                 b_drill=b_drill.id,
                 b_route=b_route.id,
+                b_indicator=b_indicator.id,
             )
 
 
@@ -195,6 +208,7 @@ def _target(path: str, w: World) -> str:
         hunt=w.b_hunt,
         drill=w.b_drill,
         route=w.b_route,
+        indicator=w.b_indicator,
     )
 
 
@@ -223,6 +237,18 @@ def _hook(tenant: str) -> Callable[[World], dict[str, Any]]:
         "tenant": tenant,
         "channel": {"type": "webhook", "url": "http://127.0.0.1:9/", "secret": "k"},
     }
+
+
+def _import(tenant: str) -> Call:
+    async def call(w: World) -> httpx.Response:
+        return await w.client.post(
+            "/api/v1/indicators/import",
+            params={"tenant": tenant},
+            content=b'[{"type": "indicator"}]',
+            headers={**auth("lead_ioc"), "Content-Type": "application/json"},
+        )
+
+    return call
 
 
 RULE = "fd877b94-9bb5-4191-bb25-d79cbd93c167"
@@ -391,6 +417,18 @@ DENIED: dict[tuple[str, str], list[Call]] = {
     ("POST", "/api/v1/ingest"): [],  # the tenant comes from the ingest key alone
     ("POST", "/api/v1/heartbeat"): [],  # the tenant comes from the ingest key alone
     ("GET", "/api/v1/sources"): [_get("/api/v1/sources", tenant=B)],
+    # Indicators: B's answer 404; filters and intake for B are refused (also to A's lead).
+    ("GET", "/api/v1/indicators"): [_get("/api/v1/indicators", tenant=B)],
+    ("GET", "/api/v1/indicators/{indicator_id}"): [_get("/api/v1/indicators/{indicator}")],
+    ("POST", "/api/v1/indicators"): [
+        _post("/api/v1/indicators", lambda w: {"text": "192.0.2.1", "tenant": B}, who="lead_ioc"),
+        _post("/api/v1/indicators", lambda w: {"text": "192.0.2.1", "tenant": "*"}, who="lead_ioc"),
+    ],
+    ("POST", "/api/v1/indicators/import"): [_import(B), _import("*")],
+    ("POST", "/api/v1/indicators/{indicator_id}/revoke"): [
+        _post("/api/v1/indicators/{indicator}/revoke", lambda w: {}, who="lead_ioc")
+    ],
+    ("GET", "/api/v1/intel/feeds"): [_get("/api/v1/intel/feeds", tenant=B)],
     # Accounts: only admins manage them, within their tenants (tests/api/test_users.py).
     ("GET", "/api/v1/users"): [_get("/api/v1/users")],
     ("POST", "/api/v1/users"): [
@@ -443,6 +481,11 @@ async def test_no_route_reaches_the_other_tenant(world: World) -> None:
     assert stored is not None and stored.version == world.b_incident["version"]
     assert stored.status.value == "new" and stored.merged_into is None
 
+    # indicators without a filter: none of B's (the analyst's and the national ones only)
+    page = (await world.client.get("/api/v1/indicators", headers=auth("analyst"))).json()
+    assert world.b_indicator not in {i["id"] for i in page["items"]}
+    feeds = (await world.client.get("/api/v1/intel/feeds", headers=auth("analyst"))).json()
+    assert B not in {s["tenant"] for s in feeds["sources"]}
     # lists without a filter hold only the caller's tenant
     for path in ("/api/v1/alerts", "/api/v1/incidents"):
         page = (await world.client.get(path, headers=auth("analyst"))).json()
