@@ -389,10 +389,17 @@ def _register_sources() -> None:
     main.add_command(sources_command(_settings))
 
 
+def _register_intel() -> None:
+    from soc.cli_intel import intel_group
+
+    main.add_command(intel_group(_settings))
+
+
 _register_users()
 _register_rules()
 _register_drills()
 _register_sources()
+_register_intel()
 
 
 def _kafka_worker(
