@@ -43,9 +43,9 @@ from soc.errors import BackendError
 from soc.incidents.cases import Cases
 from soc.incidents.deadlines import DeadlinePolicy
 from soc.incidents.desk import Desk
+from soc.ingest.retime import retimed
 from soc.intel.feeds import Feeds
 from soc.intel.store import Indicators
-from soc.ingest.retime import retimed
 from soc.log import get_logger
 from soc.metrics import BACKEND_UP
 from soc.models import Health, utcnow
@@ -67,8 +67,8 @@ from soc.stages.detect import Detector
 from soc.stages.events import EventSink
 from soc.stages.group import Grouper
 from soc.stages.heartbeats import HeartbeatSink
-from soc.stages.intel_poll import IntelPoll
 from soc.stages.ingest import ingest_ndjson
+from soc.stages.intel_poll import IntelPoll
 from soc.stages.notify import NotifySender, NotifyWatch
 from soc.stages.retention import RetentionJob
 from soc.stages.rules import RuleReloader

@@ -93,11 +93,13 @@ def intel_group(load: Callable[[], Settings]) -> click.Group:
             source=f"file:{source or file.name}", tenant=tenant, tlp=tlp, confidence=confidence
         )
 
+        data = file.read_bytes()
+
         async def go() -> IntakeReport:
             store = build_store(settings.store)
             await store.start()
             try:
-                report = await take_in(Indicators(store), file.read_bytes(), intake, format=fmt)
+                report = await take_in(Indicators(store), data, intake, format=fmt)
                 await AuditTrail(store).append(
                     actor=_actor(),
                     tenant=None if tenant == ALL_TENANTS else tenant,

@@ -241,7 +241,7 @@ class _Shape(InspectionListener):  # type: ignore[misc]
         super().__init__()
         self.anded = False
 
-    def exitComparisonExpressionAnd(self, ctx: Any) -> None:  # noqa: N802 (antlr's name)
+    def exitComparisonExpressionAnd(self, ctx: Any) -> None:
         if ctx.AND():
             self.anded = True
 
@@ -345,8 +345,8 @@ def marking_tlp(obj: dict[str, Any]) -> Tlp | None:
 
 
 def _strictest(tlps: Iterable[Tlp]) -> Tlp | None:
-    found = list(tlps)
-    return max(found, key=TLP_RANK.__getitem__) if found else None
+    found: list[Tlp] = sorted(tlps, key=lambda t: TLP_RANK[t])
+    return found[-1] if found else None
 
 
 def _modified(obj: dict[str, Any]) -> datetime:

@@ -23,7 +23,7 @@ from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import Collection, as_pages
 
 from soc.errors import ConfigError, FeedError, IntelFormatError
-from soc.intel.feeds import FeedState, Feeds
+from soc.intel.feeds import Feeds, FeedState
 from soc.intel.models import Tlp
 from soc.intel.parse import Intake, marking_tlp, parse_stix
 from soc.intel.store import Indicators
@@ -65,7 +65,7 @@ class _Pages:
             kwargs.setdefault("timeout", self._timeout)
             return original(*args, **kwargs)
 
-        session.request = request  # type: ignore[method-assign]
+        session.request = request
 
     def _seen(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         last = response.headers.get(DATE_ADDED_LAST)

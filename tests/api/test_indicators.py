@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import stix2
 
-from tests.api._access import A, B, Api, running_api, settings_for
+from tests.api._access import A, Api, B, running_api, settings_for
 
 HERE = Path(__file__).parent.parent / "intel"
 
