@@ -96,7 +96,9 @@ def detect() -> None:
     _kafka_worker("soc detect", settings, d.metrics_port, d.metrics_host, one_process=True)
 
     async def serve(stop: asyncio.Event) -> None:
-        service = Service(settings, workers=True, bridge=False, correlate=False, drills=False)
+        service = Service(
+            settings, workers=True, bridge=False, correlate=False, drills=False, intel=False
+        )
         await service.start()
         try:
             await stop.wait()

@@ -1,6 +1,7 @@
 // The shell: language toggle, who is signed in, navigation, and the hash router.
 //   #/login  #/alerts?...  #/incidents?...  #/incidents/<id>  #/inbox  #/overview  #/events?...
 //   #/hunts[/<id>]  #/rules[/<id>]?...  #/coverage?...  #/drills[/<id>[/report]]  #/sources?state=...
+//   #/intel
 
 import { append, clear, h } from './dom.js';
 import { applyTo, currentLang, loadDictionaries, setLang, t } from './i18n.js';
@@ -16,6 +17,7 @@ import * as huntsView from './views/hunts.js';
 import * as inboxView from './views/inbox.js';
 import * as incidentView from './views/incident.js';
 import * as incidentsView from './views/incidents.js';
+import * as intelView from './views/intel.js';
 import * as loginView from './views/login.js';
 import * as overviewView from './views/overview.js';
 import * as rulesView from './views/rules.js';
@@ -32,6 +34,7 @@ const NAV = [
   { route: 'inbox', i18n: 'nav.inbox', show: () => Boolean(currentUser()?.unit) && can('incidents:read') },
   { route: 'overview', i18n: 'nav.overview', show: () => can('incidents:read') || can('alerts:read') },
   { route: 'sources', i18n: 'nav.sources', show: () => can('alerts:read') },
+  { route: 'intel', i18n: 'nav.intel', show: () => can('intel:read') },
   { route: 'hunts', i18n: 'nav.hunts', show: () => can('hunts:read') },
   { route: 'rules', i18n: 'nav.rules', show: () => can('rules:read') },
   { route: 'drills', i18n: 'nav.drills', show: () => can('drills:read') },
@@ -136,6 +139,7 @@ async function route() {
     coverage: () => coverageView.render(main, { params }),
     drills: () => (id ? drillView.render(main, { id, sub }) : drillsView.render(main)),
     sources: () => sourcesView.render(main, { params }),
+    intel: () => intelView.render(main),
   };
   const view = views[name];
   if (!view || (name === 'login' && isSignedIn())) {
