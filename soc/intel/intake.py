@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from soc.intel.parse import Format, Intake, Reject, parse
+from soc.intel.parse import Format, Intake, Reject, Taken, parse
 from soc.intel.store import Indicators
 
 MAX_REJECTS = 500
@@ -34,7 +34,7 @@ async def take_in(
 ) -> IntakeReport:
     """Parse ``data`` (raises IntelFormatError if it cannot be read at all) and store it."""
     taken = parse(data, intake, format=format)
-    stored = await indicators.put(taken.indicators)
+    stored = await store_taken(indicators, taken, intake.source)
     counts = taken.counts()
     return IntakeReport(
         format=taken.format,
@@ -46,6 +46,20 @@ async def take_in(
         skipped=counts["skipped"],
         rejects=taken.rejects[:MAX_REJECTS],
     )
+
+
+async def store_taken(indicators: Indicators, taken: Taken, source: str) -> int:
+    """Store what was taken, and revoke the values a newer version of a STIX indicator no
+    longer names; how many indicators were new or changed."""
+    stored = await indicators.put(taken.indicators)
+    if taken.revised:
+        kept: dict[str, set[str]] = {sid: set() for sid in taken.revised}
+        for item in taken.indicators:
+            if item.stix_id in kept:
+                kept[item.stix_id].add(item.id)
+        for stix_id, keep in kept.items():
+            stored += await indicators.superseded(source, stix_id, keep)
+    return stored
 
 
 class SourceCounts(BaseModel):

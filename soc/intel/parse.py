@@ -127,6 +127,10 @@ class Taken(BaseModel):
     format: Format
     indicators: list[Indicator] = Field(default_factory=list)
     rejects: list[Reject] = Field(default_factory=list)
+    revised: list[str] = Field(default_factory=list)
+    """STIX ids read in a later version than their first (``modified`` after ``created``):
+    values an earlier version named and this one does not are to be revoked
+    (:func:`soc.intel.intake.store_taken`)."""
 
     def counts(self) -> dict[str, int]:
         out = {"indicators": len(self.indicators)}
@@ -378,6 +382,8 @@ def parse_stix(doc: Any, intake: Intake, *, markings: dict[str, Tlp] | None = No
     taken = Taken(format="stix")
     chosen: dict[str, Indicator] = {}
     for obj in latest(o for o in objects if o.get("type") == "indicator"):
+        if obj.get("modified") and obj.get("modified") != obj.get("created"):
+            taken.revised.append(str(obj.get("id")))
         for item in _stix_indicator(obj, intake, known, taken):
             chosen[item.id] = item  # a later indicator naming the same value wins
     taken.indicators = list(chosen.values())

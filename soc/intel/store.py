@@ -5,7 +5,7 @@ Every change (indicators taken in, changed or revoked) ends by bumping one share
 generation record (:meth:`Indicators.bump`); a detector compares it with the one its
 matcher was built from and rebuilds when it moved, as the rule catalog does.
 ``terms``: ``type``, ``source``, ``value`` (as matched), ``state`` (``active`` or
-``revoked``); ``sort``: ``modified`` in microseconds; ``words``: value, name, source.
+``revoked``), ``stix_id`` (when taken from one); ``sort``: ``modified`` in microseconds; ``words``: value, name, source.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def to_record(indicator: Indicator) -> Record:
             "source": [indicator.source],
             "value": [indicator.value],
             "state": ["revoked" if indicator.revoked else "active"],
+            **({"stix_id": [indicator.stix_id]} if indicator.stix_id else {}),
         },
         words=words(f"{indicator.value} {indicator.name} {indicator.source}"),
         doc=indicator.model_dump(mode="json"),
@@ -94,6 +95,22 @@ class Indicators:
         if not found.revoked:
             await self.put([found.model_copy(update={"revoked": True})], now=now)
         return await self.get(indicator_id)
+
+    async def superseded(
+        self, source: str, stix_id: str, keep: set[str], *, now: datetime | None = None
+    ) -> int:
+        """Revoke ``source``'s active indicators taken from ``stix_id`` whose ids are not in
+        ``keep``: values a newer version of that STIX indicator no longer names. How many."""
+        query = RecordQuery(
+            kind=Kind.indicator,
+            tenants=None,
+            terms={"source": [source], "stix_id": [stix_id], "state": ["active"]},
+            limit=1000,
+        )
+        gone = [of_record(r) async for r in every(self._records, query) if r.id not in keep]
+        if gone:
+            await self.put([i.model_copy(update={"revoked": True}) for i in gone], now=now)
+        return len(gone)
 
     async def find(self, query: RecordQuery) -> RecordPage:
         """A page of indicator records (``query.kind`` is set to indicators)."""

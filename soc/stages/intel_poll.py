@@ -22,9 +22,10 @@ import requests
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import Collection, as_pages
 
-from soc.errors import ConfigError, FeedError, IntelFormatError
+from soc.errors import BackendError, ConfigError, FeedError, IntelFormatError
 from soc.intel.feeds import Feeds, FeedState
 from soc.intel.models import Tlp
+from soc.intel.intake import store_taken
 from soc.intel.parse import Intake, marking_tlp, parse_stix
 from soc.intel.store import Indicators
 from soc.log import get_logger
@@ -126,7 +127,7 @@ class FeedPoller:
                 for obj in page:  # TLP markings defined on one page apply to the next
                     if obj.get("type") == "marking-definition":
                         markings.update(_markings(obj))
-                stored = await self._indicators.put(taken.indicators)
+                stored = await store_taken(self._indicators, taken, self.intake.source)
                 counts["objects"] += len(page)
                 counts["indicators"] += len(taken.indicators)
                 counts["stored"] += stored
@@ -136,8 +137,13 @@ class FeedPoller:
                 INTEL_INDICATORS.labels(via="feed").inc(stored)
         except (TAXIIServiceException, requests.RequestException, IntelFormatError) as e:
             return await self._failed(state, FeedError(self.feed.name, _describe(e)))
-        except ValueError as e:  # a body that is not JSON
-            return await self._failed(state, FeedError(self.feed.name, f"bad answer: {e}"))
+        except BackendError:
+            raise  # the store: the feed is tried again at its next interval
+        except Exception as e:  # a server's answer taxii2-client or the parser could not take
+            log.warning("unexpected feed answer", extra={"feed": self.feed.name}, exc_info=e)
+            return await self._failed(
+                state, FeedError(self.feed.name, f"bad answer: {_describe(e)}")
+            )
         finally:
             await asyncio.to_thread(reader.close)
         now = utcnow()

@@ -115,6 +115,15 @@ async def test_polls_store_new_objects_only_and_remember_across_restarts(store: 
         gone = [i async for i in Indicators(store).all() if i.value == "198.18.0.1"]
         assert [i.revoked for i in gone] == [True]
 
+        # a new version naming another value: the value it no longer names is revoked
+        moved = stix2.parse(first[1]).new_version(pattern="[ipv4-addr:value = '198.18.9.9']")
+        _add(server, [json.loads(moved.serialize())])
+        state = await poller.poll()
+        assert state.last_counts["objects"] == 1
+        held = {i.value: i.revoked async for i in Indicators(store).all()}
+        assert held["198.18.0.2"] is True and held["198.18.9.9"] is False
+        assert held["198.18.0.3"] is False
+
 
 async def test_a_refused_server_is_an_error_and_loses_nothing(store: Store) -> None:
     with medallion([Collection(ALIAS, "National feed", objects=[_ip(1)])]) as server:
