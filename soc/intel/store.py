@@ -5,7 +5,8 @@ Every change (indicators taken in, changed or revoked) ends by bumping one share
 generation record (:meth:`Indicators.bump`); a detector compares it with the one its
 matcher was built from and rebuilds when it moved, as the rule catalog does.
 ``terms``: ``type``, ``source``, ``value`` (as matched), ``state`` (``active`` or
-``revoked``), ``stix_id`` (when taken from one); ``sort``: ``modified`` in microseconds; ``words``: value, name, source.
+``revoked``), ``stix_id`` (when taken from one); ``sort``: ``modified`` in microseconds;
+``words``: value, name, source.
 """
 
 from __future__ import annotations

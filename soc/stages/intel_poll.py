@@ -24,8 +24,8 @@ from taxii2client.v21 import Collection, as_pages
 
 from soc.errors import BackendError, ConfigError, FeedError, IntelFormatError
 from soc.intel.feeds import Feeds, FeedState
-from soc.intel.models import Tlp
 from soc.intel.intake import store_taken
+from soc.intel.models import Tlp
 from soc.intel.parse import Intake, marking_tlp, parse_stix
 from soc.intel.store import Indicators
 from soc.log import get_logger
