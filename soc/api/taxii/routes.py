@@ -8,8 +8,8 @@ deleting objects) answer 403, as TAXII does for a collection with ``can_write`` 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -53,7 +53,7 @@ log = get_logger(__name__)
 class TaxiiRoute(APIRoute):
     """A route whose every error answers as a TAXII error message."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
@@ -88,11 +88,13 @@ router = APIRouter(
 ROOT = f"/{API_ROOT}"
 COLLECTION = ROOT + "/collections/{collection_id}"
 
-_taxii = {"content": {TAXII_MEDIA_TYPE: {}}}
-_errors: dict[int | str, dict[str, object]] = {
+_taxii: dict[str, Any] = {"content": {TAXII_MEDIA_TYPE: {}}}
+_errors: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A parameter was refused (limit, added_after, next, a version)"},
     401: {"description": "No API key, or a wrong one (WWW-Authenticate: Basic)"},
     403: {"description": "The key's role may not read TAXII (taxii:read)"},
     406: {"description": "The Accept header does not name TAXII 2.1"},
+    "4XX": {"description": "A TAXII error message (title, description, http_status)", **_taxii},
 }
 _collection_errors = {**_errors, 404: {"description": "Not a collection of the key's tenants"}}
 
@@ -266,7 +268,7 @@ def _read_only(reader: Reader, collection_id: str) -> TaxiiError:
 
 @router.post(
     COLLECTION + "/objects/",
-    responses={403: {"description": "Always: the collections are read-only"}},
+    responses={**_collection_errors, 403: {"description": "Always: the collections are read-only"}},
     summary="Add objects (refused)",
 )
 async def add_objects(reader: ReaderDep, collection_id: str) -> Response:
@@ -303,7 +305,7 @@ async def get_object(
 
 @router.delete(
     COLLECTION + "/objects/{object_id}/",
-    responses={403: {"description": "Always: the collections are read-only"}},
+    responses={**_collection_errors, 403: {"description": "Always: the collections are read-only"}},
     summary="Delete an object (refused)",
 )
 async def delete_object(reader: ReaderDep, collection_id: str, object_id: str) -> Response:
