@@ -270,7 +270,8 @@ def keys() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["ingest", "viewer", "analyst", "lead", "responder", "admin"]),
+    type=click.Choice(["ingest", "viewer", "analyst", "lead", "responder", "admin", "taxii"]),
+    help="taxii: reads the TAXII 2.1 collections of its tenants (/taxii2/), nothing else",
 )
 @click.option(
     "--tenant",
@@ -281,6 +282,8 @@ def keys() -> None:
 )
 def keys_new(name: str, role: str, tenants: tuple[str, ...]) -> None:
     """Make a key: prints the token once, and the settings entry to add."""
+    if role == "taxii" and "*" in tenants:
+        raise click.UsageError("a taxii key names its tenants (one collection each), not '*'")
     token = secrets.token_urlsafe(32)
     entry = ApiKey.model_validate(
         {"name": name, "sha256": ApiKey.hash(token), "role": role, "tenants": list(tenants)}

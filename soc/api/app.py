@@ -30,6 +30,7 @@ from soc.api.routes import (
     ui,
     users,
 )
+from soc.api.taxii import router as taxii_router
 from soc.app import Service
 from soc.hunt.records import HuntRunner
 from soc.log import get_logger
@@ -91,5 +92,6 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(sources.router)
     app.include_router(notifications.router)
     app.include_router(indicators.router)
+    app.include_router(taxii_router)  # TAXII 2.1, its own auth and error bodies
     app.include_router(ui.router)
     return app

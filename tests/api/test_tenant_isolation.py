@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from soc.api.app import create_app
 from soc.api.feed import Feed, Listener
+from soc.api.taxii.resources import TAXII_MEDIA_TYPE, collection_id
 from soc.app import Service
 from soc.drills.models import Drill, DrillState
 from soc.errors import BackendError
@@ -31,6 +32,7 @@ from soc.intel.models import Indicator, IndicatorType
 from soc.models import AlertQuery, utcnow
 from soc.notify.models import StoredChannel
 from soc.settings import RouteSettings, Settings, WebhookChannelSettings
+from soc.sharing.objects import StixObjects
 from soc.stages.ingest import ingest_ndjson
 from soc.store.eventquery import EventQuery
 from tests.api._backends import BACKENDS, backend_values
@@ -64,6 +66,7 @@ class World:
     b_drill: str
     b_route: str
     b_indicator: str
+    b_stix: str
 
 
 async def _until(check: Callable[[], Awaitable[bool]], within_s: float = 60) -> None:
@@ -169,6 +172,23 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
                 valid_from=utcnow(),
             )
             await service.indicators.put([b_indicator])
+            # B's shared STIX object (its TAXII collection's content)
+            b_stix = "indicator--5f1f7e2a-0c1e-4f5b-9a53-6d1c7b1e9d01"
+            await StixObjects(service.store).add(
+                B,
+                [
+                    {
+                        "type": "indicator",
+                        "spec_version": "2.1",
+                        "id": b_stix,
+                        "created": "2026-11-01T08:00:00.000Z",
+                        "modified": "2026-11-01T08:00:00.000Z",
+                        "pattern": "[ipv4-addr:value = '203.0.113.9']",
+                        "pattern_type": "stix",
+                        "valid_from": "2026-11-01T08:00:00Z",
+                    }
+                ],
+            )
             yield World(
                 client=client,
                 service=service,
@@ -181,6 +201,7 @@ async def _running(values: dict[str, Any]) -> AsyncIterator[World]:
                 b_drill=b_drill.id,
                 b_route=b_route.id,
                 b_indicator=b_indicator.id,
+                b_stix=b_stix,
             )
 
 
@@ -209,6 +230,9 @@ def _target(path: str, w: World) -> str:
         drill=w.b_drill,
         route=w.b_route,
         indicator=w.b_indicator,
+        b_coll=collection_id(B),
+        a_coll=collection_id(A),
+        stix=w.b_stix,
     )
 
 
@@ -226,6 +250,20 @@ def _post(
         return await w.client.request(method, _target(path, w), json=body(w), headers=auth(who))
 
     return call
+
+
+def _taxii(path: str, method: str = "GET", who: str = "taxii") -> Call:
+    """A TAXII client's call: the TAXII media type, the key (a taxii key of A by default)."""
+
+    async def call(w: World) -> httpx.Response:
+        headers = {**auth(who), "Accept": TAXII_MEDIA_TYPE, "Content-Type": TAXII_MEDIA_TYPE}
+        body = b'{"objects": []}' if method == "POST" else None
+        return await w.client.request(method, _target(path, w), content=body, headers=headers)
+
+    return call
+
+
+TAXII_COLLECTION = "/taxii2/soc/collections/{b_coll}/"
 
 
 def _v(w: World) -> dict[str, Any]:
@@ -446,6 +484,41 @@ DENIED: dict[tuple[str, str], list[Call]] = {
     ("PATCH", "/api/v1/users/{username}"): [
         _post("/api/v1/users/someone", lambda w: {"tenants": [A, B]}, "PATCH")
     ],
+    # TAXII (soc/api/taxii): API keys of the taxii role only, sent as Basic or Bearer; a key
+    # of A sees A's collection only: B's collection answers 404 as a missing one, B's
+    # object is not in A's collection, and an analyst's key reads nothing (403). Discovery,
+    # the API root and the collection list hold no object: checked below (no B listed).
+    ("GET", "/taxii2/"): [_taxii("/taxii2/", who="analyst")],
+    ("GET", "/taxii2/soc/"): [_taxii("/taxii2/soc/", who="analyst")],
+    ("GET", "/taxii2/soc/status/{status_id}/"): [_taxii("/taxii2/soc/status/{b}/")],
+    ("GET", "/taxii2/soc/collections/"): [_taxii("/taxii2/soc/collections/", who="analyst")],
+    ("GET", "/taxii2/soc/collections/{collection_id}/"): [
+        _taxii(TAXII_COLLECTION),
+        _taxii(TAXII_COLLECTION, who="other"),  # B's analyst: not a taxii key
+    ],
+    ("GET", "/taxii2/soc/collections/{collection_id}/manifest/"): [
+        _taxii(TAXII_COLLECTION + "manifest/")
+    ],
+    ("GET", "/taxii2/soc/collections/{collection_id}/objects/"): [
+        _taxii(TAXII_COLLECTION + "objects/"),
+        _taxii(TAXII_COLLECTION + "objects/", who="lead"),
+    ],
+    ("POST", "/taxii2/soc/collections/{collection_id}/objects/"): [
+        _taxii(TAXII_COLLECTION + "objects/", "POST"),
+        _taxii("/taxii2/soc/collections/{a_coll}/objects/", "POST"),  # read-only
+    ],
+    ("GET", "/taxii2/soc/collections/{collection_id}/objects/{object_id}/"): [
+        _taxii(TAXII_COLLECTION + "objects/{stix}/"),
+        _taxii("/taxii2/soc/collections/{a_coll}/objects/{stix}/"),
+    ],
+    ("DELETE", "/taxii2/soc/collections/{collection_id}/objects/{object_id}/"): [
+        _taxii(TAXII_COLLECTION + "objects/{stix}/", "DELETE"),
+        _taxii("/taxii2/soc/collections/{a_coll}/objects/{stix}/", "DELETE"),
+    ],
+    ("GET", "/taxii2/soc/collections/{collection_id}/objects/{object_id}/versions/"): [
+        _taxii(TAXII_COLLECTION + "objects/{stix}/versions/"),
+        _taxii("/taxii2/soc/collections/{a_coll}/objects/{stix}/versions/"),
+    ],
     ("POST", "/api/v1/users/{username}/password"): [
         _post("/api/v1/users/someone/password", lambda w: {"password": "x" * 20})
     ],
@@ -514,6 +587,12 @@ async def test_no_route_reaches_the_other_tenant(world: World) -> None:
         assert mine.status_code == 200 and b_thing not in mine.text
         every = await world.client.get(url, headers=auth("lead"))
         assert b_thing in every.text
+
+    # the TAXII collections a key of A lists: A's only; A's holds none of B's objects
+    listed = await _taxii("/taxii2/soc/collections/")(world)
+    assert [c["alias"] for c in listed.json()["collections"]] == [A]
+    ours = await _taxii("/taxii2/soc/collections/{a_coll}/objects/")(world)
+    assert ours.status_code == 200 and world.b_stix not in ours.text
 
     # bulk status naming B's alert changes nothing of B
     response = await world.client.post(

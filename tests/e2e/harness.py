@@ -33,6 +33,7 @@ TOKENS = {
     "other": "test-analyst-token-hue-dof",
     "lead": "test-lead-token-all",
     "lead_ioc": "test-lead-token-hue-ioc",
+    "taxii": "test-taxii-token-hue-ioc",
 }
 
 
@@ -43,6 +44,7 @@ def api_keys() -> list[dict[str, Any]]:
         "other": ("analyst", ["hue-dof"]),
         "lead": ("lead", ["*"]),
         "lead_ioc": ("lead", ["hue-ioc"]),
+        "taxii": ("taxii", ["hue-ioc"]),
     }
     return [
         {"name": name, "sha256": ApiKey.hash(TOKENS[name]), "role": role, "tenants": tenants}

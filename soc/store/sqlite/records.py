@@ -100,6 +100,17 @@ def _has_term(name: str, values: list[str], params: list[Any]) -> str:
     )
 
 
+def _among_terms(kind: str, name: str, values: list[str], params: list[Any]) -> str:
+    """As :func:`_has_term`, as one set computed once: many values (a page's STIX ids) then
+    cost one probe per record, not one per record and value."""
+    params.extend([kind, name, *values])
+    marks = ", ".join("?" * len(values))
+    return (
+        "r.id IN (SELECT t.id FROM record_terms t WHERE t.kind = ? "
+        f"AND t.name = ? AND t.value IN ({marks}))"
+    )
+
+
 def find(conn: sqlite3.Connection, query: RecordQuery) -> RecordPage:
     if query.tenants is not None and not query.tenants:
         return RecordPage(items=[])
@@ -111,7 +122,10 @@ def find(conn: sqlite3.Connection, query: RecordQuery) -> RecordPage:
     for name, values in query.terms.items():
         if not values:
             return RecordPage(items=[])
-        where.append(_has_term(name, values, params))
+        if len(values) > 1:
+            where.append(_among_terms(query.kind, name, values, params))
+        else:
+            where.append(_has_term(name, values, params))
     alternatives = [_has_term(n, vs, params) for n, vs in query.any_terms.items() if vs]
     if query.any_terms:
         if not alternatives:
