@@ -223,7 +223,7 @@ async def set_tlp(
     summary="Approve sharing the incident with the tenant's TAXII targets (a lead)",
     responses={
         **_WRITE,
-        409: {"description": "the policy shares nothing, the incident is TLP:RED or a drill's"},
+        422: {"description": "the policy shares nothing, the incident is TLP:RED or a drill's"},
     },
 )
 async def approve_share(
