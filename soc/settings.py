@@ -661,7 +661,9 @@ class SharingTarget(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     """Short name, in job ids and the audit trail (e.g. `national`)."""
     display_name: str = Field("the national platform", max_length=200)
-    """How the UI names it: "Shared with <display_name> at ..."."""
+    """How the English UI names it: "Shared with <display_name> at ..."."""
+    display_name_vi: str = Field("Nền tảng quốc gia", max_length=200)
+    """How the Vietnamese UI names it: "Đã chia sẻ với <display_name_vi> lúc ..."."""
     collection_url: str = Field(pattern=r"^https?://")
     """The collection's URL (`.../api-root/collections/<id>/`)."""
     user: str | None = None

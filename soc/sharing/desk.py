@@ -82,6 +82,10 @@ class SharingDesk:
         for job in jobs:
             target = self.settings.target(job.target)
             views.append(
-                ShareView(job=job, target_name=target.display_name if target else job.target)
+                ShareView(
+                    job=job,
+                    target_name=target.display_name if target else job.target,
+                    target_name_vi=target.display_name_vi if target else job.target,
+                )
             )
         return views

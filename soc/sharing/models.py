@@ -70,3 +70,5 @@ class ShareView(BaseModel):
     job: ShareJob
     target_name: str
     """The target's display name ("the national platform")."""
+    target_name_vi: str
+    """Its Vietnamese name ("Nền tảng quốc gia")."""

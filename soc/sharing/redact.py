@@ -2,8 +2,8 @@
 
 Left out: ``user-account`` objects (account names), addresses (``ipv4-addr``,
 ``ipv6-addr``) that are private (RFC 1918, loopback, link-local, unique local...) or in
-the tenant's ``internal_networks``, and hosts (``identity`` of class ``system``: the
-SOC's own machines), with the indicators ``based-on`` them and every relationship that
+the tenant's ``internal_networks``, URLs on such an address, and hosts (``identity`` of
+class ``system``: the SOC's own machines), with the indicators ``based-on`` them and every relationship that
 names a left-out object. Their values, and any other internal IPv4 address, are replaced
 by ``[redacted]`` in the names and descriptions of what remains (an incident's title
 that quotes an account or an address). The result is a function of the bundle and the
@@ -16,6 +16,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from soc.settings import SharingPolicy
 
@@ -50,6 +51,13 @@ def _personal(obj: dict[str, Any], nets: list[Network]) -> list[str] | None:
         return [str(obj["value"])]
     if kind == "identity" and obj.get("identity_class") == "system":
         return [str(obj["name"])]
+    if kind == "url":
+        try:
+            host = urlsplit(str(obj["value"])).hostname or ""
+        except ValueError:
+            host = ""
+        if internal(host, nets):
+            return [str(obj["value"]), host]
     return None
 
 

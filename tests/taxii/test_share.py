@@ -110,6 +110,7 @@ async def open_incident(cases: Cases) -> Incident:
             observable(ObservableType.ip, ATTACKER_IP),
             observable(ObservableType.hash, HASH),
             observable(ObservableType.host, "srv-web-01"),
+            observable(ObservableType.url, f"http://{PRIVATE_IP}/winx64_payload.exe"),
         ],
     )
     saved = await cases.incidents.put(incident)
@@ -171,7 +172,7 @@ async def test_handed_off_incident_is_shared_once_with_its_tlp_redacted_and_agai
         text = str(held)
         for secret in ("nguyen.van.an", PRIVATE_IP, OWN_PUBLIC_IP, "srv-web-01"):
             assert secret not in text, secret
-        assert not of_type(held, "user-account")
+        assert not of_type(held, "user-account") and not of_type(held, "url")
         assert [o["value"] for o in of_type(held, "ipv4-addr")] == [ATTACKER_IP]
         assert "[redacted]" in inc["name"]
         patterns = {o["pattern"] for o in of_type(held, "indicator")}
