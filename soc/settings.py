@@ -658,8 +658,6 @@ SharingWhen = Literal["handoff", "close", "approval", "never"]
 class SharingTarget(_Section):
     """A TAXII 2.1 collection the SOC pushes shared incidents to."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
-    """Short name, in job ids and the audit trail (e.g. `national`)."""
     display_name: str = Field("the national platform", max_length=200)
     """How the English UI names it: "Shared with <display_name> at ..."."""
     display_name_vi: str = Field("Nền tảng quốc gia", max_length=200)
@@ -669,8 +667,8 @@ class SharingTarget(_Section):
     user: str | None = None
     """HTTP Basic user; empty: no authentication."""
     password: SecretStr | None = None
-    """HTTP Basic password (set it with `SOC_SHARING__TARGETS__<n>__PASSWORD` or the
-    config file; never returned by the API)."""
+    """HTTP Basic password (set it with `SOC_SHARING__TARGETS__<name>__PASSWORD` or in the
+    config file readable by the service only; never returned by the API)."""
     verify_tls: bool = True
     """Check the server's certificate."""
     timeout_s: float = Field(30.0, gt=0)
@@ -708,8 +706,9 @@ class SharingSettings(_Section):
 
     enabled: bool = True
     """Whether this process runs the sharing watch and sender (any number may)."""
-    targets: list[SharingTarget] = Field(default_factory=list)
-    """The TAXII 2.1 collections shares go to."""
+    targets: dict[str, SharingTarget] = Field(default_factory=dict)
+    """Name (letters, digits, `_.-`; in job ids and the audit trail) -> a TAXII 2.1
+    collection shares go to."""
     tenants: dict[str, SharingPolicy] = Field(default_factory=dict)
     """Tenant -> its policy; `*` for the tenants not named. A tenant with none: `never`."""
     watch_s: float = Field(2.0, gt=0)
@@ -732,13 +731,14 @@ class SharingSettings(_Section):
         return self.tenants.get(tenant) or self.tenants.get(ALL_TENANTS) or SharingPolicy()
 
     def target(self, name: str) -> SharingTarget | None:
-        return next((t for t in self.targets if t.name == name), None)
+        return self.targets.get(name)
 
     @model_validator(mode="after")
     def _targets_known(self) -> SharingSettings:
-        names = {t.name for t in self.targets}
-        if len(names) != len(self.targets):
-            raise ValueError("sharing.targets: two targets have the same name")
+        names = set(self.targets)
+        for name in names:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
+                raise ValueError(f"sharing.targets: invalid name {name!r}")
         for tenant, policy in self.tenants.items():
             unknown = set(policy.targets) - names
             if unknown:

@@ -1,13 +1,14 @@
 """Personal data out of a STIX bundle, as a tenant's sharing policy asks (``redact``).
 
-Left out: ``user-account`` objects (account names), addresses (``ipv4-addr``,
+Left out: ``user-account`` objects (account names); addresses (``ipv4-addr``,
 ``ipv6-addr``) that are private (RFC 1918, loopback, link-local, unique local...) or in
-the tenant's ``internal_networks``, URLs on such an address, and hosts (``identity`` of
-class ``system``: the SOC's own machines), with the indicators ``based-on`` them and
-every relationship that names a left-out object. Their values, and any other internal IPv4 address, are replaced
-by ``[redacted]`` in the names and descriptions of what remains (an incident's title
-that quotes an account or an address). The result is a function of the bundle and the
-policy: the same incident redacts to the same objects, so versions stay stable.
+the tenant's ``internal_networks``, and URLs on such an address; hosts (``identity`` of
+class ``system``: the SOC's own machines). The indicators ``based-on`` them and every
+relationship that names a left-out object go too. Their values, and any other internal
+IPv4 address, read ``[redacted]`` in the names and descriptions of what remains (an
+incident's title that quotes an account or an address). The result is a function of the
+bundle and the policy: the same incident redacts to the same objects, so versions stay
+stable.
 """
 
 from __future__ import annotations

@@ -141,13 +141,13 @@ class ShareSender:
         sent_before: set[tuple[str, str]] = set()
         for obj in objects:
             key = (str(obj["id"]), object_version(obj))
-            state = await self.shares.ledger_state(target.name, *key)
+            state = await self.shares.ledger_state(job.target, *key)
             if state == "accepted":
                 continue
             if state == "sent":
                 sent_before.add(key)
             else:
-                await self.shares.mark(job.tenant, target.name, obj, "sent", now)
+                await self.shares.mark(job.tenant, job.target, obj, "sent", now)
             new.append(obj)
         if not new:
             return await self._shared(job, incident, objects, target, status_id=None, sent=0)
@@ -159,7 +159,7 @@ class ShareSender:
             held_anyway = key in sent_before or not key[1] or obj["type"] == "marking-definition"
             ok = result.was_accepted(key) or (result.was_present(key) and held_anyway)
             if ok:
-                await self.shares.mark(job.tenant, target.name, obj, "accepted", utcnow())
+                await self.shares.mark(job.tenant, job.target, obj, "accepted", utcnow())
                 accepted += 1
             elif (failure := result.failure(key)) is not None:
                 problems.append(f"{key[0]}: {failure}")
@@ -167,7 +167,7 @@ class ShareSender:
                 problems.append(f"{key[0]}: the server holds another copy of this version")
             else:
                 problems.append(f"{key[0]}: pending")
-        SHARED_OBJECTS.labels(target=target.name).inc(accepted)
+        SHARED_OBJECTS.labels(target=job.target).inc(accepted)
         job = job.model_copy(
             update={
                 "status_id": result.status_id,
@@ -200,7 +200,7 @@ class ShareSender:
             Follow(
                 tenant=job.tenant,
                 incident=incident.id,
-                target=target.name,
+                target=job.target,
                 updated=incident.updated,
                 shared_at=now,
             )
@@ -215,14 +215,14 @@ class ShareSender:
                 }
             )
         )
-        SHARES.labels(target=target.name, result="shared").inc()
+        SHARES.labels(target=job.target, result="shared").inc()
         if sent or job.trigger != "update":
             await self._audit(job, incident, "shared", {"sent_now": sent})
         log.info(
             "incident shared",
             extra={
                 "incident": incident.id,
-                "target": target.name,
+                "target": job.target,
                 "sent": sent,
                 "status_id": status_id,
             },

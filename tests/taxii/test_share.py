@@ -59,16 +59,15 @@ async def store(
 def settings_for(server: Medallion, when: str = "handoff", redact: bool = True) -> SharingSettings:
     return SharingSettings.model_validate(
         {
-            "targets": [
-                {
-                    "name": "national",
+            "targets": {
+                "national": {
                     "display_name": "the national platform",
                     "collection_url": server.collection_url(ALIAS),
                     "user": server.user,
                     "password": server.password,
                     "timeout_s": 5,
                 }
-            ],
+            },
             "tenants": {
                 TENANT: {
                     "when": when,
