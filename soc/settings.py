@@ -724,6 +724,8 @@ class SharingSettings(_Section):
     """A sender's claim on a share; taken over after this (the sender died)."""
     status_wait_s: float = Field(60.0, gt=0)
     """How long the TAXII status resource is polled for a final answer in one attempt."""
+    update_check_s: float = Field(30.0, gt=0)
+    """How often the incidents shared in the last `follow_days` are checked for changes."""
     follow_days: float = Field(30.0, gt=0)
     """A shared incident changed within this many days of its last share is shared again."""
 

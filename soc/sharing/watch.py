@@ -5,14 +5,15 @@ watch, soc.stages.notify) and enqueues one job per (entry, target) for the entri
 tenant's policy shares on: ``incident.hand_off`` (``when: handoff``), ``incident.close``
 (``when: close``) and ``incident.share_approved`` (a lead's approval, under any policy
 but ``never``). A drill's incident is never shared. It also looks at the incidents shared
-in the last ``follow_days``: one changed since its last share (alerts folded in, status,
-TLP...) gets an ``update`` job, which sends the new versions. Job ids come from the entry's
+in the last ``follow_days`` (every ``update_check_s``): one changed since its last share
+(alerts folded in, status, TLP...) gets an ``update`` job, which sends the new versions. Job ids come from the entry's
 seq (or the incident's ``updated``), so a replayed entry or a second watch enqueues
 nothing new. :class:`ShareSend` runs the sender (soc.sharing.sender).
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from soc.audit import AuditEntry
@@ -49,10 +50,13 @@ class ShareWatch(PeriodicStage):
         self.settings = settings
         self.interval_s = settings.watch_s
         self._cursor: int | None = None
+        self._next_update_check = 0.0
 
     async def tick(self) -> None:
         await self.read_trail()
-        await self.check_updates()
+        if time.monotonic() >= self._next_update_check:
+            await self.check_updates()
+            self._next_update_check = time.monotonic() + self.settings.update_check_s
 
     async def cursor(self) -> int:
         if self._cursor is None:

@@ -95,7 +95,14 @@ def test_roles_see_only_their_actions(soc: Stack, new_page: NewPage, screens: Sc
     viewer.goto(f"{soc.url}/ui/#/incidents/{first_incident(soc, TENANT_B)}")
     expect(viewer.get_by_test_id("timeline-item").first).to_be_visible()
     expect(viewer.get_by_test_id("incident-actions").locator("button")).to_have_count(0)
-    for testid in ["comment-form", "assign-form", "verdict-select", "evidence-download"]:
+    for testid in [
+        "comment-form",
+        "assign-form",
+        "verdict-select",
+        "evidence-download",
+        "tlp-select",
+        "share-approve",
+    ]:
         expect(viewer.get_by_test_id(testid)).to_have_count(0)
     screens(viewer, "viewer-incident")
 
