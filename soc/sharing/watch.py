@@ -1,14 +1,14 @@
 """The sharing stages: the watch enqueues share jobs, the sender sends them.
 
-:class:`ShareWatch` reads the audit trail from a shared cursor (like the notification
-watch, soc.stages.notify) and enqueues one job per (entry, target) for the entries the
-tenant's policy shares on: ``incident.hand_off`` (``when: handoff``), ``incident.close``
-(``when: close``) and ``incident.share_approved`` (a lead's approval, under any policy
-but ``never``). A drill's incident is never shared. It also looks at the incidents shared
-in the last ``follow_days`` (every ``update_check_s``): one changed since its last share
-(alerts folded in, status, TLP...) gets an ``update`` job, which sends the new versions. Job ids come from the entry's
-seq (or the incident's ``updated``), so a replayed entry or a second watch enqueues
-nothing new. :class:`ShareSend` runs the sender (soc.sharing.sender).
+:class:`ShareWatch` reads the audit trail from a shared cursor (like the notification watch,
+soc.stages.notify) and enqueues one job per (entry, target) for the entries the tenant's
+policy shares on: ``incident.hand_off`` (``when: handoff``), ``incident.close`` (``when:
+close``) and ``incident.share_approved`` (a lead's approval, under any policy but
+``never``). A drill's incident is never shared. It also looks at the incidents shared in the
+last ``follow_days`` (every ``update_check_s``): one changed since its last share (alerts
+folded in, status, TLP...) gets an ``update`` job, which sends the new versions. Job ids
+come from the entry's seq (or the incident's ``updated``), so a replayed entry or a second
+watch enqueues nothing new. :class:`ShareSend` runs the sender (soc.sharing.sender).
 """
 
 from __future__ import annotations
