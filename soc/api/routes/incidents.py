@@ -342,6 +342,7 @@ async def evidence(incident_id: str, principal: PrincipalDep, service: ServiceDe
         actor=principal.name,
         rules_dirs=service.settings.detect.rules,
         catalog=service.catalog,
+        tlp=incident.tlp or service.settings.sharing.policy(incident.tenant).default_tlp,
     )
     return Response(
         export.data,
