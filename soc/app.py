@@ -10,6 +10,7 @@
     retention job: what no retention period covers any more -> deleted
     notify watch: audit trail, deadlines -> outbox; notify sender: outbox -> mail, webhooks
     intel poll: TAXII 2.1 collections (intel.feeds) -> indicators (soc.intel)
+    share watch: audit trail, shared incidents -> share jobs; share sender -> TAXII 2.1
     source (<prefix>.ingest.<tenant> on Kafka) -> ingest bridge -> bus (events, deadletters)
 
 `soc run` runs every part in one process; `soc api`, `soc detect` and `soc correlate`
@@ -58,6 +59,10 @@ from soc.security.ratelimit import LoginGuard, RateLimiter
 from soc.security.tokens import Tokens
 from soc.security.users import UserStore
 from soc.settings import ApiKey, Settings
+from soc.sharing.desk import SharingDesk
+from soc.sharing.jobs import Shares
+from soc.sharing.sender import ShareSender
+from soc.sharing.watch import ShareSend, ShareWatch
 from soc.sources.book import SourceBook
 from soc.stages.bridge import KafkaBridge, accepted_tenants
 from soc.stages.correlate import Correlator
@@ -106,6 +111,7 @@ class Service:
         drills: bool = True,
         notify: bool = True,
         intel: bool = True,
+        sharing: bool = True,
     ) -> None:
         self.settings = settings
         self.keys = KeyRing(settings.auth.api_keys)
@@ -157,6 +163,21 @@ class Service:
             self._stages += [
                 NotifyWatch(records=self.store, cases=self.cases, notifier=self.notifier),
                 NotifySender(self.sender),
+            ]
+        self.shares = Shares(self.store)
+        self.share_sender = ShareSender(
+            self.store,
+            self.cases,
+            settings.sharing,
+            rules_dirs=settings.detect.rules,
+            catalog=self.catalog,
+        )
+        self.sharing = SharingDesk(self.cases, self.shares, settings.sharing)
+        """Sharing out by policy (soc.sharing): approvals and an incident's shares."""
+        if sharing and settings.sharing.enabled:
+            self._stages += [
+                ShareWatch(records=self.store, cases=self.cases, settings=settings.sharing),
+                ShareSend(self.share_sender),
             ]
         if drills and settings.drills.run:
             scenarios = self.drills.scenarios

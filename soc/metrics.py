@@ -101,6 +101,14 @@ NOTIFICATIONS = Counter(
 NOTIFICATIONS_QUEUED = Counter(
     "soc_notifications_queued_total", "Notifications put in the outbox, by trigger", ["trigger"]
 )
+SHARES = Counter(
+    "soc_shares_total",
+    "Share attempts to TAXII targets, by target and result (shared, failed, withheld)",
+    ["target", "result"],
+)
+SHARED_OBJECTS = Counter(
+    "soc_shared_objects_total", "STIX object versions a TAXII target accepted", ["target"]
+)
 EVENTS_STORED = Counter("soc_events_stored_total", "Events the event sink made durable")
 EVENT_STORE_LATENCY = Histogram(
     "soc_event_store_latency_seconds",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -35,6 +36,8 @@ from soc.errors import ConfigError
 
 Role = Literal["ingest", "viewer", "analyst", "lead", "responder", "admin", "taxii"]
 ALL_TENANTS = "*"
+Tlp = Literal["clear", "green", "amber", "amber+strict", "red"]
+"""Traffic Light Protocol 2.0 (FIRST): who may see it beyond the SOC."""
 UNSAFE_SECRETS = frozenset({"", "changethis", "changeme", "secret", "development"})
 
 
@@ -649,10 +652,6 @@ class NotifySettings(_Section):
     attempt (the audit trail keeps each attempt)."""
 
 
-TlpName = Literal["clear", "green", "amber", "amber+strict", "red"]
-"""Traffic Light Protocol 2.0 (as soc.intel.models.Tlp)."""
-
-
 class FeedSettings(_Section):
     """One TAXII 2.1 collection the SOC takes indicators from (soc.stages.intel_poll)."""
 
@@ -670,7 +669,7 @@ class FeedSettings(_Section):
     `password`."""
     interval_s: float = Field(3600.0, gt=0)
     """How often the collection is polled (a failed poll is tried again at the next)."""
-    tlp: TlpName = "amber"
+    tlp: Tlp = "amber"
     """TLP of the feed's indicators that carry no TLP marking."""
     confidence: int | None = Field(None, ge=0, le=100)
     """Confidence of the feed's indicators that carry none."""
@@ -717,6 +716,102 @@ class IntelSettings(_Section):
         return self
 
 
+SharingWhen = Literal["handoff", "close", "approval", "never"]
+
+
+class SharingTarget(_Section):
+    """A TAXII 2.1 collection the SOC pushes shared incidents to."""
+
+    display_name: str = Field("the national platform", max_length=200)
+    """How the English UI names it: "Shared with <display_name> at ..."."""
+    display_name_vi: str = Field("Nền tảng quốc gia", max_length=200)
+    """How the Vietnamese UI names it: "Đã chia sẻ với <display_name_vi> lúc ..."."""
+    collection_url: str = Field(pattern=r"^https?://")
+    """The collection's URL (`.../api-root/collections/<id>/`)."""
+    user: str | None = None
+    """HTTP Basic user; empty: no authentication."""
+    password: SecretStr | None = None
+    """HTTP Basic password (set it with `SOC_SHARING__TARGETS__<name>__PASSWORD` or in the
+    config file readable by the service only; never returned by the API)."""
+    verify_tls: bool = True
+    """Check the server's certificate."""
+    timeout_s: float = Field(30.0, gt=0)
+    """Time one TAXII request may take."""
+
+
+class SharingPolicy(_Section):
+    """What a tenant shares, when, and with whom."""
+
+    when: SharingWhen = "never"
+    """`handoff`: when an incident is handed off; `close`: when it is closed; `approval`:
+    when a lead approves (`POST /api/v1/incidents/{id}/share`); `never`."""
+    redact: bool = True
+    """Leave out personal data: account names and internal addresses (RFC 1918 and other
+    private ranges, and `internal_networks`), with their indicators, and mask them in
+    titles and descriptions."""
+    internal_networks: list[str] = Field(default_factory=list)
+    """The tenant's own networks (CIDR) besides the private ranges, redacted too."""
+
+    @field_validator("internal_networks")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad one
+        return value
+
+    default_tlp: Tlp = "amber"
+    """TLP of an incident no analyst has set one on."""
+    targets: list[str] = Field(default_factory=list)
+    """Names of `sharing.targets` this tenant shares with."""
+
+
+class SharingSettings(_Section):
+    """Sharing incidents out as STIX 2.1 over TAXII 2.1 (soc.sharing)."""
+
+    enabled: bool = True
+    """Whether this process runs the sharing watch and sender (any number may)."""
+    targets: dict[str, SharingTarget] = Field(default_factory=dict)
+    """Name (letters, digits, `_.-`; in job ids and the audit trail) -> a TAXII 2.1
+    collection shares go to."""
+    tenants: dict[str, SharingPolicy] = Field(default_factory=dict)
+    """Tenant -> its policy; `*` for the tenants not named. A tenant with none: `never`."""
+    watch_s: float = Field(2.0, gt=0)
+    """How often the audit trail and shared incidents are read for shares to make."""
+    send_s: float = Field(1.0, gt=0)
+    """How often due shares are sent."""
+    retry_min_s: float = Field(5.0, gt=0)
+    """First wait after a failed share; doubled after each failure."""
+    retry_max_s: float = Field(600.0, gt=0)
+    """Longest wait between two tries (a share is never given up: it waits for the
+    server)."""
+    claim_s: float = Field(300.0, gt=0)
+    """A sender's claim on a share; taken over after this (the sender died)."""
+    status_wait_s: float = Field(60.0, gt=0)
+    """How long the TAXII status resource is polled for a final answer in one attempt."""
+    update_check_s: float = Field(30.0, gt=0)
+    """How often the incidents shared in the last `follow_days` are checked for changes."""
+    follow_days: float = Field(30.0, gt=0)
+    """A shared incident changed within this many days of its last share is shared again."""
+
+    def policy(self, tenant: str) -> SharingPolicy:
+        return self.tenants.get(tenant) or self.tenants.get(ALL_TENANTS) or SharingPolicy()
+
+    def target(self, name: str) -> SharingTarget | None:
+        return self.targets.get(name)
+
+    @model_validator(mode="after")
+    def _targets_known(self) -> SharingSettings:
+        names = set(self.targets)
+        for name in names:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
+                raise ValueError(f"sharing.targets: invalid name {name!r}")
+        for tenant, policy in self.tenants.items():
+            unknown = set(policy.targets) - names
+            if unknown:
+                raise ValueError(f"sharing.tenants.{tenant}: unknown targets {sorted(unknown)}")
+        return self
+
+
 class SampleSettings(_Section):
     replay_on_start: bool = False
     """Replay the bundled sample of recorded events at start (`make run` turns it on)."""
@@ -752,6 +847,7 @@ class Settings(BaseSettings):
     sources: SourcesSettings = SourcesSettings()
     notify: NotifySettings = NotifySettings()
     intel: IntelSettings = IntelSettings()
+    sharing: SharingSettings = SharingSettings()
 
     @model_validator(mode="after")
     def _bridge_needs_kafka(self) -> Settings:

@@ -95,6 +95,7 @@ Phiên bản luật
 
 
 _TLP = {
+    "clear": ("may be shared freely.", "có thể chia sẻ tự do."),
     "white": ("may be shared freely.", "có thể chia sẻ tự do."),
     "green": (
         "may be shared within the community, not published.",
@@ -103,6 +104,10 @@ _TLP = {
     "amber": (
         "share only with those who need it to act on this incident.",
         "chỉ chia sẻ với người cần biết để xử lý sự cố này.",
+    ),
+    "amber+strict": (
+        "share only within the recipient's own organization, with those who need it.",
+        "chỉ chia sẻ trong nội bộ tổ chức nhận, với người cần biết.",
     ),
     "red": ("for the named recipients only.", "chỉ dành cho người nhận được chỉ định."),
 }

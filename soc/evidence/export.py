@@ -105,15 +105,7 @@ async def export_stix(
     tlp: TlpLevel = "amber",
 ) -> dict[str, Any]:
     """The incident's STIX 2.1 bundle (soc.evidence.stix); the export is audited."""
-    alerts, events, rules = await _records_of(store, incident, rules_dirs, catalog)
-    bundle = stix_bundle(
-        incident,
-        observables=incident.observables,
-        alerts=alerts,
-        rules=list(rules.values()),
-        events=events,
-        tlp=tlp,
-    )
+    bundle = await build_stix(store, incident, rules_dirs=rules_dirs, catalog=catalog, tlp=tlp)
     exported = {
         "format": "stix-2.1",
         "objects": len(bundle["objects"]),
@@ -124,6 +116,27 @@ async def export_stix(
         Change.of(incident, actor=actor, action="export", time=now or utcnow(), after=exported)
     )
     return bundle
+
+
+async def build_stix(
+    store: Store,
+    incident: Incident,
+    *,
+    rules_dirs: Sequence[Path | str],
+    catalog: RuleCatalog | None = None,
+    tlp: TlpLevel = "amber",
+) -> dict[str, Any]:
+    """The incident's STIX 2.1 bundle, not audited (the caller audits what it does with it:
+    an export, or a share, soc.sharing)."""
+    alerts, events, rules = await _records_of(store, incident, rules_dirs, catalog)
+    return stix_bundle(
+        incident,
+        observables=incident.observables,
+        alerts=alerts,
+        rules=list(rules.values()),
+        events=events,
+        tlp=tlp,
+    )
 
 
 async def _records_of(

@@ -42,7 +42,14 @@ incident's, the rule's or a fixed epoch, never the clock: the same incident
 exports the same bytes. Objects shared between incidents (the SOC, hosts,
 attack patterns, rules) have the same id and content in every export.
 What the incident contributes is marked TLP:AMBER unless another level is asked
-for; the SOC's identity and the ATT&CK patterns, public, carry no marking.
+for, with the TLP 2.0 marking definitions OASIS publishes (extension
+``extension-definition--60a3c5c5-...``; the definition is in the bundle); the
+SOC's identity and the ATT&CK patterns, public, carry no marking.
+
+**Versions.** The incident, the report, the incident's indicators and its
+relationships keep their ids and take the incident's ``updated`` as ``modified``:
+a changed incident exports new versions of the same objects, as STIX versioning
+asks (soc.sharing sends them again).
 """
 
 from __future__ import annotations
@@ -55,7 +62,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import stix2
 from stix2 import v21
 from stix2.exceptions import STIXError
 
@@ -73,13 +79,38 @@ NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:soc:cong-an-thanh-pho-hue:stix")
 """UUIDv5 namespace of the SOC's STIX ids."""
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 """``created`` of objects shared by every export (the SOC, hosts, attack patterns)."""
-TLP = {
-    "white": stix2.TLP_WHITE,
-    "green": stix2.TLP_GREEN,
-    "amber": stix2.TLP_AMBER,
-    "red": stix2.TLP_RED,
+TLP2_EXTENSION = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
+"""OASIS's TLP 2.0 marking extension (cti-stix-common-objects, tlp-2.0)."""
+TLP2_IDS = {
+    "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    "green": "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    "amber": "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
 }
-TlpLevel = Literal["white", "green", "amber", "red"]
+"""The published TLP 2.0 marking definitions' ids."""
+TlpLevel = Literal["clear", "white", "green", "amber", "amber+strict", "red"]
+"""TLP 2.0 levels; ``white`` (TLP 1.0) is read as ``clear``."""
+
+
+def tlp_level(tlp: str) -> str:
+    """The TLP 2.0 name of ``tlp`` (``white`` -> ``clear``)."""
+    return "clear" if tlp == "white" else tlp
+
+
+def tlp_marking(tlp: str) -> dict[str, Any]:
+    """The TLP 2.0 marking-definition object of ``tlp``, as OASIS publishes it."""
+    level = tlp_level(tlp)
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": TLP2_IDS[level],
+        "created": "2022-10-01T00:00:00.000Z",
+        "name": f"TLP:{level.upper()}",
+        "extensions": {TLP2_EXTENSION: {"extension_type": "property-extension", "tlp_2_0": level}},
+    }
+
+
 HASH_ALGORITHMS = {32: "MD5", 40: "SHA-1", 64: "SHA-256"}
 
 _TECHNIQUE = re.compile(r"attack\.(t\d{4}(?:\.\d{3})?)", re.IGNORECASE)
@@ -189,7 +220,8 @@ class _Builder:
 
     def __init__(self, incident: Incident, *, tlp: TlpLevel, organization: str) -> None:
         self.incident = incident
-        self.marking = TLP[tlp]
+        self.marking_level = tlp_level(tlp)
+        self.marking = TLP2_IDS[self.marking_level]
         self.created = _ms(incident.created)
         self.modified = max(_ms(incident.updated), self.created)
         self.identity = v21.Identity(
@@ -375,7 +407,7 @@ class _Builder:
             object_refs=sorted(everything),
             **self._sdo(),
         )
-        objects = [self.marking, report, *(everything[k] for k in sorted(everything))]
-        dicts = [json.loads(o.serialize()) for o in objects]
+        objects = [report, *(everything[k] for k in sorted(everything))]
+        dicts = [tlp_marking(self.marking_level), *(json.loads(o.serialize()) for o in objects)]
         bundle_id = f"bundle--{uuid.uuid5(NAMESPACE, canonical_json(dicts))}"
         return {"type": "bundle", "id": bundle_id, "objects": dicts}

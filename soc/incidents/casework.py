@@ -18,6 +18,7 @@ from soc.incidents.errors import InvalidOperation
 from soc.incidents.lifecycle import Outcome
 from soc.incidents.models import Actor, Change, Comment, Incident, Verdict
 from soc.incidents.permissions import Action, check
+from soc.settings import Tlp
 
 TAG = re.compile(r"[\w.:/-]{1,100}")
 """A tag: word characters and ``.:/-``, e.g. ``attack.t1003.001`` or ``case:2026-114``."""
@@ -106,3 +107,13 @@ def comment(incident: Incident, text: str, *, actor: Actor, now: datetime) -> Co
         note,
         comment_change(incident, note, actor=actor.name),
     )
+
+
+def set_tlp(incident: Incident, tlp: Tlp, *, actor: Actor, now: datetime) -> Outcome:
+    """Set the TLP the incident is shared under (allowed in any status: a closed incident
+    may still be shared, or withheld by RED)."""
+    check(actor, Action.tlp, incident)
+    if incident.tlp == tlp:
+        raise InvalidOperation(f"the incident is already TLP:{tlp.upper()}")
+    after = rebuild(incident, tlp=tlp, updated=now)
+    return Outcome(after, change(incident, after, actor=actor.name, action="tlp", time=now))

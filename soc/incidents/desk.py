@@ -35,6 +35,7 @@ from soc.incidents.retention import EXPIRED_ACTION
 from soc.models import Alert, AlertStatus, Event, utcnow
 from soc.security.principal import Principal
 from soc.security.roles import Forbidden, UserPrincipal, can, scope, unit_of
+from soc.settings import Tlp
 from soc.store import Store
 
 SYSTEM = "system"
@@ -77,6 +78,7 @@ def actions_for(actor: Actor, incident: Incident) -> list[Action]:
         Action.tag,
         Action.merge,
         Action.move_alerts,
+        Action.tlp,
     }
     if incident.status.is_closed:
         possible -= {Action.assign, Action.tag, Action.merge, Action.move_alerts}
@@ -169,6 +171,13 @@ class Desk:
     ) -> Incident:
         incident = await self._for_write(principal, incident_id, version)
         outcome = casework.assign(incident, assignee, actor=actor_of(principal), now=self._now())
+        return await self._save(outcome.incident, outcome.change)
+
+    async def set_tlp(
+        self, principal: Principal, incident_id: str, tlp: Tlp, *, version: int
+    ) -> Incident:
+        incident = await self._for_write(principal, incident_id, version)
+        outcome = casework.set_tlp(incident, tlp, actor=actor_of(principal), now=self._now())
         return await self._save(outcome.incident, outcome.change)
 
     async def verdict(

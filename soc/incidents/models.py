@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from soc.audit import AuditEntry, seal
 from soc.models import Severity, UtcDatetime, canonical_json, digest
-from soc.settings import TENANT_NAME, Role
+from soc.settings import TENANT_NAME, Role, Tlp
 
 UNIT_NAME = TENANT_NAME
 """A response unit's name: letters, digits, ``_.-``, up to 100 characters."""
@@ -174,6 +174,9 @@ class Incident(BaseModel):
     observables: list[Observable] = Field(default_factory=list)
     drill: str | None = None
     """The drill whose alerts it groups (their ``drill``); ``None``: a live incident."""
+    tlp: Tlp | None = None
+    """Traffic Light Protocol 2.0 level an analyst set for sharing it; ``None``: the
+    tenant's sharing policy's ``default_tlp``. RED never leaves the SOC."""
     version: int = Field(0, ge=0)
     """The stored version it was read at (0: not stored yet); a write names it and
     fails with a conflict if someone changed the incident in between."""

@@ -46,6 +46,8 @@ class Action(StrEnum):
     tag = "tag"
     merge = "merge"
     move_alerts = "move_alerts"
+    tlp = "tlp"
+    """Set the incident's TLP (what sharing may send, soc.sharing)."""
     # Per tenant, not per incident
     suppress = "suppress"
 
@@ -65,6 +67,7 @@ _ANALYST = frozenset(
         _A.tag,
         _A.merge,
         _A.move_alerts,
+        _A.tlp,
     }
 )
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from soc.models import UtcDatetime, utcnow
-from soc.settings import ALL_TENANTS
+from soc.settings import ALL_TENANTS, Tlp
 
-Tlp = Literal["clear", "green", "amber", "amber+strict", "red"]
-"""Traffic Light Protocol 2.0 (FIRST): who may see it beyond the SOC."""
+__all__ = ["Indicator", "IndicatorType", "Tlp"]
 
 
 class IndicatorType(StrEnum):

@@ -300,6 +300,7 @@ DENIED: dict[tuple[str, str], list[Call]] = {
     ("GET", "/api/v1/incidents/{incident_id}/timeline"): [_get("/api/v1/incidents/{b}/timeline")],
     ("GET", "/api/v1/incidents/{incident_id}/evidence"): [_get("/api/v1/incidents/{b}/evidence")],
     ("GET", "/api/v1/incidents/{incident_id}/stix"): [_get("/api/v1/incidents/{b}/stix")],
+    ("GET", "/api/v1/incidents/{incident_id}/shares"): [_get("/api/v1/incidents/{b}/shares")],
     # Asking for the other tenant by filter is refused.
     ("GET", "/api/v1/alerts"): [_get("/api/v1/alerts", tenant=B)],
     ("GET", "/api/v1/events"): [_get("/api/v1/events", tenant=B)],
@@ -417,6 +418,13 @@ DENIED: dict[tuple[str, str], list[Call]] = {
     ],
     ("PUT", "/api/v1/incidents/{incident_id}/assignee"): [
         _post("/api/v1/incidents/{b}/assignee", lambda w: {"assignee": "me", **_v(w)}, "PUT")
+    ],
+    ("PUT", "/api/v1/incidents/{incident_id}/tlp"): [
+        _post("/api/v1/incidents/{b}/tlp", lambda w: {"tlp": "clear", **_v(w)}, "PUT")
+    ],
+    ("POST", "/api/v1/incidents/{incident_id}/share"): [
+        _post("/api/v1/incidents/{b}/share", lambda w: {}, who="lead_ioc"),
+        _post("/api/v1/incidents/{b}/share", lambda w: {}),  # an analyst may not approve
     ],
     ("POST", "/api/v1/incidents/{incident_id}/verdicts"): [
         _post(

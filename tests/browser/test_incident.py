@@ -60,6 +60,14 @@ def test_assign_judge_and_export(
     assert stored["assignee"] == PEOPLE["analyst"].username
     screens(page, "assigned-and-judged")
 
+    # TLP:GREEN, set from the view; nothing shared yet (the stack's policy shares nothing).
+    with page.expect_response("**/tlp") as r:
+        page.get_by_test_id("tlp-select").select_option("green")
+    assert r.value.status == 200
+    expect(page.get_by_test_id("incident-tlp")).to_have_text("TLP:GREEN")
+    expect(page.get_by_test_id("incident-shares")).to_contain_text("Chưa chia sẻ ra ngoài SOC.")
+    assert soc.api(f"/incidents/{iid}")["incident"]["tlp"] == "green"
+
     # Evidence (a zip with its manifest) and STIX 2.1, fetched with the session token.
     with page.expect_download() as dl:
         page.get_by_test_id("evidence-download").click()
@@ -71,6 +79,8 @@ def test_assign_judge_and_export(
         page.get_by_test_id("stix-download").click()
     bundle = json.loads(Path(dl.value.path()).read_bytes())
     assert bundle["type"] == "bundle" and bundle["objects"]
+    [marking] = [o for o in bundle["objects"] if o["type"] == "marking-definition"]
+    assert marking["name"] == "TLP:GREEN"
     assert dl.value.suggested_filename == f"incident-{iid}.stix.json"
     expect(page.get_by_test_id("toast-ok").last).to_contain_text("incident-")
     screens(page, "exported")
@@ -85,7 +95,14 @@ def test_roles_see_only_their_actions(soc: Stack, new_page: NewPage, screens: Sc
     viewer.goto(f"{soc.url}/ui/#/incidents/{first_incident(soc, TENANT_B)}")
     expect(viewer.get_by_test_id("timeline-item").first).to_be_visible()
     expect(viewer.get_by_test_id("incident-actions").locator("button")).to_have_count(0)
-    for testid in ["comment-form", "assign-form", "verdict-select", "evidence-download"]:
+    for testid in [
+        "comment-form",
+        "assign-form",
+        "verdict-select",
+        "evidence-download",
+        "tlp-select",
+        "share-approve",
+    ]:
         expect(viewer.get_by_test_id(testid)).to_have_count(0)
     screens(viewer, "viewer-incident")
 

@@ -20,6 +20,9 @@ from soc.incidents.lifecycle import Command
 from soc.incidents.models import Comment, Incident, IncidentStatus, Verdict
 from soc.models import DRILLS_HELP, AlertStatus, Drills, Severity
 from soc.security.roles import scope
+from soc.settings import Tlp
+from soc.sharing.desk import Approval
+from soc.sharing.models import ShareView
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -66,6 +69,16 @@ class CommentRequest(BaseModel):
 
 class AssignRequest(Versioned):
     assignee: str | None = Field(None, max_length=200, examples=["nguyen.van.an"])
+
+
+class TlpRequest(Versioned):
+    tlp: Tlp = Field(description="TLP 2.0: clear, green, amber, amber+strict or red (never shared)")
+
+
+class ShareRequest(BaseModel):
+    targets: list[str] | None = Field(
+        None, max_length=20, description="Sharing targets to approve; empty: all of the policy's"
+    )
 
 
 class VerdictRequest(Versioned):
@@ -188,6 +201,55 @@ async def assign(
     )
 
 
+@router.put(
+    "/{incident_id}/tlp",
+    response_model=Incident,
+    summary="Set the incident's TLP (what sharing may send; RED is never shared)",
+    responses=_WRITE,
+)
+async def set_tlp(
+    incident_id: str, body: TlpRequest, principal: PrincipalDep, service: ServiceDep
+) -> Incident:
+    return await service.marks.scrub(
+        principal,
+        await service.desk.set_tlp(principal, incident_id, body.tlp, version=body.version),
+    )
+
+
+@router.post(
+    "/{incident_id}/share",
+    response_model=Approval,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Approve sharing the incident with the tenant's TAXII targets (a lead)",
+    responses={
+        **_WRITE,
+        422: {"description": "the policy shares nothing, the incident is TLP:RED or a drill's"},
+    },
+)
+async def approve_share(
+    incident_id: str,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    body: Annotated[ShareRequest | None, Body()] = None,
+) -> Approval:
+    scope(principal, "sharing:approve")
+    incident = await service.desk.get(principal, incident_id)
+    return await service.sharing.approve(principal, incident, body.targets if body else None)
+
+
+@router.get(
+    "/{incident_id}/shares",
+    response_model=list[ShareView],
+    summary="Where the incident was shared (or is being shared), oldest first",
+    responses=_NOT_FOUND,
+)
+async def list_shares(
+    incident_id: str, principal: PrincipalDep, service: ServiceDep
+) -> list[ShareView]:
+    incident = await service.desk.get(principal, incident_id)
+    return await service.sharing.shares(incident)
+
+
 @router.post(
     "/{incident_id}/verdicts",
     response_model=Incident,
@@ -280,6 +342,7 @@ async def evidence(incident_id: str, principal: PrincipalDep, service: ServiceDe
         actor=principal.name,
         rules_dirs=service.settings.detect.rules,
         catalog=service.catalog,
+        tlp=incident.tlp or service.settings.sharing.policy(incident.tenant).default_tlp,
     )
     return Response(
         export.data,
@@ -293,7 +356,8 @@ async def evidence(incident_id: str, principal: PrincipalDep, service: ServiceDe
 
 @router.get(
     "/{incident_id}/stix",
-    summary="A STIX 2.1 bundle of the incident's observables and indicators (TLP:AMBER)",
+    summary="A STIX 2.1 bundle of the incident's observables and indicators, marked with its "
+    "TLP (TLP 2.0; AMBER when none is set)",
     responses={**_NOT_FOUND, 200: {"content": {"application/stix+json;version=2.1": {}}}},
 )
 async def stix(incident_id: str, principal: PrincipalDep, service: ServiceDep) -> JSONResponse:
@@ -306,6 +370,7 @@ async def stix(incident_id: str, principal: PrincipalDep, service: ServiceDep) -
         actor=principal.name,
         rules_dirs=service.settings.detect.rules,
         catalog=service.catalog,
+        tlp=incident.tlp or service.settings.sharing.policy(incident.tenant).default_tlp,
     )
     return JSONResponse(
         bundle,

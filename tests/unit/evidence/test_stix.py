@@ -17,7 +17,7 @@ from soc.models import Alert
 from tests.unit.evidence.conftest import NOW, Case
 from tests.unit.incidents.conftest import Recording
 
-AMBER = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"
+AMBER = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"
 PAYLOAD_HOST = "10.0.5.13"
 
 

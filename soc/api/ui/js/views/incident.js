@@ -8,6 +8,7 @@ import { t } from '../i18n.js';
 import { can, currentUser } from '../session.js';
 import { on } from '../stream.js';
 import { timeEl } from '../time.js';
+import { renderShares, tlpField } from '../incident_sharing.js';
 import { drillBadge } from '../drills_common.js';
 import { hashOf, pivotHref, termFor } from '../explorer_query.js';
 import { breachFlags, incidentOf, itemsOf, pendingHandOff, versionOf, write } from '../incidents_common.js';
@@ -105,6 +106,7 @@ export async function render(main, { id }) {
   const handoffs = h('section', { class: 'panel', testid: 'incident-handoffs' });
   const timelineBox = h('section', { class: 'panel', testid: 'incident-timeline' }, h('h2', { i18n: 'incident.timeline' }), loading());
   const observables = h('section', { class: 'panel', testid: 'incident-observables' });
+  const shares = h('section', { class: 'panel', testid: 'incident-shares' });
   const comments = h('section', { class: 'panel', testid: 'incident-comments' });
   const view = h(
     'section',
@@ -113,7 +115,7 @@ export async function render(main, { id }) {
     changed, head, bar,
     h('div', { class: 'incident-cols' },
       h('div', { class: 'col-main' }, timelineBox),
-      h('div', { class: 'col-side' }, comments, handoffs, observables)),
+      h('div', { class: 'col-side' }, comments, handoffs, shares, observables)),
   );
   main.append(view);
 
@@ -134,6 +136,7 @@ export async function render(main, { id }) {
     renderBar(inc, actionNames(data));
     renderHandoffs(inc);
     renderObservables(inc);
+    renderShares(shares, path, () => send('/share', {}));
     renderComments(data.comments ?? [], actionNames(data).includes('comment'));
     if (timeline === null || timeline.count !== (inc.alert_count ?? inc.alerts?.length)) await loadTimeline(inc);
     else markVerdicts(inc);
@@ -155,6 +158,7 @@ export async function render(main, { id }) {
       inc.acknowledged_at ? ['field.acknowledged_at', timeEl(inc.acknowledged_at)] : null,
       inc.resolved_at ? ['field.resolved_at', timeEl(inc.resolved_at)] : null,
       inc.resolution ? ['incident.resolution', h('span', { testid: 'incident-resolution' }, inc.resolution)] : null,
+      ['incident.tlp', tlpField(inc, actionNames(data).includes('tlp'), (tlp) => send('/tlp', { tlp, version: versionOf(data) }, 'PUT'))],
       inc.merged_into ? ['incident.merged_into', h('a', { href: `#/incidents/${encodeURIComponent(inc.merged_into)}` }, inc.merged_into)] : null,
     ].filter(Boolean);
     fill(head, 
