@@ -27,6 +27,7 @@
     ├── NotFound                 no such record among the caller's tenants
     ├── DrillLost                (soc.drills.runner) a drill is no longer this runner's
     ├── SendFailed               (soc.notify.channels) a channel did not take a message
+    ├── PushFailed               (soc.sharing.taxii) a TAXII server did not take a share
     ├── IntelError               threat intelligence could not be taken in
     │   ├── IntelFormatError     (soc.intel.parse) a file or body no parser reads (.format)
     │   └── FeedError            (soc.stages.intel_poll) a TAXII feed could not be polled
@@ -35,6 +36,7 @@
     │   └── StoreError
     ├── ApiError                 (soc.api.errors) an HTTP answer with its own code; also
     │   └── RateLimited          a Starlette HTTPException, so FastAPI renders it
+    ├── TaxiiError               (soc.api.taxii) answered as a TAXII 2.1 error message
     └── ConnectorError           (connectors.errors) the connector agent's own tree
         ├── ConfigError          (connectors) a connector.yml refused (file:line: key: message)
         ├── ListenError          a push source cannot listen (address, TLS files)

@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
+from soc.errors import SocError
+
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
 API_ROOT = "soc"
@@ -96,7 +98,7 @@ class ErrorBody(BaseModel):
     details: dict[str, Any] | None = None
 
 
-class TaxiiError(Exception):
+class TaxiiError(SocError):
     """An error answered as a TAXII error message, with its status and headers."""
 
     def __init__(
