@@ -38,17 +38,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from detect import recorded_lines, to_event  # noqa: E402  (bench/detect.py)
+from detect import recorded_lines, to_event
 
-from soc.detect.engine import Engine  # noqa: E402
-from soc.detect.load import load_engine  # noqa: E402
-from soc.detect.rule import make_alert  # noqa: E402
-from soc.intel.alerts import indicator_alert  # noqa: E402
-from soc.intel.matcher import IndicatorMatcher  # noqa: E402
-from soc.intel.models import Indicator, IndicatorType  # noqa: E402
-from soc.intel.values import ADDRESS, DOMAIN, HASH, event_values  # noqa: E402
-from soc.models import Event  # noqa: E402
-from soc.settings import DetectSettings  # noqa: E402
+from soc.detect.engine import Engine
+from soc.detect.load import load_engine
+from soc.detect.rule import make_alert
+from soc.intel.alerts import indicator_alert
+from soc.intel.matcher import IndicatorMatcher
+from soc.intel.models import Indicator, IndicatorType
+from soc.intel.values import ADDRESS, DOMAIN, HASH, event_values
+from soc.models import Event
+from soc.settings import DetectSettings
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 TYPES = {ADDRESS: IndicatorType.ip, DOMAIN: IndicatorType.domain, HASH: IndicatorType.hash}
@@ -56,7 +56,9 @@ TLDS = ("com", "net", "org", "vn", "info", "xyz", "ru", "cn", "io", "top")
 
 
 def _label(rng: random.Random) -> str:
-    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(rng.randint(4, 12)))
+    return "".join(
+        rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(rng.randint(4, 12))
+    )
 
 
 def _public_v4(rng: random.Random) -> str:
@@ -189,9 +191,7 @@ def main() -> None:
 
     random_ones = indicators(args.indicators - 30)
     loaded = random_ones + planted(events)
-    build_s = min(
-        _timed(lambda: IndicatorMatcher(loaded, now=NOW, generation=1)) for _ in range(3)
-    )
+    build_s = min(_timed(lambda: IndicatorMatcher(loaded, now=NOW, generation=1)) for _ in range(3))
     matcher = IndicatorMatcher(loaded, now=NOW, generation=1)
     empty = IndicatorMatcher(now=NOW)
     kinds: dict[str, int] = {}

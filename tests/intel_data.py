@@ -55,13 +55,14 @@ def indicator(
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
 ) -> Indicator:
+    ident = Indicator.make_id(source, type, value)
     return Indicator(
-        id=Indicator.make_id(source, type, value),
+        id=ident,
         tenant=tenant,
         type=type,
         value=value,
         source=source,
-        stix_id=f"indicator--{Indicator.make_id(source, type, value)[4:12]}-0000-4000-8000-000000000000",
+        stix_id=f"indicator--{ident[4:12]}-0000-4000-8000-000000000000",
         confidence=confidence,
         tlp=tlp,
         valid_from=valid_from or datetime.now(UTC) - timedelta(days=1),

@@ -20,6 +20,7 @@ from soc.api.routes import (
     hunts,
     incidents,
     ingest,
+    intel_hunts,
     notifications,
     overview,
     rules,
@@ -85,6 +86,7 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(audit.router)
     app.include_router(hunts.router)
+    app.include_router(intel_hunts.router)
     app.include_router(rules.router)
     app.include_router(drills.router)
     app.include_router(sources.router)

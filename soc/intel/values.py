@@ -50,6 +50,7 @@ Found = list[tuple[int, Any, str, str]]
 """(kind, key, field, canonical text) of each value found: the key of an ``ADDRESS`` is
 (IP version, integer), of the others the canonical text itself."""
 
+
 @lru_cache(maxsize=1 << 16)
 def address(text: str) -> tuple[int, int, str] | None:
     """(version, integer, canonical text) of an address worth matching, or None."""

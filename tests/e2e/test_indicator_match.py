@@ -5,7 +5,8 @@ pair's bus and store; indicators are put with ``Indicators.put``: the attacker's
 of the recorded auth.log's SSH brute force (a national feed's, for every tenant), the
 SHA-256 of the recorded campaign's ``whoami.exe`` (the tenant's own), one expired and one
 not valid yet. Their alerts are raised and grouped into incidents; a replay raises none
-twice; after ``Indicators.revoke`` the attacker's next events match nothing.
+twice; after ``Indicators.revoke`` the reloader (soc.stages.indicators) rebuilds the
+matcher and the attacker's next events match nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from soc.models import Alert, Event, utcnow
 from soc.settings import Settings
 from soc.stages.detect import Detector
 from soc.stages.group import Grouper
+from soc.stages.indicators import IndicatorReloader
 from soc.store import Store, build_store
 from tests.correlating import ATTACKER
 from tests.intel_data import auth_events, indicator, whoami_sha256, windows_events
@@ -98,7 +100,8 @@ async def test_indicators_match_recorded_events_and_stop_when_revoked(
     async with backends(settings) as (bus, store):
         intel = Indicators(store)
         assert await intel.put([attacker, tool, expired, not_yet]) == 4
-        live = LiveIndicators(intel, settings.detect.indicators)
+        quick = settings.detect.indicators.model_copy(update={"poll_s": 0.2})
+        live = LiveIndicators(intel, quick)
         matcher = await live.load()
         assert len(matcher) == 3 and matcher.live_count == 2
         detector = Detector(
@@ -108,10 +111,9 @@ async def test_indicators_match_recorded_events_and_stop_when_revoked(
             store=store,
             settings=settings.detect,
         )
-        grouper = Grouper(
-            bus=bus, store=store, cases=Cases(store), settings=settings.incidents
-        )
-        tasks = [asyncio.create_task(s.run()) for s in (detector, grouper)]
+        grouper = Grouper(bus=bus, store=store, cases=Cases(store), settings=settings.incidents)
+        stages = (detector, grouper, IndicatorReloader(live))
+        tasks = [asyncio.create_task(s.run()) for s in stages]
         try:
             await send(bus, [*first, *windows])
             want = expected_ids(attacker, first) | expected_ids(tool, with_hash)
@@ -149,13 +151,17 @@ async def test_indicators_match_recorded_events_and_stop_when_revoked(
             }
 
             # Revoked: the attacker's next events match nothing.
+            # (the reloader rebuilds the matcher within its poll)
             assert (await intel.revoke(attacker.id)) is not None
-            assert await live.refresh()
-            assert live.current.live_count == 1
+
+            async def rebuilt() -> bool:
+                return live.current.live_count == 1
+
+            await eventually(rebuilt, within=10)
             await send(bus, rest)
             await asyncio.sleep(1)
             assert await store.get_alerts(sorted(expected_ids(attacker, rest)), tenants=None) == []
         finally:
-            for s in (detector, grouper):
+            for s in stages:
                 s.stop()
             await asyncio.gather(*tasks)

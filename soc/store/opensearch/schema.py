@@ -209,9 +209,7 @@ _ALERTS = {
     "drill": _KEYWORD,
 }
 
-ADDED_FIELDS: dict[str, dict[str, Any]] = {
-    "alerts": {"drill": _KEYWORD, "indicator": _STORED_ONLY}
-}
+ADDED_FIELDS: dict[str, dict[str, Any]] = {"alerts": {"drill": _KEYWORD, "indicator": _STORED_ONLY}}
 """Fields mapped after indices of a kind may exist: put into those indices' mappings at
 start (the templates only shape indices made after them)."""
 
