@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from soc.intel.models import Indicator, IndicatorType
-from soc.intel.values import ADDRESS, DOMAIN, URL, Found, event_values, normalize_url
+from soc.intel.values import ADDRESS, DOMAIN, URL, Found, normalize_url, present, pull, texts
 from soc.log import get_logger
 from soc.models import Event
 from soc.settings import ALL_TENANTS
@@ -44,6 +44,14 @@ from soc.settings import ALL_TENANTS
 log = get_logger(__name__)
 
 _BITS = {4: 32, 6: 128}
+MEMO_MAX = 50_000
+"""Field values whose lookups a matcher remembers (then it forgets them all and starts
+again): host names, hashes and addresses recur from event to event."""
+MEMO_TEXT_MAX = 512
+"""Longer values (command lines) are looked up each time, never remembered."""
+
+Candidate = tuple[Sequence[Indicator], str, str]
+"""Indicators found for one value, whatever their tenant and validity; field; value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +90,7 @@ class IndicatorMatcher:
     __slots__ = (
         "_domains",
         "_hashes",
+        "_memo",
         "_nets",
         "_urls",
         "generation",
@@ -159,6 +168,9 @@ class IndicatorMatcher:
         self._domains = {k: tuple(v) for k, v in domains.items()}
         self._urls = {k: tuple(v) for k, v in urls.items()}
         self._hashes = {k: tuple(v) for k, v in hashes.items()}
+        self._memo: dict[tuple[str, str], tuple[Candidate, ...]] = {}
+        """(field, text) -> what :meth:`_candidates` found for it: a cache only, the index
+        itself never changes."""
 
     @property
     def empty(self) -> bool:
@@ -182,13 +194,41 @@ class IndicatorMatcher:
         ``*``), each once, with the first field it matched in."""
         if not self.kept:
             return []
-        return self.match_values(event.tenant, event_values(event), now)
+        fields = event.fields
+        names = present(fields)
+        if not names:
+            return []
+        memo = self._memo
+        candidates: list[Candidate] = []
+        for name in names:
+            value = fields[name]
+            for text in texts(value):
+                if not isinstance(text, str):
+                    continue
+                if len(text) > MEMO_TEXT_MAX:
+                    candidates += self._candidates(pull(name, text))
+                    continue
+                key = (name, text)
+                got = memo.get(key)
+                if got is None:
+                    got = self._candidates(pull(name, text))
+                    if len(memo) >= MEMO_MAX:
+                        memo.clear()
+                    memo[key] = got
+                if got:
+                    candidates += got
+        return self._hits(candidates, event.tenant, now) if candidates else []
 
     def match_values(self, tenant: str, found: Found, now: datetime) -> list[Hit]:
-        """As :meth:`match`, over values already pulled from an event."""
+        """As :meth:`match`, over values already pulled from an event (no memo)."""
+        candidates = self._candidates(found)
+        return self._hits(candidates, tenant, now) if candidates else []
+
+    def _candidates(self, found: Found) -> tuple[Candidate, ...]:
+        """The indicators each value's key finds, whatever their tenant and validity."""
         if not found:
-            return []
-        candidates: list[tuple[Sequence[Indicator], str, str]] = []
+            return ()
+        candidates: list[Candidate] = []
         nets, domains, urls, hashes = self._nets, self._domains, self._urls, self._hashes
         for kind, key, field, text in found:
             if kind == ADDRESS:
@@ -214,8 +254,10 @@ class IndicatorMatcher:
                 got = (urls if kind == URL else hashes).get(key)
                 if got is not None:
                     candidates.append((got, field, text))
-        if not candidates:
-            return []
+        return tuple(candidates)
+
+    @staticmethod
+    def _hits(candidates: Sequence[Candidate], tenant: str, now: datetime) -> list[Hit]:
         hits: dict[str, Hit] = {}
         for indicators, field, observed in candidates:
             for ind in indicators:

@@ -114,14 +114,6 @@ def _url(text: str, field: str, found: Found) -> None:
         _url_host(url, field, found)
 
 
-def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
-
-
 def _ip(text: str, field: str, found: Found) -> None:
     if (got := address(text)) is not None:
         found.append((ADDRESS, got[:2], field, got[2]))
@@ -174,22 +166,37 @@ _ORDER = {name: i for i, name in enumerate(_PULLS)}
 _NAMES = frozenset(_PULLS)
 
 
+def texts(value: object) -> list[Any]:
+    """A field's value as a list (a string, or a list of values; anything else: none)."""
+    if isinstance(value, str):
+        return [value]
+    return value if isinstance(value, list) else []
+
+
+def present(fields: dict[str, Any]) -> list[str]:
+    """The names of ``fields`` that values are pulled from, in observables' field order."""
+    names = _NAMES.intersection(fields)
+    if len(names) < 2:
+        return list(names)
+    return sorted(names, key=_ORDER.__getitem__)
+
+
+def pull(name: str, text: str) -> Found:
+    """The values of one text of the field ``name`` (one of :func:`present`'s)."""
+    found: Found = []
+    _PULLS[name](text, name, found)
+    return found
+
+
 def event_values(event: Event) -> Found:
     """The addresses, domains, URLs and hashes of ``event`` (see the module docstring), in
     observables' field order."""
     fields = event.fields
-    present = _NAMES.intersection(fields)
-    if not present:
-        return []
     found: Found = []
-    names = sorted(present, key=_ORDER.__getitem__) if len(present) > 1 else present
-    for name in names:
+    for name in present(fields):
         value = fields[name]
-        if isinstance(value, str):
-            _PULLS[name](value, name, found)
-        elif isinstance(value, list):
-            pull = _PULLS[name]
-            for text in value:
-                if isinstance(text, str):
-                    pull(text, name, found)
+        pull_one = _PULLS[name]
+        for text in texts(value):
+            if isinstance(text, str):
+                pull_one(text, name, found)
     return found

@@ -202,3 +202,12 @@ def test_an_empty_matcher_matches_nothing(auth: list[Event]) -> None:
     matcher = IndicatorMatcher(now=NOW)
     assert matcher.empty and matcher.next_change is None
     assert all(matcher.match(e, NOW) == [] for e in auth[:100])
+
+
+def test_values_that_are_not_text_are_skipped(windows: list[Event]) -> None:
+    event = windows[0].model_copy(
+        update={"fields": {**windows[0].fields, "SourceIp": None, "Hashes": 5, "url": [None]}}
+    )
+    matcher = IndicatorMatcher([indicator(T.ip, ATTACKER, valid_from=NOW)], now=NOW)
+    assert matcher.match(event, NOW) == []
+    assert all(f != "SourceIp" for _, _, f, _ in event_values(event))
