@@ -46,6 +46,7 @@ from soc.incidents.deadlines import DeadlinePolicy
 from soc.incidents.desk import Desk
 from soc.ingest.retime import retimed
 from soc.intel.feeds import Feeds
+from soc.intel.live import LiveIndicators
 from soc.intel.store import Indicators
 from soc.log import get_logger
 from soc.metrics import BACKEND_UP
@@ -72,6 +73,7 @@ from soc.stages.detect import Detector
 from soc.stages.events import EventSink
 from soc.stages.group import Grouper
 from soc.stages.heartbeats import HeartbeatSink
+from soc.stages.indicators import IndicatorReloader
 from soc.stages.ingest import ingest_ndjson
 from soc.stages.intel_poll import IntelPoll
 from soc.stages.notify import NotifySender, NotifyWatch
@@ -137,6 +139,8 @@ class Service:
         self.catalog = RuleCatalog(self.store, self.audit)
         self.rules: LiveRules | None = None
         """The detector's rules, from the catalog (workers only)."""
+        self.live_indicators: LiveIndicators | None = None
+        """The detector's indicator matcher, from the store (workers only, when on)."""
         self._workers = workers
         self._correlate = correlate
         self.marks = DrillMarks(self.store)
@@ -199,9 +203,17 @@ class Service:
         assert self.rules is not None
         rules = self.rules
         s = self.settings
+        indicators = self.live_indicators
         stages: list[Stage] = [
-            Detector(rules=rules, bus=self.bus, store=self.store, settings=s.detect),
+            Detector(
+                rules=rules,
+                indicators=indicators,
+                bus=self.bus,
+                store=self.store,
+                settings=s.detect,
+            ),
             RuleReloader(rules),
+            *([IndicatorReloader(indicators)] if indicators is not None else []),
             DeadLetterSink(bus=self.bus, store=self.store, sources=s.sources),
             *self._event_stages(),
             Grouper(bus=self.bus, store=self.store, cases=self.cases, settings=s.incidents),
@@ -250,6 +262,10 @@ class Service:
         if self._workers:
             rules = self.rules = LiveRules(self.catalog, self.settings.detect)
             await while_starting("rules", rules.load)
+            if self.settings.detect.indicators.enabled:
+                settings = self.settings.detect.indicators
+                live = self.live_indicators = LiveIndicators(self.indicators, settings)
+                await while_starting("indicators", live.load)
             # The compiled rules (closures, indices: hundreds of thousands of objects) live as
             # long as the process; kept out of the collector's scans they cost nothing per
             # batch (measured: about a fifth more events per CPU-second on both pairs).

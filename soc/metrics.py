@@ -200,3 +200,20 @@ INTEL_INDICATORS = Counter(
     "Indicators taken in new or changed, by source kind (feed, file, paste)",
     ["via"],
 )
+
+INDICATOR_MATCHES = Counter(
+    "soc_indicator_matches_total",
+    "Indicator match alerts raised, by indicator type and origin (stream, retro-hunt)",
+    ["type", "origin"],
+)
+INDICATOR_REBUILDS = Counter(
+    "soc_indicator_rebuilds_total",
+    "Indicator matcher rebuilds, by reason (changed, validity) and result (swapped, failed)",
+    ["reason", "result"],
+)
+INDICATOR_REBUILD_SECONDS = Histogram(
+    "soc_indicator_rebuild_seconds",
+    "Time to build the indicator matcher",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+INDICATORS_LIVE = Gauge("soc_indicators_live", "Indicators live in the detector's matcher")

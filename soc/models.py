@@ -279,6 +279,28 @@ class CorrelationInfo(BaseModel):
     """The events counted, in time order."""
 
 
+class IndicatorMatchInfo(BaseModel):
+    """What made an "indicator match" alert: the indicator (soc.intel) and what matched it.
+
+    The alert's ``rule_id`` is ``soc-indicator-match``; see docs/adr/0020-indicator-matching.md.
+    """
+
+    indicator_id: str
+    type: Literal["ip", "cidr", "domain", "url", "hash"]
+    value: str
+    """The indicator's value (an address, a network, a domain, a URL or a hash)."""
+    source: str
+    """Where the indicator came from: a feed's name, ``file:<name>``, ``paste:<user>``."""
+    tlp: str
+    confidence: int | None = None
+    stix_id: str | None = None
+    field: str
+    """The event field the matching value was found in (``src_ip``, ``Hashes``...)."""
+    observed: str
+    """The value found there, canonical (a subdomain of a domain indicator, an address
+    inside a network indicator...)."""
+
+
 class Alert(BaseModel):
     """A rule matched an event."""
 
@@ -317,6 +339,8 @@ class Alert(BaseModel):
     drill: str | None = None
     """The drill whose replayed events raised it: the event's ``origin.drill``; ``None``
     for live alerts. Drill alerts only fold into incidents of the same drill."""
+    indicator: IndicatorMatchInfo | None = None
+    """Set when a threat-intelligence indicator matched the event, not a rule."""
     note: str | None = None
     """Set when the SOC itself closed it, saying why: e.g. a silent source's alert
     resolved when its events resumed ("silent for 2 h 14 min")."""

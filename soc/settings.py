@@ -342,6 +342,20 @@ class CorrelationSettings(_Section):
     (soc_correlation_evictions_total{kind="forced"})."""
 
 
+class IndicatorMatchSettings(_Section):
+    enabled: bool = True
+    """Match every event against the live threat-intelligence indicators (soc.intel)."""
+    poll_s: float = Field(5.0, gt=0)
+    """How often a detector checks the store's indicator generation (one cheap read); on a
+    change it rebuilds its matcher off the event loop and swaps it between batches."""
+    match_subdomains: bool = True
+    """A domain indicator also matches its subdomains (``evil.example`` matches
+    ``c2.evil.example``); off: the exact domain only."""
+    severity: Literal["informational", "low", "medium", "high", "critical"] | None = None
+    """The severity of every "indicator match" alert; null: from the indicator's confidence
+    (85 and more high, 50 and more medium, less low; none given: medium)."""
+
+
 class DetectSettings(_Section):
     rules: list[Path] = Field(default_factory=lambda: [bundled.RULES])
     """Rule files or folders (JSON list), e.g. add a SigmaHQ checkout. The default is the
@@ -369,6 +383,8 @@ class DetectSettings(_Section):
     on a change it recompiles off the event loop and swaps its engine between batches."""
     correlation: CorrelationSettings = CorrelationSettings()
     """Sigma correlation rules: allowed lateness, idle flush, and the caps on their state."""
+    indicators: IndicatorMatchSettings = IndicatorMatchSettings()
+    """Threat-intelligence indicators matched in the stream (docs/adr/0018)."""
 
 
 class DeadlineSettings(_Section):

@@ -21,6 +21,7 @@ from soc.api.routes import (
     incidents,
     indicators,
     ingest,
+    intel_hunts,
     notifications,
     overview,
     rules,
@@ -87,6 +88,7 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(audit.router)
     app.include_router(hunts.router)
+    app.include_router(intel_hunts.router)
     app.include_router(rules.router)
     app.include_router(drills.router)
     app.include_router(sources.router)

@@ -228,7 +228,7 @@ async def retro_hunt(
     evaluator = Evaluator(catalog, correlation) if catalog else None
 
     async def settle(alerts: list[Alert], scanned: int) -> bool:
-        found = await _settle(store, bus, alerts, hunt_id=hunt_id, raise_alerts=raise_alerts)
+        found = await settle_alerts(store, bus, alerts, hunt_id=hunt_id, raise_alerts=raise_alerts)
         progress.scanned += scanned
         HUNT_EVENTS.inc(scanned)
         progress.matches += len(found)
@@ -247,7 +247,7 @@ async def retro_hunt(
     for since, until in pieces:
         part = scope.model_copy(update={"since": since, "until": until})
         held: list[CorrelationMatch] = []
-        scan = _read_ahead(store.scan_events(_query(part, engine.rules), batch=batch))
+        scan = read_ahead(store.scan_events(_query(part, engine.rules), batch=batch))
         async with aclosing(scan):
             async for events in scan:
                 alerts = _match(engine, catalog, events, progress, held)
@@ -268,7 +268,7 @@ async def retro_hunt(
     return progress
 
 
-async def _read_ahead(batches: AsyncIterator[list[Event]]) -> AsyncGenerator[list[Event]]:
+async def read_ahead(batches: AsyncIterator[list[Event]]) -> AsyncGenerator[list[Event]]:
     """The batches, the next one read while this one is matched.
 
     The stores read in their own thread (SQLite) or wait on the network (OpenSearch), so
@@ -316,7 +316,7 @@ def _match(
     return alerts
 
 
-async def _settle(
+async def settle_alerts(
     store: Store, bus: Bus | None, alerts: list[Alert], *, hunt_id: str, raise_alerts: bool
 ) -> list[HuntMatch]:
     """The batch's matches; when raising, the alerts not stored yet are stored and published."""

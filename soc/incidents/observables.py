@@ -103,7 +103,7 @@ _BUILTIN_USERS = frozenset(
     {"system", "local service", "network service", "anonymous logon", "localsystem"}
 )
 _HOSTNAME = re.compile(r"(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_-]{1,63})*\.?")
-_URL = re.compile(r"""\b(?:https?|ftp)://[^\s"'<>|^`{}\\]+""", re.IGNORECASE)
+URL_IN_TEXT = re.compile(r"""\b(?:https?|ftp)://[^\s"'<>|^`{}\\]+""", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -147,19 +147,19 @@ def hashes(value: str) -> Iterator[str]:
         alg, sep, value = part.partition("=")
         value = value.strip()
         if sep and HASH_LENGTHS.get(alg.strip().upper()) == len(value):
-            h = _hash(value)
+            h = plain_hash(value)
             if h is not None:
                 yield h
 
 
-def _hash(value: str) -> str | None:
+def plain_hash(value: str) -> str | None:
     h = value.strip().lower()
     if len(h) in HASH_LENGTHS.values() and _HEX.fullmatch(h) and h.strip("0"):
         return h
     return None
 
 
-def _url_parts(url: str) -> Iterator[tuple[ObservableType, str]]:
+def url_parts(url: str) -> Iterator[tuple[ObservableType, str]]:
     url = url.rstrip(".,;:)]}'\"")
     try:
         host = urlsplit(url).hostname
@@ -207,12 +207,12 @@ def _found(event: Event) -> Iterator[tuple[ObservableType, str, str]]:
                 yield T.domain, name, field
     for field in URL_FIELDS:
         for v in _strings(f.get(field)):
-            for kind, value in _url_parts(v.strip()):
+            for kind, value in url_parts(v.strip()):
                 yield kind, value, field
     for field in URL_TEXT_FIELDS:
         for v in _strings(f.get(field)):
-            for m in _URL.finditer(v):
-                for kind, value in _url_parts(m.group()):
+            for m in URL_IN_TEXT.finditer(v):
+                for kind, value in url_parts(m.group()):
                     yield kind, value, field
     for user_field, domain_field in ACCOUNT_PAIRS:
         for v in _strings(f.get(user_field)):
@@ -229,7 +229,7 @@ def _found(event: Event) -> Iterator[tuple[ObservableType, str, str]]:
                 yield T.hash, h, field
     for field in PLAIN_HASH_FIELDS:
         for v in _strings(f.get(field)):
-            if (plain := _hash(v)) is not None:
+            if (plain := plain_hash(v)) is not None:
                 yield T.hash, plain, field
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from soc.intel.event_values import normalize_url
 from soc.intel.models import IndicatorType
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -58,7 +59,7 @@ def url(text: str) -> str:
     value = text.strip()
     if not _URL.match(value) or any(c.isspace() for c in value):
         raise ValueError(f"not a URL: {text!r}")
-    return value
+    return normalize_url(value) or value  # as the matcher compares them
 
 
 def file_hash(text: str, algorithm: str | None = None) -> str:

@@ -24,8 +24,17 @@ from soc.detect.engine import Engine
 from soc.detect.live import LiveRules, LoadedRules
 from soc.detect.rule import make_alert
 from soc.errors import StoreError
+from soc.intel.alerts import indicator_alert
+from soc.intel.live import LiveIndicators
+from soc.intel.matcher import IndicatorMatcher
 from soc.log import get_logger
-from soc.metrics import ALERT_LATENCY, ALERTS_RAISED, EVENTS_PROCESSED, EVENTS_REJECTED
+from soc.metrics import (
+    ALERT_LATENCY,
+    ALERTS_RAISED,
+    EVENTS_PROCESSED,
+    EVENTS_REJECTED,
+    INDICATOR_MATCHES,
+)
 from soc.models import Alert, DeadLetter, DeadLetterReason, Event, utcnow
 from soc.settings import DetectSettings
 from soc.stages.runtime import ConsumerStage
@@ -60,14 +69,17 @@ class Detector(ConsumerStage[Message]):
         settings: DetectSettings,
         engine: Engine | None = None,
         rules: LiveRules | None = None,
+        indicators: LiveIndicators | None = None,
     ) -> None:
         """``rules``: the catalog's rules, swapped live (soc.detect.live); ``engine``: fixed
-        rules compiled from files (tests, benchmarks). One of the two."""
+        rules compiled from files (tests, benchmarks). One of the two. ``indicators``: the
+        threat-intelligence indicators matched too (soc.intel.live), if any."""
         super().__init__()
         if (engine is None) == (rules is None):
             raise ValueError("give the detector an engine or live rules, not both")
         self._live = rules
         self._fixed = LoadedRules.fixed(engine) if engine is not None else None
+        self._indicators = indicators
         self._bus = bus
         self._store = store
         self._settings = settings
@@ -82,7 +94,13 @@ class Detector(ConsumerStage[Message]):
             "group": self._settings.group,
             "rules": len(loaded.engine.rules),
             "correlations": len(loaded.correlations),
+            "indicators": len(self.indicators) if self.indicators is not None else None,
         }
+
+    @property
+    def indicators(self) -> IndicatorMatcher | None:
+        """The indicator matcher the next batch is matched with, if any."""
+        return self._indicators.current if self._indicators is not None else None
 
     @property
     def rules(self) -> LoadedRules:
@@ -126,15 +144,24 @@ class Detector(ConsumerStage[Message]):
         matches: list[CorrelationMatch] = []
         matched: dict[str, Event] = {}
         catalog, silent = loaded.correlations, loaded.correlations.silent
+        matcher = self.indicators
+        if matcher is not None and matcher.empty:
+            matcher = None
+        now = utcnow()
+        severity = self._indicators.severity if self._indicators is not None else None
         for event in events:
             try:
                 rules = loaded.match(event)
+                hits = matcher.match(event, now) if matcher is not None else ()
             except Exception as e:  # one event must never stop the stage
                 payload = event.model_dump_json().encode()
                 dead.append(
                     _dead(payload, event.bus_key, "detect_failed", f"{type(e).__name__}: {e}")
                 )
                 continue
+            for hit in hits:
+                alerts.append(indicator_alert(hit, event, severity=severity))
+                matched[event.id] = event
             for rule in rules:
                 if rule.id not in silent:
                     alert = make_alert(rule, event)
@@ -174,6 +201,8 @@ class Detector(ConsumerStage[Message]):
         now = utcnow()
         for a in alerts:
             ALERTS_RAISED.labels(level=a.severity.value).inc()
+            if a.indicator is not None:
+                INDICATOR_MATCHES.labels(type=a.indicator.type, origin="stream").inc()
             ALERT_LATENCY.observe((now - matched[a.event_id].received).total_seconds())
 
 

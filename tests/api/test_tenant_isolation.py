@@ -324,6 +324,20 @@ DENIED: dict[tuple[str, str], list[Call]] = {
             who="lead_ioc",
         )
     ],
+    # Indicator retro-hunts: leads only, in their own tenants.
+    ("POST", "/api/v1/indicators/hunt"): [
+        _post(
+            "/api/v1/indicators/hunt",
+            lambda w: {
+                "indicator_ids": ["ind-none"],
+                "since": "2023-08-01T00:00:00Z",
+                "until": "2023-09-01T00:00:00Z",
+                "tenants": [B],
+            },
+            who=who,
+        )
+        for who in ("lead_ioc", "analyst")
+    ],
     ("POST", "/api/v1/hunts/{hunt_id}/cancel"): [
         _post("/api/v1/hunts/{hunt}/cancel", lambda w: {}, who="lead_ioc")
     ],

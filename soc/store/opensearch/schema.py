@@ -205,10 +205,11 @@ _ALERTS = {
     "logsource": _LOGSOURCE,
     "search_words": _DATA_KEYWORD,
     "correlation": _STORED_ONLY,
+    "indicator": _STORED_ONLY,
     "drill": _KEYWORD,
 }
 
-ADDED_FIELDS: dict[str, dict[str, Any]] = {"alerts": {"drill": _KEYWORD}}
+ADDED_FIELDS: dict[str, dict[str, Any]] = {"alerts": {"drill": _KEYWORD, "indicator": _STORED_ONLY}}
 """Fields mapped after indices of a kind may exist: put into those indices' mappings at
 start (the templates only shape indices made after them)."""
 

@@ -1,0 +1,70 @@
+"""Recorded events and indicators taken from them, for the indicator matching tests.
+
+The SSH brute force of the recorded auth.log (tests.correlating: its attacker's address)
+and the bundled slice of the recorded LSASS campaign (the SHA-256 of the ``whoami.exe``
+the attacker ran, from Sysmon's ``Hashes``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from soc.ingest.ndjson import parse_ndjson
+from soc.intel.models import Indicator, IndicatorType, Tlp
+from soc.models import Event
+from tests.correlating import ATTACKER, TENANT, auth_events
+from tests.e2e.harness import sample_lines
+
+__all__ = ["ATTACKER", "TENANT", "auth_events", "indicator", "whoami_sha256", "windows_events"]
+
+RECEIVED = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def windows_events() -> list[Event]:
+    """The bundled slice of the recorded campaign, as tenant ``TENANT``'s events."""
+    parsed = parse_ndjson(
+        b"\n".join(sample_lines()),
+        tenant=TENANT,
+        source="replay",
+        received=RECEIVED,
+        max_line_bytes=1 << 20,
+    )
+    return list({e.id: e for e in parsed.events}.values())
+
+
+def whoami_sha256(events: list[Event]) -> str:
+    """The SHA-256 of the first ``whoami.exe`` the campaign started (Sysmon event 1)."""
+    for e in events:
+        f = e.fields
+        if str(f.get("Image", "")).lower().endswith("\\whoami.exe") and "Hashes" in f:
+            for part in str(f["Hashes"]).split(","):
+                alg, _, value = part.partition("=")
+                if alg == "SHA256":
+                    return value.lower()
+    raise AssertionError("no whoami.exe with hashes in the recorded slice")
+
+
+def indicator(
+    type: IndicatorType,
+    value: str,
+    *,
+    source: str = "national-feed",
+    tenant: str = "*",
+    tlp: Tlp = "amber",
+    confidence: int | None = 90,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+) -> Indicator:
+    ident = Indicator.make_id(source, type, value)
+    return Indicator(
+        id=ident,
+        tenant=tenant,
+        type=type,
+        value=value,
+        source=source,
+        stix_id=f"indicator--{ident[4:12]}-0000-4000-8000-000000000000",
+        confidence=confidence,
+        tlp=tlp,
+        valid_from=valid_from or datetime.now(UTC) - timedelta(days=1),
+        valid_until=valid_until,
+    )
