@@ -162,8 +162,10 @@ for _names, _pull in (
 ):
     for _name in _names:
         _PULLS.setdefault(_name, _pull)
-_ORDER = {name: i for i, name in enumerate(_PULLS)}
-_NAMES = frozenset(_PULLS)
+FIELD_ORDER = {name: i for i, name in enumerate(_PULLS)}
+"""Each field's place in observables' field order."""
+FIELD_NAMES = frozenset(_PULLS)
+"""The fields values are pulled from."""
 
 
 def texts(value: object) -> list[Any]:
@@ -175,10 +177,10 @@ def texts(value: object) -> list[Any]:
 
 def present(fields: dict[str, Any]) -> list[str]:
     """The names of ``fields`` that values are pulled from, in observables' field order."""
-    names = _NAMES.intersection(fields)
+    names = FIELD_NAMES.intersection(fields)
     if len(names) < 2:
         return list(names)
-    return sorted(names, key=_ORDER.__getitem__)
+    return sorted(names, key=FIELD_ORDER.__getitem__)
 
 
 def pull(name: str, text: str) -> Found:

@@ -35,7 +35,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from soc.intel.event_values import ADDRESS, DOMAIN, URL, Found, normalize_url, present, pull, texts
+from soc.intel.event_values import (
+    ADDRESS,
+    DOMAIN,
+    FIELD_NAMES,
+    FIELD_ORDER,
+    URL,
+    Found,
+    normalize_url,
+    pull,
+)
 from soc.intel.models import Indicator, IndicatorType
 from soc.log import get_logger
 from soc.models import Event
@@ -195,29 +204,40 @@ class IndicatorMatcher:
         if not self.kept:
             return []
         fields = event.fields
-        names = present(fields)
+        names = FIELD_NAMES.intersection(fields)
         if not names:
             return []
+        if len(names) > 1:
+            names = sorted(names, key=FIELD_ORDER.__getitem__)  # type: ignore[assignment]
         memo = self._memo
         candidates: list[Candidate] = []
         for name in names:
             value = fields[name]
-            for text in texts(value):
-                if not isinstance(text, str):
-                    continue
-                if len(text) > MEMO_TEXT_MAX:
-                    candidates += self._candidates(pull(name, text))
-                    continue
-                key = (name, text)
-                got = memo.get(key)
+            if type(value) is str:  # nearly always: one text per field
+                got = memo.get((name, value))
                 if got is None:
-                    got = self._candidates(pull(name, text))
-                    if len(memo) >= MEMO_MAX:
-                        memo.clear()
-                    memo[key] = got
+                    got = self._remember(name, value)
                 if got:
                     candidates += got
+            elif isinstance(value, list):
+                for text in value:
+                    if isinstance(text, str):
+                        got = memo.get((name, text))
+                        if got is None:
+                            got = self._remember(name, text)
+                        if got:
+                            candidates += got
         return self._hits(candidates, event.tenant, now) if candidates else []
+
+    def _remember(self, name: str, text: str) -> tuple[Candidate, ...]:
+        """What one text of the field ``name`` finds, kept in the memo unless it is long."""
+        got = self._candidates(pull(name, text))
+        if len(text) <= MEMO_TEXT_MAX:
+            memo = self._memo
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            memo[(name, text)] = got
+        return got
 
     def match_values(self, tenant: str, found: Found, now: datetime) -> list[Hit]:
         """As :meth:`match`, over values already pulled from an event (no memo)."""
