@@ -755,6 +755,10 @@ class SharingTarget(_Section):
     """Time one TAXII request may take."""
 
 
+LOCAL_TARGET = "taxii-server"
+"""The share "target" that is the SOC's own TAXII server: its tenants' collections."""
+
+
 class SharingPolicy(_Section):
     """What a tenant shares, when, and with whom."""
 
@@ -779,6 +783,14 @@ class SharingPolicy(_Section):
     """TLP of an incident no analyst has set one on."""
     targets: list[str] = Field(default_factory=list)
     """Names of `sharing.targets` this tenant shares with."""
+    publish: bool = True
+    """Also publish what is shared in the tenant's collection of the SOC's own TAXII 2.1
+    server (`/taxii2/`), for the national platform or an OpenCTI to poll (shown on the
+    incident as the target `taxii-server`)."""
+
+    def all_targets(self) -> list[str]:
+        """The push targets, and `taxii-server` when the policy publishes."""
+        return [*self.targets, *([LOCAL_TARGET] if self.publish else [])]
 
 
 class SharingSettings(_Section):
@@ -821,6 +833,8 @@ class SharingSettings(_Section):
         for name in names:
             if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
                 raise ValueError(f"sharing.targets: invalid name {name!r}")
+            if name == LOCAL_TARGET:
+                raise ValueError(f"sharing.targets: {LOCAL_TARGET!r} is the SOC's own server")
         for tenant, policy in self.tenants.items():
             unknown = set(policy.targets) - names
             if unknown:

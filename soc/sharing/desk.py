@@ -17,7 +17,7 @@ from soc.incidents.models import Change, Incident
 from soc.models import utcnow
 from soc.security.principal import Principal
 from soc.security.roles import scope
-from soc.settings import SharingSettings, Tlp
+from soc.settings import LOCAL_TARGET, SharingSettings, Tlp
 from soc.sharing.jobs import Shares
 from soc.sharing.models import ShareView
 from soc.sharing.sender import effective_tlp
@@ -59,7 +59,8 @@ class SharingDesk:
         tlp = effective_tlp(incident, self.settings)
         if tlp == "red":
             raise InvalidOperation("the incident is TLP:RED, which never leaves the SOC")
-        chosen = policy.targets if not targets else [t for t in policy.targets if t in targets]
+        every = policy.all_targets()
+        chosen = every if not targets else [t for t in every if t in targets]
         if not chosen:
             raise InvalidOperation(f"none of {targets} is a sharing target of this tenant")
         now = self._now()
@@ -81,11 +82,11 @@ class SharingDesk:
         views = []
         for job in jobs:
             target = self.settings.target(job.target)
-            views.append(
-                ShareView(
-                    job=job,
-                    target_name=target.display_name if target else job.target,
-                    target_name_vi=target.display_name_vi if target else job.target,
+            if job.target == LOCAL_TARGET:
+                names = ("the SOC's TAXII collection", "Kho TAXII của SOC")
+            else:
+                names = (
+                    (target.display_name, target.display_name_vi) if target else (job.target,) * 2
                 )
-            )
+            views.append(ShareView(job=job, target_name=names[0], target_name_vi=names[1]))
         return views

@@ -38,7 +38,7 @@ from soc.log import get_logger
 from soc.metrics import SHARED_OBJECTS, SHARES
 from soc.models import canonical_json, utcnow
 from soc.notify.sender import default_owner
-from soc.settings import SharingSettings, SharingTarget, Tlp
+from soc.settings import LOCAL_TARGET, SharingSettings, SharingTarget, Tlp
 from soc.sharing.jobs import Follow, Shares, object_version
 from soc.sharing.models import ShareJob, ShareState
 from soc.sharing.objects import StixObjects
@@ -105,21 +105,26 @@ class ShareSender:
             return None
         target = self.settings.target(claimed.target)
         incident = await self._cases.incidents.get(claimed.incident, tenants=[claimed.tenant])
-        if target is None:
+        local = claimed.target == LOCAL_TARGET
+        if target is None and not local:
             return await self._withhold(claimed, None, f"no sharing target {claimed.target!r}")
         if incident is None:
             return await self._withhold(claimed, None, "the incident no longer exists")
         tlp = effective_tlp(incident, self.settings)
         if tlp == "red":
             return await self._withhold(claimed, incident, "TLP:RED never leaves the SOC")
+        if target is None:  # the SOC's own TAXII server: published in the tenant's collection
+            job, objects = await self._bundle(claimed, incident, tlp)
+            return await self._shared(job, incident, objects, status_id=None, sent=len(objects))
         try:
             return await self._send(claimed, incident, target, tlp)
         except PushFailed as e:
             return await self._failed(claimed, incident, str(e))
 
-    async def _send(
-        self, job: ShareJob, incident: Incident, target: SharingTarget, tlp: Tlp
-    ) -> ShareJob | None:
+    async def _bundle(
+        self, job: ShareJob, incident: Incident, tlp: Tlp
+    ) -> tuple[ShareJob, list[dict[str, Any]]]:
+        """The incident's bundle as its tenant's policy lets it out, and the job noting it."""
         policy = self.settings.policy(incident.tenant)
         bundle = await build_stix(
             self._store, incident, rules_dirs=self._rules_dirs, catalog=self._catalog, tlp=tlp
@@ -136,6 +141,12 @@ class ShareSender:
                 "objects": len(objects),
             }
         )
+        return job, objects
+
+    async def _send(
+        self, job: ShareJob, incident: Incident, target: SharingTarget, tlp: Tlp
+    ) -> ShareJob | None:
+        job, objects = await self._bundle(job, incident, tlp)
         now = utcnow()
         new: list[dict[str, Any]] = []
         sent_before: set[tuple[str, str]] = set()
@@ -150,7 +161,7 @@ class ShareSender:
                 await self.shares.mark(job.tenant, job.target, obj, "sent", now)
             new.append(obj)
         if not new:
-            return await self._shared(job, incident, objects, target, status_id=None, sent=0)
+            return await self._shared(job, incident, objects, status_id=None, sent=0)
         result = await push(target, new, wait_s=self.settings.status_wait_s)
         accepted = 0
         problems: list[str] = []
@@ -180,22 +191,24 @@ class ShareSender:
                 problems[:5]
             )
             return await self._failed(job, incident, error)
-        return await self._shared(
-            job, incident, objects, target, status_id=result.status_id, sent=len(new)
-        )
+        return await self._shared(job, incident, objects, status_id=result.status_id, sent=len(new))
 
     async def _shared(
         self,
         job: ShareJob,
         incident: Incident,
         objects: list[dict[str, Any]],
-        target: SharingTarget,
         *,
         status_id: str | None,
         sent: int,
     ) -> ShareJob | None:
         now = utcnow()
-        await self.shared_objects.add(job.tenant, objects, now=now)
+        added = await self.shared_objects.add(job.tenant, objects, now=now)
+        if job.target == LOCAL_TARGET:  # the versions new to the tenant's collection
+            sent = len(added)
+            job = job.model_copy(
+                update={"sent": job.sent + sent, "accepted": job.accepted + sent}
+            )
         await self.shares.follow(
             Follow(
                 tenant=job.tenant,

@@ -94,7 +94,7 @@ class ShareWatch(PeriodicStage):
         policy = self.settings.policy(entry.tenant)
         if policy.when == "never" or (trigger != "approval" and policy.when != trigger):
             return 0
-        targets = policy.targets
+        targets = policy.all_targets()
         if trigger == "approval":  # a lead may approve for some of the targets
             asked = (entry.after or {}).get("targets")
             targets = [t for t in targets if not asked or t in asked]
@@ -109,7 +109,7 @@ class ShareWatch(PeriodicStage):
         made = 0
         for follow in await self.shares.followed(now - timedelta(days=self.settings.follow_days)):
             policy = self.settings.policy(follow.tenant)
-            if policy.when == "never" or follow.target not in policy.targets:
+            if policy.when == "never" or follow.target not in policy.all_targets():
                 continue
             incident = await self._cases.incidents.get(follow.incident, tenants=[follow.tenant])
             if incident is None or incident.updated <= follow.updated:
