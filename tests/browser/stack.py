@@ -49,7 +49,7 @@ from soc.detect.load import load_engine
 from soc.ingest.ndjson import parse_ndjson
 from soc.models import Alert, utcnow
 from soc.security.roles import UserRole
-from soc.settings import ApiKey, IntelSettings, Settings, SourcesSettings
+from soc.settings import ApiKey, IntelSettings, Settings, SharingSettings, SourcesSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "soc/detections/rules"
@@ -364,10 +364,15 @@ def running_stack(tmp: Path, shared: Path) -> Iterator[Stack]:
 
 
 def bare_stack(
-    tmp: Path, *, sources: SourcesSettings | None = None, intel: IntelSettings | None = None
+    tmp: Path,
+    *,
+    sources: SourcesSettings | None = None,
+    intel: IntelSettings | None = None,
+    sharing: SharingSettings | None = None,
 ) -> Iterator[Stack]:
     """The service with its accounts and no data, for a module's fixture (``sources``:
-    its settings of the sources' account, ``intel``: its TAXII feeds, else the defaults).
+    its settings of the sources' account, ``intel``: its TAXII feeds, ``sharing``: its
+    sharing targets and policies, else the defaults).
 
     The accounts are made in a worker thread: Playwright's sync API may already hold an
     event loop in this one (the package's browser), and `soc users add` runs its own."""
@@ -376,6 +381,8 @@ def bare_stack(
         settings = settings.model_copy(update={"sources": sources})
     if intel is not None:
         settings = settings.model_copy(update={"intel": intel})
+    if sharing is not None:
+        settings = settings.model_copy(update={"sharing": sharing})
     with ThreadPoolExecutor(1) as pool:
         pool.submit(create_people, tmp, settings).result()
     stack = Stack(settings)

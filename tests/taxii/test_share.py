@@ -2,7 +2,8 @@
 each store: an incident handed off under an "at hand-off" policy lands in the collection
 with its TLP and without personal data, exactly once; a change lands as new versions of the
 same objects; a server refusing for a while delays the share and loses nothing; TLP:RED is
-never sent; an "approval" policy waits for a lead."""
+never sent; an "approval" policy waits for a lead; a "close" policy shares when a lead
+closes the incident, not at its hand-off."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from soc.evidence.stix import TLP2_EXTENSION, TLP2_IDS
 from soc.incidents.cases import Cases
 from soc.incidents.deadlines import DeadlinePolicy
 from soc.incidents.desk import Desk
-from soc.incidents.lifecycle import HandOffTo, Triage
+from soc.incidents.lifecycle import Close, HandOffTo, Recall, Resolve, StartResponse, Triage
 from soc.incidents.models import AlertRef, Change, Incident, Observable, ObservableType
 from soc.models import Severity, utcnow
 from soc.security.roles import UserPrincipal
@@ -295,3 +296,38 @@ async def test_red_is_never_sent_and_approval_waits_for_a_lead(store: Store) -> 
         assert max(versions(server.objects(ALIAS)).values()) == 1
         [job] = await rig.jobs(incident)
         assert job.trigger == "approval" and job.requested_by == LEAD.name
+
+
+async def test_close_policy_shares_when_a_lead_closes_and_not_at_hand_off(store: Store) -> None:
+    with medallion([Collection(ALIAS, "National platform")]) as server:
+        rig = Rig(store, settings_for(server, when="close"))
+        await rig.watch.cursor()
+        incident = await open_incident(rig.cases)
+        incident = await rig.desk.set_tlp(ANALYST, incident.id, "green", version=incident.version)
+        incident = await hand_off(rig.desk, incident)
+        assert await rig.watch.read_trail() == 0, "a hand-off shares nothing under 'close'"
+        assert await rig.sender.run_once() == 0
+        assert await rig.jobs(incident) == [] and server.objects(ALIAS) == []
+
+        for command in (Recall(reason="the unit is away"), StartResponse()):
+            incident = await rig.desk.act(LEAD, incident.id, command, version=incident.version)
+        incident = await rig.desk.act(
+            ANALYST, incident.id, Resolve(summary="Host reimaged"), version=incident.version
+        )
+        assert await rig.watch.read_trail() == 0, "nor does resolving it"
+        assert server.objects(ALIAS) == []
+
+        closed = await rig.desk.act(LEAD, incident.id, Close(), version=incident.version)
+        assert await rig.watch.read_trail() == 1
+        assert await rig.watch.read_trail() == 0, "the close is read once"
+        assert await rig.sender.run_once() == 1
+        held = server.objects(ALIAS)
+        assert max(versions(held).values()) == 1
+        [inc] = of_type(held, "incident")
+        assert inc["object_marking_refs"] == [TLP2_IDS["green"]]
+        assert ATTACKER_IP in {o.get("value") for o in of_type(held, "ipv4-addr")}
+        [job] = await rig.jobs(closed)
+        assert job.trigger == "close" and job.requested_by == LEAD.name
+        assert job.state is ShareState.shared and job.accepted == len(held)
+        [entry] = await rig.audited("incident.shared")
+        assert entry["after"]["requested_by"] == LEAD.name

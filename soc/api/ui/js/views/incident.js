@@ -9,6 +9,7 @@ import { can, currentUser } from '../session.js';
 import { on } from '../stream.js';
 import { timeEl } from '../time.js';
 import { renderShares, tlpField } from '../incident_sharing.js';
+import { indicatorFacts, indicatorMatches, matchedMark, matchedSummary, matchesOf } from '../incident_indicators.js';
 import { drillBadge } from '../drills_common.js';
 import { hashOf, pivotHref, termFor } from '../explorer_query.js';
 import { breachFlags, incidentOf, itemsOf, pendingHandOff, versionOf, write } from '../incidents_common.js';
@@ -99,6 +100,7 @@ export async function render(main, { id }) {
   const path = `/incidents/${encodeURIComponent(id)}`;
   let data = null;
   let timeline = null;
+  let matches = null; // observed value -> indicators it matched (incident_indicators.js)
   let writing = false;
   const head = h('div', { class: 'incident-head', testid: 'incident-head' }, loading());
   const bar = h('div', { class: 'actionbar', testid: 'incident-actions' });
@@ -267,11 +269,12 @@ export async function render(main, { id }) {
     const pivots = can('events:read');
     fill(observables, 
       h('h2', { i18n: 'incident.observables' }),
+      matchedSummary(list, matches),
       list.length
         ? h('table', { class: 'grid compact', testid: 'observables-table' },
             h('thead', null, h('tr', null, h('th', { i18n: 'observable.type' }), h('th', { i18n: 'observable.value' }), h('th', { i18n: 'observable.field' }), h('th', { i18n: 'field.first_seen' }), pivots ? h('th', null, h('span', { class: 'sr-only', i18n: 'explorer.pivot' })) : null)),
-            h('tbody', null, list.map((o) => h('tr', { testid: 'observable', dataset: { type: o.type, value: o.value } },
-              h('td', null, h('span', { class: 'badge', i18n: `observable.${o.type}` })), h('td', { class: 'mono' }, o.value), h('td', { class: 'mono' }, o.field), h('td', { class: 'nowrap' }, timeEl(o.first_seen)),
+            h('tbody', null, list.map((o) => [o, matchesOf(matches, o)]).map(([o, hits]) => h('tr', { testid: 'observable', class: hits.length ? 'ioc-matched' : null, dataset: { type: o.type, value: o.value, matched: String(hits.length > 0) } },
+              h('td', null, h('span', { class: 'badge', i18n: `observable.${o.type}` })), h('td', null, h('span', { class: 'mono' }, o.value), matchedMark(hits)), h('td', { class: 'mono' }, o.field), h('td', { class: 'nowrap' }, timeEl(o.first_seen)),
               pivots ? h('td', null, h('a', { href: pivotHref(o, inc), class: 'pivot', i18n: 'explorer.pivot', attrs18n: { title: 'explorer.pivot_title' }, testid: 'observable-pivot' })) : null))))
         : h('p', { class: 'muted', i18n: 'incident.no_observables' }),
     );
@@ -304,6 +307,8 @@ export async function render(main, { id }) {
       const res = await api(`${path}/timeline`);
       const items = itemsOf(res);
       timeline = { count: inc.alert_count ?? inc.alerts?.length, items };
+      matches = indicatorMatches(items);
+      renderObservables(inc);
       const mayJudge = actionNames(data).includes('verdict');
       fill(timelineBox, 
         h('h2', { i18n: 'incident.timeline' }),
@@ -344,7 +349,8 @@ export async function render(main, { id }) {
         h('dl', { class: 'meta' },
           h('dt', { i18n: 'field.rule_id' }), h('dd', null, h('code', null, alert.rule_id)),
           (alert.tags ?? []).length ? [h('dt', { i18n: 'field.tags' }), h('dd', null, alert.tags.map((x) => h('code', { class: 'tag' }, x)))] : null,
-          h('dt', { i18n: 'field.source' }), h('dd', null, alert.source ?? ev?.source ?? '—')),
+          h('dt', { i18n: 'field.source' }), h('dd', null, alert.source ?? ev?.source ?? '—'),
+          indicatorFacts(alert)),
         ev ? [h('h3', { i18n: 'alert.fields' }), kvTable(ev.fields, 'timeline-fields'), h('h3', { i18n: 'alert.raw' }), jsonBlock(ev.raw, 'timeline-raw')] : h('p', { class: 'muted', i18n: 'alert.no_event' })),
     );
   }

@@ -2,7 +2,8 @@
 // success, last error, indicators by type), every source of indicators with its counts,
 // and the indicators (GET /api/v1/indicators: search, type and state filters, more pages).
 // Leads (intel:manage) paste a plain list (POST /api/v1/indicators; each line taken or
-// reported with its number) and revoke an indicator. Times in Vietnam time.
+// reported with its number), revoke an indicator, and retro-hunt one over the stored events
+// (intel_hunt.js). Times in Vietnam time.
 
 import { api } from '../api.js';
 import { fill, h } from '../dom.js';
@@ -10,6 +11,7 @@ import { t } from '../i18n.js';
 import { can, currentUser } from '../session.js';
 import { timeEl } from '../time.js';
 import { errorBox, loading, toast } from '../widgets.js';
+import { retroHunt } from '../intel_hunt.js';
 
 export const TYPES = ['ip', 'cidr', 'domain', 'url', 'hash'];
 export const TLPS = ['clear', 'green', 'amber', 'amber+strict', 'red'];
@@ -55,6 +57,8 @@ export async function render(main) {
   let stopped = false;
   let cursor = null;
   const manage = can('intel:manage');
+  const hunts = manage && can('hunts:run');
+  const huntSlot = h('div', { testid: 'intel-hunt' });
   const mine = currentUser()?.tenants ?? [];
   const everyTenant = mine.includes('*');
   const errorSlot = h('div');
@@ -94,6 +98,9 @@ export async function render(main) {
     const revoke = manage && !i.revoked && (i.tenant !== '*' || everyTenant)
       ? h('button', { type: 'button', class: 'btn btn-small', i18n: 'intel.revoke', testid: 'intel-revoke', on: { click: () => doRevoke(i) } })
       : null;
+    const hunt = hunts && !i.revoked
+      ? h('button', { type: 'button', class: 'btn btn-small', i18n: 'intel.hunt', testid: 'intel-hunt-start', on: { click: () => retroHunt(i, huntSlot) } })
+      : null;
     return h('tr', { testid: 'intel-indicator-row', dataset: { id: i.id, value: i.value, state: i.revoked ? 'revoked' : 'active' } },
       h('td', { i18n: `intel.type.${i.type}` }),
       h('td', null, h('code', { testid: 'intel-value' }, i.value), i.name ? h('div', { class: 'small muted' }, i.name) : null),
@@ -104,7 +111,7 @@ export async function render(main) {
       h('td', { class: 'col-time' }, when(i.valid_until, 'intel-valid-until')),
       h('td', { class: 'col-time' }, when(i.modified, 'intel-changed')),
       h('td', { testid: 'intel-state', i18n: `intel.state.${i.revoked ? 'revoked' : 'active'}` }),
-      manage ? h('td', null, revoke) : null);
+      manage ? h('td', null, revoke, hunt ? ' ' : null, hunt) : null);
   }
 
   async function doRevoke(i) {
@@ -211,6 +218,7 @@ export async function render(main) {
     h('div', { class: 'table-wrap' }, sourcesTable),
     pasteBox,
     h('h2', { i18n: 'intel.indicators' }),
+    huntSlot,
     h('div', { class: 'filters' }, lab('intel-q-in', 'intel.search', q), lab('intel-type-in', 'intel.type_col', typeSel), lab('intel-state-in', 'intel.state_col', stateSel)),
     h('div', { class: 'table-wrap' }, loading(), listTable, empty, more)));
   document.title = `${t('intel.title')} · ${t('app.title')}`;
