@@ -206,9 +206,7 @@ class ShareSender:
         added = await self.shared_objects.add(job.tenant, objects, now=now)
         if job.target == LOCAL_TARGET:  # the versions new to the tenant's collection
             sent = len(added)
-            job = job.model_copy(
-                update={"sent": job.sent + sent, "accepted": job.accepted + sent}
-            )
+            job = job.model_copy(update={"sent": job.sent + sent, "accepted": job.accepted + sent})
         await self.shares.follow(
             Follow(
                 tenant=job.tenant,

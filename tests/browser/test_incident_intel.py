@@ -73,7 +73,7 @@ def intel_soc(tmp_path_factory: pytest.TempPathFactory, taxii: Medallion) -> Ite
                     "timeout_s": 5,
                 }
             },
-            "tenants": {TENANT_A: {"when": "approval", "targets": ["national"]}},
+            "tenants": {TENANT_A: {"when": "approval", "targets": ["national"], "publish": False}},
             "watch_s": 0.3,
             "send_s": 0.3,
             "retry_min_s": 0.2,

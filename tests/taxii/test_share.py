@@ -75,6 +75,7 @@ def settings_for(server: Medallion, when: str = "handoff", redact: bool = True) 
                     "redact": redact,
                     "internal_networks": ["113.160.10.0/24"],
                     "targets": ["national"],
+                    "publish": False,  # the SOC's own collection: tests/taxii/test_publish.py
                 }
             },
             "retry_min_s": 0.05,
