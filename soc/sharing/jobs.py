@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from soc.errors import Conflict
 from soc.models import UtcDatetime
 from soc.sharing.models import ShareJob, ShareState
-from soc.store.records import NO_TENANT, Kind, Record, RecordQuery, Records, every
+from soc.store.records import Kind, Record, RecordQuery, Records, every
 from soc.store.terms import micros
 
 ACTIVE = [ShareState.pending.value, ShareState.sending.value]
@@ -186,31 +186,3 @@ class Shares:
             limit=1000,
         )
         return [Follow.model_validate(r.doc) async for r in every(self._records, query)]
-
-    # -- the audit cursor ------------------------------------------------------
-
-    async def cursor(self) -> int | None:
-        stored = await self._records.get_record(Kind.share, "cursor")
-        return None if stored is None else int(stored.doc["seq"])
-
-    async def save_cursor(self, seq: int) -> None:
-        """Advance the shared cursor to ``seq`` (never back); a lost race is harmless."""
-        for _ in range(3):
-            stored = await self._records.get_record(Kind.share, "cursor")
-            if stored is not None and int(stored.doc["seq"]) >= seq:
-                return
-            record = Record(
-                kind=Kind.share,
-                id="cursor",
-                tenant=NO_TENANT,
-                sort=seq,
-                terms={"record": ["cursor"]},
-                doc={"seq": seq},
-            )
-            try:
-                await self._records.put_record(
-                    record, expect=stored.version if stored is not None else 0
-                )
-                return
-            except Conflict:
-                continue

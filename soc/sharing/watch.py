@@ -17,7 +17,7 @@ import time
 from datetime import datetime, timedelta
 
 from soc.audit import AuditEntry
-from soc.audit.trail import AuditTrail
+from soc.audit.follower import TrailFollower
 from soc.incidents.cases import Cases
 from soc.log import get_logger
 from soc.models import utcnow
@@ -26,12 +26,12 @@ from soc.sharing.jobs import Shares
 from soc.sharing.models import ShareJob, Trigger
 from soc.sharing.sender import ACTOR, ShareSender
 from soc.stages.runtime import PeriodicStage
-from soc.store.records import Records
+from soc.store.records import Kind, Records
 from soc.store.terms import micros
 
 log = get_logger(__name__)
 
-BATCH = 500
+CURSOR_ID = "cursor"
 TRIGGERS: dict[str, Trigger] = {
     "incident.hand_off": "handoff",
     "incident.close": "close",
@@ -46,10 +46,11 @@ class ShareWatch(PeriodicStage):
         super().__init__()
         self.shares = Shares(records)
         self._cases = cases
-        self._audit: AuditTrail = cases.audit
         self.settings = settings
         self.interval_s = settings.watch_s
-        self._cursor: int | None = None
+        self._trail = TrailFollower(
+            records, cases.audit, kind=Kind.share, cursor_id=CURSOR_ID, terms={"record": ["cursor"]}
+        )
         self._next_update_check = 0.0
 
     async def tick(self) -> None:
@@ -59,30 +60,11 @@ class ShareWatch(PeriodicStage):
             self._next_update_check = time.monotonic() + self.settings.update_check_s
 
     async def cursor(self) -> int:
-        if self._cursor is None:
-            stored = await self.shares.cursor()
-            if stored is not None:
-                self._cursor = stored
-            else:  # the first start: from now on, not the whole history
-                head = await self._audit.head()
-                self._cursor = head.seq if head is not None else 0
-                await self.shares.save_cursor(self._cursor)
-        return self._cursor
+        return await self._trail.cursor()
 
     async def read_trail(self) -> int:
         """Enqueue the shares of the audit entries after the cursor; how many enqueued."""
-        made = 0
-        while True:
-            after = await self.cursor()
-            entries = await self._audit.entries(tenants=None, after_seq=after, limit=BATCH)
-            for entry in entries:
-                made += await self.from_audit(entry)
-            if not entries:
-                return made
-            self._cursor = entries[-1].seq
-            await self.shares.save_cursor(self._cursor)
-            if len(entries) < BATCH:
-                return made
+        return await self._trail.read(self.from_audit)
 
     async def from_audit(self, entry: AuditEntry) -> int:
         """The jobs ``entry`` asks for under its tenant's policy; how many were new."""

@@ -18,20 +18,19 @@ from datetime import timedelta
 
 import aiohttp
 
-from soc.audit.trail import AuditTrail
-from soc.errors import Conflict
+from soc.audit import AuditEntry
+from soc.audit.follower import TrailFollower
 from soc.incidents.cases import Cases
 from soc.log import get_logger
 from soc.models import utcnow
 from soc.notify.notifier import DRILL_ACTIONS, INCIDENT_ACTIONS, Notifier
 from soc.notify.sender import Sender
 from soc.stages.runtime import PeriodicStage
-from soc.store.records import NO_TENANT, Kind, Record, Records
+from soc.store.records import Kind, Records
 
 log = get_logger(__name__)
 
 CURSOR_ID = "audit"
-BATCH = 500
 PURGE_S = 3600.0
 """How often a sender deletes the outbox's messages older than ``notify.keep_days``."""
 
@@ -41,12 +40,12 @@ class NotifyWatch(PeriodicStage):
 
     def __init__(self, *, records: Records, cases: Cases, notifier: Notifier) -> None:
         super().__init__()
-        self._records = records
         self._cases = cases
-        self._audit: AuditTrail = cases.audit
         self._notifier = notifier
         self.interval_s = notifier.settings.watch_s
-        self._cursor: int | None = None
+        self._trail = TrailFollower(
+            records, cases.audit, kind=Kind.notify_cursor, cursor_id=CURSOR_ID
+        )
         self._next_deadline_check = 0.0
 
     async def tick(self) -> None:
@@ -56,37 +55,21 @@ class NotifyWatch(PeriodicStage):
             self._next_deadline_check = time.monotonic() + self._notifier.settings.deadline_check_s
 
     async def cursor(self) -> int:
-        if self._cursor is None:
-            stored = await self._records.get_record(Kind.notify_cursor, CURSOR_ID)
-            if stored is not None:
-                self._cursor = int(stored.doc["seq"])
-            else:  # the first start: from now on, not the whole history
-                head = await self._audit.head()
-                self._cursor = head.seq if head is not None else 0
-                await self._save(self._cursor)
-        return self._cursor
+        return await self._trail.cursor()
 
     async def read_trail(self) -> int:
         """Enqueue the notices of the audit entries after the cursor; how many enqueued."""
-        made = 0
-        while True:
-            after = await self.cursor()
-            entries = await self._audit.entries(tenants=None, after_seq=after, limit=BATCH)
-            for entry in entries:
-                incident = None
-                if entry.action in INCIDENT_ACTIONS:
-                    incident = await self._cases.incidents.get(
-                        entry.target.removeprefix("incident:"), tenants=None
-                    )
-                elif entry.action not in DRILL_ACTIONS:
-                    continue
-                made += len(await self._notifier.from_audit(entry, incident))
-            if not entries:
-                return made
-            self._cursor = entries[-1].seq
-            await self._save(self._cursor)
-            if len(entries) < BATCH:
-                return made
+        return await self._trail.read(self._notices)
+
+    async def _notices(self, entry: AuditEntry) -> int:
+        incident = None
+        if entry.action in INCIDENT_ACTIONS:
+            incident = await self._cases.incidents.get(
+                entry.target.removeprefix("incident:"), tenants=None
+            )
+        elif entry.action not in DRILL_ACTIONS:
+            return 0
+        return len(await self._notifier.from_audit(entry, incident))
 
     async def check_deadlines(self) -> int:
         now = utcnow()
@@ -94,25 +77,6 @@ class NotifyWatch(PeriodicStage):
         async for incident in self._cases.incidents.each_open():
             made += len(await self._notifier.deadlines_near(incident, now))
         return made
-
-    async def _save(self, seq: int) -> None:
-        """Advance the shared cursor to ``seq`` (never back); a lost race is harmless."""
-        for _ in range(3):
-            stored = await self._records.get_record(Kind.notify_cursor, CURSOR_ID)
-            if stored is not None and int(stored.doc["seq"]) >= seq:
-                return
-            record = Record(
-                kind=Kind.notify_cursor,
-                id=CURSOR_ID,
-                tenant=NO_TENANT,
-                sort=seq,
-                doc={"seq": seq},
-            )
-            with contextlib.suppress(Conflict):
-                await self._records.put_record(
-                    record, expect=stored.version if stored is not None else 0
-                )
-                return
 
 
 class NotifySender(PeriodicStage):

@@ -18,11 +18,12 @@ import pytest
 import stix2
 from playwright.sync_api import Page, expect
 
+from soc.api.server import free_port
 from soc.settings import FeedSettings, IntelSettings
 from tests.browser.conftest import Requests, Screens
 from tests.browser.stack import TENANT_A, Stack, bare_stack
 from tests.browser.ui import set_language, sign_in, vietnam_time
-from tests.taxii.medallion import Collection, Medallion, free_port, medallion
+from tests.taxii.medallion import Collection, Medallion, medallion
 
 NewPage = Callable[..., Page]
 ALIAS = "national"

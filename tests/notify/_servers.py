@@ -4,7 +4,6 @@ that checks the signature as a real receiver would."""
 
 from __future__ import annotations
 
-import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -20,16 +19,10 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from soc.api.server import free_port
 from soc.notify.signing import verify
 
 USER, PASSWORD = "soc-mailer", "mat-khau-thu-nghiem"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

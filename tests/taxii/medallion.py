@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,15 +27,10 @@ from typing import Any
 
 import requests
 
+from soc.api.server import free_port
+
 USER, PASSWORD = "soc-taxii", "mat-khau-taxii-thu-nghiem"
 API_ROOT = "api1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
