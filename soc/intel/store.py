@@ -17,7 +17,16 @@ from datetime import datetime
 from soc.errors import Conflict
 from soc.intel.models import Indicator, IndicatorType
 from soc.models import utcnow
-from soc.store.records import NO_TENANT, Kind, Record, RecordPage, RecordQuery, Records, every
+from soc.store.records import (
+    BATCH,
+    NO_TENANT,
+    Kind,
+    Record,
+    RecordPage,
+    RecordQuery,
+    Records,
+    every,
+)
 from soc.store.terms import micros, words
 
 GENERATION_ID = "indicators"
@@ -63,26 +72,42 @@ class Indicators:
     async def put(self, indicators: Sequence[Indicator], *, now: datetime | None = None) -> int:
         """Store these, each replacing the stored one of its id if it differs (``created``
         kept, ``modified`` set to ``now``); how many were new or changed. Bumps the
-        generation when any was."""
+        generation once when any was. An id named twice keeps the last one named.
+
+        Read and written in batches of :data:`~soc.store.records.BATCH` (one round trip
+        each way); a write that met a concurrent one is read and tried again.
+        """
         now = now or utcnow()
+        pending = list({i.id: i for i in indicators}.values())
         changed = 0
-        for indicator in indicators:
-            for _ in range(5):
-                stored = await self._records.get_record(Kind.indicator, indicator.id)
-                if stored is None:
-                    new = indicator.model_copy(update={"created": now, "modified": now})
-                    expect = 0
-                else:
-                    old = of_record(stored)
-                    if _same(old, indicator):
-                        break
-                    new = indicator.model_copy(update={"created": old.created, "modified": now})
-                    expect = stored.version
-                try:
-                    await self._records.put_record(to_record(new), expect=expect)
-                except Conflict:
-                    continue
-                changed += 1
+        for _ in range(5):
+            retry: list[Indicator] = []
+            for start in range(0, len(pending), BATCH):
+                chunk = pending[start : start + BATCH]
+                stored = await self._records.get_records(Kind.indicator, [i.id for i in chunk])
+                writes: list[tuple[Record, int]] = []
+                wanted: list[Indicator] = []
+                for indicator in chunk:
+                    found = stored.get(indicator.id)
+                    if found is None:
+                        new = indicator.model_copy(update={"created": now, "modified": now})
+                        expect = 0
+                    else:
+                        old = of_record(found)
+                        if _same(old, indicator):
+                            continue
+                        new = indicator.model_copy(update={"created": old.created, "modified": now})
+                        expect = found.version
+                    writes.append((to_record(new), expect))
+                    wanted.append(indicator)
+                results = await self._records.put_records(writes)
+                for indicator, result in zip(wanted, results, strict=True):
+                    if isinstance(result, Conflict):
+                        retry.append(indicator)
+                    else:
+                        changed += 1
+            pending = retry
+            if not pending:
                 break
         if changed:
             await self.bump()

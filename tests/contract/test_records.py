@@ -481,4 +481,6 @@ async def test_of_concurrent_batches_writing_one_version_exactly_one_wins_each_r
         won = [r[n] for r in results if isinstance(r[n], Record)]
         assert len(won) == 1, results
         assert await store.get_record(Kind.incident, record.id) == won[0]
-        assert all(isinstance(r[n], Conflict) and r[n].found == 2 for r in results if r[n] not in won)  # type: ignore[union-attr]
+        assert all(
+            isinstance(r[n], Conflict) and r[n].found == 2 for r in results if r[n] not in won
+        )  # type: ignore[union-attr]

@@ -125,7 +125,7 @@ async def _put_bulk(
     docs = [mappings.record_doc(prefix, record.model_copy(update={"version": e + 1}))
             for record, e in writes]  # fmt: skip
     by_index: dict[str, list[str]] = {}
-    for (record, expect), (index, doc_id, _) in zip(writes, docs, strict=True):
+    for (_record, expect), (index, doc_id, _) in zip(writes, docs, strict=True):
         if expect > 0:
             by_index.setdefault(index, []).append(doc_id)
     current: dict[tuple[str, str], dict[str, Any]] = {}
