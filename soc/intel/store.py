@@ -59,11 +59,16 @@ def _same(a: Indicator, b: Indicator) -> bool:
     return a.model_dump(exclude=skip) == b.model_dump(exclude=skip)
 
 
+Tally = dict[tuple[str, str, str, bool], int]
+"""Indicators counted by ``(source, tenant, type, revoked)``."""
+
+
 class Indicators:
     """The indicators over :class:`Records`; tenant ``*`` ones apply to every tenant."""
 
     def __init__(self, records: Records) -> None:
         self._records = records
+        self._tally: tuple[int, Tally] | None = None
 
     async def get(self, indicator_id: str) -> Indicator | None:
         record = await self._records.get_record(Kind.indicator, indicator_id)
@@ -123,17 +128,28 @@ class Indicators:
         return await self.get(indicator_id)
 
     async def superseded(
-        self, source: str, stix_id: str, keep: set[str], *, now: datetime | None = None
+        self, source: str, kept: dict[str, set[str]], *, now: datetime | None = None
     ) -> int:
-        """Revoke ``source``'s active indicators taken from ``stix_id`` whose ids are not in
-        ``keep``: values a newer version of that STIX indicator no longer names. How many."""
-        query = RecordQuery(
-            kind=Kind.indicator,
-            tenants=None,
-            terms={"source": [source], "stix_id": [stix_id], "state": ["active"]},
-            limit=1000,
-        )
-        gone = [of_record(r) async for r in every(self._records, query) if r.id not in keep]
+        """Revoke ``source``'s active indicators taken from each STIX id of ``kept`` whose
+        ids are not among its kept ones: values a newer version of that STIX indicator no
+        longer names. How many. Reads a few hundred STIX ids per query."""
+        stix_ids = sorted(kept)
+        gone: list[Indicator] = []
+        for start in range(0, len(stix_ids), 200):
+            query = RecordQuery(
+                kind=Kind.indicator,
+                tenants=None,
+                terms={
+                    "source": [source],
+                    "stix_id": stix_ids[start : start + 200],
+                    "state": ["active"],
+                },
+                limit=1000,
+            )
+            async for record in every(self._records, query):
+                item = of_record(record)
+                if item.stix_id in kept and item.id not in kept[item.stix_id]:
+                    gone.append(item)
         if gone:
             await self.put([i.model_copy(update={"revoked": True}) for i in gone], now=now)
         return len(gone)
@@ -153,6 +169,28 @@ class Indicators:
         )
         async for record in every(self._records, query):
             yield of_record(record)
+
+    async def tally(self) -> Tally:
+        """Every stored indicator counted by source, tenant, type and revocation.
+
+        Walks them all once per generation and keeps the counts (every change bumps the
+        generation; the generation is read before the walk, so a change during it is
+        counted again at the next call)."""
+        generation = await self.generation()
+        if self._tally is not None and self._tally[0] == generation:
+            return self._tally[1]
+        counts: Tally = {}
+        query = RecordQuery(kind=Kind.indicator, tenants=None, limit=5000, order="asc")
+        async for record in every(self._records, query):
+            key = (
+                record.terms["source"][0],
+                record.tenant,
+                record.terms["type"][0],
+                record.terms["state"] == ["revoked"],
+            )
+            counts[key] = counts.get(key, 0) + 1
+        self._tally = (generation, counts)
+        return counts
 
     async def generation(self) -> int:
         """The number of changes so far (0: none yet)."""

@@ -44,7 +44,8 @@ def _write(conn: sqlite3.Connection, record: Record, expect: int) -> Record:
             stored.model_dump_json(),
         ),
     )
-    conn.execute("DELETE FROM record_terms WHERE kind = ? AND id = ?", (record.kind, record.id))
+    if found:  # a record not stored has no terms
+        conn.execute("DELETE FROM record_terms WHERE kind = ? AND id = ?", (record.kind, record.id))
     terms = {(name, v) for name, values in stored.terms.items() for v in values}
     terms |= {(WORD, w) for w in stored.words}
     conn.executemany(
