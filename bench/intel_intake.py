@@ -15,7 +15,8 @@ SQLite file; OpenSearch indices under a prefix of their own, deleted after):
   ``put_record`` each), on ``--old-count`` indicators, and its rate stretched to
   ``--count`` (it is linear: one round trip, or one transaction, per indicator);
 - ``bundle``: the same indicators as one STIX 2.1 bundle (``indicator`` objects with
-  patterns) through ``soc.intel.intake.take_in``: parse, then store;
+  patterns) through ``soc.intel.intake.take_in``: parse, then store; and the parse alone,
+  with the patterns read by the STIX grammar (as before) against the fast shape;
 - ``rebuild``: ``LiveIndicators.load`` (every indicator read from the store, the
   matcher built), as a detector does after a change;
 - ``counts``: ``counts_by_source`` (what GET /api/v1/intel/feeds computes): the first call
@@ -47,7 +48,7 @@ from soc.errors import Conflict
 from soc.intel.intake import counts_by_source, take_in
 from soc.intel.live import LiveIndicators
 from soc.intel.models import Indicator, IndicatorType
-from soc.intel.parse import Intake
+from soc.intel.parse import Intake, _parsed, _simple, parse
 from soc.intel.store import Indicators, of_record, to_record
 from soc.settings import IndicatorMatchSettings, StoreSettings
 from soc.store import Store, build_store
@@ -170,8 +171,16 @@ async def run(kind: str, args: argparse.Namespace, tmp: Path) -> None:
         _, s = await timed(lambda: counts_by_source(old, ["tenant-a"]))
         line("counts_by_source, cached", s, len(items))
     raw = bundle(items)
+    intake = Intake(source="national-feed", tlp="green")
+    if kind == "sqlite":  # parsing is the same whatever the store
+        taken, s = await timed(lambda: asyncio.sleep(0, parse(raw, intake, format="stix")))
+        line(f"bundle parse only ({len(taken.indicators)} taken)", s, len(items))
+        patterns = [pattern(i) for i in items[: min(args.old_count, 5000)]]
+        _, s = await timed(lambda: asyncio.sleep(0, [_parsed(p) for p in patterns]))
+        line(f"  old: every pattern by the STIX grammar, {len(patterns)}", s, len(patterns))
+        _, s = await timed(lambda: asyncio.sleep(0, [_simple(p) for p in patterns]))
+        line(f"  now: the simple shape read directly, {len(patterns)}", s, len(patterns))
     async with fresh(kind, args.opensearch, tmp) as store:
-        intake = Intake(source="national-feed", tlp="green")
         report, s = await timed(lambda: take_in(Indicators(store), raw, intake, format="stix"))
         assert report.stored == report.indicators, report.model_dump(exclude={"rejects"})
         line(f"bundle ({len(raw) / 1e6:.0f} MB) parse + store", s, len(items))
