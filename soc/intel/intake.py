@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from soc.intel.parse import Format, Intake, Reject, Taken, parse
 from soc.intel.store import Indicators
+from soc.settings import ALL_TENANTS
 
 MAX_REJECTS = 500
 """Rejects listed in a report at most (every one is counted)."""
@@ -57,8 +58,7 @@ async def store_taken(indicators: Indicators, taken: Taken, source: str) -> int:
         for item in taken.indicators:
             if item.stix_id in kept:
                 kept[item.stix_id].add(item.id)
-        for stix_id, keep in kept.items():
-            stored += await indicators.superseded(source, stix_id, keep)
+        stored += await indicators.superseded(source, kept)
     return stored
 
 
@@ -71,14 +71,18 @@ class SourceCounts(BaseModel):
 
 
 async def counts_by_source(indicators: Indicators, tenants: list[str] | None) -> list[SourceCounts]:
-    """Stored indicators of ``tenants`` (and ``*``'s) counted by source, tenant and type."""
+    """Stored indicators of ``tenants`` (and ``*``'s) counted by source, tenant and type
+    (from :meth:`Indicators.tally`: one walk per generation)."""
     active: Counter[tuple[str, str, str]] = Counter()
     revoked: Counter[tuple[str, str]] = Counter()
-    async for item in indicators.all(tenants=tenants):
-        if item.revoked:
-            revoked[(item.source, item.tenant)] += 1
+    scope = None if tenants is None else {*tenants, ALL_TENANTS}
+    for (source, tenant, type, is_revoked), n in (await indicators.tally()).items():
+        if scope is not None and tenant not in scope:
+            continue
+        if is_revoked:
+            revoked[(source, tenant)] += n
         else:
-            active[(item.source, item.tenant, item.type.value)] += 1
+            active[(source, tenant, type)] += n
     keys = sorted({(s, t) for s, t, _ in active} | set(revoked))
     out = []
     for source, tenant in keys:

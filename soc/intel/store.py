@@ -17,7 +17,16 @@ from datetime import datetime
 from soc.errors import Conflict
 from soc.intel.models import Indicator, IndicatorType
 from soc.models import utcnow
-from soc.store.records import NO_TENANT, Kind, Record, RecordPage, RecordQuery, Records, every
+from soc.store.records import (
+    BATCH,
+    NO_TENANT,
+    Kind,
+    Record,
+    RecordPage,
+    RecordQuery,
+    Records,
+    every,
+)
 from soc.store.terms import micros, words
 
 GENERATION_ID = "indicators"
@@ -50,11 +59,16 @@ def _same(a: Indicator, b: Indicator) -> bool:
     return a.model_dump(exclude=skip) == b.model_dump(exclude=skip)
 
 
+Tally = dict[tuple[str, str, str, bool], int]
+"""Indicators counted by ``(source, tenant, type, revoked)``."""
+
+
 class Indicators:
     """The indicators over :class:`Records`; tenant ``*`` ones apply to every tenant."""
 
     def __init__(self, records: Records) -> None:
         self._records = records
+        self._tally: tuple[int, Tally] | None = None
 
     async def get(self, indicator_id: str) -> Indicator | None:
         record = await self._records.get_record(Kind.indicator, indicator_id)
@@ -63,26 +77,42 @@ class Indicators:
     async def put(self, indicators: Sequence[Indicator], *, now: datetime | None = None) -> int:
         """Store these, each replacing the stored one of its id if it differs (``created``
         kept, ``modified`` set to ``now``); how many were new or changed. Bumps the
-        generation when any was."""
+        generation once when any was. An id named twice keeps the last one named.
+
+        Read and written in batches of :data:`~soc.store.records.BATCH` (one round trip
+        each way); a write that met a concurrent one is read and tried again.
+        """
         now = now or utcnow()
+        pending = list({i.id: i for i in indicators}.values())
         changed = 0
-        for indicator in indicators:
-            for _ in range(5):
-                stored = await self._records.get_record(Kind.indicator, indicator.id)
-                if stored is None:
-                    new = indicator.model_copy(update={"created": now, "modified": now})
-                    expect = 0
-                else:
-                    old = of_record(stored)
-                    if _same(old, indicator):
-                        break
-                    new = indicator.model_copy(update={"created": old.created, "modified": now})
-                    expect = stored.version
-                try:
-                    await self._records.put_record(to_record(new), expect=expect)
-                except Conflict:
-                    continue
-                changed += 1
+        for _ in range(5):
+            retry: list[Indicator] = []
+            for start in range(0, len(pending), BATCH):
+                chunk = pending[start : start + BATCH]
+                stored = await self._records.get_records(Kind.indicator, [i.id for i in chunk])
+                writes: list[tuple[Record, int]] = []
+                wanted: list[Indicator] = []
+                for indicator in chunk:
+                    found = stored.get(indicator.id)
+                    if found is None:
+                        new = indicator.model_copy(update={"created": now, "modified": now})
+                        expect = 0
+                    else:
+                        old = of_record(found)
+                        if _same(old, indicator):
+                            continue
+                        new = indicator.model_copy(update={"created": old.created, "modified": now})
+                        expect = found.version
+                    writes.append((to_record(new), expect))
+                    wanted.append(indicator)
+                results = await self._records.put_records(writes)
+                for indicator, result in zip(wanted, results, strict=True):
+                    if isinstance(result, Conflict):
+                        retry.append(indicator)
+                    else:
+                        changed += 1
+            pending = retry
+            if not pending:
                 break
         if changed:
             await self.bump()
@@ -98,17 +128,28 @@ class Indicators:
         return await self.get(indicator_id)
 
     async def superseded(
-        self, source: str, stix_id: str, keep: set[str], *, now: datetime | None = None
+        self, source: str, kept: dict[str, set[str]], *, now: datetime | None = None
     ) -> int:
-        """Revoke ``source``'s active indicators taken from ``stix_id`` whose ids are not in
-        ``keep``: values a newer version of that STIX indicator no longer names. How many."""
-        query = RecordQuery(
-            kind=Kind.indicator,
-            tenants=None,
-            terms={"source": [source], "stix_id": [stix_id], "state": ["active"]},
-            limit=1000,
-        )
-        gone = [of_record(r) async for r in every(self._records, query) if r.id not in keep]
+        """Revoke ``source``'s active indicators taken from each STIX id of ``kept`` whose
+        ids are not among its kept ones: values a newer version of that STIX indicator no
+        longer names. How many. Reads a few hundred STIX ids per query."""
+        stix_ids = sorted(kept)
+        gone: list[Indicator] = []
+        for start in range(0, len(stix_ids), 200):
+            query = RecordQuery(
+                kind=Kind.indicator,
+                tenants=None,
+                terms={
+                    "source": [source],
+                    "stix_id": stix_ids[start : start + 200],
+                    "state": ["active"],
+                },
+                limit=1000,
+            )
+            async for record in every(self._records, query):
+                item = of_record(record)
+                if item.stix_id in kept and item.id not in kept[item.stix_id]:
+                    gone.append(item)
         if gone:
             await self.put([i.model_copy(update={"revoked": True}) for i in gone], now=now)
         return len(gone)
@@ -128,6 +169,28 @@ class Indicators:
         )
         async for record in every(self._records, query):
             yield of_record(record)
+
+    async def tally(self) -> Tally:
+        """Every stored indicator counted by source, tenant, type and revocation.
+
+        Walks them all once per generation and keeps the counts (every change bumps the
+        generation; the generation is read before the walk, so a change during it is
+        counted again at the next call)."""
+        generation = await self.generation()
+        if self._tally is not None and self._tally[0] == generation:
+            return self._tally[1]
+        counts: Tally = {}
+        query = RecordQuery(kind=Kind.indicator, tenants=None, limit=5000, order="asc")
+        async for record in every(self._records, query):
+            key = (
+                record.terms["source"][0],
+                record.tenant,
+                record.terms["type"][0],
+                record.terms["state"] == ["revoked"],
+            )
+            counts[key] = counts.get(key, 0) + 1
+        self._tally = (generation, counts)
+        return counts
 
     async def generation(self) -> int:
         """The number of changes so far (0: none yet)."""

@@ -27,7 +27,16 @@ from pydantic import BaseModel, Field
 
 from soc.errors import Conflict, QueryError
 from soc.models import UtcDatetime, utcnow
-from soc.store.records import Kind, Record, RecordQuery, Records, decode_after, encode_after, every
+from soc.store.records import (
+    BATCH,
+    Kind,
+    Record,
+    RecordQuery,
+    Records,
+    decode_after,
+    encode_after,
+    every,
+)
 from soc.store.terms import from_micros, micros
 
 MEDIA_TYPE = "application/stix+json;version=2.1"
@@ -169,35 +178,58 @@ class StixObjects:
         """
         added: list[StoredObject] = []
         at = max(micros(now or utcnow()), await self._last_added(tenant) + 1)
-        for obj in objects:
-            stix_id = str(obj["id"])
-            version = object_version(obj)
-            if version is None:  # immutable (an SCO): one version, whenever first added
-                found = await self._records.find_records(
-                    RecordQuery(
-                        kind=Kind.stix_object,
-                        tenants=[tenant],
-                        terms={"stix_id": [stix_id]},
-                        limit=1,
+        seen: set[str] = set()
+        for start in range(0, len(objects), BATCH):
+            chunk = objects[start : start + BATCH]
+            immutable = {str(o["id"]) for o in chunk if object_version(o) is None}
+            present = await self._stored_ids(tenant, immutable)
+            versioned = [
+                record_id(tenant, str(o["id"]), v) for o in chunk if (v := object_version(o))
+            ]
+            stored = await self._records.get_records(Kind.stix_object, versioned)
+            fresh: list[StoredObject] = []
+            for obj in chunk:
+                stix_id = str(obj["id"])
+                version = object_version(obj)
+                if version is None:  # immutable (an SCO): one version, whenever first added
+                    if stix_id in present or stix_id in seen:
+                        continue
+                    seen.add(stix_id)
+                    version = from_micros(at).isoformat().replace("+00:00", "Z")
+                else:
+                    rid = record_id(tenant, stix_id, version)
+                    if rid in stored or rid in seen:
+                        continue
+                    seen.add(rid)
+                fresh.append(
+                    StoredObject(
+                        tenant=tenant,
+                        id=stix_id,
+                        version=version,
+                        date_added=from_micros(at),
+                        object=dict(obj),
                     )
                 )
-                if found.items:
-                    continue
-                version = from_micros(at).isoformat().replace("+00:00", "Z")
-            stored = StoredObject(
-                tenant=tenant,
-                id=stix_id,
-                version=version,
-                date_added=from_micros(at),
-                object=dict(obj),
-            )
-            try:
-                await self._records.put_record(to_record(stored), expect=0)
-            except Conflict:  # this version is stored already
-                continue
-            added.append(stored)
-            at += 1
+                at += 1
+            results = await self._records.put_records([(to_record(o), 0) for o in fresh])
+            # a Conflict: this version was stored meanwhile
+            added += [o for o, r in zip(fresh, results, strict=True) if not isinstance(r, Conflict)]
         return added
+
+    async def _stored_ids(self, tenant: str, stix_ids: set[str]) -> set[str]:
+        """Those of ``stix_ids`` with a version stored for ``tenant``."""
+        found: set[str] = set()
+        unique = sorted(stix_ids)
+        for start in range(0, len(unique), 200):
+            query = RecordQuery(
+                kind=Kind.stix_object,
+                tenants=[tenant],
+                terms={"stix_id": unique[start : start + 200]},
+                limit=1000,
+            )
+            async for record in every(self._records, query):
+                found.add(of_record(record).id)
+        return found
 
     async def get_versions(self, tenant: str, stix_id: str) -> list[StoredObject]:
         """Every stored version of ``stix_id``, oldest added first."""

@@ -34,7 +34,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from soc.errors import QueryError
+from soc.errors import Conflict, QueryError
 
 
 class Kind(StrEnum):
@@ -63,6 +63,10 @@ class Kind(StrEnum):
     stix_object = "stix_object"
     share = "share"
 
+
+BATCH = 1000
+"""Records a store reads or writes in one request of :meth:`Records.put_records` and
+:meth:`Records.get_records` (a longer batch is split)."""
 
 NO_TENANT = ""
 """The tenant of records that belong to none (user accounts, revocations)."""
@@ -119,6 +123,19 @@ class Records(Protocol):
 
     async def get_record(self, kind: Kind, record_id: str) -> Record | None:
         """By id, whatever its tenant: callers check the tenant."""
+        ...
+
+    async def put_records(self, writes: Sequence[tuple[Record, int]]) -> list[Record | Conflict]:
+        """Each ``(record, expect)`` as :meth:`put_record` would write it, in order, in few
+        round trips (the store bounds its batches, :data:`BATCH`): per write, the record as
+        stored or the :class:`~soc.errors.Conflict` it met, in the order given. A record
+        named twice is written as two writes one after the other would be. The writes are
+        visible to the next read and query.
+        """
+        ...
+
+    async def get_records(self, kind: Kind, record_ids: Sequence[str]) -> dict[str, Record]:
+        """Those of ``record_ids`` stored, by id, in few round trips (whatever their tenant)."""
         ...
 
     async def find_records(self, query: RecordQuery) -> RecordPage: ...

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import soc.security.accounts as users_module
+from soc.errors import Conflict
 from soc.security.accounts import RecordRevocations, RecordUserStore
 from soc.security.passwords import PasswordHashing
 from soc.security.tokens import TokenClaims
@@ -110,6 +111,12 @@ class Interfering:
 
     async def put_record(self, record: Record, *, expect: int) -> Record:
         return await self._records.put_record(record, expect=expect)
+
+    async def put_records(self, writes: Sequence[tuple[Record, int]]) -> list[Record | Conflict]:
+        return await self._records.put_records(writes)
+
+    async def get_records(self, kind: Kind, record_ids: Sequence[str]) -> dict[str, Record]:
+        return await self._records.get_records(kind, record_ids)
 
     async def find_records(self, query: RecordQuery) -> RecordPage:
         return await self._records.find_records(query)

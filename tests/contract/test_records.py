@@ -400,3 +400,87 @@ async def test_two_audit_trails_on_one_store_keep_one_unbroken_chain(store: Stor
     entries = [e async for e in second.each()]
     assert [e.seq for e in entries] == list(range(1, 17))
     assert {e.target for e in entries} == {f"i{i}" for i in range(3)} | {f"j{i}" for i in range(5)}
+
+
+async def test_a_batch_of_writes_is_each_write_as_put_record_would_do_it(store: Store) -> None:
+    first, second, third = CASES[0], CASES[1], CASES[2]
+    await store.put_record(first, expect=0)
+    await store.put_record(second, expect=0)
+    await store.put_record(second, expect=1)  # second is at version 2
+    triaged = first.model_copy(update={"terms": {"status": ["merged"]}, "doc": {"t": 1}})
+    results = await store.put_records(
+        [
+            (triaged, 1),  # right version: written
+            (second.model_copy(update={"tenant": B}), 1),  # stale: conflicts
+            (third, 0),  # new: written
+            (CASES[3], 2),  # missing, expected stored: conflicts
+            (CASES[0].model_copy(update={"sort": 0}), 0),  # stored already: conflicts
+        ]
+    )
+    assert results[0] == triaged.model_copy(update={"version": 2})
+    assert results[2] == third.model_copy(update={"version": 1})
+    conflicts = [(r.expected, r.found) for r in results if isinstance(r, Conflict)]
+    assert conflicts == [(1, 2), (2, 0), (0, 2)]
+    assert [isinstance(r, Conflict) for r in results] == [False, True, False, True, True]
+    # visible at once, and the conflicting writes changed nothing
+    assert await store.get_record(Kind.incident, first.id) == results[0]
+    assert (await store.get_record(Kind.incident, second.id)).version == 2  # type: ignore[union-attr]
+    assert await store.get_record(Kind.incident, CASES[3].id) is None
+    assert await find_ids(store, terms={"status": ["merged"]}) == [first.id]
+    assert await find_ids(store, tenants=[B]) == []
+    assert await store.put_records([]) == []
+
+
+async def test_a_record_named_twice_in_a_batch_is_written_in_order(store: Store) -> None:
+    base = CASES[0]
+    later = base.model_copy(update={"terms": {"status": ["closed"]}})
+    results = await store.put_records([(base, 0), (later, 1), (base, 1), (base, 0)])
+    assert [r.version if isinstance(r, Record) else (r.expected, r.found) for r in results] == [
+        1,
+        2,
+        (1, 2),
+        (0, 2),
+    ]
+    assert await store.get_record(Kind.incident, base.id) == later.model_copy(update={"version": 2})
+    assert await find_ids(store, terms={"status": ["closed"]}) == [base.id]
+
+
+async def test_get_records_reads_those_stored_by_id(store: Store) -> None:
+    stored = await put_all(store, CASES[:3])
+    found = await store.get_records(Kind.incident, [CASES[2].id, "no-such", CASES[0].id])
+    assert found == {CASES[0].id: stored[0], CASES[2].id: stored[2]}
+    assert await store.get_records(Kind.comment, [CASES[0].id]) == {}
+    assert await store.get_records(Kind.incident, []) == {}
+
+
+async def test_batches_longer_than_one_request_are_whole(store: Store) -> None:
+    many = [incident(f"bulk-{n:04d}", minute=n % 7) for n in range(2_100)]
+    results = await store.put_records([(r, 0) for r in many])
+    assert all(isinstance(r, Record) and r.version == 1 for r in results)
+    found = await store.get_records(Kind.incident, [r.id for r in many])
+    assert len(found) == len(many)
+    again = await store.put_records([(r, 1 if n % 2 else 0) for n, r in enumerate(many)])
+    assert [isinstance(r, Conflict) for r in again] == [n % 2 == 0 for n in range(len(many))]
+    assert sum(1 for r in (await store.get_records(Kind.incident, [m.id for m in many])).values()
+               if r.version == 2) == len(many) // 2  # fmt: skip
+    page = await store.find_records(RecordQuery(kind=Kind.incident, tenants=None, limit=10_000))
+    assert len(page.items) == len(many)
+
+
+async def test_of_concurrent_batches_writing_one_version_exactly_one_wins_each_record(
+    store: Store,
+) -> None:
+    records = CASES[:4]
+    await put_all(store, records)
+    batches = [
+        [(r.model_copy(update={"terms": {"assignee": [who]}}), 1) for r in records]
+        for who in ("alice", "bob", "carol")
+    ]
+    results = await asyncio.gather(*(store.put_records(b) for b in batches))
+    for n, record in enumerate(records):
+        won = [r[n] for r in results if isinstance(r[n], Record)]
+        assert len(won) == 1, results
+        assert await store.get_record(Kind.incident, record.id) == won[0]
+        assert all(
+            isinstance(r[n], Conflict) and r[n].found == 2 for r in results if r[n] not in won
+        )  # type: ignore[union-attr]

@@ -9,6 +9,10 @@ version found by reading again. Writes and deletes refresh the index before
 they return, so the next query sees them (``wait_for`` would wait up to the
 refresh interval, a second per write; case records are few).
 
+A batch of writes (:func:`put_many`) is the same per record in one ``_bulk`` request
+(refreshed once): ``create`` items, and ``index`` items with the ``if_seq_no`` and
+``if_primary_term`` one ``_mget`` read; a refused item is that record's Conflict.
+
 opensearch-py's exceptions other than these 404s and 409s are left to the
 store, which translates them.
 """
@@ -25,7 +29,7 @@ from opensearchpy.exceptions import ConflictError, NotFoundError
 from soc.errors import Conflict, StoreError
 from soc.store.opensearch import query as dsl
 from soc.store.opensearch import schema as mappings
-from soc.store.records import Kind, Record, RecordPage, RecordQuery
+from soc.store.records import BATCH, Kind, Record, RecordPage, RecordQuery
 
 REFRESH = {"refresh": "true"}
 
@@ -73,6 +77,125 @@ async def put(client: AsyncOpenSearch, prefix: str, record: Record, expect: int)
         found = _version(await _stored(client, index, doc_id))
         raise _conflict(record, expect, found) from e
     return stored
+
+
+async def _mget(
+    client: AsyncOpenSearch, index: str, doc_ids: Sequence[str], source: str
+) -> dict[str, dict[str, Any]]:
+    """The stored documents of ``doc_ids`` found (one ``_mget``), by document id."""
+    if not doc_ids:
+        return {}
+    response = await client.mget(
+        body={"docs": [{"_index": index, "_id": d} for d in doc_ids]},
+        params={"_source_includes": source},
+    )
+    return {d["_id"]: d for d in response["docs"] if d.get("found")}
+
+
+def _chunks(writes: Sequence[tuple[Record, int]]) -> list[list[tuple[Record, int]]]:
+    """``writes`` in bulks of at most :data:`BATCH`, a record at most once in each (a
+    second write of one record goes in a later bulk, as if written after the first)."""
+    out: list[list[tuple[Record, int]]] = [[]]
+    named: set[tuple[Kind, str]] = set()
+    for record, expect in writes:
+        key = (record.kind, record.id)
+        if len(out[-1]) >= BATCH or key in named:
+            out.append([])
+            named = set()
+        out[-1].append((record, expect))
+        named.add(key)
+    return [c for c in out if c]
+
+
+async def put_many(
+    client: AsyncOpenSearch, prefix: str, writes: Sequence[tuple[Record, int]]
+) -> list[Record | Conflict]:
+    out: list[Record | Conflict] = []
+    for chunk in _chunks(writes):
+        out += await _put_bulk(client, prefix, chunk)
+    return out
+
+
+async def _put_bulk(
+    client: AsyncOpenSearch, prefix: str, writes: Sequence[tuple[Record, int]]
+) -> list[Record | Conflict]:
+    """One bulk of distinct records, each written as :func:`put` would: ``create`` for
+    ``expect == 0``, else ``index`` with the ``if_seq_no``/``if_primary_term`` one ``_mget``
+    read (a stored version other than ``expect`` conflicts without a write)."""
+    docs = [mappings.record_doc(prefix, record.model_copy(update={"version": e + 1}))
+            for record, e in writes]  # fmt: skip
+    by_index: dict[str, list[str]] = {}
+    for (_record, expect), (index, doc_id, _) in zip(writes, docs, strict=True):
+        if expect > 0:
+            by_index.setdefault(index, []).append(doc_id)
+    current: dict[tuple[str, str], dict[str, Any]] = {}
+    for index, ids in by_index.items():
+        found = await _mget(client, index, ids, "version")
+        current |= {(index, d): v for d, v in found.items()}
+    out: list[Record | Conflict] = []
+    lines: list[bytes] = []
+    sent: list[int] = []
+    for n, ((record, expect), (index, doc_id, source)) in enumerate(zip(writes, docs, strict=True)):
+        if expect == 0:
+            action: dict[str, Any] = {"create": {"_index": index, "_id": doc_id}}
+        else:
+            stored = current.get((index, doc_id))
+            if stored is None or _version(stored) != expect:
+                out.append(_conflict(record, expect, _version(stored)))
+                continue
+            action = {
+                "index": {
+                    "_index": index,
+                    "_id": doc_id,
+                    "if_seq_no": stored["_seq_no"],
+                    "if_primary_term": stored["_primary_term"],
+                }
+            }
+        lines += [orjson.dumps(action), orjson.dumps(source)]
+        sent.append(n)
+        out.append(record.model_copy(update={"version": expect + 1}))
+    if lines:
+        response = await client.bulk(
+            body=b"\n".join([*lines, b""]), params={**REFRESH, "filter_path": "items.*.status"}
+        )
+        statuses = [int(next(iter(i.values()))["status"]) for i in response.get("items", [])]
+        refused = [s for s in statuses if s not in (200, 201, 409)]
+        if refused or len(statuses) != len(sent):
+            raise StoreError(
+                f"opensearch: {len(refused)} of {len(sent)} record writes refused "
+                f"(status {refused[0] if refused else 'missing'})",
+                retriable=True,
+            )
+        lost = [n for n, status in zip(sent, statuses, strict=True) if status == 409]
+        if lost:
+            again: dict[str, list[str]] = {}
+            for n in lost:
+                index, doc_id, _ = docs[n]
+                again.setdefault(index, []).append(doc_id)
+            now: dict[tuple[str, str], dict[str, Any]] = {}
+            for index, ids in again.items():
+                found = await _mget(client, index, ids, "version")
+                now |= {(index, d): v for d, v in found.items()}
+            for n in lost:
+                record, expect = writes[n]
+                index, doc_id, _ = docs[n]
+                out[n] = _conflict(record, expect, _version(now.get((index, doc_id))))
+    return out
+
+
+async def get_many(
+    client: AsyncOpenSearch, prefix: str, kind: Kind, rids: Sequence[str]
+) -> dict[str, Record]:
+    index = mappings.records_index(prefix, kind)
+    unique = list(dict.fromkeys(rids))
+    found: dict[str, Record] = {}
+    for start in range(0, len(unique), BATCH):
+        chunk = unique[start : start + BATCH]
+        docs = await _mget(client, index, [mappings.record_id(r) for r in chunk], "record")
+        for doc in docs.values():
+            record = Record.model_validate(doc["_source"]["record"])
+            found[record.id] = record
+    return found
 
 
 async def get(client: AsyncOpenSearch, prefix: str, kind: Kind, rid: str) -> Record | None:

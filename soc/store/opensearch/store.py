@@ -31,7 +31,7 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import OpenSearchException, TransportError
 
 from soc.component import Component
-from soc.errors import StoreError
+from soc.errors import Conflict, StoreError
 from soc.log import get_logger
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Drills, Event
 from soc.settings import OpenSearchSettings, RetentionSettings
@@ -425,6 +425,14 @@ class OpenSearchStore(Component):
     async def get_record(self, kind: Kind, record_id: str) -> Record | None:
         with _translated(f"get {kind} record"):
             return await records.get(self._os, self._prefix, kind, record_id)
+
+    async def put_records(self, writes: Sequence[tuple[Record, int]]) -> list[Record | Conflict]:
+        with _translated("put records"):
+            return await records.put_many(self._os, self._prefix, writes)
+
+    async def get_records(self, kind: Kind, record_ids: Sequence[str]) -> dict[str, Record]:
+        with _translated(f"get {kind} records"):
+            return await records.get_many(self._os, self._prefix, kind, record_ids)
 
     async def find_records(self, query: RecordQuery) -> RecordPage:
         with _translated(f"find {query.kind} records"):

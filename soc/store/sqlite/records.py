@@ -2,7 +2,8 @@
 
 A write is one ``BEGIN IMMEDIATE`` transaction that reads the stored version,
 compares it with the one the caller read, and replaces the row and its terms,
-so two writers of the same version cannot both win.
+so two writers of the same version cannot both win. A batch of writes is one such
+transaction, each write checked and reported on its own.
 """
 
 from __future__ import annotations
@@ -18,39 +19,46 @@ WORD = "_w"
 """The term name search words are kept under."""
 
 
-def put(conn: sqlite3.Connection, record: Record, expect: int) -> Record:
+def _write(conn: sqlite3.Connection, record: Record, expect: int) -> Record:
+    """Inside a transaction: write ``record`` if its stored version is ``expect``."""
     stored = record.model_copy(update={"version": expect + 1})
+    row = conn.execute(
+        "SELECT version FROM records WHERE kind = ? AND id = ?", (record.kind, record.id)
+    ).fetchone()
+    found = int(row[0]) if row else 0
+    if found != expect:
+        raise Conflict(
+            f"{record.kind} {record.id} is at version {found}, not {expect}",
+            expected=expect,
+            found=found,
+        )
+    conn.execute(
+        "INSERT OR REPLACE INTO records (kind, id, tenant, version, sort, body) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            stored.kind,
+            stored.id,
+            stored.tenant,
+            stored.version,
+            stored.sort,
+            stored.model_dump_json(),
+        ),
+    )
+    if found:  # a record not stored has no terms
+        conn.execute("DELETE FROM record_terms WHERE kind = ? AND id = ?", (record.kind, record.id))
+    terms = {(name, v) for name, values in stored.terms.items() for v in values}
+    terms |= {(WORD, w) for w in stored.words}
+    conn.executemany(
+        "INSERT OR IGNORE INTO record_terms (kind, name, value, id) VALUES (?, ?, ?, ?)",
+        [(stored.kind, name, value, stored.id) for name, value in terms],
+    )
+    return stored
+
+
+def put(conn: sqlite3.Connection, record: Record, expect: int) -> Record:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        row = conn.execute(
-            "SELECT version FROM records WHERE kind = ? AND id = ?", (record.kind, record.id)
-        ).fetchone()
-        found = int(row[0]) if row else 0
-        if found != expect:
-            raise Conflict(
-                f"{record.kind} {record.id} is at version {found}, not {expect}",
-                expected=expect,
-                found=found,
-            )
-        conn.execute(
-            "INSERT OR REPLACE INTO records (kind, id, tenant, version, sort, body) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                stored.kind,
-                stored.id,
-                stored.tenant,
-                stored.version,
-                stored.sort,
-                stored.model_dump_json(),
-            ),
-        )
-        conn.execute("DELETE FROM record_terms WHERE kind = ? AND id = ?", (record.kind, record.id))
-        terms = {(name, v) for name, values in stored.terms.items() for v in values}
-        terms |= {(WORD, w) for w in stored.words}
-        conn.executemany(
-            "INSERT OR IGNORE INTO record_terms (kind, name, value, id) VALUES (?, ?, ?, ?)",
-            [(stored.kind, name, value, stored.id) for name, value in terms],
-        )
+        stored = _write(conn, record, expect)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
@@ -58,11 +66,46 @@ def put(conn: sqlite3.Connection, record: Record, expect: int) -> Record:
     return stored
 
 
+def put_many(
+    conn: sqlite3.Connection, writes: Sequence[tuple[Record, int]]
+) -> list[Record | Conflict]:
+    """The writes in one transaction, each as :func:`put` would do it alone, in order; a
+    write that conflicts is reported in its place and the others are kept."""
+    out: list[Record | Conflict] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for record, expect in writes:
+            try:
+                out.append(_write(conn, record, expect))
+            except Conflict as e:
+                out.append(e)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return out
+
+
 def get(conn: sqlite3.Connection, kind: Kind, record_id: str) -> Record | None:
     row = conn.execute(
         "SELECT body FROM records WHERE kind = ? AND id = ?", (kind, record_id)
     ).fetchone()
     return Record.model_validate_json(row[0]) if row else None
+
+
+def get_many(conn: sqlite3.Connection, kind: Kind, record_ids: Sequence[str]) -> dict[str, Record]:
+    found: dict[str, Record] = {}
+    unique = list(dict.fromkeys(record_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        rows = conn.execute(
+            f"SELECT body FROM records WHERE kind = ? AND id IN ({', '.join('?' * len(chunk))})",
+            [kind, *chunk],
+        ).fetchall()
+        for (body,) in rows:
+            record = Record.model_validate_json(body)
+            found[record.id] = record
+    return found
 
 
 def delete(conn: sqlite3.Connection, kind: Kind, record_id: str) -> bool:

@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from soc.component import Component
-from soc.errors import QueryError, StoreError
+from soc.errors import Conflict, QueryError, StoreError
 from soc.log import get_logger
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Drills, Event
 from soc.settings import RetentionSettings, SqliteSettings
 from soc.store._common import after, page
 from soc.store.base import RuleAlertCounts, encode_cursor
 from soc.store.eventquery import EventPage, EventQuery, EventStats, ValueCount
-from soc.store.records import Kind, Record, RecordPage, RecordQuery
+from soc.store.records import BATCH, Kind, Record, RecordPage, RecordQuery
 from soc.store.sqlite import events as sqlite_events
 from soc.store.sqlite import eventsql, schema
 from soc.store.sqlite import query as sql_query
@@ -292,6 +292,20 @@ class SqliteStore(Component):
 
     async def get_record(self, kind: Kind, record_id: str) -> Record | None:
         return await self._run(lambda c: sqlite_records.get(c, kind, record_id))
+
+    async def put_records(self, writes: Sequence[tuple[Record, int]]) -> list[Record | Conflict]:
+        out: list[Record | Conflict] = []
+        for start in range(0, len(writes), BATCH):
+            chunk = writes[start : start + BATCH]
+            out += await self._run(partial(sqlite_records.put_many, writes=chunk))
+        return out
+
+    async def get_records(self, kind: Kind, record_ids: Sequence[str]) -> dict[str, Record]:
+        found: dict[str, Record] = {}
+        for start in range(0, len(record_ids), BATCH):
+            chunk = record_ids[start : start + BATCH]
+            found |= await self._run(partial(sqlite_records.get_many, kind=kind, record_ids=chunk))
+        return found
 
     async def find_records(self, query: RecordQuery) -> RecordPage:
         return await self._run(lambda c: sqlite_records.find(c, query))
