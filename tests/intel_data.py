@@ -7,7 +7,9 @@ the attacker ran, from Sysmon's ``Hashes``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from soc.ingest.ndjson import parse_ndjson
 from soc.intel.models import Indicator, IndicatorType, Tlp
@@ -15,7 +17,16 @@ from soc.models import Event
 from tests.correlating import ATTACKER, TENANT, auth_events
 from tests.e2e.harness import sample_lines
 
-__all__ = ["ATTACKER", "TENANT", "auth_events", "indicator", "whoami_sha256", "windows_events"]
+__all__ = [
+    "ATTACKER",
+    "TENANT",
+    "Recorded",
+    "auth_events",
+    "indicator",
+    "recorded",
+    "whoami_sha256",
+    "windows_events",
+]
 
 RECEIVED = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -68,3 +79,31 @@ def indicator(
         valid_from=valid_from or datetime.now(UTC) - timedelta(days=1),
         valid_until=valid_until,
     )
+
+
+@dataclass
+class Recorded:
+    """What the indicator tests match: the brute force of the recorded auth.log and the
+    ``whoami.exe`` of the recorded campaign's slice."""
+
+    auth: list[Event]
+    attacks: list[Event]
+    """The attacker's events."""
+    others: list[str]
+    """The log's other source addresses, sorted."""
+    windows: list[Event]
+    sha256: str
+    """The SHA-256 of ``whoami.exe``."""
+    with_hash: list[Event]
+    """The campaign's events that hold it."""
+
+
+def recorded(shared_dir: Path) -> Recorded:
+    auth = auth_events(shared_dir)
+    attacks = [e for e in auth if e.fields.get("src_ip") == ATTACKER]
+    others = sorted({str(e.fields["src_ip"]) for e in auth if "src_ip" in e.fields} - {ATTACKER})
+    windows = windows_events()
+    sha256 = whoami_sha256(windows)
+    with_hash = [e for e in windows if sha256 in str(e.fields.get("Hashes", "")).lower()]
+    assert len(attacks) > 100 and with_hash and len(others) >= 2
+    return Recorded(auth, attacks, others, windows, sha256, with_hash)

@@ -34,7 +34,7 @@ from soc.stages.group import Grouper
 from soc.stages.indicators import IndicatorReloader
 from soc.store import Store, build_store
 from tests.correlating import ATTACKER
-from tests.intel_data import auth_events, indicator, whoami_sha256, windows_events
+from tests.intel_data import indicator, recorded
 
 T = IndicatorType
 
@@ -80,13 +80,9 @@ def expected_ids(indicator: Indicator, events: Sequence[Event]) -> set[str]:
 async def test_indicators_match_recorded_events_and_stop_when_revoked(
     settings: Settings, shared_dir: Path
 ) -> None:
-    auth = auth_events(shared_dir)
-    attacks = [e for e in auth if e.fields.get("src_ip") == ATTACKER]
-    others = sorted({str(e.fields["src_ip"]) for e in auth if "src_ip" in e.fields} - {ATTACKER})
-    windows = windows_events()
-    sha256 = whoami_sha256(windows)
-    with_hash = [e for e in windows if sha256 in str(e.fields.get("Hashes", "")).lower()]
-    assert len(attacks) > 100 and with_hash and len(others) >= 2
+    r = recorded(shared_dir)
+    auth, attacks, others, windows = r.auth, r.attacks, r.others, r.windows
+    sha256, with_hash = r.sha256, r.with_hash
 
     now = utcnow()
     attacker = indicator(T.ip, ATTACKER, confidence=90, tlp="green")

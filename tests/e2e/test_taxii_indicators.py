@@ -33,7 +33,7 @@ from soc.stages.indicators import IndicatorReloader
 from soc.stages.intel_poll import IntelPoll
 from tests.correlating import ATTACKER
 from tests.e2e.test_indicator_match import backends, eventually, send
-from tests.intel_data import auth_events, whoami_sha256, windows_events
+from tests.intel_data import recorded
 from tests.taxii.medallion import Collection, Medallion, medallion
 
 FEED = "national"
@@ -67,13 +67,9 @@ def _publish(server: Medallion, objects: list[stix2.Indicator]) -> None:
 async def test_indicators_polled_from_taxii_match_in_the_stream(
     settings: Settings, shared_dir: Path
 ) -> None:
-    auth = auth_events(shared_dir)
-    attacks = [e for e in auth if e.fields.get("src_ip") == ATTACKER]
-    others = sorted({str(e.fields["src_ip"]) for e in auth if "src_ip" in e.fields} - {ATTACKER})
-    windows = windows_events()
-    sha256 = whoami_sha256(windows)
-    with_hash = [e for e in windows if sha256 in str(e.fields.get("Hashes", "")).lower()]
-    assert len(attacks) > 100 and with_hash and len(others) >= 2
+    r = recorded(shared_dir)
+    auth, attacks, others, windows = r.auth, r.attacks, r.others, r.windows
+    sha256, with_hash = r.sha256, r.with_hash
     first, rest = attacks[: len(attacks) // 2], attacks[len(attacks) // 2 :]
 
     now = utcnow()

@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 
 from soc.api.deps import Allowed, ServiceDep
 from soc.api.errors import ApiError, problems
+from soc.app import Service
 from soc.errors import NotFound
 from soc.intel.feeds import FeedState
 from soc.intel.intake import IntakeReport, SourceCounts, counts_by_source, take_in
@@ -49,6 +50,19 @@ def _visible(
 ) -> bool:
     tenants = scope(principal, action)
     return tenants is None or tenant == ALL_TENANTS or tenant in tenants
+
+
+async def _find(
+    service: Service,
+    principal: Principal,
+    action: Literal["intel:read", "intel:manage"],
+    indicator_id: str,
+) -> Indicator:
+    """The indicator if ``principal`` may do ``action`` on it; else 404, as if none."""
+    found = await service.indicators.get(indicator_id)
+    if found is None or not _visible(principal, action, found.tenant):
+        raise NotFound(f"no indicator {indicator_id!r}")
+    return found
 
 
 @router.get(
@@ -101,10 +115,7 @@ async def list_indicators(
 async def get_indicator(
     indicator_id: str, principal: IntelReader, service: ServiceDep
 ) -> Indicator:
-    found = await service.indicators.get(indicator_id)
-    if found is None or not _visible(principal, "intel:read", found.tenant):
-        raise NotFound(f"no indicator {indicator_id!r}")
-    return found
+    return await _find(service, principal, "intel:read", indicator_id)
 
 
 class Paste(BaseModel):
@@ -225,9 +236,7 @@ async def _body(request: Request) -> tuple[bytes, str | None]:
 async def revoke_indicator(
     indicator_id: str, principal: IntelManager, service: ServiceDep
 ) -> Indicator:
-    found = await service.indicators.get(indicator_id)
-    if found is None or not _visible(principal, "intel:manage", found.tenant):
-        raise NotFound(f"no indicator {indicator_id!r}")
+    found = await _find(service, principal, "intel:manage", indicator_id)
     scope(principal, "intel:manage", [found.tenant])  # a '*' one: leads of every tenant
     revoked = await service.indicators.revoke(indicator_id)
     assert revoked is not None
