@@ -23,7 +23,10 @@ from soc import fastjson
 def _as_utc(v: datetime) -> datetime:
     if v.tzinfo is None:
         return v.replace(tzinfo=UTC)
-    return v.astimezone(UTC)
+    try:
+        return v.astimezone(UTC)
+    except OverflowError as e:  # 0001-01-01T00:00+00:01 is before year 1 in UTC
+        raise ValueError("the time is out of range once converted to UTC") from e
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
