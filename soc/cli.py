@@ -400,11 +400,19 @@ def _register_intel() -> None:
     main.add_command(intel_group(_settings))
 
 
+def _register_backup() -> None:
+    from soc.cli_backup import backup_command, restore_command
+
+    main.add_command(backup_command(_settings))
+    main.add_command(restore_command(_settings))
+
+
 _register_users()
 _register_rules()
 _register_drills()
 _register_sources()
 _register_intel()
+_register_backup()
 
 
 def _kafka_worker(

@@ -168,6 +168,8 @@ class BusSettings(_Section):
 class SqliteSettings(_Section):
     path: Path = Path(".soc/soc.db")
     """The database file (created with its folder)."""
+    backup_dir: Path = Path(".soc/backups")
+    """Where `soc backup` writes its copies (`<name>.db` and its manifest `<name>.json`)."""
 
 
 class OpenSearchSettings(_Section):
@@ -193,6 +195,11 @@ class OpenSearchSettings(_Section):
     """How long start-up waits for the cluster before giving up."""
     refresh_on_write: bool = False
     """Make every write searchable at once (tests, demos); costs throughput."""
+    snapshot_repository: str = Field("soc-backups", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    """The filesystem snapshot repository `soc backup` registers (if missing) and writes to."""
+    snapshot_location: str = "soc"
+    """The repository's folder on the nodes: relative to their `path.repo`, or an absolute
+    path under it (every node must see the same shared folder)."""
 
 
 RETAINED_KINDS = ("events", "dead_letters", "alerts", "incidents", "audit")

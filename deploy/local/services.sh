@@ -370,7 +370,8 @@ as_opensearch_user() { "${RUN_AS[@]}" "$@"; }
 
 opensearch_write_config() {
   local conf="$OPENSEARCH_RUN/config"
-  mkdir -p "$conf/jvm.options.d" "$OPENSEARCH_RUN/data" "$OPENSEARCH_RUN/logs" "$OPENSEARCH_RUN/tmp"
+  mkdir -p "$conf/jvm.options.d" "$OPENSEARCH_RUN/data" "$OPENSEARCH_RUN/logs" "$OPENSEARCH_RUN/tmp" \
+    "$OPENSEARCH_RUN/snapshots"
   cp "$OPENSEARCH_HOME/config/log4j2.properties" "$conf/"
   # bin/opensearch cd's into the install, so the stock relative paths (logs/gc.log,
   # HeapDumpPath=data) would point into the read-only install: send them to the run dir.
@@ -392,6 +393,8 @@ transport.port: $OPENSEARCH_TRANSPORT_PORT
 discovery.type: single-node
 bootstrap.system_call_filter: false
 cluster.routing.allocation.disk.threshold_enabled: false
+# Where filesystem snapshot repositories may live (soc backup: a relative repository location is under it).
+path.repo: ["$OPENSEARCH_RUN/snapshots"]
 EOF
   if [[ "$(id -u)" -eq 0 ]]; then
     chown -R "$OPENSEARCH_USER:$OPENSEARCH_USER" "$OPENSEARCH_RUN"

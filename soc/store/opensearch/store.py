@@ -90,6 +90,19 @@ def _translated(what: str) -> Iterator[None]:
         raise _store_error(what, e) from e
 
 
+def new_client(s: OpenSearchSettings) -> AsyncOpenSearch:
+    """A client of the nodes ``s`` names, with its credentials; no retries of its own."""
+    password = s.password.get_secret_value() if s.password else ""
+    return AsyncOpenSearch(
+        hosts=s.hosts,
+        http_auth=(s.username, password) if s.username else None,
+        verify_certs=s.verify_certs,
+        ca_certs=str(s.ca_certs) if s.ca_certs else None,
+        timeout=REQUEST_TIMEOUT_S,
+        max_retries=0,
+    )
+
+
 class OpenSearchStore(Component):
     """The :class:`~soc.store.base.Store` in time-based OpenSearch indices."""
 
@@ -117,15 +130,7 @@ class OpenSearchStore(Component):
         if self._client is not None:
             return
         s = self._s
-        password = s.password.get_secret_value() if s.password else ""
-        self._client = AsyncOpenSearch(
-            hosts=s.hosts,
-            http_auth=(s.username, password) if s.username else None,
-            verify_certs=s.verify_certs,
-            ca_certs=str(s.ca_certs) if s.ca_certs else None,
-            timeout=REQUEST_TIMEOUT_S,
-            max_retries=0,
-        )
+        self._client = new_client(s)
         try:
             await self._wait_for_cluster()
             for name, body in mappings.templates(s).items():
