@@ -36,8 +36,11 @@ def lines(manifest: Manifest) -> list[str]:
         ("time", manifest.time.strftime("%Y-%m-%dT%H:%M:%SZ")),
         ("source", manifest.source),
         ("audit head", f"seq {head.seq} {head.hash}" if head else "-"),
-        *((t, str(n)) for t, n in manifest.counts.items()),
+        *((t, str(n)) for t, n in manifest.counts.items() if n),
     ]
+    zero = [t for t, n in manifest.counts.items() if not n]
+    if zero:
+        rows.append(("zero", " ".join(zero)))
     width = max(len(k) for k, _ in rows)
     return [f"{k.ljust(width)}  {v}" for k, v in rows]
 
@@ -69,7 +72,8 @@ def backup_command(load: Callable[[], Settings]) -> click.Command:
             if listing:
                 for m in asyncio.run(backups(settings)):
                     head = f"seq {m.audit_head.seq}" if m.audit_head else "-"
-                    click.echo(m.model_dump_json() if as_json else f"{m.name}  {m.time}  {head}")
+                    taken = m.time.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    click.echo(m.model_dump_json() if as_json else f"{m.name}  {taken}  {head}")
                 return
             manifest = asyncio.run(backup(settings, name=name))
         except BackupError as e:
