@@ -106,7 +106,7 @@ def restore_command(load: Callable[[], Settings]) -> click.Command:
         settings = load().store
         try:
             taken = asyncio.run(restore(settings, name, replace=replace))
-            now = asyncio.run(current(settings, name))
+            now = asyncio.run(current(settings, taken.name))
         except BackupError as e:
             _fail("soc restore", e)
             return

@@ -15,7 +15,9 @@ against a node started without it, the OpenSearch case is skipped with the reaso
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from opensearchpy import AsyncOpenSearch
 
 from soc.audit.trail import AuditTrail
+from soc.cli import main
 from soc.detect.catalog import RuleCatalog
 from soc.detect.ruletext import describe
 from soc.errors import BackupNotFound, TargetNotEmpty
@@ -58,7 +62,7 @@ class Pair:
 
 
 def _path_repo(url: str) -> list[str]:
-    with urllib.request.urlopen(f"{url}/_nodes/settings", timeout=10) as r:  # noqa: S310
+    with urllib.request.urlopen(f"{url}/_nodes/settings", timeout=10) as r:
         nodes = json.load(r)["nodes"].values()
     return [p for n in nodes for p in n["settings"].get("path", {}).get("repo", [])]
 
@@ -157,11 +161,15 @@ async def fill(store: Store) -> None:
         alerts[:3], open_incidents=[], policy=GroupingPolicy(keys=("rule_id",)), now=NOW
     )
     incident = await cases.incidents.put(grouped.changed[0])
-    await store.update_alerts([a.model_copy(update={"incident_id": incident.id}) for a in alerts[:3]])
+    await store.update_alerts(
+        [a.model_copy(update={"incident_id": incident.id}) for a in alerts[:3]]
+    )
     outcome = lifecycle.apply(incident, Triage(), actor=ANALYST, now=NOW)
     incident = await cases.incidents.put(outcome.incident)
     await cases.record(outcome.change)
-    note = casework.comment(incident, "lsass dump qua comsvcs.dll — đã xác minh", actor=ANALYST, now=NOW)
+    note = casework.comment(
+        incident, "lsass dump qua comsvcs.dll — đã xác minh", actor=ANALYST, now=NOW
+    )
     await cases.comments.add(note.comment)
 
     users = RecordUserStore(store)
@@ -268,3 +276,54 @@ async def test_a_restore_refuses_a_store_that_is_not_empty_unless_told(pair: Pai
     if pair.target.kind == "sqlite":
         kept = list(pair.target.sqlite.path.parent.glob("soc.db.replaced-*"))
         assert len(kept) == 1, "the replaced database is kept beside it"
+
+
+def _cli(args: list[str], db: Path, backups_dir: Path) -> Result:
+    env = {
+        "SOC_ENV": "development",
+        "SOC_STORE__KIND": "sqlite",
+        "SOC_STORE__SQLITE__PATH": str(db),
+        "SOC_STORE__SQLITE__BACKUP_DIR": str(backups_dir),
+    }
+    return CliRunner().invoke(main, args, env=env)
+
+
+async def _filled(path: Path) -> None:
+    store = build_store(StoreSettings(kind="sqlite", sqlite=SqliteSettings(path=path)))
+    await store.start()
+    try:
+        await fill(store)
+    finally:
+        await store.stop()
+
+
+def test_the_commands_back_up_restore_and_catch_a_tampered_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the development keys' files go to ./.soc
+    live, backups_dir = tmp_path / "live.db", tmp_path / "backups"
+    asyncio.run(_filled(live))
+
+    taken = _cli(["backup", "--json"], live, backups_dir)
+    assert taken.exit_code == 0, taken.output
+    manifest = Manifest.model_validate_json(taken.stdout.strip().splitlines()[-1])
+    assert manifest.store == "sqlite" and manifest.counts["events"] == 200
+
+    restored = _cli(["restore", manifest.name], tmp_path / "new.db", backups_dir)
+    assert restored.exit_code == 0, restored.output
+    assert f"audit chain: ok: {manifest.audit_head.seq} entries" in restored.stdout  # type: ignore[union-attr]
+    refused = _cli(["restore", manifest.name], live, backups_dir)
+    assert refused.exit_code == 2 and "not empty" in refused.stderr
+    unknown = _cli(["restore", "no-such-backup"], tmp_path / "other.db", backups_dir)
+    assert unknown.exit_code == 2
+
+    # Someone edits an audit entry inside the backup: the restore says so (exit 1).
+    copy = backups_dir / f"{manifest.name}.db"
+    with sqlite3.connect(copy) as conn:
+        conn.execute(
+            'UPDATE records SET body = replace(body, \'"actor":"admin"\', \'"actor":"eve"\')'
+            " WHERE kind = 'audit'"
+        )
+    tampered = _cli(["restore", str(copy)], tmp_path / "tampered.db", backups_dir)
+    assert tampered.exit_code == 1, tampered.output
+    assert "audit chain: broken at entry" in tampered.stdout

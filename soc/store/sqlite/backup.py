@@ -59,7 +59,7 @@ def counts(conn: sqlite3.Connection) -> dict[str, int]:
     tables = _tables(conn)
     for name in ("events", "alerts", "dead_letters"):
         if name in tables:
-            found[name] = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # noqa: S608
+            found[name] = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
     if "records" in tables:
         for kind, n in conn.execute("SELECT kind, count(*) FROM records GROUP BY kind"):
             found[kind] = n
@@ -85,7 +85,7 @@ def _check(conn: sqlite3.Connection, path: Path) -> None:
         raise BackupError(f"sqlite: {path} fails its integrity check: {'; '.join(problems[:5])}")
 
 
-def _manifest(conn: sqlite3.Connection, name: str, source: Path, now: datetime) -> Manifest:
+def _manifest(conn: sqlite3.Connection, name: str, source: Path | str, now: datetime) -> Manifest:
     return Manifest(
         name=name,
         store="sqlite",
@@ -181,7 +181,9 @@ def _time_of(path: Path) -> datetime:
 
 def _file_manifest(path: Path, name: str, now: datetime) -> Manifest:
     if not path.is_file():
-        return Manifest(name=name, store="sqlite", time=now, source=str(path), counts=empty_counts())
+        return Manifest(
+            name=name, store="sqlite", time=now, source=str(path), counts=empty_counts()
+        )
     with _connected(path) as conn:
         return _manifest(conn, name, path, now)
 
