@@ -70,6 +70,8 @@ def _path_repo(url: str) -> list[str]:
 async def _drop_repository(url: str, repo: str) -> None:
     client = AsyncOpenSearch(hosts=[url])
     try:
+        body = {"type": "fs", "settings": {"location": repo}}
+        await client.snapshot.create_repository(repository=repo, body=body)
         found = await client.snapshot.get(repository=repo, snapshot="_all")
         for s in found.get("snapshots", []):
             await client.snapshot.delete(repository=repo, snapshot=s["snapshot"])
@@ -235,6 +237,16 @@ async def test_a_backup_restored_into_an_empty_store_holds_every_record(pair: Pa
         assert manifest.counts[kind] > 0, kind
     assert manifest.counts["events"] == 200 and manifest.counts["alerts"] == 20
     assert [m.name for m in await backups(pair.source)] == [manifest.name]
+
+    if pair.target.kind == "opensearch":
+        # As on a new cluster with the old one's snapshot folder mounted: the restore
+        # registers the repository again.
+        os_settings = pair.target.opensearch
+        client = AsyncOpenSearch(hosts=os_settings.hosts)
+        try:
+            await client.snapshot.delete_repository(repository=os_settings.snapshot_repository)
+        finally:
+            await client.close()
 
     taken = await restore(pair.target, manifest.name)
 

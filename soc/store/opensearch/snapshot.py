@@ -196,7 +196,11 @@ class Snapshots:
         ]
 
     async def restore(self, name: str, *, replace: bool) -> Manifest:
-        """Restore snapshot ``name`` under the prefix; the snapshot's manifest."""
+        """Restore snapshot ``name`` under the prefix; the snapshot's manifest.
+
+        The repository is registered first when missing (a new cluster, the old one's
+        snapshot folder mounted at the same location)."""
+        await self._ensure_repository()
         info = await self._info(name)
         manifest = _from_metadata(name, info.get("metadata"))
         held = await self.counts()
