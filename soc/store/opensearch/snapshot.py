@@ -38,7 +38,10 @@ TYPE_OF_KIND = {"deadletters": "dead_letters"}
 POLL_S = 1.0
 RESTORE_TIMEOUT_S = 6 * 3600.0
 """How long a restore's request may wait for its indices to be recovered."""
-WHOLE = {"ignore_unavailable": "true", "allow_no_indices": "true", "expand_wildcards": "all"}
+WHOLE = {"ignore_unavailable": "true", "allow_no_indices": "true"}
+"""A pattern that matches no index is no error: a store that never wrote holds nothing."""
+INDICES_MAX = 65_535
+"""The most indices one count tells apart (OpenSearch's ``search.max_buckets``)."""
 
 
 @asynccontextmanager
@@ -93,7 +96,10 @@ class Snapshots:
             await self._os.indices.refresh(index=index, params=WHOLE)
             response = await self._os.search(
                 index=index,
-                body={"size": 0, "aggs": {"i": {"terms": {"field": "_index", "size": 65536}}}},
+                body={
+                    "size": 0,
+                    "aggs": {"i": {"terms": {"field": "_index", "size": INDICES_MAX}}},
+                },
                 params=WHOLE,
             )
         found = empty_counts()
@@ -207,7 +213,10 @@ class Snapshots:
         if any(held.values()) and not replace:
             raise TargetNotEmpty(f"opensearch: prefix {self._prefix!r}", held)
         async with _translated(f"delete the indices of {self._prefix}"):
-            await self._os.indices.delete(index=",".join(patterns(self._prefix)), params=WHOLE)
+            await self._os.indices.delete(
+                index=",".join(patterns(self._prefix)),
+                params={**WHOLE, "expand_wildcards": "open,closed"},
+            )
         body: dict[str, Any] = {
             "indices": ",".join(patterns(manifest.source)),
             "ignore_unavailable": True,
