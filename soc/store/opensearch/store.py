@@ -117,7 +117,7 @@ class OpenSearchStore(Component):
         if self._client is not None:
             return
         s = self._s
-        password = s.password.get_secret_value() if s.password else ""
+        password = s.password_value() or ""
         self._client = AsyncOpenSearch(
             hosts=s.hosts,
             http_auth=(s.username, password) if s.username else None,
