@@ -95,7 +95,7 @@ def test_kafka_sasl_needs_a_mechanism_a_user_and_one_password(tmp_path: Path) ->
     kafka = load_settings(env="development", bus={"kafka": ok}).bus.kafka
     assert kafka.sasl_password_value() == "s3cret-from-a-file"
     secret.unlink()
-    with pytest.raises(ConfigError, match="bus.kafka.sasl_password_file: cannot read"):
+    with pytest.raises(ConfigError, match=r"bus\.kafka\.sasl_password_file: cannot read"):
         kafka.sasl_password_value()
 
 
