@@ -755,8 +755,15 @@ cmd_up() {
     fi
   fi
   trap 'stop_on_failure opensearch kafka' EXIT
-  kafka_start clean
-  opensearch_start
+  # Both at once (each waits for its own health): OpenSearch's start is the long one.
+  local kafka_job opensearch_job rc=0
+  kafka_start clean &
+  kafka_job=$!
+  opensearch_start &
+  opensearch_job=$!
+  wait "$kafka_job" || rc=1
+  wait "$opensearch_job" || rc=1
+  ((rc == 0)) || die "start failed"
   trap - EXIT
 }
 
