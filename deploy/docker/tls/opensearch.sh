@@ -11,7 +11,8 @@ mkdir -p "$C/tls"
 cp "$T/ca.crt" "$T/opensearch/node.crt" "$T/opensearch/node.key" "$C/tls/"
 chmod 700 "$C/tls"
 chmod 600 "$C/tls/"*
-hash="$(SOC_PW="$(<"$T/opensearch/soc.password")" \
+# The image's bundled JDK runs the plugin's hasher.
+hash="$(SOC_PW="$(<"$T/opensearch/soc.password")" OPENSEARCH_JAVA_HOME="${OPENSEARCH_JAVA_HOME:-$HOME_OS/jdk}" \
   bash "$HOME_OS/plugins/opensearch-security/tools/hash.sh" -env SOC_PW | grep -E '^\$2[aby]\$' | tail -n 1)"
 [[ -n "$hash" ]] || { echo "opensearch.sh: could not hash the soc password" >&2; exit 1; }
 S="$C/opensearch-security"
