@@ -92,7 +92,7 @@ def _translated(what: str) -> Iterator[None]:
 
 def new_client(s: OpenSearchSettings) -> AsyncOpenSearch:
     """A client of the nodes ``s`` names, with its credentials; no retries of its own."""
-    password = s.password.get_secret_value() if s.password else ""
+    password = s.password_value() or ""
     return AsyncOpenSearch(
         hosts=s.hosts,
         http_auth=(s.username, password) if s.username else None,
