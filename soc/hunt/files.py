@@ -25,6 +25,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -266,10 +267,18 @@ def hunt_command(settings: Settings, paths: Sequence[Path], tenant: str, jobs: i
         from soc.hunt.jobs import Workers
 
         workers = Workers(engine, settings.detect, jobs=jobs, tenant=tenant)
-        with workers, bar(total_bytes(paths)) as advance:  # the workers forked before the bar
-            summary = workers.hunt(
-                paths, write=out.write, progress=advance, correlation=settings.detect.correlation
-            )
+        try:
+            with workers, bar(total_bytes(paths)) as advance:  # the workers fork before the bar
+                summary = workers.hunt(
+                    paths,
+                    write=out.write,
+                    progress=advance,
+                    correlation=settings.detect.correlation,
+                )
+        except BrokenProcessPool as e:  # a worker killed (out of memory, a signal)
+            out.flush()
+            sys.stderr.write(f"soc hunt: a worker process ended before its work was done: {e}\n")
+            return 1
     else:
         with bar(total_bytes(paths)) as advance:
             summary = hunt(

@@ -26,6 +26,7 @@ DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 CAMPAIGN_06 = DATASETS / "otrf/LSASS_campaign_06/metasploit_outflank-dumpert_lsass_memory_dump.zip"
 AUTH_LOG = DATASETS / "linux/auth.log"
 ZEEK = DATASETS / "otrf/zeek/LSASS_campaign_06_zeek_logs.zip"
+AWS = DATASETS / "otrf/aws/ec2_proxy_s3_exfiltration.zip"
 APACHE = DATASETS / "web/apache_access.log"
 EVTX = Path(__file__).resolve().parents[3] / "shared/sigma/regression_data"
 
@@ -83,9 +84,9 @@ def test_gzip_and_evtx_pieces_are_their_records(tmp_path: Path) -> None:
 
 
 def test_jobs_2_prints_what_jobs_1_prints_on_the_recorded_datasets(env: Path) -> None:
-    """Several files (zips of NDJSON and Zeek, syslog with the city's correlations, an
-    access log) and one big zip member cut in blocks: the same bytes, the same counts."""
-    inputs = [CAMPAIGN_06, ZEEK, DATASETS / "linux", APACHE]
+    """Several files (zips of CloudTrail and Zeek logs, syslog with the city's correlations,
+    an access log): the same bytes, the same counts."""
+    inputs = [AWS, ZEEK, DATASETS / "linux", APACHE]
     one = soc_hunt("--jobs", "1", *inputs)
     two = soc_hunt("--jobs", "2", *inputs)
     assert one[0] == two[0]
@@ -96,13 +97,17 @@ def test_jobs_2_prints_what_jobs_1_prints_on_the_recorded_datasets(env: Path) ->
 
 
 def test_one_big_file_in_blocks_matches_as_one_job(env: Path) -> None:
-    """A plain NDJSON file of 3 blocks through the command, the busiest order-wise."""
+    """12,000 recorded lines as a plain NDJSON file (3 blocks) and zipped (the shape of the
+    recorded campaigns: one big member, inflated and cut by the parent)."""
     big = recorded_ndjson(env, 12_000)
     assert big.stat().st_size > 8 << 20 and not one_piece([big])
-    one = soc_hunt("--jobs", "1", big)
-    two = soc_hunt("--jobs", "2", big)
+    with zipfile.ZipFile(env / "campaign06.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(big, "campaign06.json")
+    one = soc_hunt("--jobs", "1", big, env / "campaign06.zip")
+    two = soc_hunt("--jobs", "2", big, env / "campaign06.zip")
     assert (two[0], two[1], counts(two[2])) == (one[0], one[1], counts(one[2]))
-    assert "12,000 events from 1 files" in one[2]
+    assert "24,000 events from 2 files" in one[2]
+    assert one[1].count("\n") > 2
 
 
 def test_correlations_over_a_log_split_in_many_blocks(env: Path) -> None:
