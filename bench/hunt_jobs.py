@@ -58,12 +58,14 @@ def main() -> None:
     parser.add_argument("--rules", type=Path, nargs="+", default=SNAPSHOT)
     parser.add_argument("--input", type=Path, nargs="+", default=sorted(DATASET.glob("*.zip")))
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--cache-dir", type=Path, default=None, help="default: a new one")
     args = parser.parse_args()
     rule_args = [a for path in args.rules for a in ("--rules", str(path))]
     inputs = [str(p) for p in args.input]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="soc-bench-hunt-") as tmp:
-        env = {**os.environ, "SOC_DETECT__CACHE_DIR": str(Path(tmp) / "cache")}
+        cache = args.cache_dir or Path(tmp) / "cache"
+        env = {**os.environ, "SOC_DETECT__CACHE_DIR": str(cache)}
         env["PYTHONPATH"] = str(ROOT)
         empty = Path(tmp) / "empty.jsonl"
         empty.touch()

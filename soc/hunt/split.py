@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import gzip
 import io
-import itertools
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,7 +125,7 @@ def _stream(
         elif suffix == ".json":
             yield from _json(stream, source, modified, block_bytes)
         elif suffix in (".jsonl", ".ndjson"):
-            yield from _blocks(stream, source, block_bytes)
+            yield from _blocks(stream, [], source, block_bytes)
         else:  # .evtx under gzip: read whole, as the parser reads it
             yield Data(source, kind, stream.read(), modified)
     except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile) as e:
@@ -168,7 +167,7 @@ def _log(
         rest = b"" if not _zeek_head(first) else stream.read()
         yield Data(source, (".log", False), first + rest, modified)
         return
-    yield from _blocks(itertools.chain([first], stream), source, block_bytes, fmt, modified)
+    yield from _blocks(stream, [first], source, block_bytes, fmt, modified)
 
 
 def _json(
@@ -181,21 +180,26 @@ def _json(
     except (json.JSONDecodeError, UnicodeDecodeError):
         first = None
     if isinstance(first, dict):
-        yield from _blocks(itertools.chain([head], stream), source, block_bytes)
+        yield from _blocks(stream, [head], source, block_bytes)
         return
     yield Data(source, (".json", False), head + stream.read(), modified)
 
 
 def _blocks(
-    lines: Iterable[bytes],
+    stream: IO[bytes],
+    head: list[bytes],
     source: str,
     block_bytes: int,
     text: TextFormat | None = None,
     modified: datetime | None = None,
 ) -> Iterator[Lines]:
-    """The lines as the reader iterates them, in blocks of about ``block_bytes``."""
-    number, block, size = 1, list[bytes](), 0
-    for line in lines:
+    """``head`` (lines already read) and the stream's lines, as the reader iterates them
+    (``for line in stream``), in blocks of about ``block_bytes``."""
+    if isinstance(stream, zipfile.ZipExtFile):  # its readline is Python's: 5x slower
+        yield from _member_blocks(stream, head, source, block_bytes, text, modified)
+        return
+    number, block, size = 1, list(head), sum(map(len, head))
+    for line in stream:
         block.append(line)
         size += len(line)
         if size >= block_bytes:
@@ -203,6 +207,30 @@ def _blocks(
             number, block, size = number + len(block), [], 0
     if block:
         yield Lines(source, number, b"".join(block), text, modified)
+
+
+def _member_blocks(
+    stream: IO[bytes],
+    head: list[bytes],
+    source: str,
+    block_bytes: int,
+    text: TextFormat | None,
+    modified: datetime | None,
+) -> Iterator[Lines]:
+    """A zip member's lines in blocks, read a block at a time and cut after its last newline:
+    the same lines as ``for line in stream``. (Only when the member fails its CRC check at
+    its end are the lines reported before the failure fewer: those of the last block.)"""
+    number, pending = 1, b"".join(head)
+    while chunk := stream.read(block_bytes):
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1
+        if cut == 0:  # a line longer than a block goes on
+            continue
+        block, pending = pending[:cut], pending[cut:]
+        yield Lines(source, number, block, text, modified)
+        number += block.count(b"\n")
+    if pending:
+        yield Lines(source, number, pending, text, modified)
 
 
 def piece_items(piece: Piece) -> Iterator[ReadItem]:

@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.request
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,7 +115,7 @@ async def kafka_rig(
     tmp: Path,
     extra_events: int,
     partitions: int = 3,
-) -> AsyncIterator[Rig]:
+) -> AsyncGenerator[Rig, None]:
     events = recorded_events(shared_dir, extra_events)
     engine = load_engine(service_settings().detect)
     silent = silent_ids(engine.correlations)  # rules that feed correlations only (generate)

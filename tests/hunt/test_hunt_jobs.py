@@ -75,11 +75,17 @@ def test_gzip_and_evtx_pieces_are_their_records(tmp_path: Path) -> None:
     ndjson = recorded_ndjson(tmp_path, 3000)
     packed = tmp_path / "campaign06.ndjson.gz"
     packed.write_bytes(gzip.compress(ndjson.read_bytes()))
+    zipped = tmp_path / "campaign06.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(ndjson, "a/campaign06.ndjson")
+        z.writestr("b/auth.log", AUTH_LOG.read_bytes()[:300_000])
+        z.write(ndjson, "c/not-gzip.jsonl.gz")  # a member that cannot be read
     evtx = next(EVTX.rglob("*.evtx"))
-    for path in (packed, evtx, tmp_path / "missing.jsonl", tmp_path / "notes.txt"):
+    for path in (packed, zipped, evtx, tmp_path / "missing.jsonl", tmp_path / "notes.txt"):
         cut = list(pieces(path, block_bytes=256 << 10))
         assert [i for p in cut for i in piece_items(p)] == list(read_file(path)), path
     assert len(list(pieces(packed, block_bytes=256 << 10))) > 1
+    assert len(list(pieces(zipped, block_bytes=256 << 10))) > 4
     assert list(pieces(evtx)) == [Whole(evtx)]
 
 
