@@ -180,8 +180,8 @@ def bridge() -> None:
     "jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Files: processes that match the records (default: every core); the output is the"
-    " same for any number",
+    help="Files: processes that match the records (default: every core it may use); the output is"
+    " the same for any number",
 )
 @click.argument("paths", nargs=-1, required=True)
 def hunt(
@@ -237,9 +237,17 @@ def hunt(
     detect = settings.detect.model_copy(update=overrides)
     tenant = tenants[-1] if tenants else "hunt"
     files = [Path(p) for p in paths]
-    workers = jobs if jobs is not None else os.cpu_count() or 1
+    workers = jobs if jobs is not None else _cores()
     settings = settings.model_copy(update={"detect": detect})
     sys.exit(hunt_command(settings, files, tenant, jobs=workers))
+
+
+def _cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container or taskset
+    limits it), else the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def _store_hunt(
