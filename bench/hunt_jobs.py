@@ -6,10 +6,11 @@
 
 Runs the real command (``python -m soc.cli hunt``, stdout to a file) over the same input
 once per --jobs value, after one warm-up run (over no record) that fills the compiled-rule
-cache (so no run pays pySigma). Prints, for each, the wall time of the whole command (rules loaded
-from the cache, workers started, every record matched), the hunt's own seconds and
-events/s from its summary line, and the ratio to --jobs 1; and checks that every run's
-output is byte-identical to the first's. Human-readable lines, then one JSON line.
+cache (so no run pays pySigma). Prints, for each, the wall time of the whole command
+(rules loaded from the cache, workers started, every record matched), the hunt's own
+seconds and events/s from its summary line, the CPU-seconds of the command and its
+workers, and the ratio to --jobs 1; and checks that every run's output is byte-identical
+to the first's. Human-readable lines, then one JSON line.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -34,8 +36,10 @@ DATASET = ROOT.parent / "shared/datasets/otrf/LSASS_campaign_01"
 SUMMARY = re.compile(r"soc hunt: ([\d,]+) events from .*; ([\d,]+) matches; .*?([\d.]+) s \(")
 
 
-def run(args: list[str], env: dict[str, str], out: Path) -> tuple[float, str]:
-    """Wall seconds and stderr of one `soc hunt`, its stdout in ``out``."""
+def run(args: list[str], env: dict[str, str], out: Path) -> tuple[float, str, float]:
+    """Wall seconds, stderr and CPU seconds (its workers' included) of one `soc hunt`, its
+    stdout in ``out``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with out.open("wb") as stdout:
         done = subprocess.run(
@@ -48,9 +52,11 @@ def run(args: list[str], env: dict[str, str], out: Path) -> tuple[float, str]:
             check=False,
         )
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if done.returncode not in (0, 1):  # 1: a rule of the snapshot does not compile
         raise SystemExit(f"soc hunt failed ({done.returncode}): {done.stderr[-2000:]}")
-    return wall, done.stderr
+    return wall, done.stderr, cpu
 
 
 def main() -> None:
@@ -69,12 +75,12 @@ def main() -> None:
         env["PYTHONPATH"] = str(ROOT)
         empty = Path(tmp) / "empty.jsonl"
         empty.touch()
-        warm, _ = run([*rule_args, "--jobs", "1", str(empty)], env, Path(tmp) / "warm.jsonl")
+        warm, _, _ = run([*rule_args, "--jobs", "1", str(empty)], env, Path(tmp) / "warm.jsonl")
         print(f"warm-up (compiles the rules into the cache): {warm:.1f} s; {os.cpu_count()} cores")
         digests: list[str] = []
         for jobs in args.jobs:
             out = Path(tmp) / f"jobs{jobs}.jsonl"
-            wall, stderr = run([*rule_args, "--jobs", str(jobs), *inputs], env, out)
+            wall, stderr, cpu = run([*rule_args, "--jobs", str(jobs), *inputs], env, out)
             found = SUMMARY.search(stderr)
             assert found, stderr[-2000:]
             events = int(found.group(1).replace(",", ""))
@@ -88,6 +94,7 @@ def main() -> None:
                     "matches": matches,
                     "hunt_s": seconds,
                     "wall_s": round(wall, 2),
+                    "cpu_s": round(cpu, 2),
                     "events_per_s": round(events / seconds),
                     "wall_events_per_s": round(events / wall),
                     "identical": digests[-1] == digests[0],
@@ -100,8 +107,8 @@ def main() -> None:
         print(f"--jobs {r['jobs']}: {r['events']:,} events, {r['matches']:,} matches; hunt "
               f"{r['hunt_s']:.1f} s = {r['events_per_s']:,} events/s (x{r['ratio']}); "
               f"whole command {r['wall_s']:.1f} s = {r['wall_events_per_s']:,} events/s "
-              f"(x{r['wall_ratio']}); output identical to --jobs {base['jobs']}: "
-              f"{r['identical']}")  # fmt: skip
+              f"(x{r['wall_ratio']}), {r['cpu_s']:.1f} CPU-s; "
+              f"output identical to --jobs {base['jobs']}: {r['identical']}")  # fmt: skip
     print(json.dumps({"inputs": inputs, "runs": results}))
     if not all(r["identical"] for r in results):
         raise SystemExit("the outputs differ")
