@@ -51,6 +51,7 @@ def _serve(settings: Settings, *, workers: bool, host: str | None, port: int | N
         port=port or settings.api.port,
         log_config=None,
         access_log=False,
+        forwarded_allow_ips=settings.api.forwarded_allow_ips,
     )
 
 

@@ -497,6 +497,13 @@ class ApiSettings(_Section):
     """Address the API listens on (`--host` overrides)."""
     port: int = Field(8000, ge=1, le=65535)
     """Port the API listens on (`--port` overrides)."""
+    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    """Reverse proxies whose `X-Forwarded-For` (the client's address, for the sign-in
+    limits) and `X-Forwarded-Proto` (https: `Strict-Transport-Security` is sent) are
+    believed: addresses or networks, `*` for any; empty: none."""
+    hsts_max_age_s: int = Field(31_536_000, ge=0)
+    """`Strict-Transport-Security` max-age on answers to requests that came over TLS
+    (directly or through a trusted proxy); 0 sends none. Never sent over plain http."""
 
 
 class DrillSettings(_Section):

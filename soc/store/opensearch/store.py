@@ -37,9 +37,10 @@ from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Drills, Event
 from soc.settings import OpenSearchSettings, RetentionSettings
 from soc.store._common import after, page
 from soc.store.base import RuleAlertCounts, encode_cursor
+from soc.store.counters import Change, T
 from soc.store.eventquery import EventPage, EventQuery, EventStats, ValueCount
+from soc.store.opensearch import counters, records
 from soc.store.opensearch import query as dsl
-from soc.store.opensearch import records
 from soc.store.opensearch import schema as mappings
 from soc.store.opensearch.schema import Doc
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
@@ -143,6 +144,8 @@ class OpenSearchStore(Component):
                         body={"properties": fields},
                         params=dsl.MISSING_INDEX_OK,
                     )
+            with _translated("create the counters index"):
+                await counters.create_index(self._os, self._prefix, s.replicas)
         except BaseException:
             await self.stop()
             raise
@@ -452,6 +455,14 @@ class OpenSearchStore(Component):
             return 0
         with _translated(f"delete {kind} records"):
             return await records.delete_many(self._os, self._prefix, kind, record_ids)
+
+    async def update_counter(self, key: str, change: Change[T]) -> T:
+        with _translated("update a counter"):
+            return await counters.update(self._os, self._prefix, key, change)
+
+    async def expire_counters(self, now: float) -> int:
+        with _translated("expire counters"):
+            return await counters.expire(self._os, self._prefix, now)
 
     # --- events ---------------------------------------------------------------------
 
