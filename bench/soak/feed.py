@@ -298,7 +298,7 @@ async def _sampler(
             before[name] = c
             q, q0 = run_queue_s(pid), waited.get(name)
             if q is not None and q0 is not None:
-                wait[name] = round((q - q0) / (now - last) * 100, 1)
+                wait[name] = max(round((q - q0) / (now - last) * 100, 1), 0.0)
             waited[name] = q
         busy1 = machine_busy()
         machine = {

@@ -350,6 +350,11 @@ async def start_stack(
         commands |= {f"detect{i + 1}": ["detect"] for i in range(cfg.detectors)}
         commands["correlate"] = ["correlate"]
         for name, command in commands.items():
+            if name == "detect1":
+                # `soc api` first: it makes the run's indices and imports the rule files;
+                # workers started with it race it to a new index's first shard (a 503 at
+                # start while the shard recovers)
+                await _until(lambda: _answers(f"{api_url}/readyz"), stack, 240)
             config = workdir / f"{name}.yml"
             config.write_text(
                 yaml.safe_dump(soc_settings(cfg, prefix, workdir, ports.get(name), name))
@@ -393,16 +398,20 @@ async def _until(ok: Any, stack: Stack, limit_s: float) -> None:
         await asyncio.sleep(0.5)
 
 
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 async def _until_ready(stack: Stack) -> None:
     """`soc api` answers /readyz; every detector has its rules; the correlator serves
     /metrics; then a few seconds for the consumer groups' first rebalances."""
 
     def ready() -> bool:
-        try:
-            with urllib.request.urlopen(f"{stack.api_url}/readyz", timeout=5) as r:
-                if r.status != 200:
-                    return False
-        except OSError:
+        if not _answers(f"{stack.api_url}/readyz"):
             return False
         detectors = [p for n, p in stack.metrics_ports.items() if n.startswith("detect")]
         return all(metric(p, "soc_rules_loaded") > 0 for p in detectors) and (
