@@ -154,6 +154,12 @@ def figures(r: RunResult) -> dict[str, Any]:
         return None if v is None else round(v * 1000)
 
     p99_alert = percentile(alert, 99)
+    # What each process spends per event, whatever else runs on the machine: the CPU-bound
+    # ceiling of this layout on an otherwise idle machine is the cores over the sum.
+    ours = {n: p for n, p in procs.items() if n != "harness"}
+    per_k = {n: round(p["cpu_mean_pct"] / 100 * 1000 / r.rate, 3) for n, p in ours.items()}
+    total_per_k = sum(per_k.values())
+    cores = os.cpu_count() or 1
     return {
         "rate": r.rate,
         "seconds": round(r.feed_s, 1),
@@ -181,6 +187,11 @@ def figures(r: RunResult) -> dict[str, Any]:
         },
         "processes": dict(sorted(procs.items())),
         "ledger": asdict(r.ledger),
+        "core_seconds_per_1000_events": dict(sorted(per_k.items(), key=lambda kv: -kv[1]))
+        | {"total": round(total_per_k, 3)},
+        "cpu_bound_ceiling_events_per_s": round(cores * 1000 / total_per_k)
+        if total_per_k
+        else None,
         "goal_met": bool(
             p99_alert is not None
             and p99_alert < 2.0

@@ -168,6 +168,10 @@ def summary(figs: dict[str, Any]) -> str:
             f"{p['run_queue_wait_pct']}%) rss {p['rss_max_mb']} MiB"
             for n, p in figs["processes"].items()
         ),
+        "cost per 1000 events  "
+        + ", ".join(f"{n} {v} core-s" for n, v in figs["core_seconds_per_1000_events"].items())
+        + f"; CPU-bound ceiling on an idle machine ~{figs['cpu_bound_ceiling_events_per_s']} "
+        "events/s",
         f"machine               load average {figs['machine']['load1_mean']} on "
         f"{figs['machine']['cores']} cores, busy {figs['machine']['busy_pct_mean']}%",
         "goal (p99 alert < 2 s, lag bounded, nothing lost): "
