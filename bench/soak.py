@@ -107,19 +107,45 @@ async def _profile(stack: Stack, name: str, delay: float, out: Path) -> None:
         await proc.wait()
 
 
+IDLE_LEAVES = (
+    "select (selectors.py",
+    "_worker (concurrent/futures/thread.py",
+    "wait (threading.py",
+)
+"""Leaf frames of a thread waiting (the event loop's poll, an idle executor thread)."""
+
+
 def top_frames(raw: Path, n: int = 15) -> list[str]:
-    """The functions most often on top of the stack in a py-spy raw (collapsed) profile."""
+    """The functions most often on top of the stack in a py-spy raw (collapsed) profile,
+    as shares of the samples where the process was not waiting (and that share first)."""
     counts: dict[str, int] = {}
-    total = 0
+    inclusive: dict[str, int] = {}
+    total = busy = 0
     for line in raw.read_text().splitlines():
         stack, _, k = line.rpartition(" ")
         if not k.isdigit():
             continue
         total += int(k)
         leaf = stack.split(";")[-1]
+        if any(idle in leaf for idle in IDLE_LEAVES):
+            continue
+        busy += int(k)
         counts[leaf] = counts.get(leaf, 0) + int(k)
+        for frame in set(stack.split(";")):
+            if "(soc/" in frame or "(connectors/" in frame:
+                inclusive[frame] = inclusive.get(frame, 0) + int(k)
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:n]
-    return [f"{100 * v / max(total, 1):5.1f}%  {k}" for k, v in top]
+    ours = sorted(inclusive.items(), key=lambda kv: -kv[1])[: 2 * n]
+    head = (
+        f"running (or ready to run) in {100 * busy / max(total, 1):.0f}% of the samples, "
+        "the rest waiting on I/O; of those, on top of the stack:"
+    )
+    return (
+        [head]
+        + [f"{100 * v / max(busy, 1):5.1f}%  {k}" for k, v in top]
+        + ["the project's functions, with what they call:"]
+        + [f"{100 * v / max(busy, 1):5.1f}%  {k}" for k, v in ours]
+    )
 
 
 async def main() -> None:
