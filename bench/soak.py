@@ -39,6 +39,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -162,6 +163,9 @@ async def main() -> None:
         workdir=out / "work",
         keep=args.keep,
     )
+    stop = asyncio.Event()  # SIGINT or SIGTERM: end the feed now, then drain, count, stop
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     print(f"# starting the stack ({args.detectors} detectors); results in {out}", flush=True)
     results: list[dict[str, Any]] = []
     async with start_stack(cfg) as stack:
@@ -182,6 +186,7 @@ async def main() -> None:
                 probe_every=args.probe_every,
                 sample_every=args.sample_every,
                 progress=True,
+                stop=stop,
             )
             if prof is not None:
                 await prof
@@ -196,6 +201,8 @@ async def main() -> None:
                 print(f"profile of {args.profile} (share of samples on top of the stack):")
                 print("\n".join(f"  {line}" for line in extra["profile"]["top"]))
             print(f"# saved {folder}/figures.json, plot.svg", flush=True)
+            if stop.is_set():
+                break
     if len(rates) > 1:
         met = [f["rate"] for f in results if f["goal_met"]]
         best = max(met) if met else None

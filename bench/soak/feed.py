@@ -451,9 +451,11 @@ async def drive(
     sample_every: float = 5.0,
     drain_timeout: float = 180.0,
     progress: bool = False,
+    stop: asyncio.Event | None = None,
 ) -> RunResult:
-    """Feed ``rate`` events/s for ``seconds``, drain, count. The connectors' files keep
-    growing across calls (several drives on one stack measure several rates)."""
+    """Feed ``rate`` events/s for ``seconds`` (or until ``stop`` is set), drain, count. The
+    connectors' files keep growing across calls (several drives on one stack measure
+    several rates)."""
     files = {c.name: os.open(c.path, os.O_WRONLY | os.O_APPEND) for c in stack.connectors}
     written = {c.name: _lines_in(c.path) for c in stack.connectors}
     start_written = dict(written)
@@ -475,7 +477,7 @@ async def drive(
     next_probe = probe_every
     next_report = 10.0
     try:
-        while (elapsed := loop.time() - t0) < seconds:
+        while (elapsed := loop.time() - t0) < seconds and not (stop and stop.is_set()):
             now = datetime.now(UTC)
             behind = 0
             for c in stack.connectors:
