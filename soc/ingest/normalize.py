@@ -128,7 +128,7 @@ def infer_logsource(fields: dict[str, Any]) -> LogSource:
 
     So that records posted or hunted as plain JSON, without the connector's logsource,
     still reach the rules written for them."""
-    channel = _first(fields, CHANNEL_FIELDS)
+    channel = first_field(fields, CHANNEL_FIELDS)
     if not isinstance(channel, str):
         if all(name in fields for name in CLOUDTRAIL_FIELDS):
             return CLOUDTRAIL
@@ -137,7 +137,7 @@ def infer_logsource(fields: dict[str, Any]) -> LogSource:
     service = channels.get(channel.lower())
     category = None
     if service is not None:
-        event_id = _first(fields, EVENT_ID_FIELDS)
+        event_id = first_field(fields, EVENT_ID_FIELDS)
         try:
             category = _category(categories.get(service, {}).get(int(event_id)), fields)
         except (TypeError, ValueError):
@@ -163,7 +163,7 @@ def normalize(
     if time is None:
         time = _stated_time(fields) or received
     if host is None:
-        found = _first(fields, HOST_FIELDS)
+        found = first_field(fields, HOST_FIELDS)
         host = found if isinstance(found, str) and found else None
     # Every part was built or checked above, so the model's validation is skipped: this
     # runs once per event, on the pipeline's hot path.
@@ -207,7 +207,8 @@ def _stated_time(fields: dict[str, Any]) -> datetime | None:
     return None
 
 
-def _first(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
+def first_field(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
+    """The value of the first of ``names`` that ``fields`` has (not None), or None."""
     for n in names:
         v = fields.get(n)
         if v is not None:
