@@ -309,6 +309,8 @@ def yaml_document(text: str, name: str) -> tuple[Any, yaml.Node | None]:
         mark = getattr(e, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name
         raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from e
+    except RecursionError as e:  # PyYAML recurses: [[[[... past Python's limit
+        raise ConfigError(f"{name}: not valid YAML: nested too deeply") from e
     return data, node
 
 
