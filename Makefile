@@ -10,7 +10,7 @@ SERVICES := deploy/local/services.sh
 export SOC_LOCAL_KAFKA_PORT ?= 19092
 export SOC_LOCAL_OPENSEARCH_PORT ?= 19200
 
-.PHONY: help venv run test test-unit test-browser browser lint bench bench-events services-up services-down clean
+.PHONY: help venv run test test-unit test-browser browser lint bench bench-events services-up services-down clean fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -65,6 +65,12 @@ bench-events: venv ## Every event stored: its cost on both pairs and layouts, th
 	$(BIN)/python bench/pipeline.py --keep-events both --detectors 2 --runs 3 --events 50000
 	$(BIN)/python bench/event_search.py --store sqlite --events $(BENCH_EVENTS) --api
 	$(BIN)/python bench/event_search.py --store opensearch --events $(BENCH_EVENTS) --api --writers 2
+
+# Seconds each fuzz target runs in `make fuzz` (make test runs them all briefly).
+FUZZ_SECONDS ?= 60
+
+fuzz: venv ## Fuzz every input boundary under atheris, FUZZ_SECONDS (60) each; crashes in .soc/fuzz/crashes
+	$(BIN)/python -m tests.fuzz run --seconds $(FUZZ_SECONDS)
 
 services-up: ## Fetch (first time) and start Kafka and OpenSearch on 127.0.0.1
 	bash $(SERVICES) up

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connectors.errors import ConfigError
 from connectors.parse.dispatch import FORMATS
 from soc.models import LogSource
+from soc.yamltext import check_depth
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -303,6 +304,7 @@ def yaml_document(text: str, name: str) -> tuple[Any, yaml.Node | None]:
     :func:`located_errors`); ConfigError ``name:line: not valid YAML: ...``. Also used for
     drill scenarios (soc.drills.scenario)."""
     try:
+        check_depth(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

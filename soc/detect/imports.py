@@ -24,7 +24,9 @@ read, not only as the zip's directory declares them.
 from __future__ import annotations
 
 import io
+import lzma
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
@@ -187,7 +189,16 @@ def read_pack(data: bytes) -> tuple[list[tuple[str, str | None, str | None]], li
         try:
             with archive.open(member) as f:
                 raw = f.read(MAX_RULE_TEXT + 1)
-        except (zipfile.BadZipFile, RuntimeError, OSError, NotImplementedError) as e:
+        except (
+            zipfile.BadZipFile,
+            RuntimeError,
+            OSError,
+            NotImplementedError,
+            ValueError,  # a local header that points before the file's start
+            EOFError,
+            zlib.error,
+            lzma.LZMAError,
+        ) as e:
             texts.append((name, None, f"cannot be read: {e}"))
             continue
         if len(raw) > MAX_RULE_TEXT:

@@ -67,6 +67,9 @@ _EVTX_MAX_FAILED = 1000
 
 _PROGRESS_EVERY = 512
 """Records between two progress reports."""
+_UNREADABLE = (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile, zlib.error, lzma.LZMAError)
+"""What reading a file's bytes may raise; zlib.error and LZMAError: a damaged deflate or
+xz stream in a zip member (found by tests/fuzz)."""
 NESTED_TOO_DEEPLY = "not valid JSON: nested too deeply"
 """Python's json decoder recurses: arrays or objects nested past its limit (about 1,000)."""
 
@@ -180,8 +183,7 @@ def _read_stream(
             yield from _zeek_named(_read_json(stream, source), source)
         else:
             yield from _zeek_named(_read_ndjson(stream, source, first=1), source)
-    except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile, zlib.error, lzma.LZMAError) as e:
-        # zlib.error and LZMAError: a damaged deflate or xz stream in a zip member
+    except _UNREADABLE as e:
         yield ReadItem(source, 0, error=f"cannot read: {e}")
 
 
@@ -340,9 +342,7 @@ def _json_values(text: str, source: str) -> Iterator[ReadItem]:
             )
             return
         except RecursionError:
-            yield ReadItem(
-                source, position + 1, error=f"{NESTED_TOO_DEEPLY}; the rest is not read"
-            )
+            yield ReadItem(source, position + 1, error=f"{NESTED_TOO_DEEPLY}; the rest is not read")
             return
         for item in value if isinstance(value, list) else [value]:
             position += 1

@@ -22,14 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="fuzz the targets under atheris")
     run.add_argument("--target", action="append", choices=TARGETS, help="(repeatable) default: all")
     run.add_argument(
-        "--seconds", type=float, default=float(os.environ.get("FUZZ_SECONDS", "60")),
+        "--seconds",
+        type=float,
+        default=float(os.environ.get("FUZZ_SECONDS", "60")),
         help="per target (default: $FUZZ_SECONDS or 60)",
     )
     run.add_argument("--jobs", type=int, default=1, help="targets run at once (default 1)")
     run.add_argument("--rss-limit-mb", type=int, default=2048)
     run.add_argument("--timeout", type=int, default=20, help="seconds one input may take")
     run.add_argument(
-        "--all-in-one", action="store_true",
+        "--all-in-one",
+        action="store_true",
         help="every target in one process for --seconds in all (a brief run)",
     )
     sub.add_parser("list", help="name the targets")
@@ -49,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
             print(result.output_tail)
         return 1 if result.failed else 0
     results = run_many(
-        args.target or TARGETS, args.seconds, jobs=args.jobs,
-        rss_limit_mb=args.rss_limit_mb, timeout_s=args.timeout,
+        args.target or TARGETS,
+        args.seconds,
+        jobs=args.jobs,
+        rss_limit_mb=args.rss_limit_mb,
+        timeout_s=args.timeout,
     )
     total = sum(r.executions for r in results)
     crashed = [r.target for r in results if r.failed]

@@ -51,7 +51,7 @@ class Builder:
             info = z.infolist()[0] if name is None else z.getinfo(name)
             return z.read(info)
 
-    def build(self) -> None:  # noqa: PLR0915
+    def build(self) -> None:
         ds = self.ds
         elastic = ds / "LICENSE-elastic-examples"
         otrf = ds / "otrf" / "LICENSE"
@@ -78,8 +78,11 @@ class Builder:
             b'eventSource="Application" eventID="1011"] An application event\n'
         )
         self.put("syslog", "rfc5424.log", rfc5424)
-        self.put("framing", "octet-5424", _b(2, 5, 0) + b"".join(
-            b"%d %s" % (len(line), line) for line in rfc5424.splitlines()))
+        self.put(
+            "framing",
+            "octet-5424",
+            _b(2, 5, 0) + b"".join(b"%d %s" % (len(line), line) for line in rfc5424.splitlines()),
+        )
         import tests.connectors.test_formats as formats  # their fixtures, quoted from vendors
 
         self.put("line_formats", "auditd.log", _b(3) + formats.RHEL_AUDIT)
@@ -114,10 +117,16 @@ class Builder:
         self.put("s3_object", "cloudtrail.json", _b(0, 2, 0) + doc, otrf)
         self.put("s3_object", "cloudtrail.json.gz", _b(1, 3, 0) + gzip.compress(doc), otrf)
         self.put("s3_object", "cloudtrail-gz-of-rest", _b(1, 1, 0) + b"!" + doc, otrf)
-        self.put("json_document", "cloudtrail-lines.ndjson",
-                 _b(4) + b"\n".join(json.dumps(r).encode() for r in records), otrf)
+        self.put(
+            "json_document",
+            "cloudtrail-lines.ndjson",
+            _b(4) + b"\n".join(json.dumps(r).encode() for r in records),
+            otrf,
+        )
         # Windows events of campaign 01 (flat NDJSON).
-        lsass = ds / "otrf" / "LSASS_campaign_01" / "metasploit_logonpasswords_lsass_memory_dump.zip"
+        lsass = (
+            ds / "otrf" / "LSASS_campaign_01" / "metasploit_logonpasswords_lsass_memory_dump.zip"
+        )
         with zipfile.ZipFile(lsass) as z, z.open(z.infolist()[0]) as f:
             win = [f.readline() for _ in range(400)][::50]
         win_lines = b"".join(win)
@@ -125,8 +134,12 @@ class Builder:
         self.put("http_input", "windows.ndjson", _b(4) + win_lines, otrf)
         self.put("ndjson_ingest", "windows.ndjson", win_lines, otrf)
         self.put("json_reader", "windows.ndjson", _b(1) + win_lines, otrf)
-        self.put("json_reader", "windows.json", _b(0) + b"[" + b",".join(
-            w.strip() for w in win) + b"]", otrf)
+        self.put(
+            "json_reader",
+            "windows.json",
+            _b(0) + b"[" + b",".join(w.strip() for w in win) + b"]",
+            otrf,
+        )
         envelope = json.dumps({"source": "dc01", "host": "dc01", "record": json.loads(win[0])})
         self.put("ndjson_ingest", "envelope.ndjson", envelope.encode() + b"\n", otrf)
         buf = io.BytesIO()
@@ -139,8 +152,9 @@ class Builder:
         # EVTX files of SigmaHQ's regression data (DRL 1.1), the two smallest.
         evtx = sorted((SIGMA / "regression_data").rglob("*.evtx"), key=lambda p: p.stat().st_size)
         for n, path in enumerate(evtx[:2]):
-            self.put("evtx_reader", f"regression-{n}.evtx", _b(0) + path.read_bytes(),
-                     SIGMA / "LICENSE")
+            self.put(
+                "evtx_reader", f"regression-{n}.evtx", _b(0) + path.read_bytes(), SIGMA / "LICENSE"
+            )
         # The repository's rules, filters, correlations.
         rules = sorted((ROOT / "soc/detections/rules").rglob("*.yml"))
         corr = [r for r in rules if "\ncorrelation:" in r.read_text(encoding="utf-8")]
@@ -168,41 +182,61 @@ class Builder:
         # Drill scenarios and connector configurations shipped.
         for s in sorted((ROOT / "soc/detections/drills").glob("*/scenario.yml")):
             self.put("drill_scenario", f"{s.parent.name}.yml", s.read_bytes())
-        for c in [ROOT / "deploy/connector/connector.yml",
-                  *sorted((ROOT / "deploy/connector/examples").glob("*.yml"))]:
+        for c in [
+            ROOT / "deploy/connector/connector.yml",
+            *sorted((ROOT / "deploy/connector/examples").glob("*.yml")),
+        ]:
             self.put("connector_config", c.name, c.read_bytes())
         # Threat intelligence: the tests' MISP export and plain list, and a STIX bundle.
-        self.put("stix", "misp_event.json", _b(0) + (ROOT / "tests/intel/misp_event.json").read_bytes())
-        self.put("stix", "plain_list.txt", _b(4) + (ROOT / "tests/intel/plain_list.txt").read_bytes())
+        self.put(
+            "stix", "misp_event.json", _b(0) + (ROOT / "tests/intel/misp_event.json").read_bytes()
+        )
+        self.put(
+            "stix", "plain_list.txt", _b(4) + (ROOT / "tests/intel/plain_list.txt").read_bytes()
+        )
         bundle = {
             "type": "bundle",
             "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
             "objects": [
                 {
-                    "type": "marking-definition", "spec_version": "2.1",
+                    "type": "marking-definition",
+                    "spec_version": "2.1",
                     "id": "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
-                    "created": "2022-10-01T00:00:00.000Z", "name": "TLP:RED",
-                    "extensions": {"extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d":
-                                   {"extension_type": "property-extension", "tlp_2_0": "red"}},
+                    "created": "2022-10-01T00:00:00.000Z",
+                    "name": "TLP:RED",
+                    "extensions": {
+                        "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d": {
+                            "extension_type": "property-extension",
+                            "tlp_2_0": "red",
+                        }
+                    },
                 },
                 {
-                    "type": "indicator", "spec_version": "2.1",
+                    "type": "indicator",
+                    "spec_version": "2.1",
                     "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
-                    "created": "2026-03-01T08:00:00.000Z", "modified": "2026-03-02T08:00:00.000Z",
-                    "name": "C2", "pattern_type": "stix", "valid_from": "2026-03-01T08:00:00Z",
+                    "created": "2026-03-01T08:00:00.000Z",
+                    "modified": "2026-03-02T08:00:00.000Z",
+                    "name": "C2",
+                    "pattern_type": "stix",
+                    "valid_from": "2026-03-01T08:00:00Z",
                     "pattern": "[ipv4-addr:value = '198.51.100.7'] OR [domain-name:value = "
-                               "'evil.example'] OR [file:hashes.'SHA-256' = '" + "a" * 64 + "']",
+                    "'evil.example'] OR [file:hashes.'SHA-256' = '" + "a" * 64 + "']",
                     "object_marking_refs": [
-                        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"],
+                        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"
+                    ],
                     "confidence": 80,
                 },
                 {
-                    "type": "indicator", "spec_version": "2.1",
+                    "type": "indicator",
+                    "spec_version": "2.1",
                     "id": "indicator--1f2e2d2b-17d4-4cbf-938f-98ee46b3cd30",
-                    "created": "2026-03-01T08:00:00.000Z", "modified": "2026-03-01T08:00:00.000Z",
-                    "pattern_type": "stix", "valid_from": "2026-03-01T08:00:00Z",
+                    "created": "2026-03-01T08:00:00.000Z",
+                    "modified": "2026-03-01T08:00:00.000Z",
+                    "pattern_type": "stix",
+                    "valid_from": "2026-03-01T08:00:00Z",
                     "pattern": "[url:value = 'http://evil.example/a'] AND "
-                               "[network-traffic:dst_port = 443]",
+                    "[network-traffic:dst_port = 443]",
                 },
             ],
         }
@@ -210,12 +244,24 @@ class Builder:
         envelope_doc = {"more": False, "objects": bundle["objects"]}
         self.put("taxii_envelope", "envelope.json", _b(0) + json.dumps(envelope_doc).encode())
         # Event queries, from the query language's own tests (tests/unit/test_eventquery.py).
-        for n, q in enumerate((
-            "EventID:4688", 'User:"NT AUTHORITY\\\\SYSTEM"', "Image:*\\\\lsass.exe",
-            "EventID:[4600 TO 4700}", "EventID:>=5000", "_exists_:CommandLine", "mimikatz",
-            "lsass.exe", "mimi*", "a:b OR NOT c:d", "-a:b", "a:(b OR c*)",
-            'host:WS0? AND "Invoke  Mimikatz"', "x:[* TO b]",
-        )):
+        for n, q in enumerate(
+            (
+                "EventID:4688",
+                'User:"NT AUTHORITY\\\\SYSTEM"',
+                "Image:*\\\\lsass.exe",
+                "EventID:[4600 TO 4700}",
+                "EventID:>=5000",
+                "_exists_:CommandLine",
+                "mimikatz",
+                "lsass.exe",
+                "mimi*",
+                "a:b OR NOT c:d",
+                "-a:b",
+                "a:(b OR c*)",
+                'host:WS0? AND "Invoke  Mimikatz"',
+                "x:[* TO b]",
+            )
+        ):
             self.put("event_query", f"q{n}", q.encode())
 
 

@@ -29,7 +29,12 @@ WORK = ROOT / ".soc" / "fuzz"
 GRACE_S = 120
 """Past its time, a worker is given this long (start, instrumenting imports) before it is
 killed and reported as hung."""
-MAX_LEN = {"evtx_reader": 1 << 17, "json_reader": 1 << 14, "rule_pack": 1 << 14, "s3_object": 1 << 14}
+MAX_LEN = {
+    "evtx_reader": 1 << 17,
+    "json_reader": 1 << 14,
+    "rule_pack": 1 << 14,
+    "s3_object": 1 << 14,
+}
 """libFuzzer's -max_len by target (default ``DEFAULT_MAX_LEN``): big enough for the seeds
 of formats that come whole (an EVTX file, a zip), small elsewhere, where a longer input
 is only more lines of the same and slows every execution."""
@@ -133,7 +138,9 @@ def run_target(
     return result
 
 
-def run_all_in_one(seconds: float, *, work: Path = WORK, rss_limit_mb: int = 2048) -> tuple[Result, dict[str, int]]:
+def run_all_in_one(
+    seconds: float, *, work: Path = WORK, rss_limit_mb: int = 2048
+) -> tuple[Result, dict[str, int]]:
     """Every target in one atheris process (``worker all``), seeded with every target's seeds
     (each behind its target's byte); the result and the executions per target."""
     mux = work / "mux-seeds"

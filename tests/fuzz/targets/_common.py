@@ -41,4 +41,6 @@ def check_events(events: Sequence[EventIn]) -> None:
         if not isinstance(ev, EventIn):
             raise Finding(f"not an EventIn: {type(ev).__name__}")
         if ev.record.get("parse_error") == "internal":
-            raise Finding(f"parser bug caught by the safety net: {ev.record.get('parse_error_detail')}")
+            raise Finding(
+                f"parser bug caught by the safety net: {ev.record.get('parse_error_detail')}"
+            )

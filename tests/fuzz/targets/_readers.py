@@ -5,6 +5,7 @@ pydantic ValidationError there, a record without what an event needs a Normalize
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -30,8 +31,6 @@ def read_as(data: bytes, name: str) -> list[ReadItem]:
         if item.record is None and item.error is None:
             raise Finding("a read item with neither a record nor an error")
         if item.record is not None:
-            try:
+            with contextlib.suppress(ValidationError, NormalizeError):
                 object_event(item.record, tenant="t1", source=item.source, received=NOW)
-            except (ValidationError, NormalizeError):
-                pass
     return items

@@ -3,6 +3,7 @@ naming ``file:line: key``."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from soc.drills.scenario import parse_scenario
@@ -13,7 +14,5 @@ FOLDER = Path(__file__).resolve().parents[4] / "soc" / "detections" / "drills" /
 
 
 def fuzz_one(data: bytes) -> None:
-    try:
+    with contextlib.suppress(ConfigError):
         parse_scenario(text(data), name="scenario.yml", folder=FOLDER)
-    except ConfigError:
-        pass

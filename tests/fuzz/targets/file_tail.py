@@ -19,8 +19,18 @@ HEAD = 32
 def fuzz_one(data: bytes) -> None:
     step, rest = pick(data, range(1, 64))
     format, rest = pick(rest, ("auto", "syslog", "auth", "apache", "json"))
-    tail = Tail(path="/fuzz.log", dev=0, ino=0, fd=None, start=0, pos=0, line_start=0,
-                size=0, mtime_ns=0, active_at=0.0)
+    tail = Tail(
+        path="/fuzz.log",
+        dev=0,
+        ino=0,
+        fd=None,
+        start=0,
+        pos=0,
+        line_start=0,
+        size=0,
+        mtime_ns=0,
+        active_at=0.0,
+    )
     frames: list[Frame] = []
     for at in range(0, len(rest), step):
         frames += tail.lines(rest[at : at + step], MAX_LINE, HEAD)

@@ -1,4 +1,5 @@
-"""A Sigma correlation uploaded as a rule text; see _sigma.py. Seeds: the repository's own correlations."""
+"""A Sigma correlation uploaded as a rule text; see _sigma.py. Seeds: the repository's own
+correlations."""
 
 from __future__ import annotations
 
