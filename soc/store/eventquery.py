@@ -38,6 +38,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import InvalidOperation
 from typing import Any, Literal
 
 from luqum import tree as lt
@@ -246,6 +247,9 @@ def parse(text: str) -> Node | None:
         raise QuerySyntaxError(_reason(e), column=_column(e, text)) from e
     except RecursionError as e:
         raise QuerySyntaxError("the query is nested too deeply", column=1) from e
+    except InvalidOperation as e:  # luqum reads a fuzzy degree as a number: b~.x (tests/fuzz)
+        at = text.find("~")
+        raise QuerySyntaxError(_UNSUPPORTED[lt.Fuzzy], column=at + 1 if at >= 0 else 1) from e
     return _Builder(text).node(parsed, field=None, depth=0)
 
 

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from connectors.config import parse_config
 from connectors.errors import ConfigError as ConnectorConfigError
+from connectors.parse import parse as connector_parse
 from soc.detect.imports import check_text, read_pack
 from soc.detect.ruletext import describe
 from soc.drills.scenario import parse_scenario
 from soc.errors import ConfigError, IntelFormatError, QueryError
+from soc.ingest.ndjson import parse_ndjson
 from soc.ingest.readers import NESTED_TOO_DEEPLY, read_file
 from soc.intel.parse import Intake, marking_tlp, parse, parse_misp
 from soc.settings import DetectSettings
+from soc.store.eventquery import QuerySyntaxError
+from soc.store.eventquery import parse as query
 from tests.fuzz.targets import CORPUS
 
 INTAKE = Intake(source="regression", tenant="t1")
@@ -112,3 +117,33 @@ def test_a_misp_time_past_year_9999_rejects_its_attribute() -> None:
     assert taken.indicators == []
     assert [r.kind for r in taken.rejects] == ["rejected"]
     assert "not a time" in taken.rejects[0].reason
+
+
+def test_an_ingested_time_that_leaves_the_calendar_in_utc_is_a_dead_letter() -> None:
+    body = regression("ndjson_ingest", "time-out-of-range-once-utc")
+    received = datetime(2026, 3, 1, tzinfo=UTC)
+    parsed = parse_ndjson(body, tenant="t1", source="s", received=received, max_line_bytes=4096)
+    assert parsed.events == []
+    assert [(d.reason, d.line) for d in parsed.dead] == [("invalid", 1)]
+    assert "out of range" in parsed.dead[0].detail
+
+
+def test_a_connector_record_whose_time_leaves_the_calendar_is_shipped_as_malformed() -> None:
+    data = regression("json_document", "cloudtrail-time-out-of-range-once-utc")[1:]
+    bad, good = connector_parse(data, format="cloudtrail")
+    assert (bad.record["parse_error"], good.record.get("parse_error")) == ("malformed", None)
+    assert "out of range once made UTC" in bad.record["parse_error_detail"]
+    assert good.time == datetime(2020, 9, 14, 1, 19, 40, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", ["a:b~.", "a~.D", "a:(g A:(f:(b \u00a0Rc*)cany~.DDDDD)"])
+def test_a_fuzzy_degree_that_is_no_number_is_a_syntax_error(text: str) -> None:
+    with pytest.raises(QuerySyntaxError, match="fuzzy search") as raised:
+        query(text)
+    assert raised.value.column == text.index("~") + 1
+
+
+def test_the_fuzzed_query_is_refused_with_its_column() -> None:
+    text = regression("event_query", "fuzzy-degree-not-a-number").decode("utf-8", "replace")
+    with pytest.raises(QuerySyntaxError):
+        query(text)
