@@ -165,7 +165,9 @@ def read_pack(data: bytes) -> tuple[list[tuple[str, str | None, str | None]], li
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError) as e:
         raise QueryError(f"not a zip file: {e}") from e
-    members = [m for m in archive.infolist() if not m.is_dir()]
+    # A member with an empty name (zipfile's is_dir() fails on it; found by tests/fuzz)
+    # is no rule file: passed over like a README.
+    members = [m for m in archive.infolist() if m.filename and not m.is_dir()]
     if len(members) > PACK_MAX_MEMBERS:
         raise QueryError(f"the pack has {len(members):,} files, more than {PACK_MAX_MEMBERS:,}")
     texts: list[tuple[str, str | None, str | None]] = []

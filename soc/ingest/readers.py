@@ -191,7 +191,7 @@ def _read_zip(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
     with zipfile.ZipFile(stream) as archive:
         for info in sorted(archive.infolist(), key=lambda i: i.filename):
             kind = _kind(info.filename)
-            if info.is_dir() or kind is None:
+            if kind is None or info.is_dir():  # kind first: is_dir() fails on an empty name
                 continue
             member = f"{source}!{info.filename}"
             if kind[0] == ".log" and not kind[1]:

@@ -147,3 +147,15 @@ def test_the_fuzzed_query_is_refused_with_its_column() -> None:
     text = regression("event_query", "fuzzy-degree-not-a-number").decode("utf-8", "replace")
     with pytest.raises(QuerySyntaxError):
         query(text)
+
+
+def test_a_zip_member_with_an_empty_name_is_passed_over(tmp_path: Path) -> None:
+    data = regression("rule_pack", "member-with-an-empty-name")
+    texts, skipped = read_pack(data)
+    assert "" not in [name for name, _, _ in texts] + skipped
+    assert [name for name, text, _ in texts if text is not None] == [
+        "pack/aws_cloudtrail_disable_logging.yml"
+    ]
+    path = tmp_path / "pack.zip"  # soc hunt reads zips too: nothing in it is a log
+    path.write_bytes(data)
+    assert list(read_file(path)) == []
