@@ -67,9 +67,18 @@ _EVTX_MAX_FAILED = 1000
 
 _PROGRESS_EVERY = 512
 """Records between two progress reports."""
-_UNREADABLE = (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile, zlib.error, lzma.LZMAError)
+_UNREADABLE = (
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    gzip.BadGzipFile,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+)
 """What reading a file's bytes may raise; zlib.error and LZMAError: a damaged deflate or
-xz stream in a zip member (found by tests/fuzz)."""
+xz stream in a zip member; NotImplementedError: a zip of a version or compression zipfile
+does not read (found by tests/fuzz)."""
 NESTED_TOO_DEEPLY = "not valid JSON: nested too deeply"
 """Python's json decoder recurses: arrays or objects nested past its limit (about 1,000)."""
 

@@ -159,3 +159,19 @@ def test_a_zip_member_with_an_empty_name_is_passed_over(tmp_path: Path) -> None:
     path = tmp_path / "pack.zip"  # soc hunt reads zips too: nothing in it is a log
     path.write_bytes(data)
     assert list(read_file(path)) == []
+
+
+def test_a_correlation_whose_rules_item_is_a_list_is_refused_with_its_reason() -> None:
+    text = regression("sigma_correlation", "rules-item-is-a-list").decode()
+    reasons = check_text("upload.yml", text, DetectSettings())
+    assert any("rules must be rule ids or names" in r for r in reasons), reasons
+
+
+def test_a_zip_of_a_version_zipfile_does_not_read_is_refused(tmp_path: Path) -> None:
+    data = regression("rule_pack", "zip-version-not-implemented")
+    with pytest.raises(QueryError, match="not a zip file: zip file version"):
+        read_pack(data)
+    path = tmp_path / "logs.zip"
+    path.write_bytes(data)
+    items = list(read_file(path))
+    assert [i.error for i in items] == ["cannot read: zip file version 23.6"]
