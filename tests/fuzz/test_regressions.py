@@ -175,3 +175,18 @@ def test_a_zip_of_a_version_zipfile_does_not_read_is_refused(tmp_path: Path) -> 
     path.write_bytes(data)
     items = list(read_file(path))
     assert [i.error for i in items] == ["cannot read: zip file version 23.6"]
+
+
+@pytest.mark.parametrize("text", ["-" * 40 + "a:b", "-" * 55 + "\ufffd"])
+def test_a_query_nested_past_what_sqlite_parses_is_a_syntax_error(text: str) -> None:
+    with pytest.raises(QuerySyntaxError, match="nested too deeply"):
+        query(text)
+    fuzzed = regression("event_query", "nots-past-sqlite-parser-stack")
+    with pytest.raises(QuerySyntaxError, match="nested too deeply"):
+        query(fuzzed.decode("utf-8", "replace"))
+
+
+def test_a_query_nested_within_the_limit_runs_on_sqlite() -> None:
+    from tests.fuzz.targets.event_query import fuzz_one
+
+    fuzz_one(b"-" * 24 + b"a:b")  # accepted, and SQLite takes its SQL
