@@ -10,7 +10,7 @@ SERVICES := deploy/local/services.sh
 export SOC_LOCAL_KAFKA_PORT ?= 19092
 export SOC_LOCAL_OPENSEARCH_PORT ?= 19200
 
-.PHONY: help venv run test test-unit test-browser browser lint audit bench bench-events soak services-up services-down clean
+.PHONY: help venv run test test-unit test-browser browser lint audit bench bench-events soak services-up services-down clean fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -80,6 +80,12 @@ soak: venv ## Sustained load on the production path: connectors, soc api, 2 soc 
 	  SOC_TEST_OPENSEARCH=http://127.0.0.1:$(SOC_LOCAL_OPENSEARCH_PORT) \
 	    $(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) $(SOAK_ARGS) || status=$$?; \
 	  bash $(SERVICES) down; exit $$status
+
+# Seconds each fuzz target runs in `make fuzz` (make test runs them all briefly).
+FUZZ_SECONDS ?= 60
+
+fuzz: venv ## Fuzz every input boundary under atheris, FUZZ_SECONDS (60) each; crashes in .soc/fuzz/crashes
+	$(BIN)/python -m tests.fuzz run --seconds $(FUZZ_SECONDS)
 
 services-up: ## Fetch (first time) and start Kafka and OpenSearch on 127.0.0.1
 	bash $(SERVICES) up

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connectors.errors import ConfigError
 from connectors.parse.dispatch import FORMATS
 from soc.models import LogSource
+from soc.yamltext import check_depth
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -303,12 +304,15 @@ def yaml_document(text: str, name: str) -> tuple[Any, yaml.Node | None]:
     :func:`located_errors`); ConfigError ``name:line: not valid YAML: ...``. Also used for
     drill scenarios (soc.drills.scenario)."""
     try:
+        check_depth(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name
         raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from e
+    except RecursionError as e:  # PyYAML recurses: [[[[... past Python's limit
+        raise ConfigError(f"{name}: not valid YAML: nested too deeply") from e
     return data, node
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from connectors.errors import ParseErrorReason
+from connectors.errors import ParseError, ParseErrorReason
 from soc.models import EventIn, LogSource
 
 MAX_LINE_BYTES = 1 << 20
@@ -166,7 +166,15 @@ def event(
     time: datetime | None = None,
     host: str | None = None,
 ) -> EventIn:
-    """A parsed record in the envelope; host and logsource fall back to the defaults."""
+    """A parsed record in the envelope; host and logsource fall back to the defaults.
+    ParseError (malformed) when the record's time leaves the calendar once made UTC."""
+    if time is not None and time.tzinfo is not None:
+        try:
+            time.astimezone(UTC)
+        except OverflowError as e:  # 9999-12-31T23:59:59-23:59 (found by tests/fuzz)
+            raise ParseError(
+                "malformed", f"the time {time.isoformat()} is out of range once made UTC"
+            ) from e
     if not host or len(host) > 255:
         host = defaults.host
     return EventIn(

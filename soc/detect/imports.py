@@ -24,7 +24,9 @@ read, not only as the zip's directory declares them.
 from __future__ import annotations
 
 import io
+import lzma
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
@@ -161,9 +163,12 @@ def read_pack(data: bytes) -> tuple[list[tuple[str, str | None, str | None]], li
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError) as e:
+    except (zipfile.BadZipFile, ValueError, NotImplementedError, EOFError, OSError) as e:
+        # NotImplementedError: "zip file version 23.6" (found by tests/fuzz)
         raise QueryError(f"not a zip file: {e}") from e
-    members = [m for m in archive.infolist() if not m.is_dir()]
+    # A member with an empty name (zipfile's is_dir() fails on it; found by tests/fuzz)
+    # is no rule file: passed over like a README.
+    members = [m for m in archive.infolist() if m.filename and not m.is_dir()]
     if len(members) > PACK_MAX_MEMBERS:
         raise QueryError(f"the pack has {len(members):,} files, more than {PACK_MAX_MEMBERS:,}")
     texts: list[tuple[str, str | None, str | None]] = []
@@ -187,7 +192,16 @@ def read_pack(data: bytes) -> tuple[list[tuple[str, str | None, str | None]], li
         try:
             with archive.open(member) as f:
                 raw = f.read(MAX_RULE_TEXT + 1)
-        except (zipfile.BadZipFile, RuntimeError, OSError, NotImplementedError) as e:
+        except (
+            zipfile.BadZipFile,
+            RuntimeError,
+            OSError,
+            NotImplementedError,
+            ValueError,  # a local header that points before the file's start
+            EOFError,
+            zlib.error,
+            lzma.LZMAError,
+        ) as e:
             texts.append((name, None, f"cannot be read: {e}"))
             continue
         if len(raw) > MAX_RULE_TEXT:

@@ -18,6 +18,7 @@ See docs/adr/0003-rule-side-pipelines.md.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,6 +61,22 @@ class Pipelines:
 
 
 NO_PIPELINES = Pipelines(pipeline=None, identity="")
+_PARSED: dict[tuple[str, str], ProcessingPipeline] = {}
+_PARSED_MAX = 32
+
+
+def _parsed(text: str, source: str) -> ProcessingPipeline:
+    """The pipeline of ``text``, parsed once: a rule upload's check (soc.detect.imports)
+    loads the pipelines each time, and parsing them is most of its cost. A copy is given,
+    as pySigma keeps state in a pipeline while it applies it."""
+    key = (source, text)
+    pipeline = _PARSED.get(key)
+    if pipeline is None:
+        pipeline = ProcessingPipeline.from_yaml(text, source_path=source)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = pipeline
+    return copy.deepcopy(pipeline)
 
 
 def load_pipelines(specs: Sequence[str | Path], *, folder: Path = PIPELINES_DIR) -> Pipelines:
@@ -79,7 +96,7 @@ def load_pipelines(specs: Sequence[str | Path], *, folder: Path = PIPELINES_DIR)
         except UnicodeDecodeError as e:
             raise ConfigError(f"processing pipeline {path} is not UTF-8 text") from e
         try:
-            pipeline = ProcessingPipeline.from_yaml(text, source_path=str(path))
+            pipeline = _parsed(text, str(path))
         except (SigmaError, yaml.YAMLError, ValueError, TypeError, AttributeError) as e:
             raise ConfigError(f"processing pipeline {path} is refused: {e}") from e
         if not isinstance(pipeline, ProcessingPipeline):  # pragma: no cover - pySigma's contract

@@ -42,6 +42,7 @@ from soc.errors import RuleError
 from soc.log import get_logger
 from soc.metrics import RULES_FAILED, RULES_LOADED
 from soc.models import LogSource, Severity, digest
+from soc.yamltext import check_depth
 
 log = get_logger(__name__)
 
@@ -162,6 +163,7 @@ def _parse_file(path: Path) -> tuple[SigmaCollection, list[Mapping[str, Any]]]:
 def _parse_text(text: str, path: Path) -> tuple[SigmaCollection, list[Mapping[str, Any]]]:
     """pySigma's collection, and each correlation document's raw section (in order)."""
     try:
+        check_depth(text)
         docs, sections = split_documents(text) if "correlation" in text else (None, [])
         collection: SigmaCollection = SigmaCollection.from_dicts(
             docs if docs is not None else list(yaml.safe_load_all(text)),

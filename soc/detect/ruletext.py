@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from soc.errors import QueryError
 from soc.models import LogSource
+from soc.yamltext import check_depth
 
 RuleKind = Literal["rule", "correlation", "filter"]
 MAX_RULE_TEXT = 1_000_000
@@ -96,9 +97,12 @@ def describe(text: str) -> list[RuleDoc]:
     if len(text) > MAX_RULE_TEXT:
         raise QueryError(f"rule text longer than {MAX_RULE_TEXT:,} characters")
     try:
+        check_depth(text)
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as e:
         raise QueryError(f"invalid YAML: {e}") from e
+    except RecursionError as e:  # PyYAML recurses: [[[[... past Python's limit
+        raise QueryError("invalid YAML: nested too deeply") from e
     docs: list[RuleDoc] = []
     for data in documents:
         if data is None:

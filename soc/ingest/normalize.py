@@ -84,7 +84,10 @@ def parse_time(value: Any, *, name: str) -> datetime:
             raise NormalizeError(
                 f"time field {name!r} is not an ISO 8601 time: {value[:64]!r}"
             ) from e
-        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        try:
+            return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        except OverflowError as e:  # 9999-12-31T23:59:59-23:59 (found by tests/fuzz)
+            raise NormalizeError(f"time field {name!r} is out of range: {value[:64]!r}") from e
     raise NormalizeError(f"time field {name!r} has type {type(value).__name__}")
 
 

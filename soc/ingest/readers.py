@@ -42,7 +42,9 @@ import gzip
 import io
 import itertools
 import json
+import lzma
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,6 +67,20 @@ _EVTX_MAX_FAILED = 1000
 
 _PROGRESS_EVERY = 512
 """Records between two progress reports."""
+_UNREADABLE = (
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    gzip.BadGzipFile,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+)
+"""What reading a file's bytes may raise; zlib.error and LZMAError: a damaged deflate or
+xz stream in a zip member; NotImplementedError: a zip of a version or compression zipfile
+does not read (found by tests/fuzz)."""
+NESTED_TOO_DEEPLY = "not valid JSON: nested too deeply"
+"""Python's json decoder recurses: arrays or objects nested past its limit (about 1,000)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +192,7 @@ def _read_stream(
             yield from _zeek_named(_read_json(stream, source), source)
         else:
             yield from _zeek_named(_read_ndjson(stream, source, first=1), source)
-    except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile) as e:
+    except _UNREADABLE as e:
         yield ReadItem(source, 0, error=f"cannot read: {e}")
 
 
@@ -184,7 +200,7 @@ def _read_zip(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
     with zipfile.ZipFile(stream) as archive:
         for info in sorted(archive.infolist(), key=lambda i: i.filename):
             kind = _kind(info.filename)
-            if info.is_dir() or kind is None:
+            if kind is None or info.is_dir():  # kind first: is_dir() fails on an empty name
                 continue
             member = f"{source}!{info.filename}"
             if kind[0] == ".log" and not kind[1]:
@@ -300,7 +316,7 @@ def _read_json(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
     head = stream.readline()
     try:
         first = json.loads(head) if head.strip() else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         first = None
     if isinstance(first, dict):  # a whole object on line 1: NDJSON
         yield ReadItem(source, 1, record=first)
@@ -334,6 +350,9 @@ def _json_values(text: str, source: str) -> Iterator[ReadItem]:
                 f"the last {rest} characters are not read",
             )
             return
+        except RecursionError:
+            yield ReadItem(source, position + 1, error=f"{NESTED_TOO_DEEPLY}; the rest is not read")
+            return
         for item in value if isinstance(value, list) else [value]:
             position += 1
             if isinstance(item, dict):
@@ -347,6 +366,8 @@ def _decoded(text: str | bytes, source: str, position: int) -> ReadItem:
         value = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         return ReadItem(source, position, error=f"not valid JSON: {e}")
+    except RecursionError:
+        return ReadItem(source, position, error=NESTED_TOO_DEEPLY)
     if not isinstance(value, dict):
         return ReadItem(source, position, error=f"not a JSON object: {_json_type(value)}")
     return ReadItem(source, position, record=value)

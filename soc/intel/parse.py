@@ -154,6 +154,8 @@ def parse(data: bytes | str | Any, intake: Intake, *, format: Format | None = No
             if format is not None:
                 raise IntelFormatError(format, f"not JSON: {e}") from e
             return parse_plain(text, intake)
+        except RecursionError as e:  # Python's json recurses: [[[[... past its limit
+            raise IntelFormatError(format or "stix", "not JSON: nested too deeply") from e
     if format == "misp" or (format is None and _looks_misp(doc)):
         return parse_misp(doc, intake)
     return parse_stix(doc, intake)
@@ -356,7 +358,10 @@ def _time(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(int(value), UTC)
+        try:
+            return datetime.fromtimestamp(int(value), UTC)
+        except (OverflowError, OSError, ValueError) as e:  # past year 9999, or inf/nan
+            raise ValueError(f"not a time: {value!r}") from e
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -371,11 +376,13 @@ def _time(value: Any) -> datetime | None:
 
 def marking_tlp(obj: dict[str, Any]) -> Tlp | None:
     """The TLP a marking-definition object of the bundle stands for, if any."""
-    for ext in (obj.get("extensions") or {}).values():
+    extensions = obj.get("extensions")
+    for ext in extensions.values() if isinstance(extensions, dict) else ():
         if isinstance(ext, dict) and isinstance(ext.get("tlp_2_0"), str):
             return TLP_NAMES.get(ext["tlp_2_0"].lower())
-    if obj.get("definition_type") == "tlp":
-        return TLP_NAMES.get(str((obj.get("definition") or {}).get("tlp", "")).lower())
+    definition = obj.get("definition")
+    if obj.get("definition_type") == "tlp" and isinstance(definition, dict):
+        return TLP_NAMES.get(str(definition.get("tlp", "")).lower())
     name = str(obj.get("name", "")).lower()
     return TLP_NAMES.get(name.removeprefix("tlp:")) if name.startswith("tlp:") else None
 
@@ -484,8 +491,13 @@ def _events(doc: Any) -> list[dict[str, Any]]:
     return events  # type: ignore[return-value]
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list a MISP export holds; nothing when it holds no list there."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _tags(holder: dict[str, Any]) -> list[str]:
-    return [str(t.get("name", "")) for t in holder.get("Tag") or [] if isinstance(t, dict)]
+    return [str(t.get("name", "")) for t in _dicts(holder.get("Tag"))]
 
 
 def _tag_tlp(tags: list[str]) -> Tlp | None:
@@ -505,10 +517,9 @@ def parse_misp(doc: Any, intake: Intake) -> Taken:
     chosen: dict[str, Indicator] = {}
     for event in _events(doc):
         event_tags = _tags(event)
-        attributes = [a for a in event.get("Attribute") or [] if isinstance(a, dict)]
-        for obj in event.get("Object") or []:
-            if isinstance(obj, dict):
-                attributes += [a for a in obj.get("Attribute") or [] if isinstance(a, dict)]
+        attributes = _dicts(event.get("Attribute"))
+        for obj in _dicts(event.get("Object")):
+            attributes += _dicts(obj.get("Attribute"))
         for attribute in attributes:
             for item in _misp_attribute(attribute, event, event_tags, intake, taken):
                 chosen[item.id] = item

@@ -87,7 +87,11 @@ def compile_correlation(
         raise RuleError(
             f"{kind.value} correlation without group-by (the specification requires it)"
         )
+    if not all(isinstance(g, str) for g in group_by):
+        raise RuleError("group-by must list field names")
     references = tuple(r.reference for r in rule.rules or ())
+    if not all(isinstance(r, str) for r in references):  # pySigma passes [[a]] on (tests/fuzz)
+        raise RuleError("a correlation's rules must be rule ids or names")
     if not references:
         raise RuleError("correlation without rules")
     if len(set(references)) != len(references):
