@@ -10,7 +10,7 @@ SERVICES := deploy/local/services.sh
 export SOC_LOCAL_KAFKA_PORT ?= 19092
 export SOC_LOCAL_OPENSEARCH_PORT ?= 19200
 
-.PHONY: help venv run test test-unit test-browser browser lint bench bench-events services-up services-down clean
+.PHONY: help venv run test test-unit test-browser browser lint bench bench-events services-up services-down soak-faults clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -65,6 +65,15 @@ bench-events: venv ## Every event stored: its cost on both pairs and layouts, th
 	$(BIN)/python bench/pipeline.py --keep-events both --detectors 2 --runs 3 --events 50000
 	$(BIN)/python bench/event_search.py --store sqlite --events $(BENCH_EVENTS) --api
 	$(BIN)/python bench/event_search.py --store opensearch --events $(BENCH_EVENTS) --api --writers 2
+
+# The fault tests (tests/e2e/faults) long: 5 minutes of load each, OpenSearch down 2 minutes.
+soak-faults: venv ## The faults under load, long (each starts its own Kafka and OpenSearch; ~35 min)
+	@set -o pipefail; bash $(SERVICES) up || exit 1; status=0; \
+	  SOC_FAULT_LOAD_S=300 SOC_FAULT_OUTAGE_S=120 \
+	  SOC_TEST_KAFKA=127.0.0.1:$(SOC_LOCAL_KAFKA_PORT) \
+	  SOC_TEST_OPENSEARCH=http://127.0.0.1:$(SOC_LOCAL_OPENSEARCH_PORT) \
+	    $(BIN)/pytest -q -s -p no:cacheprovider tests/e2e/faults $(PYTEST_ARGS) || status=$$?; \
+	  bash $(SERVICES) down; exit $$status
 
 services-up: ## Fetch (first time) and start Kafka and OpenSearch on 127.0.0.1
 	bash $(SERVICES) up
