@@ -201,6 +201,8 @@ class FaultRig:
     samples: list[Sample] = field(default_factory=list)
     phase: str = "before"
     engine: Engine | None = None
+    ledgers: list[Ledger] = field(default_factory=list)
+    """Each test's ledger, in order (each counts everything since the rig started)."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds from the start to each milestone, for the report."""
 

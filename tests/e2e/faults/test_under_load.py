@@ -27,8 +27,11 @@ PROCESS_DOWN_S = 8.0
 
 async def finish(rig: FaultRig) -> None:
     """The ledger, printed and checked; every process still running and ready."""
+    before = rig.ledgers[-1].sent if rig.ledgers else 0
     ledger = await rig.ledger()
-    print(f"ledger: {ledger.line()}")
+    rig.ledgers.append(ledger)
+    print(f"ledger (since the rig started; {ledger.sent - before} sent in this test): ")
+    print(f"  {ledger.line()}")
     print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in rig.timings.items()))
     dead = [p.name for p in rig.procs() if not p.alive()]
     assert not dead, f"exited: {dead}\n{rig.logs()}"
@@ -52,9 +55,9 @@ def gauge(s: Sample, proc: str, series: str) -> float | None:
 async def test_opensearch_node_stopped_and_started(rig: FaultRig) -> None:
     async def fault() -> None:
         await asyncio.to_thread(rig.services.run, "opensearch-stop")
-        with rig.during("fault"):
+        with rig.during("fault"):  # until the node is back
             await asyncio.sleep(OUTAGE_S)
-        await asyncio.to_thread(rig.services.run, "opensearch-start")
+            await asyncio.to_thread(rig.services.run, "opensearch-start")
 
     await rig.run(fault, at=0.15)
     during = rig.seen("fault")
@@ -69,9 +72,9 @@ async def test_opensearch_node_stopped_and_started(rig: FaultRig) -> None:
 async def test_kafka_broker_killed_and_restarted(rig: FaultRig) -> None:
     async def fault() -> None:
         await asyncio.to_thread(rig.services.run, "kafka-kill")
-        with rig.during("fault"):
+        with rig.during("fault"):  # until the broker is back
             await asyncio.sleep(KAFKA_DOWN_S)
-        await asyncio.to_thread(rig.services.run, "kafka-start")
+            await asyncio.to_thread(rig.services.run, "kafka-start")
 
     await rig.run(fault, at=0.25)
     during = rig.seen("fault")
@@ -106,6 +109,10 @@ async def test_a_detector_killed_with_sigkill(rig: FaultRig) -> None:
         gauge(s, survivor.name, 'soc_events_processed_total{stage="detect"}') or 0 for s in during
     ]
     assert processed[-1] > processed[0], "the surviving detector must keep working"
+    lag = max(
+        total(s.metrics.get(survivor.name) or {}, "soc_consumer_lag_messages") for s in during
+    )
+    print(f"the surviving detector's consumer lag peaked at {lag:.0f} during the fault")
     await finish(rig)
 
 
