@@ -223,12 +223,11 @@ class FaultRig:
             "SOC_STORE__KIND": "opensearch",
             "SOC_STORE__OPENSEARCH__HOSTS": json.dumps([s.opensearch]),
             "SOC_STORE__OPENSEARCH__INDEX_PREFIX": self.prefix,
-            # The recorded events are of 2023: no retention period may expire them here (100 years).
+            # The recorded events are of 2023: no retention may expire them here (100 years).
             "SOC_STORE__RETENTION__EVENTS_DAYS": "36500",
             "SOC_STORE__RETENTION__DEAD_LETTERS_DAYS": "36500",
             "SOC_DETECT__RULES": json.dumps([str(RULES)]),
             "SOC_DETECT__CACHE_DIR": str(self.tmp / "rule-cache"),
-            # Connectors cannot be heard from more than a few seconds: not silence.
             "SOC_LOG_LEVEL": "INFO",
         }
 
