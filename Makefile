@@ -10,7 +10,7 @@ SERVICES := deploy/local/services.sh
 export SOC_LOCAL_KAFKA_PORT ?= 19092
 export SOC_LOCAL_OPENSEARCH_PORT ?= 19200
 
-.PHONY: help venv run test test-unit test-browser browser lint audit bench bench-events soak services-up services-down clean fuzz
+.PHONY: help venv run test test-unit test-browser browser lint audit bench bench-events soak soak-load services-up services-down clean fuzz soak-faults
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -73,7 +73,9 @@ bench-events: venv ## Every event stored: its cost on both pairs and layouts, th
 SOAK_MINUTES ?= 30
 SOAK_RATE ?= 100
 
-soak: venv ## Sustained load on the production path: connectors, soc api, 2 soc detect, soc correlate, OpenSearch (starts and stops the local services; 30 min)
+soak: soak-load soak-faults ## The long runs: the 30-minute load (soak-load), then the faults under load, long (soak-faults)
+
+soak-load: venv ## Sustained load on the production path: connectors, soc api, 2 soc detect, soc correlate, OpenSearch (starts and stops the local services; 30 min)
 	@set -o pipefail; bash $(SERVICES) up || exit 1; \
 	  status=0; \
 	  SOC_TEST_KAFKA=127.0.0.1:$(SOC_LOCAL_KAFKA_PORT) \
@@ -86,6 +88,15 @@ FUZZ_SECONDS ?= 60
 
 fuzz: venv ## Fuzz every input boundary under atheris, FUZZ_SECONDS (60) each; crashes in .soc/fuzz/crashes
 	$(BIN)/python -m tests.fuzz run --seconds $(FUZZ_SECONDS)
+
+# The fault tests (tests/e2e/faults) long: 5 minutes of load each, OpenSearch down 2 minutes.
+soak-faults: venv ## The faults under load, long (each starts its own Kafka and OpenSearch; ~35 min)
+	@set -o pipefail; bash $(SERVICES) up || exit 1; status=0; \
+	  SOC_FAULT_LOAD_S=300 SOC_FAULT_OUTAGE_S=120 \
+	  SOC_TEST_KAFKA=127.0.0.1:$(SOC_LOCAL_KAFKA_PORT) \
+	  SOC_TEST_OPENSEARCH=http://127.0.0.1:$(SOC_LOCAL_OPENSEARCH_PORT) \
+	    $(BIN)/pytest -q -s -p no:cacheprovider tests/e2e/faults $(PYTEST_ARGS) || status=$$?; \
+	  bash $(SERVICES) down; exit $$status
 
 services-up: ## Fetch (first time) and start Kafka and OpenSearch on 127.0.0.1
 	bash $(SERVICES) up

@@ -201,6 +201,9 @@ class Agent:
 
         def paused() -> None:
             m.SPOOL_FULL.set(1)
+            m.SPOOL_DISK_FULL.set(1 if self.spool.disk_full else 0)
+            if self.spool.disk_full:
+                return  # the spool logged it
             now = time.monotonic()
             if self._full_logged is None or now - self._full_logged >= FULL_LOG_EVERY_S:
                 self._full_logged = now
@@ -213,6 +216,7 @@ class Agent:
         if waited:
             m.BACKPRESSURE_SECONDS.labels(batch.source).inc(waited)
             m.SPOOL_FULL.set(1 if self.spool.waiting else 0)
+            m.SPOOL_DISK_FULL.set(1 if self.spool.disk_full else 0)
         m.EVENTS_SPOOLED.labels(batch.source).inc(entry.events)
         self._changes += 1
         self._gauges()
@@ -475,6 +479,7 @@ class Agent:
             "max_bytes": self.spool.max_bytes,
             "oldest_age_s": round(self.spool.oldest_age_s(), 3),
             "full": self.spool.waiting > 0,
+            "disk_full": self.spool.disk_full,
         }
         m.SPOOL_AGE.set(spool["oldest_age_s"])
         for name, s in self.sources.items():
@@ -482,7 +487,7 @@ class Agent:
             if isinstance(open_now, int):
                 m.CONNECTIONS_OPEN.labels(name).set(open_now)
         ok = all(sources.values())
-        down = self.delivery.up is False
+        down = self.delivery.up is False or self.spool.disk_full
         return {
             "status": "failing" if not ok else ("degraded" if down else "ok"),
             "connector": self.config.connector.id,

@@ -68,6 +68,11 @@ SPOOL_AGE = Gauge(
 SPOOL_FULL = Gauge(
     "soc_connector_spool_full", "1 while sources are paused by a full spool", registry=REGISTRY
 )
+SPOOL_DISK_FULL = Gauge(
+    "soc_connector_spool_disk_full",
+    "1 while the spool's disk has no space left (sources paused until it has room)",
+    registry=REGISTRY,
+)
 DELIVERY_FAILURES = Counter(
     "soc_connector_delivery_failures_total",
     "Sends the destination did not acknowledge, by reason",

@@ -22,6 +22,12 @@ takes at most half). After each append ``put`` yields to the event loop once,
 so that a taker waiting for entries (and other writers) runs before this
 writer goes on: a source with data at hand never suspends otherwise, and the
 sender would get the loop only once the spool is full.
+A full disk is backpressure too, not a crash: an append that finds no space left
+(ENOSPC, EDQUOT) is cut off the segment's end (no torn entry stays behind), and ``put``
+waits, out of the lock so the sender goes on delivering and deleting segments, and
+tries again until the disk has room (``disk_full`` meanwhile). An ack that cannot
+be saved for want of space is kept in memory (after a crash its entries are sent
+again: harmless).
 ``fsync``: ``batch`` fsyncs each append and each ack; ``always`` also fsyncs the
 folder when a segment is made or the ack file replaced; ``never`` leaves it to
 the OS (survives a crash of the agent, not of the machine).
@@ -30,6 +36,8 @@ the OS (survives a crash of the agent, not of the machine).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import os
 import struct
@@ -47,6 +55,13 @@ log = get_logger(__name__)
 
 _HEAD = struct.Struct("<II")
 _MAX_ENTRY = 1 << 30
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+NO_SPACE_RETRY_S = (0.1, 2.0)
+"""While the disk is full: the first and the longest wait between two tries to append."""
+
+
+def _no_space(e: OSError) -> bool:
+    return e.errno in _NO_SPACE
 
 
 @dataclass(slots=True)
@@ -117,12 +132,20 @@ class Spool:
         folder.mkdir(parents=True, exist_ok=True)
         self._ack_path = folder / "ack"
         self._acked = self._read_ack()
-        self._read = self._acked  # next entry to hand out
         self._write_seg, self._write_off = self._recover()
+        later = [n for n in self._segments() if n >= self._acked[0]]
+        if later and later[0] > self._acked[0]:
+            # An ack kept in memory on a full disk while its segment was deleted: the
+            # saved one points at a segment gone, everything from the next one is pending.
+            self._acked = (later[0], 0)
+        self._read = self._acked  # next entry to hand out
         self._file = open(self._seg_path(self._write_seg), "ab")  # noqa: SIM115
         self._changed = asyncio.Condition()
         self.waiting = 0
         """Writers waiting for room: while > 0 the spool is full and sources are paused."""
+        self.disk_full = False
+        """The last append found no space left on the disk (writers wait and retry)."""
+        self._ack_unsaved = False
         self._tasks: set[asyncio.Task[None]] = set()
         pending = self._headers_from(self._acked)
         self._events_pending = sum(e.events for e in pending)
@@ -254,43 +277,93 @@ class Spool:
     async def put(self, entry: Entry, *, on_wait: Callable[[], None] | None = None) -> float:
         """Append ``entry`` durably; returns the seconds spent waiting for room.
 
-        ``on_wait`` is called once, before waiting, when the spool has no room.
+        ``on_wait`` is called once, before waiting, when the spool (or its disk) has no room.
         """
         entry.spooled_at = time.time()
         data = entry.encode()
         waited = 0.0
-        async with self._changed:
-            if self.is_full(len(data)):
-                if on_wait is not None:
-                    on_wait()
-                started = time.perf_counter()
-                self.waiting += 1
-                try:
-                    await self._changed.wait_for(lambda: not self.is_full(len(data)))
-                finally:
-                    self.waiting -= 1
-                waited = time.perf_counter() - started
-            if self._write_off >= self.segment_bytes:
+        delay, longest = NO_SPACE_RETRY_S
+        while True:
+            async with self._changed:
+                if self.is_full(len(data)):
+                    if on_wait is not None:
+                        on_wait()
+                        on_wait = None
+                    started = time.perf_counter()
+                    self.waiting += 1
+                    try:
+                        await self._changed.wait_for(lambda: not self.is_full(len(data)))
+                    finally:
+                        self.waiting -= 1
+                    waited += time.perf_counter() - started
+                if self._append(data):
+                    self._events_pending += entry.events
+                    self._bytes_pending += len(data)
+                    self._streams.setdefault((entry.source, entry.stream), deque()).append(
+                        (entry.spooled_at, entry.records)
+                    )
+                    self._changed.notify_all()
+                    break
+            # No space left on the disk: wait out of the lock (the sender goes on) and retry.
+            if not self.disk_full:
+                self.disk_full = True
+                log.warning(
+                    "spool disk full: sources paused until it has room",
+                    extra={"folder": str(self.folder), "spool_bytes": self._bytes_pending},
+                )
+            if on_wait is not None:
+                on_wait()
+                on_wait = None
+            started = time.perf_counter()
+            self.waiting += 1
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self.waiting -= 1
+            waited += time.perf_counter() - started
+            delay = min(delay * 2, longest)
+        if self.disk_full:
+            self.disk_full = False
+            log.info("spool disk has room again", extra={"folder": str(self.folder)})
+        await asyncio.sleep(0)  # let the taker this append woke run now (module docstring)
+        return waited
+
+    def _append(self, data: bytes) -> bool:
+        """Write ``data`` at the end of the spool; False (nothing written) if the disk is full."""
+        if self._write_off >= self.segment_bytes:
+            try:
                 self._roll()
+            except OSError as e:
+                if not _no_space(e):
+                    raise
+                return False
+        try:
             self._file.write(data)
             self._file.flush()
             if self.fsync != "never":
                 os.fsync(self._file.fileno())
-            self._write_off += len(data)
-            self._events_pending += entry.events
-            self._bytes_pending += len(data)
-            self._streams.setdefault((entry.source, entry.stream), deque()).append(
-                (entry.spooled_at, entry.records)
-            )
-            self._changed.notify_all()
-        await asyncio.sleep(0)  # let the taker this append woke run now (module docstring)
-        return waited
+        except OSError as e:
+            if not _no_space(e):
+                raise
+            self._cut_back()
+            return False
+        self._write_off += len(data)
+        return True
+
+    def _cut_back(self) -> None:
+        """Take a torn append off the segment's end: reopen it at its last whole entry."""
+        with contextlib.suppress(OSError):
+            self._file.close()  # its buffer cannot be written either; the file is closed
+        path = self._seg_path(self._write_seg)
+        os.truncate(path, self._write_off)
+        self._file = open(path, "ab")  # noqa: SIM115
 
     def _roll(self) -> None:
+        nxt = open(self._seg_path(self._write_seg + 1), "ab")  # noqa: SIM115
         self._file.close()
+        self._file = nxt
         self._write_seg += 1
         self._write_off = 0
-        self._file = open(self._seg_path(self._write_seg), "ab")  # noqa: SIM115
         if self.fsync == "always":
             self._fsync_folder()
 
@@ -357,15 +430,7 @@ class Spool:
         # Everything was handed out up to the end of that segment and a put has since
         # rolled to the next one: read on from there, not from the deleted segment.
         self._read = max(self._read, self._acked)
-        tmp = self._ack_path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            f.write(f"{self._acked[0]} {self._acked[1]}\n")
-            if self.fsync != "never":
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, self._ack_path)
-        if self.fsync == "always":
-            self._fsync_folder()
+        self._save_ack()
         self._events_pending -= sum(e.events for e in entries)
         self._bytes_pending -= sum(e.size for e in entries)
         for e in entries:
@@ -381,6 +446,28 @@ class Spool:
         task = asyncio.get_running_loop().create_task(self._notify())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _save_ack(self) -> None:
+        """Write the ack position; on a full disk it stays in memory until a later ack."""
+        tmp = self._ack_path.with_suffix(".tmp")
+        try:
+            with open(tmp, "w") as f:
+                f.write(f"{self._acked[0]} {self._acked[1]}\n")
+                if self.fsync != "never":
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, self._ack_path)
+        except OSError as e:
+            if not _no_space(e):
+                raise
+            tmp.unlink(missing_ok=True)
+            if not self._ack_unsaved:
+                log.warning("spool disk full: ack position kept in memory until it has room")
+            self._ack_unsaved = True
+            return
+        self._ack_unsaved = False
+        if self.fsync == "always":
+            self._fsync_folder()
 
     async def _notify(self) -> None:
         async with self._changed:

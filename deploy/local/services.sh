@@ -8,6 +8,10 @@
 #   services.sh status       show what runs; exit 0 only if both are up and healthy
 #   services.sh kafka-stop   stop Kafka only, keeping its data
 #   services.sh kafka-start  start Kafka only, on the data it has (no wipe)
+#   services.sh kafka-kill   SIGKILL the broker (a crash: no clean shutdown)
+#   services.sh opensearch-stop   stop OpenSearch only, keeping its data
+#   services.sh opensearch-start  start OpenSearch only, on the data it has (no wipe)
+#   services.sh cache-dir    print the cache folder (distributions and run dir)
 #
 # --secure (or SOC_LOCAL_SECURE=1) with fetch/up: Kafka on a SASL_SSL listener
 # (SCRAM-SHA-512) and OpenSearch with its security plugin (TLS + basic auth),
@@ -78,21 +82,24 @@ default_cache() {
   printf '%s\n' "/var/tmp/soc-local-services-$hash"
 }
 CACHE="${SOC_LOCAL_CACHE:-$(default_cache)}"
+# The unpacked distributions: $SOC_LOCAL_DIST, else the cache. A second set of services
+# (other ports, another SOC_LOCAL_CACHE) may reuse the first set's distributions.
+DIST="${SOC_LOCAL_DIST:-$CACHE}"
 RUN="$CACHE/run"
 SECURE_DIR="$RUN/secure"
 # status, down and kafka-start follow the mode the last `up` chose.
 if [[ "$COMMAND" != up && "$COMMAND" != fetch && -f "$SECURE_DIR/.enabled" ]]; then
   SECURE=1
 fi
-KAFKA_HOME="$CACHE/kafka-$KAFKA_VERSION"
+KAFKA_HOME="$DIST/kafka-$KAFKA_VERSION"
 if ((SECURE)); then
   OPENSEARCH_VERSION="$OPENSEARCH_SECURE_VERSION"
   SECURITY_PLUGIN_VERSION="${SOC_OPENSEARCH_SECURITY_VERSION:-$OPENSEARCH_VERSION.0}"
   SECURITY_PLUGIN_GAV="org.opensearch.plugin:opensearch-security:$SECURITY_PLUGIN_VERSION:zip"
-  OPENSEARCH_HOME="$CACHE/opensearch-$OPENSEARCH_VERSION-security"
+  OPENSEARCH_HOME="$DIST/opensearch-$OPENSEARCH_VERSION-security"
 else
   OPENSEARCH_VERSION="$OPENSEARCH_PLAIN_VERSION"
-  OPENSEARCH_HOME="$CACHE/opensearch-$OPENSEARCH_VERSION"
+  OPENSEARCH_HOME="$DIST/opensearch-$OPENSEARCH_VERSION"
 fi
 OPENSEARCH_GAV="org.opensearch.distribution.integ-test-zip:opensearch:$OPENSEARCH_VERSION:zip"
 KAFKA_RUN="$RUN/kafka"
@@ -163,10 +170,10 @@ fetch_kafka() {
   log "fetching $KAFKA_GAV (+ kafka-tools, runtime dependencies) with mvn"
   rm -rf "$KAFKA_HOME"
   local tmp
-  tmp="$(mktemp -d "$CACHE/.fetch-kafka.XXXXXX")"
-  run_mvn "$CACHE/fetch-kafka.log" -Dkafka.version="$KAFKA_VERSION" \
+  tmp="$(mktemp -d "$DIST/.fetch-kafka.XXXXXX")"
+  run_mvn "$DIST/fetch-kafka.log" -Dkafka.version="$KAFKA_VERSION" \
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp/lib" ||
-    { rm -rf "$tmp"; mvn_failed "$KAFKA_GAV" "$CACHE/fetch-kafka.log"; }
+    { rm -rf "$tmp"; mvn_failed "$KAFKA_GAV" "$DIST/fetch-kafka.log"; }
   [[ -f "$tmp/lib/kafka_2.13-$KAFKA_VERSION.jar" ]] ||
     { rm -rf "$tmp"; die "mvn ran but $tmp/lib has no kafka_2.13-$KAFKA_VERSION.jar"; }
   touch "$tmp/.complete"
@@ -180,10 +187,10 @@ fetch_opensearch() {
   log "fetching $OPENSEARCH_GAV with mvn"
   rm -rf "$OPENSEARCH_HOME"
   local tmp
-  tmp="$(mktemp -d "$CACHE/.fetch-opensearch.XXXXXX")"
-  run_mvn "$CACHE/fetch-opensearch.log" \
+  tmp="$(mktemp -d "$DIST/.fetch-opensearch.XXXXXX")"
+  run_mvn "$DIST/fetch-opensearch.log" \
     dependency:copy -Dartifact="$OPENSEARCH_GAV" -DoutputDirectory="$tmp" ||
-    { rm -rf "$tmp"; mvn_failed "$OPENSEARCH_GAV" "$CACHE/fetch-opensearch.log"; }
+    { rm -rf "$tmp"; mvn_failed "$OPENSEARCH_GAV" "$DIST/fetch-opensearch.log"; }
   # unzip, not dependency:unpack, because unzip keeps bin/*'s execute bits.
   unzip -q "$tmp/opensearch-$OPENSEARCH_VERSION.zip" -d "$tmp" ||
     { rm -rf "$tmp"; die "cannot unzip $OPENSEARCH_GAV"; }
@@ -217,7 +224,7 @@ install_security_plugin() {
 }
 
 cmd_fetch() {
-  mkdir -p "$CACHE"
+  mkdir -p "$CACHE" "$DIST"
   chmod 755 "$CACHE"
   fetch_kafka
   fetch_opensearch
@@ -669,9 +676,9 @@ opensearch_banner() {
   fi
 }
 
-# Start OpenSearch; always from clean data.
+# Start OpenSearch; $1 = "keep" starts on the data it has, else from clean data.
 opensearch_start() {
-  local pid
+  local mode="${1:-clean}" pid
   if pid="$(live_pid "$OPENSEARCH_PID" "$OPENSEARCH_RUN")"; then
     if opensearch_healthy; then
       log "opensearch: already running (pid $pid) and healthy"
@@ -686,7 +693,9 @@ opensearch_start() {
     port_open "$port" && die "opensearch: port 127.0.0.1:$port is taken by another process"
   done
   opensearch_preflight
-  rm -rf "$OPENSEARCH_RUN"
+  if [[ "$mode" != keep ]]; then
+    rm -rf "$OPENSEARCH_RUN"
+  fi
   opensearch_write_config
   as_opensearch_user test -w "$OPENSEARCH_RUN/data" || die "opensearch: cannot write $OPENSEARCH_RUN/data"
   log "opensearch: starting on $OPENSEARCH_URL (transport $OPENSEARCH_TRANSPORT_PORT)"
@@ -791,6 +800,40 @@ cmd_kafka_start() {
   trap - EXIT
 }
 
+# SIGKILL the broker: a crash, with no clean shutdown (its data stays).
+cmd_kafka_kill() {
+  lock
+  local pid
+  if ! pid="$(live_pid "$KAFKA_PID" "$KAFKA_RUN")"; then
+    log "kafka: not running"
+    return 0
+  fi
+  log "kafka: killing pid $pid (SIGKILL)"
+  kill -KILL "$pid" 2>/dev/null || true
+  local i
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -0 "$pid" 2>/dev/null && die "kafka: pid $pid survived SIGKILL"
+  rm -f "$KAFKA_PID"
+}
+
+cmd_opensearch_stop() {
+  lock
+  stop_pid opensearch "$OPENSEARCH_PID" "$OPENSEARCH_RUN"
+}
+
+cmd_opensearch_start() {
+  lock
+  fetch_opensearch
+  find_java_home
+  prepare_run_dir
+  trap 'stop_on_failure opensearch' EXIT
+  opensearch_start keep
+  trap - EXIT
+}
+
 cmd_status() {
   local rc=0 pid
   if [[ -f "$KAFKA_HOME/.complete" ]] && find_java_home && pid="$(live_pid "$KAFKA_PID" "$KAFKA_RUN")"; then
@@ -819,7 +862,7 @@ cmd_status() {
 }
 
 usage() {
-  sed -nE '2,17s/^# ?//p' "${BASH_SOURCE[0]}"
+  sed -nE '2,20s/^# ?//p' "${BASH_SOURCE[0]}"
 }
 
 KAFKA_CLIENT_ARGS=()
@@ -844,6 +887,10 @@ down) cmd_down ;;
 status) cmd_status ;;
 kafka-stop) cmd_kafka_stop ;;
 kafka-start) cmd_kafka_start ;;
+kafka-kill) cmd_kafka_kill ;;
+opensearch-stop) cmd_opensearch_stop ;;
+opensearch-start) cmd_opensearch_start ;;
+cache-dir) printf '%s\n' "$CACHE" ;;
 -h | --help | help) usage ;;
 *)
   usage >&2
