@@ -51,6 +51,7 @@ from typing import IO, Any, cast
 
 from evtx import PyEvtxParser
 
+from soc import fastjson
 from soc.ingest.textlogs import TextFormat, text_events, text_format
 from soc.ingest.zeek import STANDARD_LOGS, ZeekError, ZeekReader, is_tsv_header, path_from_name
 
@@ -65,6 +66,9 @@ _EVTX_MAX_FAILED = 1000
 
 _PROGRESS_EVERY = 512
 """Records between two progress reports."""
+
+_MEMBER_BUFFER = 1 << 16
+"""Bytes read at a time from a zip member (read line by line through a buffer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +204,9 @@ def _read_zip(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
             with opened:
                 if kind == (".evtx", False):  # the parser seeks; a member seeks slowly
                     yield from _read_stream(io.BytesIO(opened.read()), kind, member, modified)
-                else:
-                    yield from _read_stream(opened, kind, member, modified)
+                else:  # a member's own readline is Python's, a buffered reader's is C's
+                    buffered = io.BufferedReader(cast(Any, opened), _MEMBER_BUFFER)
+                    yield from _read_stream(cast(IO[bytes], buffered), kind, member, modified)
 
 
 def _read_evtx(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
@@ -343,10 +348,13 @@ def _json_values(text: str, source: str) -> Iterator[ReadItem]:
 
 
 def _decoded(text: str | bytes, source: str, position: int) -> ReadItem:
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        return ReadItem(source, position, error=f"not valid JSON: {e}")
+    try:  # orjson first; what it refuses, the standard library reads (or explains) as before
+        value = fastjson.loads(text)
+    except fastjson.JSONDecodeError:
+        try:
+            value = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            return ReadItem(source, position, error=f"not valid JSON: {e}")
     if not isinstance(value, dict):
         return ReadItem(source, position, error=f"not a JSON object: {_json_type(value)}")
     return ReadItem(source, position, record=value)
