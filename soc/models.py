@@ -36,11 +36,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def digest(*parts: str) -> str:
-    """A 32-hex-digit id from its parts; parts are joined unambiguously."""
+def digest(*parts: str | bytes) -> str:
+    """A 32-hex-digit id from its parts (text, or its UTF-8 bytes); joined unambiguously."""
     h = hashlib.sha256()
     for p in parts:
-        b = p.encode()
+        b = p if isinstance(p, bytes) else p.encode()
         h.update(len(b).to_bytes(8, "big"))
         h.update(b)
     return h.hexdigest()[:32]
@@ -204,7 +204,7 @@ class Event(BaseModel):
                 str(o.part),
                 o.drill or "",
             )
-        return digest(tenant, source, canonical_json(raw))
+        return digest(tenant, source, fastjson.canonical_bytes(raw))
 
     @property
     def bus_key(self) -> str:
