@@ -187,6 +187,7 @@ def hunt(
         if len(summary.errors) < MAX_ERRORS_KEPT:
             summary.errors.append(f"{source}#{position}: {why}")
 
+    events = 0
     for path in input_files(paths):
         summary.files += 1
         for item in read_file(path, progress=progress):
@@ -205,7 +206,7 @@ def hunt(
             except NormalizeError as e:
                 refuse(item.source, item.position, str(e))
                 continue
-            summary.events += 1
+            events += 1  # a local: a pydantic attribute set per event cost 4 % of the hunt
             try:
                 rules = engine.match(event)
             except Exception as e:  # as in the detector: one event must never stop the hunt
@@ -217,6 +218,7 @@ def hunt(
                     on_match(HuntMatch.from_alert(make_alert(rule, event), position=item.position))
             if evaluator is not None and rules:
                 correlated(evaluator.feed(catalog.matches_of_rules([r.id for r in rules], event)))
+    summary.events = events
     if evaluator is not None:
         correlated(evaluator.finish())
     summary.seconds = time.perf_counter() - started
