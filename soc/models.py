@@ -11,9 +11,9 @@ every store write is idempotent.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
