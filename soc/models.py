@@ -48,7 +48,7 @@ def digest(*parts: str | bytes) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _prefix(*parts: str) -> Any:
+def _prefix(*parts: str) -> hashlib._Hash:
     """The hash of :func:`digest` having taken in these first parts (copy it before use):
     an event's tenant and source are the same for many events."""
     h = hashlib.sha256()
