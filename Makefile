@@ -10,7 +10,7 @@ SERVICES := deploy/local/services.sh
 export SOC_LOCAL_KAFKA_PORT ?= 19092
 export SOC_LOCAL_OPENSEARCH_PORT ?= 19200
 
-.PHONY: help venv run test test-unit test-browser browser lint bench bench-events services-up services-down clean
+.PHONY: help venv run test test-unit test-browser browser lint audit bench bench-events soak services-up services-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ venv: $(BIN)/soc ## Create the virtual environment and install the project
 run: venv ## Run the whole pipeline on 127.0.0.1:8000 on the embedded default, with a sample replayed
 	SOC_ENV=development SOC_SAMPLE__REPLAY_ON_START=true $(BIN)/soc run
 
-test: venv browser lint ## Lint, start the local Kafka and OpenSearch, run every test, stop them
+test: venv browser lint audit ## Lint, audit the dependencies, start the local Kafka and OpenSearch, run every test, stop them
 	@set -o pipefail; bash $(SERVICES) up || exit 1; \
 	  status=0; \
 	  SOC_TEST_KAFKA=127.0.0.1:$(SOC_LOCAL_KAFKA_PORT) \
@@ -51,6 +51,9 @@ lint: venv ## ruff format --check, ruff check, mypy, the import layers (lint-imp
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+audit: venv ## Known vulnerabilities in the installed dependencies (pip-audit; .ci/audit.py lists the ignored ones)
+	$(BIN)/python .ci/audit.py
+
 bench: venv ## Measure ingest-to-alert, detection on one core, the connector, the alert queue (needs services-up)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/detect.py
@@ -65,6 +68,18 @@ bench-events: venv ## Every event stored: its cost on both pairs and layouts, th
 	$(BIN)/python bench/pipeline.py --keep-events both --detectors 2 --runs 3 --events 50000
 	$(BIN)/python bench/event_search.py --store sqlite --events $(BENCH_EVENTS) --api
 	$(BIN)/python bench/event_search.py --store opensearch --events $(BENCH_EVENTS) --api --writers 2
+
+# The soak's length and rate (events/s); e.g. `make soak SOAK_MINUTES=5 SOAK_RATE=100`.
+SOAK_MINUTES ?= 30
+SOAK_RATE ?= 100
+
+soak: venv ## Sustained load on the production path: connectors, soc api, 2 soc detect, soc correlate, OpenSearch (starts and stops the local services; 30 min)
+	@set -o pipefail; bash $(SERVICES) up || exit 1; \
+	  status=0; \
+	  SOC_TEST_KAFKA=127.0.0.1:$(SOC_LOCAL_KAFKA_PORT) \
+	  SOC_TEST_OPENSEARCH=http://127.0.0.1:$(SOC_LOCAL_OPENSEARCH_PORT) \
+	    $(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) $(SOAK_ARGS) || status=$$?; \
+	  bash $(SERVICES) down; exit $$status
 
 services-up: ## Fetch (first time) and start Kafka and OpenSearch on 127.0.0.1
 	bash $(SERVICES) up

@@ -128,8 +128,9 @@ class Service:
             lifetime=timedelta(seconds=settings.auth.token_lifetime_s),
         )
         self.tokens = Tokens.from_settings(settings.auth, revocations=self.revocations)
-        self.login_guard = LoginGuard.from_settings(settings.auth.login)
-        self.ingest_limiter = RateLimiter.for_ingest(settings.auth.ingest_rate)
+        # Their counters live in the store: the limits hold across API processes (ADR 0023).
+        self.login_guard = LoginGuard.from_settings(settings.auth.login, self.store)
+        self.ingest_limiter = RateLimiter.for_ingest(settings.auth.ingest_rate, self.store)
         self.cases = Cases(self.store)
         self.sources = SourceBook(self.store)
         self.audit = self.cases.audit

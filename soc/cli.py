@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import signal
 import sys
@@ -50,6 +51,7 @@ def _serve(settings: Settings, *, workers: bool, host: str | None, port: int | N
         port=port or settings.api.port,
         log_config=None,
         access_log=False,
+        forwarded_allow_ips=settings.api.forwarded_allow_ips,
     )
 
 
@@ -174,6 +176,14 @@ def bridge() -> None:
     is_flag=True,
     help="--store: store and publish the alerts not stored yet (default: only print matches)",
 )
+@click.option(
+    "--jobs",
+    "jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Files: processes that match the records (default: every core it may use); the output is"
+    " the same for any number",
+)
 @click.argument("paths", nargs=-1, required=True)
 def hunt(
     rules: tuple[Path, ...],
@@ -183,13 +193,16 @@ def hunt(
     since: str | None,
     until: str | None,
     raise_alerts: bool,
+    jobs: int | None,
     paths: tuple[str, ...],
 ) -> None:
     """Run the detection engine over files: .evtx, .json, .jsonl, .ndjson, Zeek's .log (also
     .gz), .zip, folders.
 
     Prints one JSON object per match on stdout, a summary on stderr; exits 1 when a
-    record could not be read or a rule failed to compile, else 0.
+    record could not be read or a rule failed to compile, else 0. --jobs N matches with N
+    processes (files, and blocks of a big file's lines, across them); the output is the
+    same, in the same order, as with one.
 
     With --store, runs RULE-FILE-OR-ID... over the stored events of [--since, --until)
     instead (a retro-hunt, recorded and audited like one started from the UI); exits 0
@@ -201,6 +214,9 @@ def hunt(
     if pipelines:
         overrides["pipelines"] = list(pipelines)
     if from_store:
+        if jobs is not None:
+            click.echo("soc hunt: --jobs goes with files, not --store", err=True)
+            sys.exit(2)
         _store_hunt(overrides, paths, since, until, tenants, raise_alerts)
         return
     if since or until or raise_alerts:
@@ -222,7 +238,17 @@ def hunt(
     detect = settings.detect.model_copy(update=overrides)
     tenant = tenants[-1] if tenants else "hunt"
     files = [Path(p) for p in paths]
-    sys.exit(hunt_command(settings.model_copy(update={"detect": detect}), files, tenant))
+    workers = jobs if jobs is not None else _cores()
+    settings = settings.model_copy(update={"detect": detect})
+    sys.exit(hunt_command(settings, files, tenant, jobs=workers))
+
+
+def _cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container or taskset
+    limits it), else the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def _store_hunt(
@@ -400,11 +426,19 @@ def _register_intel() -> None:
     main.add_command(intel_group(_settings))
 
 
+def _register_backup() -> None:
+    from soc.cli_backup import backup_command, restore_command
+
+    main.add_command(backup_command(_settings))
+    main.add_command(restore_command(_settings))
+
+
 _register_users()
 _register_rules()
 _register_drills()
 _register_sources()
 _register_intel()
+_register_backup()
 
 
 def _kafka_worker(

@@ -31,6 +31,9 @@
     ├── IntelError               threat intelligence could not be taken in
     │   ├── IntelFormatError     (soc.intel.parse) a file or body no parser reads (.format)
     │   └── FeedError            (soc.stages.intel_poll) a TAXII feed could not be polled
+    ├── BackupError              (soc.store.backup) a backup or restore failed or was refused
+    │   ├── BackupNotFound       no such snapshot or backup file
+    │   └── TargetNotEmpty       the store to restore into holds records (.found)
     ├── BackendError             a bus or store failed (.retriable)
     │   ├── BusError
     │   └── StoreError
@@ -130,6 +133,26 @@ class FeedError(IntelError):
         self.feed = feed
         self.detail = detail
         super().__init__(f"feed {feed!r}: {detail}")
+
+
+class BackupError(SocError):
+    """A backup or a restore failed, or was refused (soc.store.backup)."""
+
+
+class BackupNotFound(BackupError):
+    """No snapshot or backup file of that name."""
+
+
+class TargetNotEmpty(BackupError):
+    """The store a restore would write into already holds records; ``found`` counts them by
+    type. A restore replaces a store only when told to (``soc restore --replace``)."""
+
+    def __init__(self, where: str, found: dict[str, int]) -> None:
+        self.found = found
+        held = ", ".join(f"{n} {k}" for k, n in sorted(found.items()) if n)
+        super().__init__(
+            f"{where} is not empty ({held}); restore into an empty store, or pass --replace"
+        )
 
 
 class BackendError(SocError):

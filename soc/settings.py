@@ -151,11 +151,37 @@ class KafkaSettings(_Section):
     sasl_username: str | None = None
     """SASL user."""
     sasl_password: SecretStr | None = None
-    """SASL password."""
+    """SASL password (`SOC_BUS__KAFKA__SASL_PASSWORD`); or `sasl_password_file`."""
+    sasl_password_file: Path | None = None
+    """A file holding the SASL password (a mounted secret), read at start; instead of
+    `sasl_password`."""
     ssl_cafile: Path | None = None
-    """CA bundle to verify the brokers, with SSL protocols."""
+    """CA bundle to verify the brokers, with SSL protocols; null: the system's CAs."""
+    ssl_certfile: Path | None = None
+    """Client certificate (PEM) for brokers that ask for one (`ssl.client.auth=required`)."""
+    ssl_keyfile: Path | None = None
+    """The client certificate's private key (PEM)."""
     connect_timeout_s: float = Field(60.0, gt=0)
     """How long start-up waits for the brokers before giving up."""
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> KafkaSettings:
+        if self.sasl_password is not None and self.sasl_password_file is not None:
+            raise ValueError("set sasl_password or sasl_password_file, not both")
+        if self.security_protocol.startswith("SASL_"):
+            if self.sasl_mechanism is None or not self.sasl_username:
+                raise ValueError(f"{self.security_protocol} needs sasl_mechanism and sasl_username")
+            if self.sasl_password is None and self.sasl_password_file is None:
+                raise ValueError(
+                    f"{self.security_protocol} needs sasl_password or sasl_password_file"
+                )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("set both ssl_certfile and ssl_keyfile, or neither")
+        return self
+
+    def sasl_password_value(self) -> str | None:
+        """The SASL password, from the settings or its file (ConfigError if unreadable)."""
+        return _secret("bus.kafka.sasl_password_file", self.sasl_password, self.sasl_password_file)
 
 
 class BusSettings(_Section):
@@ -168,6 +194,8 @@ class BusSettings(_Section):
 class SqliteSettings(_Section):
     path: Path = Path(".soc/soc.db")
     """The database file (created with its folder)."""
+    backup_dir: Path = Path(".soc/backups")
+    """Where `soc backup` writes its copies (`<name>.db` and its manifest `<name>.json`)."""
 
 
 class OpenSearchSettings(_Section):
@@ -178,11 +206,14 @@ class OpenSearchSettings(_Section):
     username: str | None = None
     """Basic-auth user."""
     password: SecretStr | None = None
-    """Basic-auth password."""
+    """Basic-auth password (`SOC_STORE__OPENSEARCH__PASSWORD`); or `password_file`."""
+    password_file: Path | None = None
+    """A file holding the basic-auth password (a mounted secret), read at start; instead
+    of `password`."""
     verify_certs: bool = True
-    """Verify the nodes' TLS certificates."""
+    """Verify the nodes' TLS certificates (https hosts)."""
     ca_certs: Path | None = None
-    """CA bundle for the nodes' certificates."""
+    """CA bundle for the nodes' certificates; null: the system's CAs."""
     shards: int = Field(1, ge=1)
     """Primary shards of each new index."""
     replicas: int = Field(0, ge=0)
@@ -193,6 +224,33 @@ class OpenSearchSettings(_Section):
     """How long start-up waits for the cluster before giving up."""
     refresh_on_write: bool = False
     """Make every write searchable at once (tests, demos); costs throughput."""
+    snapshot_repository: str = Field("soc-backups", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    """The filesystem snapshot repository `soc backup` registers (if missing) and writes to."""
+    snapshot_location: str = "soc"
+    """The repository's folder on the nodes: relative to their `path.repo`, or an absolute
+    path under it (every node must see the same shared folder)."""
+
+    @model_validator(mode="after")
+    def _one_password(self) -> OpenSearchSettings:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set password or password_file, not both")
+        if (self.password is not None or self.password_file is not None) and not self.username:
+            raise ValueError("a password needs a username")
+        return self
+
+    def password_value(self) -> str | None:
+        """The basic-auth password, from the settings or its file (ConfigError if unreadable)."""
+        return _secret("store.opensearch.password_file", self.password, self.password_file)
+
+
+def _secret(name: str, value: SecretStr | None, path: Path | None) -> str | None:
+    """A secret given inline or as a file (whose surrounding whitespace is dropped)."""
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ConfigError(f"{name}: cannot read {path}: {e}") from e
+    return value.get_secret_value() if value is not None else None
 
 
 RETAINED_KINDS = ("events", "dead_letters", "alerts", "incidents", "audit")
@@ -439,6 +497,13 @@ class ApiSettings(_Section):
     """Address the API listens on (`--host` overrides)."""
     port: int = Field(8000, ge=1, le=65535)
     """Port the API listens on (`--port` overrides)."""
+    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    """Reverse proxies whose `X-Forwarded-For` (the client's address, for the sign-in
+    limits) and `X-Forwarded-Proto` (https: `Strict-Transport-Security` is sent) are
+    believed: addresses or networks, `*` for any; empty: none."""
+    hsts_max_age_s: int = Field(31_536_000, ge=0)
+    """`Strict-Transport-Security` max-age on answers to requests that came over TLS
+    (directly or through a trusted proxy); 0 sends none. Never sent over plain http."""
 
 
 class DrillSettings(_Section):

@@ -25,6 +25,25 @@ async def drop_opensearch_prefix(url: str, prefix: str) -> None:
         await client.close()
 
 
+def store_settings(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    prefix: str,
+    *,
+    retention: RetentionSettings | None = None,
+) -> StoreSettings:
+    """Settings of a store of ``request.param``'s kind with its own file or index prefix."""
+    periods = retention or RetentionSettings()
+    url = request.getfixturevalue("opensearch_url") if request.param == "opensearch" else ""
+    if url:
+        opensearch = OpenSearchSettings(
+            hosts=[url], index_prefix=prefix, refresh_on_write=True, connect_timeout_s=30
+        )
+        return StoreSettings(kind="opensearch", opensearch=opensearch, retention=periods)
+    sqlite = SqliteSettings(path=tmp_path / "db/soc.db")
+    return StoreSettings(kind="sqlite", sqlite=sqlite, retention=periods)
+
+
 async def fresh_store(
     request: pytest.FixtureRequest,
     tmp_path: Path,
@@ -33,21 +52,30 @@ async def fresh_store(
     retention: RetentionSettings | None = None,
 ) -> AsyncIterator[Store]:
     """A started store of ``request.param``'s kind (its own file or index prefix), then gone."""
-    periods = retention or RetentionSettings()
-    url = request.getfixturevalue("opensearch_url") if request.param == "opensearch" else ""
-    if url:
-        opensearch = OpenSearchSettings(
-            hosts=[url], index_prefix=prefix, refresh_on_write=True, connect_timeout_s=30
-        )
-        settings = StoreSettings(kind="opensearch", opensearch=opensearch, retention=periods)
-    else:
-        sqlite = SqliteSettings(path=tmp_path / "db/soc.db")
-        settings = StoreSettings(kind="sqlite", sqlite=sqlite, retention=periods)
-    s = build_store(settings)
-    await s.start()
+    async for stores in fresh_stores(request, tmp_path, prefix, retention=retention):
+        yield stores[0]
+
+
+async def fresh_stores(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    prefix: str,
+    *,
+    retention: RetentionSettings | None = None,
+    count: int = 1,
+) -> AsyncIterator[list[Store]]:
+    """``count`` started stores over the same file or index prefix (as separate processes
+    would open it: each its own connection or client), then gone."""
+    settings = store_settings(request, tmp_path, prefix, retention=retention)
+    stores: list[Store] = []
     try:
-        yield s
+        for _ in range(count):
+            s = build_store(settings)
+            await s.start()
+            stores.append(s)
+        yield stores
     finally:
-        await s.stop()
-        if url:
-            await drop_opensearch_prefix(url, prefix)
+        for s in stores:
+            await s.stop()
+        if settings.kind == "opensearch":
+            await drop_opensearch_prefix(settings.opensearch.hosts[0], prefix)

@@ -21,7 +21,7 @@ from connectors.errors import ParseError
 from connectors.parse._base import Defaults, event
 from connectors.parse.cloudtrail import cloudtrail_event, cloudtrail_items, is_cloudtrail
 from connectors.parse.kubernetes import is_k8s_audit, k8s_audit_event, k8s_items
-from soc.ingest.normalize import flatten, infer_logsource
+from soc.ingest.normalize import HOST_FIELDS, first_field, flatten, infer_logsource
 from soc.ingest.windows import sigma_fields
 from soc.models import EventIn, LogSource
 
@@ -60,9 +60,20 @@ def json_event(obj: Any, kind: str, *, defaults: Defaults) -> EventIn:
         return cloudtrail_event(obj, defaults=defaults)
     if kind == "k8s-audit":
         return k8s_audit_event(obj, defaults=defaults)
+    host = record_host(obj)
     if kind == "windows-json":
-        return event(obj, defaults=defaults, logsource=windows_logsource(obj))
-    return event(obj, defaults=defaults, logsource=None)
+        return event(obj, defaults=defaults, logsource=windows_logsource(obj), host=host)
+    return event(obj, defaults=defaults, logsource=None, host=host)
+
+
+def record_host(obj: dict[str, Any]) -> str | None:
+    """The host a record names of itself (Windows ``Hostname``/``Computer``, ``host.name``,
+    ...: soc.ingest's HOST_FIELDS), or None: the configured host stands only for records
+    that name none, so a collector forwarding many machines' logs does not become their
+    one host."""
+    fields = sigma_fields(obj)
+    found = first_field(fields if fields is not None else flatten(obj), HOST_FIELDS)
+    return found if isinstance(found, str) and found else None
 
 
 def windows_logsource(obj: dict[str, Any]) -> LogSource | None:

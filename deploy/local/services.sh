@@ -9,16 +9,36 @@
 #   services.sh kafka-stop   stop Kafka only, keeping its data
 #   services.sh kafka-start  start Kafka only, on the data it has (no wipe)
 #
+# --secure (or SOC_LOCAL_SECURE=1) with fetch/up: Kafka on a SASL_SSL listener
+# (SCRAM-SHA-512) and OpenSearch with its security plugin (TLS + basic auth),
+# with a throwaway CA, certificates and passwords made at `up` under run/secure/
+# (run/secure/soc.env holds the SOC_* settings that reach them).
+#
 # See deploy/local/README.md for ports, environment overrides and the cache layout.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 
+COMMAND="${1:-}"
+SECURE="${SOC_LOCAL_SECURE:-0}"
+[[ "$SECURE" == 1 ]] || SECURE=0
+for arg in "${@:2}"; do
+  case "$arg" in
+  --secure) SECURE=1 ;;
+  *)
+    printf '[services] ERROR: unknown option %s\n' "$arg" >&2
+    exit 2
+    ;;
+  esac
+done
+
 KAFKA_VERSION="${SOC_KAFKA_VERSION:-4.4.0}"
-OPENSEARCH_VERSION="${SOC_OPENSEARCH_VERSION:-2.19.6}"
+# The security plugin is on Maven Central only up to 2.19.4.0 in the 2.19 line, and a
+# plugin installs only into the OpenSearch of its own version: secure mode runs 2.19.4.
+OPENSEARCH_PLAIN_VERSION="${SOC_OPENSEARCH_VERSION:-2.19.6}"
+OPENSEARCH_SECURE_VERSION="${SOC_OPENSEARCH_SECURE_VERSION:-2.19.4}"
 KAFKA_GAV="org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
-OPENSEARCH_GAV="org.opensearch.distribution.integ-test-zip:opensearch:$OPENSEARCH_VERSION:zip"
 
 KAFKA_PORT="${SOC_LOCAL_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${SOC_LOCAL_KAFKA_CONTROLLER_PORT:-19093}"
@@ -58,9 +78,23 @@ default_cache() {
   printf '%s\n' "/var/tmp/soc-local-services-$hash"
 }
 CACHE="${SOC_LOCAL_CACHE:-$(default_cache)}"
-KAFKA_HOME="$CACHE/kafka-$KAFKA_VERSION"
-OPENSEARCH_HOME="$CACHE/opensearch-$OPENSEARCH_VERSION"
 RUN="$CACHE/run"
+SECURE_DIR="$RUN/secure"
+# status, down and kafka-start follow the mode the last `up` chose.
+if [[ "$COMMAND" != up && "$COMMAND" != fetch && -f "$SECURE_DIR/.enabled" ]]; then
+  SECURE=1
+fi
+KAFKA_HOME="$CACHE/kafka-$KAFKA_VERSION"
+if ((SECURE)); then
+  OPENSEARCH_VERSION="$OPENSEARCH_SECURE_VERSION"
+  SECURITY_PLUGIN_VERSION="${SOC_OPENSEARCH_SECURITY_VERSION:-$OPENSEARCH_VERSION.0}"
+  SECURITY_PLUGIN_GAV="org.opensearch.plugin:opensearch-security:$SECURITY_PLUGIN_VERSION:zip"
+  OPENSEARCH_HOME="$CACHE/opensearch-$OPENSEARCH_VERSION-security"
+else
+  OPENSEARCH_VERSION="$OPENSEARCH_PLAIN_VERSION"
+  OPENSEARCH_HOME="$CACHE/opensearch-$OPENSEARCH_VERSION"
+fi
+OPENSEARCH_GAV="org.opensearch.distribution.integ-test-zip:opensearch:$OPENSEARCH_VERSION:zip"
 KAFKA_RUN="$RUN/kafka"
 OPENSEARCH_RUN="$RUN/opensearch"
 KAFKA_PID="$KAFKA_RUN/kafka.pid"
@@ -155,10 +189,31 @@ fetch_opensearch() {
     { rm -rf "$tmp"; die "cannot unzip $OPENSEARCH_GAV"; }
   local dir="$tmp/opensearch-$OPENSEARCH_VERSION"
   [[ -x "$dir/bin/opensearch" ]] || { rm -rf "$tmp"; die "$OPENSEARCH_GAV has no bin/opensearch"; }
+  if ((SECURE)); then
+    install_security_plugin "$tmp" "$dir" || { rm -rf "$tmp"; die "cannot install $SECURITY_PLUGIN_GAV"; }
+  fi
   touch "$dir/.complete"
   chmod -R a+rX "$dir" # OpenSearch may run as another user ($OPENSEARCH_USER)
   mv -T "$dir" "$OPENSEARCH_HOME"
   rm -rf "$tmp"
+}
+
+# Secure mode: fetch the security plugin's zip ($1 = scratch dir) and install it into the
+# unpacked distribution $2 (with its own config dir, whose opensearch-security/*.yml
+# defaults the run config starts from; their demo users are never used).
+install_security_plugin() {
+  local tmp="$1" dir="$2"
+  log "fetching $SECURITY_PLUGIN_GAV with mvn"
+  run_mvn "$CACHE/fetch-opensearch-security.log" \
+    dependency:copy -Dartifact="$SECURITY_PLUGIN_GAV" -DoutputDirectory="$tmp" ||
+    mvn_failed "$SECURITY_PLUGIN_GAV" "$CACHE/fetch-opensearch-security.log"
+  find_java_home
+  OPENSEARCH_JAVA_HOME="$JAVA_HOME_RESOLVED" OPENSEARCH_PATH_CONF="$dir/config" \
+    "$dir/bin/opensearch-plugin" install --batch \
+    "file://$tmp/opensearch-security-$SECURITY_PLUGIN_VERSION.zip" \
+    >"$CACHE/install-opensearch-security.log" 2>&1 ||
+    { tail -n 20 "$CACHE/install-opensearch-security.log" >&2; return 1; }
+  [[ -f "$dir/config/opensearch-security/config.yml" ]]
 }
 
 cmd_fetch() {
@@ -231,6 +286,73 @@ spawn() {
   die "could not start: $*"
 }
 
+# ---------------------------------------------------------------- secure mode
+
+# A throwaway CA, one certificate for both services (127.0.0.1 and localhost), an
+# OpenSearch admin certificate, and random passwords, in $SECURE_DIR (0700, ours only).
+secure_generate() {
+  command -v openssl >/dev/null || die "openssl not found; secure mode needs it for certificates"
+  rm -rf "$SECURE_DIR"
+  mkdir -p "$SECURE_DIR"
+  chmod 700 "$SECURE_DIR"
+  local d="$SECURE_DIR" days=30
+  (
+    set -e
+    cd "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days "$days" \
+      -subj "/O=soc-local/CN=soc-local-ca" -keyout ca.key -out ca.crt \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    local name cn
+    for name in node admin; do
+      cn="soc-local-$name"
+      openssl req -newkey rsa:2048 -nodes -sha256 -subj "/O=soc-local/CN=$cn" \
+        -keyout "$name.key" -out "$name.csr"
+      if [[ "$name" == node ]]; then
+        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+          "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$name.ext"
+      else
+        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+          "extendedKeyUsage=clientAuth" >"$name.ext"
+      fi
+      openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 \
+        -days "$days" -extfile "$name.ext" -out "$name.crt"
+      rm -f "$name.csr" "$name.ext"
+    done
+    # Kafka's PEM key store: the private key (PKCS#8), then the certificate.
+    cat node.key node.crt >kafka-keystore.pem
+    local user
+    for user in kafka-broker kafka-soc opensearch-soc; do
+      openssl rand -hex 24 >"$user.password"
+    done
+  ) >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; die "secure: certificate generation failed"; }
+  chmod 600 "$d"/*
+  # The client side: settings for the SOC (read by `soc` through its environment) and
+  # for Kafka's command-line tools. Passwords are files, never on a command line.
+  cat >"$d/soc.env" <<EOF
+# Written by deploy/local/services.sh up --secure: the SOC's settings for these services.
+SOC_BUS__KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
+SOC_BUS__KAFKA__SECURITY_PROTOCOL=SASL_SSL
+SOC_BUS__KAFKA__SASL_MECHANISM=SCRAM-SHA-512
+SOC_BUS__KAFKA__SASL_USERNAME=soc
+SOC_BUS__KAFKA__SASL_PASSWORD_FILE=$d/kafka-soc.password
+SOC_BUS__KAFKA__SSL_CAFILE=$d/ca.crt
+SOC_STORE__OPENSEARCH__HOSTS='["https://127.0.0.1:$OPENSEARCH_PORT"]'
+SOC_STORE__OPENSEARCH__USERNAME=soc
+SOC_STORE__OPENSEARCH__PASSWORD_FILE=$d/opensearch-soc.password
+SOC_STORE__OPENSEARCH__CA_CERTS=$d/ca.crt
+EOF
+  cat >"$d/kafka-client.properties" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="soc" password="$(<"$d/kafka-soc.password")";
+ssl.truststore.type=PEM
+ssl.truststore.location=$d/ca.crt
+EOF
+  chmod 600 "$d/soc.env" "$d/kafka-client.properties"
+  touch "$d/.enabled"
+  log "secure: CA, certificates and passwords in $d (SOC settings: $d/soc.env)"
+}
+
 # ---------------------------------------------------------------- kafka
 
 kafka_cp() { printf '%s/lib/*' "$KAFKA_HOME"; }
@@ -242,11 +364,7 @@ kafka_write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$KAFKA_RUN/data
 auto.create.topics.enable=true
 num.partitions=3
@@ -258,6 +376,32 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 EOF
+  if ((SECURE)); then
+    # Clients and the broker itself: SASL_SSL with SCRAM-SHA-512 (users made at format).
+    # The controller listener stays PLAINTEXT on 127.0.0.1, inside this one process.
+    cat >>"$KAFKA_RUN/config/server.properties" <<EOF
+listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="$(<"$SECURE_DIR/kafka-broker.password")";
+ssl.keystore.type=PEM
+ssl.keystore.location=$SECURE_DIR/kafka-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$SECURE_DIR/ca.crt
+ssl.client.auth=none
+EOF
+    chmod 600 "$KAFKA_RUN/config/server.properties"
+  else
+    cat >>"$KAFKA_RUN/config/server.properties" <<EOF
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+EOF
+  fi
   # Broker log4j2 config: everything into logs/server.log.
   cat >"$KAFKA_RUN/config/log4j2.properties" <<EOF
 status = warn
@@ -296,10 +440,16 @@ kafka_healthy() {
   timeout 30 "$JAVA" -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Dlog4j2.configurationFile="$KAFKA_RUN/config/tools-log4j2.properties" \
     -cp "$(kafka_cp)" org.apache.kafka.tools.TopicCommand \
-    --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list >/dev/null 2>&1
+    --bootstrap-server "127.0.0.1:$KAFKA_PORT" "${KAFKA_CLIENT_ARGS[@]}" --list >/dev/null 2>&1
 }
 
-kafka_banner() { printf 'kafka: %s (KRaft) on 127.0.0.1:%s\n' "$KAFKA_VERSION" "$KAFKA_PORT"; }
+kafka_banner() {
+  if ((SECURE)); then
+    printf 'kafka: %s (KRaft) on 127.0.0.1:%s (SASL_SSL, SCRAM-SHA-512)\n' "$KAFKA_VERSION" "$KAFKA_PORT"
+  else
+    printf 'kafka: %s (KRaft) on 127.0.0.1:%s\n' "$KAFKA_VERSION" "$KAFKA_PORT"
+  fi
+}
 
 # Start Kafka; $1 = "clean" wipes its data and logs first.
 kafka_start() {
@@ -323,8 +473,15 @@ kafka_start() {
   kafka_write_config
   # KRaft needs a formatted log dir (meta.properties); format only if it is not.
   if [[ ! -f "$KAFKA_RUN/data/meta.properties" ]]; then
+    local -a scram=()
+    if ((SECURE)); then
+      local user
+      for user in broker soc; do
+        scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=$(<"$SECURE_DIR/kafka-$user.password")]")
+      done
+    fi
     kafka_tool kafka.tools.StorageTool format --cluster-id "$KAFKA_CLUSTER_ID" \
-      --config "$KAFKA_RUN/config/server.properties" --ignore-formatted \
+      --config "$KAFKA_RUN/config/server.properties" --ignore-formatted "${scram[@]}" \
       >>"$KAFKA_RUN/logs/stdout.log" 2>&1 ||
       { kafka_logs; die "kafka: storage format failed"; }
   fi
@@ -370,7 +527,8 @@ as_opensearch_user() { "${RUN_AS[@]}" "$@"; }
 
 opensearch_write_config() {
   local conf="$OPENSEARCH_RUN/config"
-  mkdir -p "$conf/jvm.options.d" "$OPENSEARCH_RUN/data" "$OPENSEARCH_RUN/logs" "$OPENSEARCH_RUN/tmp"
+  mkdir -p "$conf/jvm.options.d" "$OPENSEARCH_RUN/data" "$OPENSEARCH_RUN/logs" "$OPENSEARCH_RUN/tmp" \
+    "$OPENSEARCH_RUN/snapshots"
   cp "$OPENSEARCH_HOME/config/log4j2.properties" "$conf/"
   # bin/opensearch cd's into the install, so the stock relative paths (logs/gc.log,
   # HeapDumpPath=data) would point into the read-only install: send them to the run dir.
@@ -392,9 +550,95 @@ transport.port: $OPENSEARCH_TRANSPORT_PORT
 discovery.type: single-node
 bootstrap.system_call_filter: false
 cluster.routing.allocation.disk.threshold_enabled: false
+# Where filesystem snapshot repositories may live (soc backup: a relative repository location is under it).
+path.repo: ["$OPENSEARCH_RUN/snapshots"]
 EOF
+  if ((SECURE)); then
+    opensearch_write_security
+  fi
   if [[ "$(id -u)" -eq 0 ]]; then
     chown -R "$OPENSEARCH_USER:$OPENSEARCH_USER" "$OPENSEARCH_RUN"
+  fi
+}
+
+# Secure mode: the security plugin with TLS on transport and HTTP (our CA's node
+# certificate, copied into the config dir, where the plugin wants it) and one internal
+# user, `soc`, whose password was generated at `up` (only its bcrypt hash is written).
+opensearch_write_security() {
+  local conf="$OPENSEARCH_RUN/config" sec="$OPENSEARCH_RUN/config/opensearch-security"
+  cp "$SECURE_DIR/ca.crt" "$SECURE_DIR/node.crt" "$SECURE_DIR/node.key" "$conf/"
+  cat >>"$conf/opensearch.yml" <<EOF
+plugins.security.ssl.transport.pemcert_filepath: node.crt
+plugins.security.ssl.transport.pemkey_filepath: node.key
+plugins.security.ssl.transport.pemtrustedcas_filepath: ca.crt
+plugins.security.ssl.transport.enforce_hostname_verification: false
+plugins.security.ssl.http.enabled: true
+plugins.security.ssl.http.pemcert_filepath: node.crt
+plugins.security.ssl.http.pemkey_filepath: node.key
+plugins.security.ssl.http.pemtrustedcas_filepath: ca.crt
+plugins.security.allow_default_init_securityindex: true
+plugins.security.authcz.admin_dn: ["CN=soc-local-admin,O=soc-local"]
+plugins.security.nodes_dn: ["CN=soc-local-node,O=soc-local"]
+plugins.security.audit.type: noop
+plugins.security.restapi.roles_enabled: ["all_access"]
+EOF
+  # The plugin's stock files (action groups, tenants, ...), minus its demo users.
+  mkdir -p "$sec"
+  cp "$OPENSEARCH_HOME/config/opensearch-security/"*.yml "$sec/"
+  local hash
+  hash="$(SOC_LOCAL_PW="$(<"$SECURE_DIR/opensearch-soc.password")" \
+    OPENSEARCH_JAVA_HOME="$JAVA_HOME_RESOLVED" JAVA_OPTS="-Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1" \
+    bash "$OPENSEARCH_HOME/plugins/opensearch-security/tools/hash.sh" -env SOC_LOCAL_PW 2>/dev/null |
+    grep -E '^\$2[aby]\$' | tail -n 1)" || true
+  [[ -n "$hash" ]] || die "opensearch: could not hash the generated password (tools/hash.sh)"
+  cat >"$sec/internal_users.yml" <<EOF
+_meta:
+  type: "internalusers"
+  config_version: 2
+soc:
+  hash: "$hash"
+  reserved: true
+  description: "The SOC's user (deploy/local/services.sh, generated at up)"
+EOF
+  cat >"$sec/roles_mapping.yml" <<'EOF'
+_meta:
+  type: "rolesmapping"
+  config_version: 2
+all_access:
+  reserved: true
+  users: ["soc"]
+EOF
+  cat >"$sec/config.yml" <<'EOF'
+_meta:
+  type: "config"
+  config_version: 2
+config:
+  dynamic:
+    http:
+      anonymous_auth_enabled: false
+    authc:
+      basic_internal_auth_domain:
+        description: "HTTP Basic against the internal users"
+        http_enabled: true
+        transport_enabled: true
+        order: 0
+        http_authenticator:
+          type: basic
+          challenge: true
+        authentication_backend:
+          type: intern
+EOF
+  # The plugin wants its config dir private to the node's user.
+  chmod -R u=rwX,go= "$conf"
+}
+
+# curl with the user's password from a config on stdin (never on the command line).
+opensearch_curl() {
+  if ((SECURE)); then
+    printf 'user = "soc:%s"\n' "$(<"$SECURE_DIR/opensearch-soc.password")" |
+      curl -K - --cacert "$SECURE_DIR/ca.crt" "$@"
+  else
+    curl "$@"
   fi
 }
 
@@ -408,17 +652,21 @@ opensearch_preflight() {
 
 opensearch_healthy() {
   local body
-  body="$(curl -fsS --max-time 10 \
-    "http://127.0.0.1:$OPENSEARCH_PORT/_cluster/health?wait_for_status=yellow&timeout=5s" 2>/dev/null)" ||
+  body="$(opensearch_curl -fsS --max-time 10 \
+    "$OPENSEARCH_URL/_cluster/health?wait_for_status=yellow&timeout=5s" 2>/dev/null)" ||
     return 1
   [[ "$body" == *'"timed_out":false'* && "$body" != *'"status":"red"'* ]]
 }
 
 opensearch_banner() {
   local version
-  version="$(curl -fsS --max-time 10 "http://127.0.0.1:$OPENSEARCH_PORT/" |
+  version="$(opensearch_curl -fsS --max-time 10 "$OPENSEARCH_URL/" |
     sed -nE 's/.*"number" *: *"([^"]+)".*/\1/p' | head -n 1)" || true
-  printf 'opensearch: %s on http://127.0.0.1:%s\n' "${version:-unknown}" "$OPENSEARCH_PORT"
+  if ((SECURE)); then
+    printf 'opensearch: %s on %s (security plugin, TLS, basic auth)\n' "${version:-unknown}" "$OPENSEARCH_URL"
+  else
+    printf 'opensearch: %s on %s\n' "${version:-unknown}" "$OPENSEARCH_URL"
+  fi
 }
 
 # Start OpenSearch; always from clean data.
@@ -441,7 +689,7 @@ opensearch_start() {
   rm -rf "$OPENSEARCH_RUN"
   opensearch_write_config
   as_opensearch_user test -w "$OPENSEARCH_RUN/data" || die "opensearch: cannot write $OPENSEARCH_RUN/data"
-  log "opensearch: starting on http://127.0.0.1:$OPENSEARCH_PORT (transport $OPENSEARCH_TRANSPORT_PORT)"
+  log "opensearch: starting on $OPENSEARCH_URL (transport $OPENSEARCH_TRANSPORT_PORT)"
   # The -E paths also put the run dir on the command line, which live_pid checks.
   spawn "$OPENSEARCH_PID" "$OPENSEARCH_RUN/logs/stdout.log" \
     env OPENSEARCH_JAVA_HOME="$JAVA_HOME_RESOLVED" JAVA_HOME="$JAVA_HOME_RESOLVED" \
@@ -502,9 +750,23 @@ cmd_up() {
   find_java_home
   prepare_run_dir
   opensearch_preflight
+  # Fresh certificates and passwords unless a service of this run dir still runs on them.
+  if ! live_pid "$KAFKA_PID" "$KAFKA_RUN" >/dev/null && ! live_pid "$OPENSEARCH_PID" "$OPENSEARCH_RUN" >/dev/null; then
+    rm -rf "$SECURE_DIR"
+    if ((SECURE)); then
+      secure_generate
+    fi
+  fi
   trap 'stop_on_failure opensearch kafka' EXIT
-  kafka_start clean
-  opensearch_start
+  # Both at once (each waits for its own health): OpenSearch's start is the long one.
+  local kafka_job opensearch_job rc=0
+  kafka_start clean &
+  kafka_job=$!
+  opensearch_start &
+  opensearch_job=$!
+  wait "$kafka_job" || rc=1
+  wait "$opensearch_job" || rc=1
+  ((rc == 0)) || die "start failed"
   trap - EXIT
 }
 
@@ -546,7 +808,7 @@ cmd_status() {
     if opensearch_healthy; then
       printf '%s, pid %s, healthy\n' "$(opensearch_banner)" "$pid"
     else
-      printf 'opensearch: pid %s running but NOT healthy on http://127.0.0.1:%s\n' "$pid" "$OPENSEARCH_PORT"
+      printf 'opensearch: pid %s running but NOT healthy on %s\n' "$pid" "$OPENSEARCH_URL"
       rc=1
     fi
   else
@@ -557,8 +819,15 @@ cmd_status() {
 }
 
 usage() {
-  sed -nE '2,12s/^# ?//p' "${BASH_SOURCE[0]}"
+  sed -nE '2,17s/^# ?//p' "${BASH_SOURCE[0]}"
 }
+
+KAFKA_CLIENT_ARGS=()
+OPENSEARCH_URL="http://127.0.0.1:$OPENSEARCH_PORT"
+if ((SECURE)); then
+  KAFKA_CLIENT_ARGS=(--command-config "$SECURE_DIR/kafka-client.properties")
+  OPENSEARCH_URL="https://127.0.0.1:$OPENSEARCH_PORT"
+fi
 
 # Command prefix that runs OpenSearch: the unprivileged user when root, else nothing.
 RUN_AS=()

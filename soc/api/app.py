@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from soc import __version__
 from soc.api.errors import install as install_problems
 from soc.api.feed import Feed
+from soc.api.headers import SecurityHeaders
 from soc.api.routes import (
     alerts,
     audit,
@@ -75,6 +76,11 @@ def create_app(service: Service) -> FastAPI:
     app.state.hunts = runner
 
     install_problems(app)  # every error as problem+json (soc/api/errors.py)
+    # Hardening headers on every answer (soc/api/headers.py): outside the whole middleware
+    # stack, so the 500s Starlette's outermost error middleware answers carry them too.
+    build = app.build_middleware_stack
+    hsts = service.settings.api.hsts_max_age_s
+    app.build_middleware_stack = lambda: SecurityHeaders(build(), hsts_max_age_s=hsts)  # type: ignore[method-assign]
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(users.router)

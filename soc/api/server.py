@@ -41,6 +41,7 @@ async def serving(
             log_config=None,
             access_log=False,
             lifespan="on",
+            forwarded_allow_ips=settings.api.forwarded_allow_ips,
             ssl_certfile=tls[0] if tls else None,
             ssl_keyfile=tls[1] if tls else None,
         )

@@ -236,13 +236,15 @@ def client_kwargs(s: KafkaSettings) -> dict[str, Any]:
         "security_protocol": s.security_protocol,
     }
     if s.security_protocol in ("SSL", "SASL_SSL"):
-        cafile = str(s.ssl_cafile) if s.ssl_cafile else None
-        kwargs["ssl_context"] = create_ssl_context(cafile=cafile)
-    if s.sasl_mechanism is not None:
+        kwargs["ssl_context"] = create_ssl_context(
+            cafile=str(s.ssl_cafile) if s.ssl_cafile else None,
+            certfile=str(s.ssl_certfile) if s.ssl_certfile else None,
+            keyfile=str(s.ssl_keyfile) if s.ssl_keyfile else None,
+        )
+    if s.security_protocol.startswith("SASL_"):
         kwargs["sasl_mechanism"] = s.sasl_mechanism
         kwargs["sasl_plain_username"] = s.sasl_username
-        if s.sasl_password is not None:
-            kwargs["sasl_plain_password"] = s.sasl_password.get_secret_value()
+        kwargs["sasl_plain_password"] = s.sasl_password_value()
     return kwargs
 
 

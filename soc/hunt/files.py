@@ -25,7 +25,10 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -35,12 +38,12 @@ from soc.detect.correlation.catalog import Correlations
 from soc.detect.correlation.evaluate import Evaluator
 from soc.detect.engine import Engine
 from soc.detect.load import load_engine
-from soc.detect.rule import make_alert
+from soc.detect.rule import Rule, make_alert
 from soc.errors import ConfigError
 from soc.ingest.ndjson import object_event
 from soc.ingest.normalize import NormalizeError
-from soc.ingest.readers import Progress, input_files, read_file
-from soc.models import Alert, LogSource, Severity, UtcDatetime, utcnow
+from soc.ingest.readers import Progress, ReadItem, input_files, read_file
+from soc.models import Alert, Event, LogSource, Severity, UtcDatetime, utcnow
 from soc.settings import CorrelationSettings, Settings
 
 MAX_ERRORS_KEPT = 20
@@ -157,6 +160,38 @@ def total_bytes(paths: Sequence[Path | str]) -> int:
     return size
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One record through the engine: its event and the rules that fired, or why not.
+
+    ``event`` is set once the record became an event (it counts as read), ``error`` when
+    it could not be read, normalized or matched (it counts as unreadable); a record whose
+    match failed has both."""
+
+    event: Event | None = None
+    rules: list[Rule] = field(default_factory=list)
+    error: str | None = None
+
+
+def match_item(item: ReadItem, *, engine: Engine, tenant: str, received: datetime) -> Outcome:
+    """A record read from a file made an event exactly as at ingest, and matched."""
+    if item.record is None:
+        return Outcome(error=item.error or "unreadable")
+    try:
+        event = object_event(item.record, tenant=tenant, source=item.source, received=received)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "record"
+        return Outcome(error=f"invalid envelope: {where}: {first['msg']}")
+    except NormalizeError as e:
+        return Outcome(error=str(e))
+    try:
+        rules = engine.match(event)
+    except Exception as e:  # as in the detector: one event must never stop the hunt
+        return Outcome(event=event, error=f"detect failed: {type(e).__name__}: {e}")
+    return Outcome(event=event, rules=rules)
+
+
 def hunt(
     paths: Sequence[Path | str],
     *,
@@ -191,27 +226,14 @@ def hunt(
     for path in input_files(paths):
         summary.files += 1
         for item in read_file(path, progress=progress):
-            if item.record is None:
-                refuse(item.source, item.position, item.error or "unreadable")
+            outcome = match_item(item, engine=engine, tenant=tenant, received=received)
+            if outcome.event is not None:
+                events += 1  # a local: a pydantic attribute set per event cost 4 % of the hunt
+            if outcome.error is not None:
+                refuse(item.source, item.position, outcome.error)
                 continue
-            try:
-                event = object_event(
-                    item.record, tenant=tenant, source=item.source, received=received
-                )
-            except ValidationError as e:
-                first = e.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "record"
-                refuse(item.source, item.position, f"invalid envelope: {where}: {first['msg']}")
-                continue
-            except NormalizeError as e:
-                refuse(item.source, item.position, str(e))
-                continue
-            events += 1  # a local: a pydantic attribute set per event cost 4 % of the hunt
-            try:
-                rules = engine.match(event)
-            except Exception as e:  # as in the detector: one event must never stop the hunt
-                refuse(item.source, item.position, f"detect failed: {type(e).__name__}: {e}")
-                continue
+            event, rules = outcome.event, outcome.rules
+            assert event is not None
             for rule in rules:
                 summary.matches += 1
                 if rule.id not in catalog.silent:
@@ -225,8 +247,11 @@ def hunt(
     return summary
 
 
-def hunt_command(settings: Settings, paths: Sequence[Path], tenant: str) -> int:
-    """`soc hunt`'s body: load the rules as the detector does, hunt, print; the exit status."""
+def hunt_command(settings: Settings, paths: Sequence[Path], tenant: str, jobs: int = 1) -> int:
+    """`soc hunt`'s body: load the rules as the detector does, hunt, print; the exit status.
+
+    ``jobs`` > 1: the records are matched by that many processes (soc.hunt.jobs), with the
+    same output; an input that makes a single piece of work is hunted here, in one."""
     try:
         engine = load_engine(settings.detect)
     except ConfigError as e:
@@ -237,8 +262,27 @@ def hunt_command(settings: Settings, paths: Sequence[Path], tenant: str) -> int:
     def print_match(match: HuntMatch | HuntCorrelation) -> None:
         out.write(match.model_dump_json() + "\n")
 
-    if sys.stderr.isatty():
-        with _progress_bar(total_bytes(paths)) as advance:
+    bar = _progress_bar if sys.stderr.isatty() else _no_progress
+    if jobs > 1 and one_piece(paths):
+        jobs = 1
+    if jobs > 1:
+        from soc.hunt.jobs import Workers
+
+        workers = Workers(engine, settings.detect, jobs=jobs, tenant=tenant)
+        try:
+            with workers, bar(total_bytes(paths)) as advance:  # the workers fork before the bar
+                summary = workers.hunt(
+                    paths,
+                    write=out.write,
+                    progress=advance,
+                    correlation=settings.detect.correlation,
+                )
+        except BrokenProcessPool as e:  # a worker killed (out of memory, a signal)
+            out.flush()
+            sys.stderr.write(f"soc hunt: a worker process ended before its work was done: {e}\n")
+            return 1
+    else:
+        with bar(total_bytes(paths)) as advance:
             summary = hunt(
                 paths,
                 engine=engine,
@@ -247,14 +291,6 @@ def hunt_command(settings: Settings, paths: Sequence[Path], tenant: str) -> int:
                 progress=advance,
                 correlation=settings.detect.correlation,
             )
-    else:
-        summary = hunt(
-            paths,
-            engine=engine,
-            on_match=print_match,
-            tenant=tenant,
-            correlation=settings.detect.correlation,
-        )
     out.flush()
     for error in summary.errors:
         sys.stderr.write(f"soc hunt: unreadable: {error}\n")
@@ -264,8 +300,32 @@ def hunt_command(settings: Settings, paths: Sequence[Path], tenant: str) -> int:
     return 1 if summary.unreadable or summary.rules_failed else 0
 
 
+def one_piece(paths: Sequence[Path | str]) -> bool:
+    """True when the input is one file that gives a single piece of work (an EVTX file, or
+    a plain file smaller than a block of lines): more processes would only wait."""
+    from soc.hunt.split import BLOCK_BYTES
+
+    files = input_files(paths)
+    if len(files) != 1:
+        return False
+    name = files[0].name.lower()
+    if name.endswith(".evtx"):
+        return True
+    if name.endswith((".gz", ".zip")):
+        return False
+    try:
+        return files[0].stat().st_size < BLOCK_BYTES
+    except OSError:
+        return True
+
+
 @contextmanager
-def _progress_bar(total: int) -> Iterator[Progress]:
+def _no_progress(total: int) -> Iterator[Progress | None]:
+    yield None
+
+
+@contextmanager
+def _progress_bar(total: int) -> Iterator[Progress | None]:
     """A progress bar over bytes of input on stderr (only called when stderr is a terminal)."""
     from rich.console import Console
     from rich.progress import (

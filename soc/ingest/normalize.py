@@ -128,12 +128,12 @@ def infer_logsource(fields: dict[str, Any]) -> LogSource:
 
     So that records posted or hunted as plain JSON, without the connector's logsource,
     still reach the rules written for them."""
-    channel = _first(fields, CHANNEL_FIELDS)
+    channel = first_field(fields, CHANNEL_FIELDS)
     if not isinstance(channel, str):
         if all(name in fields for name in CLOUDTRAIL_FIELDS):
             return CLOUDTRAIL
         return zeek_logsource(fields) or LogSource()
-    event_id = _first(fields, EVENT_ID_FIELDS)
+    event_id = first_field(fields, EVENT_ID_FIELDS)
     key = (channel, event_id) if type(event_id) is int or type(event_id) is str else None
     if key is not None and (known := _INFERRED.get(key)) is not None:
         return known
@@ -191,7 +191,7 @@ def normalize(
     if time is None:
         time = _stated_time(fields) or received
     if host is None:
-        found = _first(fields, HOST_FIELDS)
+        found = first_field(fields, HOST_FIELDS)
         host = found if isinstance(found, str) and found else None
     # Every part was built or checked above, so the model's validation is skipped: this
     # runs once per event, on the pipeline's hot path.
@@ -253,7 +253,8 @@ def _stated_time(fields: dict[str, Any]) -> datetime | None:
     return None
 
 
-def _first(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
+def first_field(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
+    """The value of the first of ``names`` that ``fields`` has (not None), or None."""
     for n in names:
         v = fields.get(n)
         if v is not None:

@@ -7,7 +7,8 @@ the seconds until it would pass, for a 429's ``Retry-After`` header.
 :class:`LoginGuard` puts three limits in front of the password check:
 
 1. a lockout per (username, client IP) after ``max_failures`` failed sign-ins
-   within ``window_s``, for ``lockout_s``; a successful sign-in clears it;
+   within ``window_s`` of the first of them, for ``lockout_s``; a successful
+   sign-in clears it;
 2. a bucket per client IP (password spraying across usernames);
 3. a bucket per (username, client IP) (guessing one password).
 
@@ -18,30 +19,45 @@ exactly as known ones, so the answers tell nothing about which exist.
 For ingest, one :class:`RateLimiter` keyed by the API key's name, with
 ``cost`` the number of lines, bounds each connector's event rate.
 
-State is per process and bounded: at most ``max_keys`` keys per table, the
-least recently used dropped first (a full bucket carries no state, so
-dropping an idle key loses nothing). Behind several API processes the limits
-apply per process. The clock is injectable (monotonic seconds).
+**Shared across processes.** The state lives in :class:`~soc.store.counters.Counters`:
+the service hands in its store, so every API process on the same SQLite file or
+OpenSearch cluster sees the same buckets and failure counts, and each decision is
+one atomic update there (no in-process front: the limits hold exactly, whatever the
+number of processes). The keys are hashes (no username is stored), each counter
+expires once it holds nothing (a full bucket, a window and lockout past), and the
+limiter deletes the expired ones at most every ``sweep_s``. When the store
+fails, a decision falls back to this process's own counters (the limit then holds
+per process, as before) and a warning is logged. Without a store (unit tests,
+one process) the counters are :class:`~soc.store.counters.MemoryCounters`, bounded by
+``max_keys``, least recently used dropped first. Times are wall-clock seconds
+(shared counters need one clock; the processes' clocks must agree, e.g. by NTP);
+the clock is injectable.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from soc.errors import StoreError
+from soc.log import get_logger
+from soc.store.counters import Change, Counter, Counters, MemoryCounters, T
 
 if TYPE_CHECKING:
     from soc.settings import IngestLimitSettings, LoginLimitSettings
 
+log = get_logger(__name__)
+
 Clock = Callable[[], float]
 Reason = Literal["ok", "rate", "locked"]
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 MAX_USERNAME_KEY = 256
 """A username longer than this is cut for the key, so a huge one costs no memory."""
+SWEEP_S = 60.0
+"""Expired counters are deleted at most this often (per limiter, per process)."""
 
 
 @dataclass(frozen=True)
@@ -60,41 +76,51 @@ class Decision:
 ALLOWED = Decision(True)
 
 
-class _Lru(Generic[K, V]):
-    """A dict that forgets its least recently used key beyond ``max_keys``."""
+def counter_key(table: str, *parts: str) -> str:
+    """``table:`` and a hash of the parts: bounded, and no username in the store."""
+    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:40]
+    return f"{table}:{digest}"
 
-    def __init__(self, max_keys: int) -> None:
-        if max_keys < 1:
-            raise ValueError("max_keys must be at least 1")
-        self._d: OrderedDict[K, V] = OrderedDict()
-        self._max = max_keys
 
-    def get(self, key: K) -> V | None:
-        value = self._d.get(key)
-        if value is not None:
-            self._d.move_to_end(key)
-        return value
+class _Shared:
+    """Counters in the store, falling back to this process's own when the store fails."""
 
-    def put(self, key: K, value: V) -> None:
-        self._d[key] = value
-        self._d.move_to_end(key)
-        while len(self._d) > self._max:
-            self._d.popitem(last=False)
+    def __init__(
+        self, counters: Counters | None, *, max_keys: int, clock: Clock, sweep_s: float
+    ) -> None:
+        self.local = MemoryCounters(max_keys)
+        self.shared = counters
+        self.clock = clock
+        self.sweep_s = sweep_s
+        self._swept = clock()
 
-    def pop(self, key: K) -> None:
-        self._d.pop(key, None)
+    async def update(self, key: str, change: Change[T]) -> T:
+        if self.shared is None:
+            return self.local.update(key, change)
+        try:
+            answer = await self.shared.update_counter(key, change)
+        except StoreError as e:
+            log.warning(
+                "rate limit counters unreachable; this process limits alone",
+                extra={"error": str(e)},
+            )
+            return self.local.update(key, change)
+        await self._sweep()
+        return answer
+
+    async def _sweep(self) -> None:
+        now = self.clock()
+        if now - self._swept < self.sweep_s or self.shared is None:
+            return
+        self._swept = now
+        try:
+            await self.shared.expire_counters(now)
+            await self.local.expire_counters(now)
+        except StoreError as e:
+            log.warning("expired rate limit counters not deleted", extra={"error": str(e)})
 
     def __len__(self) -> int:
-        return len(self._d)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._d
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
+        return len(self.local)
 
 
 class RateLimiter:
@@ -105,54 +131,62 @@ class RateLimiter:
         *,
         burst: float,
         per_second: float,
+        counters: Counters | None = None,
+        table: str = "bucket",
         max_keys: int = 10_000,
-        clock: Clock = time.monotonic,
+        clock: Clock = time.time,
+        sweep_s: float = SWEEP_S,
+        _state: _Shared | None = None,
     ) -> None:
         if burst <= 0 or per_second <= 0:
             raise ValueError("burst and per_second must be positive")
         self.burst = burst
         self.per_second = per_second
+        self.table = table
         self._clock = clock
-        self._buckets: _Lru[Hashable, _Bucket] = _Lru(max_keys)
+        self._state = _state or _Shared(counters, max_keys=max_keys, clock=clock, sweep_s=sweep_s)
 
-    def hit(self, key: Hashable, cost: float = 1.0) -> Decision:
+    def _take(self, now: float, cost: float) -> Change[Decision]:
+        def change(stored: Counter | None) -> tuple[Counter | None, Decision]:
+            tokens = self.burst
+            if stored is not None and stored.expires > now:
+                at = stored.values.get("at", now)
+                tokens = min(self.burst, stored.values.get("t", 0.0) + (now - at) * self.per_second)
+            needed = min(cost, self.burst)
+            if tokens < needed:
+                decision = Decision(False, (needed - tokens) / self.per_second, "rate")
+            else:
+                tokens -= cost
+                decision = ALLOWED
+            full_at = now + (self.burst - tokens) / self.per_second
+            return Counter(values={"t": tokens, "at": now}, expires=full_at), decision
+
+        return change
+
+    async def hit(self, key: str, cost: float = 1.0) -> Decision:
         """Take ``cost`` tokens from ``key``'s bucket, or say how long to wait.
 
         A cost above ``burst`` passes once the bucket is full and leaves it in
         debt, so a large ingest batch is delayed, never refused for ever.
         """
         now = self._clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = _Bucket(self.burst, now)
-        else:
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.per_second)
-            bucket.at = now
-        needed = min(cost, self.burst)
-        if bucket.tokens >= needed:
-            bucket.tokens -= cost
-            allowed = ALLOWED
-        else:
-            allowed = Decision(False, (needed - bucket.tokens) / self.per_second, "rate")
-        self._buckets.put(key, bucket)
-        return allowed
+        return await self._state.update(counter_key(self.table, key), self._take(now, cost))
 
     @classmethod
-    def for_ingest(cls, s: IngestLimitSettings) -> RateLimiter | None:
+    def for_ingest(
+        cls, s: IngestLimitSettings, counters: Counters | None = None
+    ) -> RateLimiter | None:
         """The per-key ingest limiter of these settings (cost: lines); ``None`` when off."""
-        return cls(burst=s.burst, per_second=s.per_second) if s.enabled else None
+        if not s.enabled:
+            return None
+        return cls(burst=s.burst, per_second=s.per_second, counters=counters, table="ingest")
 
-    def reset(self, key: Hashable) -> None:
-        self._buckets.pop(key)
+    async def reset(self, key: str) -> None:
+        await self._state.update(counter_key(self.table, key), lambda _: (None, None))
 
     def __len__(self) -> int:
-        return len(self._buckets)
-
-
-@dataclass
-class _Failures:
-    times: deque[float] = field(default_factory=deque)
-    locked_until: float = 0.0
+        """Keys held in this process (its fallback, or all of them without a store)."""
+        return len(self._state)
 
 
 class LoginGuard:
@@ -172,8 +206,10 @@ class LoginGuard:
         max_failures: int = 10,
         window_s: float = 15 * 60,
         lockout_s: float = 15 * 60,
+        counters: Counters | None = None,
         max_keys: int = 100_000,
-        clock: Clock = time.monotonic,
+        clock: Clock = time.time,
+        sweep_s: float = SWEEP_S,
     ) -> None:
         if max_failures < 1:
             raise ValueError("max_failures must be at least 1")
@@ -181,16 +217,26 @@ class LoginGuard:
         self.window_s = window_s
         self.lockout_s = lockout_s
         self._clock = clock
+        self._state = _Shared(counters, max_keys=max_keys, clock=clock, sweep_s=sweep_s)
         self._attempts = RateLimiter(
-            burst=burst, per_second=per_second, max_keys=max_keys, clock=clock
+            burst=burst, per_second=per_second, table="login-pair", clock=clock, _state=self._state
         )
         self._per_ip = RateLimiter(
-            burst=ip_burst, per_second=ip_per_second, max_keys=max_keys, clock=clock
+            burst=ip_burst,
+            per_second=ip_per_second,
+            table="login-ip",
+            clock=clock,
+            _state=self._state,
         )
-        self._failures: _Lru[tuple[str, str], _Failures] = _Lru(max_keys)
 
     @classmethod
-    def from_settings(cls, s: LoginLimitSettings, *, clock: Clock = time.monotonic) -> LoginGuard:
+    def from_settings(
+        cls,
+        s: LoginLimitSettings,
+        counters: Counters | None = None,
+        *,
+        clock: Clock = time.time,
+    ) -> LoginGuard:
         return cls(
             burst=s.burst,
             per_second=s.per_second,
@@ -199,53 +245,65 @@ class LoginGuard:
             max_failures=s.max_failures,
             window_s=s.window_s,
             lockout_s=s.lockout_s,
+            counters=counters,
             clock=clock,
         )
 
     @staticmethod
-    def _key(username: str, ip: str) -> tuple[str, str]:
-        return username.strip().casefold()[:MAX_USERNAME_KEY], ip
+    def _pair(username: str, ip: str) -> str:
+        return "\x00".join((username.strip().casefold()[:MAX_USERNAME_KEY], ip))
 
-    def check(self, username: str, ip: str) -> Decision:
+    def _failures_key(self, username: str, ip: str) -> str:
+        return counter_key("login-fail", self._pair(username, ip))
+
+    async def _locked_for(self, username: str, ip: str) -> float:
+        now = self._clock()
+
+        def read(stored: Counter | None) -> tuple[Counter | None, float]:
+            until = stored.values.get("until", 0.0) if stored is not None else 0.0
+            return stored, until - now
+
+        return await self._state.update(self._failures_key(username, ip), read)
+
+    async def check(self, username: str, ip: str) -> Decision:
         """Whether this attempt may go on to the password check (uses one token)."""
-        key = self._key(username, ip)
-        state = self._failures.get(key)
-        if state is not None:
-            left = state.locked_until - self._clock()
-            if left > 0:
-                return Decision(False, left, "locked")
-        decision = self._per_ip.hit(ip)
+        left = await self._locked_for(username, ip)
+        if left > 0:
+            return Decision(False, left, "locked")
+        decision = await self._per_ip.hit(ip)
         if not decision.allowed:
             return decision
-        return self._attempts.hit(key)
+        return await self._attempts.hit(self._pair(username, ip))
 
-    def failed(self, username: str, ip: str) -> Decision:
+    async def failed(self, username: str, ip: str) -> Decision:
         """Count a failed sign-in; the answer says whether the pair is now locked."""
-        key = self._key(username, ip)
         now = self._clock()
-        state = self._failures.get(key) or _Failures()
-        times = state.times
-        times.append(now)
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        if len(times) >= self.max_failures:
-            times.clear()
-            state.locked_until = now + self.lockout_s
-        self._failures.put(key, state)
-        if state.locked_until > now:
-            return Decision(False, state.locked_until - now, "locked")
-        return ALLOWED
 
-    def succeeded(self, username: str, ip: str) -> None:
+        def count(stored: Counter | None) -> tuple[Counter | None, Decision]:
+            v = dict(stored.values) if stored is not None else {}
+            until = v.get("until", 0.0)
+            if not v or v.get("since", 0.0) + self.window_s <= now:
+                v["n"], v["since"] = 0.0, now
+            v["n"] += 1
+            if v["n"] >= self.max_failures:
+                v["n"], v["since"] = 0.0, now
+                until = now + self.lockout_s
+            v["until"] = until
+            kept = Counter(values=v, expires=max(until, v["since"] + self.window_s))
+            if until > now:
+                return kept, Decision(False, until - now, "locked")
+            return kept, ALLOWED
+
+        return await self._state.update(self._failures_key(username, ip), count)
+
+    async def succeeded(self, username: str, ip: str) -> None:
         """A right password: forget the pair's failures and refill its bucket."""
-        key = self._key(username, ip)
-        self._failures.pop(key)
-        self._attempts.reset(key)
+        await self._state.update(self._failures_key(username, ip), lambda _: (None, None))
+        await self._attempts.reset(self._pair(username, ip))
 
-    def is_locked(self, username: str, ip: str) -> bool:
-        state = self._failures.get(self._key(username, ip))
-        return state is not None and state.locked_until > self._clock()
+    async def is_locked(self, username: str, ip: str) -> bool:
+        return await self._locked_for(username, ip) > 0
 
     def __len__(self) -> int:
-        """Keys held across the three tables (for the memory bound's tests and metrics)."""
-        return len(self._attempts) + len(self._per_ip) + len(self._failures)
+        """Keys held in this process across the three tables (the memory bound's tests)."""
+        return len(self._state)

@@ -5,7 +5,8 @@ stored keeps the stored one (an alert an analyst already acknowledged is not
 reset by a replay); only :meth:`Store.update_alerts` changes a stored alert.
 Reads are scoped by tenant by the caller's query. Case records (incidents,
 comments, users...) go through the versioned :class:`~soc.store.records.Records`
-seam every store also implements.
+seam every store also implements, and the shared rate limits' state through the
+:class:`~soc.store.counters.Counters` seam.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 
 from soc.errors import QueryError
 from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Drills, Event, UtcDatetime
+from soc.store.counters import Counters
 from soc.store.eventquery import EventPage, EventQuery, EventStats
 from soc.store.records import Records
 
@@ -36,7 +38,7 @@ class RuleAlertCounts(BaseModel):
 
 
 @runtime_checkable
-class Store(Records, Protocol):
+class Store(Records, Counters, Protocol):
     async def start(self) -> None:
         """Connect and create what is missing (tables, index templates)."""
         ...

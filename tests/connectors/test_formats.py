@@ -273,6 +273,25 @@ def test_windows_json_shapes_get_soc_ingest_logsource() -> None:
         assert (a.record, b.record, c.record) == (flat, evtx, winlogbeat)
 
 
+def test_json_records_keep_the_host_they_name(shared_dir: Path) -> None:
+    """A collector's configured host stands only for records that name none: the recorded
+    campaign's Windows events stay on their machine (Hostname; evtx Computer), whatever
+    the format, and a generic record's ``host.name`` is kept too."""
+    import zipfile
+
+    path = next((shared_dir / "datasets/otrf/LSASS_campaign_01").glob("*.zip"))
+    with zipfile.ZipFile(path) as z, z.open(z.namelist()[0]) as f:
+        recorded = [f.readline().strip() for _ in range(20)]
+    d = Defaults(host="collector-01")
+    for fmt in ("windows-json", "auto", "json"):
+        events = parse(b"\n".join(recorded), format=fmt, defaults=d)
+        assert {e.host for e in events} == {"MKT01.pandalab.com"}
+    evtx = {"Event": {"System": {"Channel": "Security", "EventID": 4688, "Computer": "ws1"}}}
+    assert only(parse(json.dumps(evtx).encode(), format="windows-json", defaults=d)).host == "ws1"
+    named = only(parse(b'{"host": {"name": "web-7"}, "msg": "x"}', format="json", defaults=d))
+    assert named.host == "web-7"
+
+
 def test_generic_json_takes_the_configured_logsource() -> None:
     d = Defaults(logsource=LogSource(product="opencanary"), host="canary1")
     ev = only(parse(b'{"logtype": 5001, "dst_port": 22}', format="json", defaults=d))

@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.request
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,8 +107,15 @@ class Rig:
 
 
 async def kafka_rig(
-    *, kafka: str, opensearch: str, prefix: str, shared_dir: Path, tmp: Path, extra_events: int
-) -> AsyncIterator[Rig]:
+    *,
+    kafka: str,
+    opensearch: str,
+    prefix: str,
+    shared_dir: Path,
+    tmp: Path,
+    extra_events: int,
+    partitions: int = 3,
+) -> AsyncGenerator[Rig, None]:
     events = recorded_events(shared_dir, extra_events)
     engine = load_engine(service_settings().detect)
     silent = silent_ids(engine.correlations)  # rules that feed correlations only (generate)
@@ -121,7 +128,9 @@ async def kafka_rig(
     bus = build_bus(
         BusSettings(
             kind="kafka",
-            kafka=KafkaSettings(bootstrap_servers=kafka, topic_prefix=prefix, partitions=3),
+            kafka=KafkaSettings(
+                bootstrap_servers=kafka, topic_prefix=prefix, partitions=partitions
+            ),
         )
     )
     store = build_store(
@@ -140,7 +149,7 @@ async def kafka_rig(
         "SOC_BUS__KIND": "kafka",
         "SOC_BUS__KAFKA__BOOTSTRAP_SERVERS": kafka,
         "SOC_BUS__KAFKA__TOPIC_PREFIX": prefix,
-        "SOC_BUS__KAFKA__PARTITIONS": "3",
+        "SOC_BUS__KAFKA__PARTITIONS": str(partitions),
         "SOC_STORE__KIND": "opensearch",
         "SOC_STORE__OPENSEARCH__HOSTS": json.dumps([opensearch]),
         "SOC_STORE__OPENSEARCH__INDEX_PREFIX": prefix,

@@ -75,3 +75,46 @@ def test_ingest_key_names_one_tenant() -> None:
 def test_configuration_reference_is_in_step() -> None:
     doc = (ROOT / "docs/CONFIGURATION.md").read_text()
     assert doc == render(), "run: python -m soc.settings_doc > docs/CONFIGURATION.md"
+
+
+def test_kafka_sasl_needs_a_mechanism_a_user_and_one_password(tmp_path: Path) -> None:
+    base = {"env": "development", "bus": {"kafka": {"security_protocol": "SASL_SSL"}}}
+    with pytest.raises(ConfigError, match="needs sasl_mechanism and sasl_username"):
+        load_settings(**base)
+    sasl = {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512"}
+    with pytest.raises(ConfigError, match="needs sasl_password or sasl_password_file"):
+        load_settings(env="development", bus={"kafka": {**sasl, "sasl_username": "soc"}})
+    secret = tmp_path / "kafka.password"
+    secret.write_text("s3cret-from-a-file\n")
+    both = {**sasl, "sasl_username": "soc", "sasl_password": "x", "sasl_password_file": secret}
+    with pytest.raises(ConfigError, match="not both"):
+        load_settings(env="development", bus={"kafka": both})
+    with pytest.raises(ConfigError, match="ssl_certfile and ssl_keyfile"):
+        load_settings(env="development", bus={"kafka": {"ssl_certfile": secret}})
+    ok = {**sasl, "sasl_username": "soc", "sasl_password_file": secret}
+    kafka = load_settings(env="development", bus={"kafka": ok}).bus.kafka
+    assert kafka.sasl_password_value() == "s3cret-from-a-file"
+    secret.unlink()
+    with pytest.raises(ConfigError, match=r"bus\.kafka\.sasl_password_file: cannot read"):
+        kafka.sasl_password_value()
+
+
+def test_opensearch_password_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "os.password"
+    secret.write_text("  from-the-file \n")
+    with pytest.raises(ConfigError, match="a password needs a username"):
+        load_settings(env="development", store={"opensearch": {"password_file": secret}})
+    with pytest.raises(ConfigError, match="not both"):
+        load_settings(
+            env="development",
+            store={"opensearch": {"username": "soc", "password": "x", "password_file": secret}},
+        )
+    s = load_settings(
+        env="development", store={"opensearch": {"username": "soc", "password_file": secret}}
+    )
+    assert s.store.opensearch.password_value() == "from-the-file"
+    inline = load_settings(
+        env="development", store={"opensearch": {"username": "soc", "password": "inline"}}
+    )
+    assert inline.store.opensearch.password_value() == "inline"
+    assert load_settings(env="development").store.opensearch.password_value() is None

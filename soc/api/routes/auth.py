@@ -91,7 +91,7 @@ async def sign_in(
 ) -> TokenResponse:
     username = normalize_username(form.username)
     guard = service.login_guard
-    decision = guard.check(username, ip)
+    decision = await guard.check(username, ip)
     if not decision.allowed:
         log.warning("sign-in refused by the limits", extra={"reason": decision.reason, "ip": ip})
         raise RateLimited(decision, _refusal(decision))
@@ -101,7 +101,7 @@ async def sign_in(
     )
     target = f"user:{username[:MAX_AUDITED_NAME]}"
     if principal is None:
-        after = guard.failed(username, ip)
+        after = await guard.failed(username, ip)
         locked = after.reason == "locked"
         await service.audit.append(
             actor="anonymous",
@@ -111,7 +111,7 @@ async def sign_in(
             after={"ip": ip},
         )
         raise ApiError(401, "unauthorized", "wrong username or password")
-    guard.succeeded(username, ip)
+    await guard.succeeded(username, ip)
     issued = service.tokens.issue(principal)
     user = await service.users.get(principal.name)
     await service.audit.append(

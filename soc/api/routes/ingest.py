@@ -76,7 +76,7 @@ async def ingest(
     body = b"".join(chunks)
     if service.ingest_limiter is not None:
         lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
-        decision = service.ingest_limiter.hit(principal.name, cost=max(lines, 1))
+        decision = await service.ingest_limiter.hit(principal.name, cost=max(lines, 1))
         if not decision.allowed:
             raise RateLimited(
                 decision,

@@ -225,12 +225,12 @@ async def set_password(
         raise _not_found()
     if own:
         # Whoever holds the session must still know the password: a stolen token is not enough.
-        decision = service.login_guard.check(name, ip)
+        decision = await service.login_guard.check(name, ip)
         if not decision.allowed:
             raise RateLimited(decision, "too many attempts; try again later")
         current = body.current_password or ""
         if not await service.hashing.verify_async(target.password_hash, current):
-            service.login_guard.failed(name, ip)
+            await service.login_guard.failed(name, ip)
             raise ApiError(
                 422,
                 "invalid_request",

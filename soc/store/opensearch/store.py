@@ -37,9 +37,10 @@ from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Drills, Event
 from soc.settings import OpenSearchSettings, RetentionSettings
 from soc.store._common import after, page
 from soc.store.base import RuleAlertCounts, encode_cursor
+from soc.store.counters import Change, T
 from soc.store.eventquery import EventPage, EventQuery, EventStats, ValueCount
+from soc.store.opensearch import counters, records
 from soc.store.opensearch import query as dsl
-from soc.store.opensearch import records
 from soc.store.opensearch import schema as mappings
 from soc.store.opensearch.schema import Doc
 from soc.store.records import Kind, Record, RecordPage, RecordQuery
@@ -90,6 +91,19 @@ def _translated(what: str) -> Iterator[None]:
         raise _store_error(what, e) from e
 
 
+def new_client(s: OpenSearchSettings) -> AsyncOpenSearch:
+    """A client of the nodes ``s`` names, with its credentials; no retries of its own."""
+    password = s.password_value() or ""
+    return AsyncOpenSearch(
+        hosts=s.hosts,
+        http_auth=(s.username, password) if s.username else None,
+        verify_certs=s.verify_certs,
+        ca_certs=str(s.ca_certs) if s.ca_certs else None,
+        timeout=REQUEST_TIMEOUT_S,
+        max_retries=0,
+    )
+
+
 class OpenSearchStore(Component):
     """The :class:`~soc.store.base.Store` in time-based OpenSearch indices."""
 
@@ -117,15 +131,7 @@ class OpenSearchStore(Component):
         if self._client is not None:
             return
         s = self._s
-        password = s.password.get_secret_value() if s.password else ""
-        self._client = AsyncOpenSearch(
-            hosts=s.hosts,
-            http_auth=(s.username, password) if s.username else None,
-            verify_certs=s.verify_certs,
-            ca_certs=str(s.ca_certs) if s.ca_certs else None,
-            timeout=REQUEST_TIMEOUT_S,
-            max_retries=0,
-        )
+        self._client = new_client(s)
         try:
             await self._wait_for_cluster()
             for name, body in mappings.templates(s).items():
@@ -138,6 +144,8 @@ class OpenSearchStore(Component):
                         body={"properties": fields},
                         params=dsl.MISSING_INDEX_OK,
                     )
+            with _translated("create the counters index"):
+                await counters.create_index(self._os, self._prefix, s.replicas)
         except BaseException:
             await self.stop()
             raise
@@ -447,6 +455,14 @@ class OpenSearchStore(Component):
             return 0
         with _translated(f"delete {kind} records"):
             return await records.delete_many(self._os, self._prefix, kind, record_ids)
+
+    async def update_counter(self, key: str, change: Change[T]) -> T:
+        with _translated("update a counter"):
+            return await counters.update(self._os, self._prefix, key, change)
+
+    async def expire_counters(self, now: float) -> int:
+        with _translated("expire counters"):
+            return await counters.expire(self._os, self._prefix, now)
 
     # --- events ---------------------------------------------------------------------
 

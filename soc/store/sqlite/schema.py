@@ -9,8 +9,9 @@ the rowid.
 
 Case records (:mod:`soc.store.records`) share one table, ``records``, keyed by
 kind and id, with their filter terms and search words in ``record_terms``
-(words under the name ``_w``). Version 1 had an unused ``incidents`` table; it
-is left as it was.
+(words under the name ``_w``). The shared rate limits' counters (:mod:`soc.store.counters`)
+are rows of ``counters``, a table any start makes when it is missing. Version 1 had an
+unused ``incidents`` table; it is left as it was.
 
 Events are searchable (version 3) through two indexes written with the event,
 in its transaction, keyed by ``events.rowid``:
@@ -134,6 +135,13 @@ CREATE TABLE IF NOT EXISTS records (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS records_sort ON records (kind, sort DESC, id DESC);
 CREATE INDEX IF NOT EXISTS records_tenant_sort ON records (kind, tenant, sort DESC, id DESC);
+
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS counters_expires ON counters (expires);
 
 CREATE TABLE IF NOT EXISTS record_terms (
     kind TEXT NOT NULL,

@@ -32,8 +32,10 @@ from soc.models import Alert, AlertPage, AlertQuery, DeadLetter, Drills, Event
 from soc.settings import RetentionSettings, SqliteSettings
 from soc.store._common import after, page
 from soc.store.base import RuleAlertCounts, encode_cursor
+from soc.store.counters import Change
 from soc.store.eventquery import EventPage, EventQuery, EventStats, ValueCount
 from soc.store.records import BATCH, Kind, Record, RecordPage, RecordQuery
+from soc.store.sqlite import counters as sqlite_counters
 from soc.store.sqlite import events as sqlite_events
 from soc.store.sqlite import eventsql, schema
 from soc.store.sqlite import query as sql_query
@@ -317,6 +319,12 @@ class SqliteStore(Component):
         if not record_ids:
             return 0
         return await self._run(lambda c: sqlite_records.delete_many(c, kind, record_ids))
+
+    async def update_counter(self, key: str, change: Change[T]) -> T:
+        return await self._run(lambda c: sqlite_counters.update(c, key, change))
+
+    async def expire_counters(self, now: float) -> int:
+        return await self._run(lambda c: sqlite_counters.expire(c, now))
 
     async def search_events(self, query: EventQuery) -> EventPage:
         position = after(query.cursor)

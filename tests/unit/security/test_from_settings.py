@@ -35,17 +35,17 @@ def test_default_settings_keep_the_adr_limits() -> None:
     assert (login.max_failures, login.window_s, login.lockout_s) == (10, 900, 900)
 
 
-def test_the_login_guard_follows_its_settings() -> None:
+async def test_the_login_guard_follows_its_settings() -> None:
     now = [0.0]
     guard = LoginGuard.from_settings(
         LoginLimitSettings(max_failures=2, lockout_s=60, burst=100), clock=lambda: now[0]
     )
-    guard.failed("analyst.hoa", "10.0.0.1")
-    assert guard.failed("analyst.hoa", "10.0.0.1").reason == "locked"
-    decision = guard.check("analyst.hoa", "10.0.0.1")
+    await guard.failed("analyst.hoa", "10.0.0.1")
+    assert (await guard.failed("analyst.hoa", "10.0.0.1")).reason == "locked"
+    decision = await guard.check("analyst.hoa", "10.0.0.1")
     assert not decision.allowed and decision.retry_after == 60
     now[0] = 61
-    assert guard.check("analyst.hoa", "10.0.0.1").allowed
+    assert (await guard.check("analyst.hoa", "10.0.0.1")).allowed
 
 
 def test_the_ingest_limiter_is_none_when_turned_off() -> None:
