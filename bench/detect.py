@@ -17,7 +17,17 @@ and prints the process's RSS after each, to show memory does not grow with
 events, then a second pass (routes and their indexes already built), then
 the parts alone. Last, a naive evaluator (every rule's matcher on every
 event: no routing, no index) on the first ``--naive-events`` events,
-extrapolated. Human-readable lines, then one JSON line.
+extrapolated.
+
+Then `soc hunt` over the events written as one NDJSON file, and RSigma over the same file
+on the same CPU when an ``rsigma`` binary is found (``--rsigma PATH``, else on PATH, else
+~/.cargo/bin; ``--no-rsigma`` skips it; bench/rsigma.py). Ours is ``soc.hunt.files.hunt``
+over the file (reading, normalizing, matching, the match lines made), timed by CPU time; RSigma's is
+``rsigma engine eval`` with bench/rsigma_windows.yml (the logsources as Channel/EventID
+conditions) and ``--logsource-routing``, timed by the child's CPU time, marginal: its
+run over one event (the rule loading) taken from its run over all. Prints both rates,
+the ratio, and whether the (rule id, event) match sets are equal.
+Human-readable lines, then one JSON line.
 """
 
 from __future__ import annotations
@@ -29,11 +39,14 @@ import resource
 import tempfile
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+import rsigma
 
 from soc import fastjson
 from soc.detect.engine import Engine
@@ -41,6 +54,7 @@ from soc.detect.rule import RuleSet, make_alert
 from soc.detect.rules import load_rules
 from soc.detect.scan import hyperscan_available
 from soc.detect.view import EventView
+from soc.hunt.files import HuntCorrelation, HuntMatch, hunt
 from soc.ingest.normalize import known_logsources, normalize
 from soc.models import Event
 from soc.settings import DetectSettings
@@ -139,6 +153,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=None, help="default: all of them")
     parser.add_argument("--naive-events", type=int, default=2000)
     parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: first)")
+    parser.add_argument("--rsigma", default=None, help="the rsigma binary (default: found)")
+    parser.add_argument("--no-rsigma", action="store_true", help="skip `soc hunt` vs RSigma")
     args = parser.parse_args()
     cpu = args.cpu if args.cpu is not None else min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
@@ -201,7 +217,63 @@ def main() -> None:
         out |= {"naive_events": len(subset), "naive_events_per_s": round(rate, 1)}
         out |= {"naive_alerts": naive_alerts, "engine_alerts_same_events": indexed_alerts}
         out |= {"naive_extrapolated_s": round(n / rate, 1)}
+    binary = None if args.no_rsigma else rsigma.find(args.rsigma)
+    out |= against_rsigma(binary, args.rules, lines, engine)
     print(json.dumps(out))
+
+
+def hunt_file(path: Path, engine: Engine, lines: Sequence[bytes]) -> tuple[float, Counter[Any]]:
+    """`soc hunt` over the file: CPU seconds, and its (rule id, event) matches."""
+    found: list[HuntMatch] = []
+
+    def keep(match: HuntMatch | HuntCorrelation) -> None:
+        if isinstance(match, HuntMatch):
+            match.model_dump_json()  # the line `soc hunt` prints
+            found.append(match)
+
+    started = time.process_time()
+    hunt([path], engine=engine, on_match=keep)
+    cpu = time.process_time() - started
+    keys = Counter(
+        (m.rule_id, rsigma.event_key(fastjson.loads(lines[m.position - 1]))) for m in found
+    )
+    return cpu, keys
+
+
+def against_rsigma(
+    binary: str | None, folders: Sequence[Path], lines: Sequence[bytes], engine: Engine
+) -> dict[str, Any]:
+    """`soc hunt` over the events file, one core; and RSigma over it when ``binary`` is
+    given: rates, ratio, matches."""
+    n = len(lines)
+    with tempfile.TemporaryDirectory(prefix="soc-bench-rsigma-") as work:
+        events = rsigma.write_events(lines, Path(work))
+        ours_s, ours = hunt_file(events, engine, lines)
+        ours_rate = n / ours_s
+        print(f"soc hunt over the events file: {ours_rate:,.0f} events/s "
+              f"(CPU time, {sum(ours.values())} matches)")  # fmt: skip
+        found: dict[str, Any] = {"hunt_events_per_s_cpu": round(ours_rate)}
+        found["hunt_matches"] = sum(ours.values())
+        if binary is None:
+            print("RSigma: not found (--rsigma PATH, or `cargo install rsigma`); skipped")
+            return found
+        rules = rsigma.rule_folder(folders, Path(work) / "rules")
+        start = rsigma.run(binary, rules, rsigma.write_events(lines[:1], Path(work)), 1)
+        full = rsigma.run(binary, rules, events, n)
+    theirs_rate = (n - 1) / max(full.cpu_s - start.cpu_s, 1e-9)
+    verdict = rsigma.compare(ours, full.matches)
+    print(f"RSigma: {theirs_rate:,.0f} events/s marginal (start {start.cpu_s:.2f} s CPU, "
+          f"{full.cpu_s:.2f} s CPU for all, {sum(full.matches.values())} matches); "
+          f"RSigma / soc hunt = {theirs_rate / ours_rate:.2f}; matches {verdict}")  # fmt: skip
+    return found | {
+        "rsigma": binary,
+        "rsigma_events_per_s_marginal": round(theirs_rate),
+        "rsigma_start_cpu_s": round(start.cpu_s, 2),
+        "rsigma_cpu_s": round(full.cpu_s, 2),
+        "rsigma_matches": sum(full.matches.values()),
+        "rsigma_over_hunt": round(theirs_rate / ours_rate, 2),
+        "matches_equal": verdict == "equal",
+    }
 
 
 if __name__ == "__main__":

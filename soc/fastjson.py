@@ -19,22 +19,31 @@ JSONDecodeError = json.JSONDecodeError
 """Raised by :func:`loads` (orjson's error is a subclass of it)."""
 
 
-def loads(data: bytes) -> Any:
+def loads(data: bytes | str) -> Any:
     """Parse one JSON document; exact for integers of any size."""
     value = orjson.loads(data)
     return json.loads(data) if _has_huge_float(value) else value
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+"""Value types that hold no float: a container of only these is passed over in one C call."""
+
+
 def _has_huge_float(value: Any) -> bool:
+    if type(value) is not dict and type(value) is not list:
+        return type(value) is float and abs(value) >= _HUGE
     stack = [value]
     while stack:
         v = stack.pop()
-        if type(v) is dict:
-            stack.extend(v.values())
-        elif type(v) is list:
-            stack.extend(v)
-        elif type(v) is float and abs(v) >= _HUGE:
-            return True
+        items = v.values() if type(v) is dict else v
+        if _PLAIN.issuperset(map(type, items)):  # most records: strings and integers
+            continue
+        for item in items:
+            kind = type(item)
+            if kind is dict or kind is list:
+                stack.append(item)
+            elif kind is float and abs(item) >= _HUGE:
+                return True
     return False
 
 
@@ -44,3 +53,11 @@ def canonical(value: Any) -> str:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:  # integers beyond 64 bits, which only the standard library writes
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """``canonical(value).encode()``, without the round trip through str (what ids hash)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return canonical(value).encode()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -36,14 +37,26 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def digest(*parts: str) -> str:
-    """A 32-hex-digit id from its parts; parts are joined unambiguously."""
+def digest(*parts: str | bytes) -> str:
+    """A 32-hex-digit id from its parts (text, or its UTF-8 bytes); joined unambiguously."""
+    h = hashlib.sha256()
+    for p in parts:
+        b = p if isinstance(p, bytes) else p.encode()
+        h.update(len(b).to_bytes(8, "big"))
+        h.update(b)
+    return h.hexdigest()[:32]
+
+
+@lru_cache(maxsize=1024)
+def _prefix(*parts: str) -> hashlib._Hash:
+    """The hash of :func:`digest` having taken in these first parts (copy it before use):
+    an event's tenant and source are the same for many events."""
     h = hashlib.sha256()
     for p in parts:
         b = p.encode()
         h.update(len(b).to_bytes(8, "big"))
         h.update(b)
-    return h.hexdigest()[:32]
+    return h
 
 
 def canonical_json(value: Any) -> str:
@@ -204,7 +217,11 @@ class Event(BaseModel):
                 str(o.part),
                 o.drill or "",
             )
-        return digest(tenant, source, canonical_json(raw))
+        h = _prefix(tenant, source).copy()  # digest(tenant, source, canonical JSON of raw)
+        b = fastjson.canonical_bytes(raw)
+        h.update(len(b).to_bytes(8, "big"))
+        h.update(b)
+        return h.hexdigest()[:32]
 
     @property
     def bus_key(self) -> str:

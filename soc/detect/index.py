@@ -180,26 +180,32 @@ class RouteIndex:
     def candidates(self, view: EventView) -> list[int]:
         """The positions of the rules that may match the event, in order."""
         found: set[int] = set(self.always)
-        for field, numbers in self.num.items():
-            for n in view.numbers(field):
-                hit = numbers.get(n)
-                if hit is not None:
-                    found.update(hit)
+        if self.num:
+            numbers_of = view.numbers
+            for field, numbers in self.num.items():
+                for n in numbers_of(field):
+                    hit = numbers.get(n)
+                    if hit is not None:
+                        found.update(hit)
         for field, table in self.eq.items():
             for s in view.lowered(field):
                 hit = table.get(s)
                 if hit is not None:
                     found.update(hit)
         if self.scanner is not None:
-            keyword_hits, checks = self.keyword_hits, self.checks
-            for i in self.scanner.scan(view.keyword_text()):
-                found.update(keyword_hits[i])
-                for field, literal, exact, positions in checks[i]:
-                    for s in view.lowered(field):
-                        if s == literal if exact else literal in s:
-                            found.update(positions)
-                            break
-        return sorted(found)
+            hits = self.scanner.scan(view.keyword_text())
+            if hits:
+                keyword_hits, checks, lowered = self.keyword_hits, self.checks, view.lowered
+                for i in hits:
+                    selected = keyword_hits[i]
+                    if selected:
+                        found.update(selected)
+                    for field, literal, exact, positions in checks[i]:
+                        for s in lowered(field):
+                            if s == literal if exact else literal in s:
+                                found.update(positions)
+                                break
+        return sorted(found) if found else []
 
 
 def stats(conditions: Iterable[Atoms | None]) -> dict[str, int]:

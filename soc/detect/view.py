@@ -104,13 +104,12 @@ class EventView:
 
     def strings(self, name: str) -> tuple[str, ...]:
         """The string forms of the field's elements, case preserved."""
-        try:
-            return self._strings[name]
-        except KeyError:
-            pass
+        out = self._strings.get(name)  # a miss is common: no exception raised for it
+        if out is not None:
+            return out
         value = self._fields.get(name)
         if type(value) is str:  # the common case, without the generic path's tuples
-            out: tuple[str, ...] = (value,)
+            out = (value,)
         else:
             out = tuple(s for s in map(_string_form, self.values(name)) if s is not None)
         self._strings[name] = out
@@ -118,13 +117,12 @@ class EventView:
 
     def lowered(self, name: str) -> tuple[str, ...]:
         """The string forms of the field's elements, lowercased once per event."""
-        try:
-            return self._lowered[name]
-        except KeyError:
-            pass
+        out = self._lowered.get(name)
+        if out is not None:
+            return out
         value = self._fields.get(name)
         if type(value) is str:
-            out: tuple[str, ...] = (value.lower(),)
+            out = (value.lower(),)
         elif value is None:
             out = ()
         else:
@@ -134,11 +132,16 @@ class EventView:
 
     def numbers(self, name: str) -> tuple[Number, ...]:
         """The numeric forms of the field's elements (numeric strings parsed)."""
-        try:
-            return self._numbers[name]
-        except KeyError:
-            pass
-        out = tuple(n for n in map(_number_form, self.values(name)) if n is not None)
+        out = self._numbers.get(name)
+        if out is not None:
+            return out
+        value = self._fields.get(name)
+        if type(value) is int:  # EventID and the like
+            out = (value,)
+        elif value is None:  # absent, or null: no number either way
+            out = ()
+        else:
+            out = tuple(n for n in map(_number_form, self.values(name)) if n is not None)
         self._numbers[name] = out
         return out
 
@@ -157,9 +160,16 @@ class EventView:
     def keyword_text(self) -> str:
         """Every field's string forms, NUL-separated, lowercased: one string to scan."""
         if self._keyword_text is None:
-            parts = [v if type(v) is str else _text_form(v) for v in self._fields.values()]
-            self._keyword_text = "\x00".join(parts).lower()
+            values = self._fields.values()
+            if _STR_INT.issuperset(map(type, values)):  # most events: str(v) is v's form
+                text = "\x00".join(map(str, values))
+            else:
+                text = "\x00".join([v if type(v) is str else _text_form(v) for v in values])
+            self._keyword_text = text.lower()
         return self._keyword_text
+
+
+_STR_INT = frozenset({str, int})
 
 
 def _text_form(value: Any) -> str:

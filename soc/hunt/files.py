@@ -222,12 +222,13 @@ def hunt(
         if len(summary.errors) < MAX_ERRORS_KEPT:
             summary.errors.append(f"{source}#{position}: {why}")
 
+    events = 0
     for path in input_files(paths):
         summary.files += 1
         for item in read_file(path, progress=progress):
             outcome = match_item(item, engine=engine, tenant=tenant, received=received)
             if outcome.event is not None:
-                summary.events += 1
+                events += 1  # a local: a pydantic attribute set per event cost 4 % of the hunt
             if outcome.error is not None:
                 refuse(item.source, item.position, outcome.error)
                 continue
@@ -239,6 +240,7 @@ def hunt(
                     on_match(HuntMatch.from_alert(make_alert(rule, event), position=item.position))
             if evaluator is not None and rules:
                 correlated(evaluator.feed(catalog.matches_of_rules([r.id for r in rules], event)))
+    summary.events = events
     if evaluator is not None:
         correlated(evaluator.finish())
     summary.seconds = time.perf_counter() - started

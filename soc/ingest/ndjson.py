@@ -117,6 +117,8 @@ def stated_origin(line: bytes) -> Origin | None:
 def object_event(obj: dict[str, Any], *, tenant: str, source: str, received: datetime) -> Event:
     """The event of one JSON object, a bare record or an envelope; what the envelope
     states wins. Raises ValidationError (a bad envelope) or NormalizeError."""
+    if obj and "record" not in obj:  # a bare record, as files hold them: no envelope to read
+        return normalize(obj, tenant=tenant, source=source, received=received)
     envelope = as_event_in(obj)
     return normalize(
         envelope.record,

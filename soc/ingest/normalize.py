@@ -49,7 +49,7 @@ class NormalizeError(InputError):
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
     """Nested objects to dotted names; lists and scalars are kept as they are."""
-    if not any(type(v) is dict for v in record.values()):
+    if dict not in map(type, record.values()):  # one C loop
         return dict(record)  # already flat, as most collected records are
     out: dict[str, Any] = {}
     stack: list[tuple[str, dict[str, Any]]] = [("", record)]
@@ -136,16 +136,44 @@ def infer_logsource(fields: dict[str, Any]) -> LogSource:
         if all(name in fields for name in CLOUDTRAIL_FIELDS):
             return CLOUDTRAIL
         return zeek_logsource(fields) or LogSource()
+    event_id = first_field(fields, EVENT_ID_FIELDS)
+    key = (channel, event_id) if type(event_id) is int or type(event_id) is str else None
+    if key is not None and (known := _INFERRED.get(key)) is not None:
+        return known
     product, channels, categories = _windows_map()
     service = channels.get(channel.lower())
+    rule: CategoryRule | None = None
     category = None
     if service is not None:
-        event_id = first_field(fields, EVENT_ID_FIELDS)
         try:
-            category = _category(categories.get(service, {}).get(int(event_id)), fields)
+            rule = categories.get(service, {}).get(int(event_id))
+            category = _category(rule, fields)
         except (TypeError, ValueError):
             category = None
-    return LogSource(product=product, service=service, category=category)
+    found = _logsource(product, service, category)
+    if key is not None and not isinstance(rule, dict) and len(_INFERRED) < _MAX_INFERRED:
+        _INFERRED[key] = found  # decided by channel and event id alone
+    return found
+
+
+_INFERRED: dict[tuple[str, int | str], LogSource] = {}
+"""Logsources inferred by (channel, event id) as the record spells them, where no other
+field takes part (a category the map decides by another field is inferred every time)."""
+_MAX_INFERRED = 4096
+"""(channel, event id) pairs kept; both come from input, so their number is bounded."""
+
+
+_LOGSOURCES: dict[tuple[str | None, str | None, str | None], LogSource] = {}
+"""The Windows logsources inferred so far (a few dozen: the map's), built once each."""
+
+
+def _logsource(product: str | None, service: str | None, category: str | None) -> LogSource:
+    """``LogSource(...)`` of these parts; the model is frozen, so one instance serves all."""
+    key = (product, service, category)
+    found = _LOGSOURCES.get(key)
+    if found is None:
+        found = _LOGSOURCES[key] = LogSource(product=product, service=service, category=category)
+    return found
 
 
 def normalize(
@@ -170,18 +198,36 @@ def normalize(
         host = found if isinstance(found, str) and found else None
     # Every part was built or checked above, so the model's validation is skipped: this
     # runs once per event, on the pipeline's hot path.
-    return Event.model_construct(
-        id=Event.make_id(tenant=tenant, source=source, raw=record, origin=origin),
-        tenant=tenant,
-        source=source,
-        host=host,
-        time=time,
-        received=received,
-        logsource=logsource or infer_logsource(fields),
-        raw=record,
-        fields=fields,
-        origin=origin,
+    return _constructed(
+        {
+            "id": Event.make_id(tenant=tenant, source=source, raw=record, origin=origin),
+            "tenant": tenant,
+            "source": source,
+            "host": host,
+            "time": time,
+            "received": received,
+            "logsource": logsource or infer_logsource(fields),
+            "raw": record,
+            "fields": fields,
+            "origin": origin,
+        }
     )
+
+
+_EVENT_FIELDS = tuple(Event.model_fields)
+_set_attribute = object.__setattr__
+
+
+def _constructed(values: dict[str, Any]) -> Event:
+    """``Event.model_construct(**values)`` for a value of every field (in their order), as
+    pydantic builds it (``__dict__``, fields set, no extra, no private), without its
+    generic per-field loop, which cost as much as the rest of normalizing."""
+    event = Event.__new__(Event)
+    _set_attribute(event, "__dict__", values)
+    _set_attribute(event, "__pydantic_fields_set__", set(_EVENT_FIELDS))
+    _set_attribute(event, "__pydantic_extra__", None)
+    _set_attribute(event, "__pydantic_private__", None)
+    return event
 
 
 def recorded_time(record: dict[str, Any]) -> datetime | None:

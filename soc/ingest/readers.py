@@ -53,6 +53,7 @@ from typing import IO, Any, cast
 
 from evtx import PyEvtxParser
 
+from soc import fastjson
 from soc.ingest.textlogs import TextFormat, text_events, text_format
 from soc.ingest.zeek import STANDARD_LOGS, ZeekError, ZeekReader, is_tsv_header, path_from_name
 
@@ -81,6 +82,9 @@ xz stream in a zip member; NotImplementedError: a zip of a version or compressio
 does not read (found by tests/fuzz)."""
 NESTED_TOO_DEEPLY = "not valid JSON: nested too deeply"
 """Python's json decoder recurses: arrays or objects nested past its limit (about 1,000)."""
+
+_MEMBER_BUFFER = 1 << 16
+"""Bytes read at a time from a zip member (read line by line through a buffer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +220,9 @@ def _read_zip(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
             with opened:
                 if kind == (".evtx", False):  # the parser seeks; a member seeks slowly
                     yield from _read_stream(io.BytesIO(opened.read()), kind, member, modified)
-                else:
-                    yield from _read_stream(opened, kind, member, modified)
+                else:  # a member's own readline is Python's, a buffered reader's is C's
+                    buffered = io.BufferedReader(cast(Any, opened), _MEMBER_BUFFER)
+                    yield from _read_stream(cast(IO[bytes], buffered), kind, member, modified)
 
 
 def _read_evtx(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
@@ -362,12 +367,15 @@ def _json_values(text: str, source: str) -> Iterator[ReadItem]:
 
 
 def _decoded(text: str | bytes, source: str, position: int) -> ReadItem:
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        return ReadItem(source, position, error=f"not valid JSON: {e}")
-    except RecursionError:
-        return ReadItem(source, position, error=NESTED_TOO_DEEPLY)
+    try:  # orjson first; what it refuses, the standard library reads (or explains) as before
+        value = fastjson.loads(text)
+    except fastjson.JSONDecodeError:
+        try:
+            value = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            return ReadItem(source, position, error=f"not valid JSON: {e}")
+        except RecursionError:
+            return ReadItem(source, position, error=NESTED_TOO_DEEPLY)
     if not isinstance(value, dict):
         return ReadItem(source, position, error=f"not a JSON object: {_json_type(value)}")
     return ReadItem(source, position, record=value)

@@ -40,3 +40,13 @@ def test_invalid_input_raises_the_standard_error() -> None:
     for bad in (b'{"a": 1', b"\xff\xfe", b"[1,"):
         with pytest.raises(fastjson.JSONDecodeError):
             fastjson.loads(bad)
+
+
+def test_canonical_bytes_are_the_canonical_text_encoded() -> None:
+    from soc.models import Event, digest
+
+    for value in ({"b": 1, "a": {"d": [1, "Huế"], "c": None}}, {"id": 2**70}, {"x": 1.5e300}):
+        assert fastjson.canonical_bytes(value) == fastjson.canonical(value).encode()
+        text = fastjson.canonical(value)
+        assert digest("t", "s", text) == digest("t", "s", text.encode())
+        assert Event.make_id(tenant="t", source="s", raw=value) == digest("t", "s", text)
