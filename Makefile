@@ -88,6 +88,7 @@ FUZZ_SECONDS ?= 60
 
 fuzz: venv ## Fuzz every input boundary under atheris, FUZZ_SECONDS (60) each; crashes in .soc/fuzz/crashes
 	$(BIN)/python -m tests.fuzz run --seconds $(FUZZ_SECONDS)
+	SOC_FUZZ_RANDOM=1 $(BIN)/pytest -q -p no:cacheprovider tests/fuzz/test_properties.py
 
 # The fault tests (tests/e2e/faults) long: 5 minutes of load each, OpenSearch down 2 minutes.
 soak-faults: venv ## The faults under load, long (each starts its own Kafka and OpenSearch; ~35 min)

@@ -66,9 +66,18 @@ class Result:
 
 
 def libfuzzer_flags(
-    seconds: float, *, rss_limit_mb: int, timeout_s: int, prefix: Path, max_len: int
+    seconds: float,
+    *,
+    rss_limit_mb: int,
+    timeout_s: int,
+    prefix: Path,
+    max_len: int,
+    seed: int | None = None,
+    runs: int | None = None,
 ) -> list[str]:
     return [
+        *([f"-seed={seed}"] if seed is not None else []),
+        *([f"-runs={runs}"] if runs is not None else []),
         f"-max_total_time={max(1, round(seconds))}",
         f"-rss_limit_mb={rss_limit_mb}",
         f"-timeout={timeout_s}",
@@ -93,6 +102,8 @@ def run_target(
     work: Path = WORK,
     corpus_dirs: Sequence[Path] | None = None,
     env: dict[str, str] | None = None,
+    seed: int | None = None,
+    runs: int | None = None,
 ) -> Result:
     """Fuzz ``name`` (or ``all``) for ``seconds``; its executions and crashes."""
     corpus = work / "corpus" / name
@@ -113,6 +124,8 @@ def run_target(
             timeout_s=timeout_s,
             prefix=prefix,
             max_len=max(MAX_LEN.values()) if name == "all" else MAX_LEN.get(name, DEFAULT_MAX_LEN),
+            seed=seed,
+            runs=runs,
         ),
         str(corpus),
         *(str(d) for d in dirs if d.is_dir()),
@@ -139,21 +152,35 @@ def run_target(
 
 
 def run_all_in_one(
-    seconds: float, *, work: Path = WORK, rss_limit_mb: int = 2048
+    seconds: float,
+    *,
+    work: Path = WORK,
+    rss_limit_mb: int = 2048,
+    seed: int | None = None,
+    runs: int | None = None,
 ) -> tuple[Result, dict[str, int]]:
     """Every target in one atheris process (``worker all``), seeded with every target's seeds
-    (each behind its target's byte); the result and the executions per target."""
+    (each behind its target's byte); the result and the executions per target. ``seed``
+    fixes libFuzzer's random draw, so a run explores the same inputs in the same order;
+    ``runs`` stops it after that many inputs (or ``seconds``, whichever comes first)."""
     mux = work / "mux-seeds"
     shutil.rmtree(mux, ignore_errors=True)
     mux.mkdir(parents=True)
     for i, name in enumerate(TARGETS):
-        for n, seed in enumerate(seeds(name)):
-            (mux / f"{name}-{n}").write_bytes(bytes([i]) + seed.read_bytes())
+        for n, path in enumerate(seeds(name)):
+            (mux / f"{name}-{n}").write_bytes(bytes([i]) + path.read_bytes())
     counts_file = work / "mux-counts.json"
     counts_file.unlink(missing_ok=True)
     env = _env() | {"SOC_FUZZ_COUNTS": str(counts_file)}
     result = run_target(
-        "all", seconds, work=work, corpus_dirs=[mux], env=env, rss_limit_mb=rss_limit_mb
+        "all",
+        seconds,
+        work=work,
+        corpus_dirs=[mux],
+        env=env,
+        rss_limit_mb=rss_limit_mb,
+        seed=seed,
+        runs=runs,
     )
     counts: dict[str, int] = {}
     if counts_file.exists():
