@@ -24,7 +24,8 @@ the connectors' spools; CPU and memory per process over time; the loss ledger
 (sent, stored, lost, duplicated) from the store itself. "Bounded lag": the
 pipeline drained within 15 s of the feed's end and the lag of the last third of
 the run is not above the middle third's by more than half plus five seconds of
-events (the event sink commits every 5 s: its lag is a saw-tooth of that much). The goal: p99 ingest-to-alert under 2 s with bounded lag and nothing lost.
+events (the event sink commits every 5 s: its lag is a saw-tooth of that much).
+The goal: p99 ingest-to-alert under 2 s with bounded lag and nothing lost.
 
 ``--find-rate`` runs the listed rates in turn on one stack (``--minutes`` each)
 and prints the highest that met the goal. ``--profile NAME`` records the named
