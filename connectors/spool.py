@@ -44,7 +44,7 @@ import struct
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -289,13 +289,9 @@ class Spool:
                     if on_wait is not None:
                         on_wait()
                         on_wait = None
-                    started = time.perf_counter()
-                    self.waiting += 1
-                    try:
-                        await self._changed.wait_for(lambda: not self.is_full(len(data)))
-                    finally:
-                        self.waiting -= 1
-                    waited += time.perf_counter() - started
+                    waited += await self._waited(
+                        self._changed.wait_for(lambda: not self.is_full(len(data)))
+                    )
                 if self._append(data):
                     self._events_pending += entry.events
                     self._bytes_pending += len(data)
@@ -314,19 +310,23 @@ class Spool:
             if on_wait is not None:
                 on_wait()
                 on_wait = None
-            started = time.perf_counter()
-            self.waiting += 1
-            try:
-                await asyncio.sleep(delay)
-            finally:
-                self.waiting -= 1
-            waited += time.perf_counter() - started
+            waited += await self._waited(asyncio.sleep(delay))
             delay = min(delay * 2, longest)
         if self.disk_full:
             self.disk_full = False
             log.info("spool disk has room again", extra={"folder": str(self.folder)})
         await asyncio.sleep(0)  # let the taker this append woke run now (module docstring)
         return waited
+
+    async def _waited(self, wait: Awaitable[object]) -> float:
+        """Await ``wait`` counted among the waiting writers; the seconds it took."""
+        started = time.perf_counter()
+        self.waiting += 1
+        try:
+            await wait
+        finally:
+            self.waiting -= 1
+        return time.perf_counter() - started
 
     def _append(self, data: bytes) -> bool:
         """Write ``data`` at the end of the spool; False (nothing written) if the disk is full."""
