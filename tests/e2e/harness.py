@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
@@ -24,6 +27,7 @@ __all__ = [
     "running_service",
     "sample_lines",
     "service_settings",
+    "wait_ready",
 ]
 
 RULES = Path(__file__).resolve().parents[2] / "soc/detections/rules"
@@ -112,3 +116,25 @@ def http_get(url: str, token: str | None = None) -> tuple[int, bytes]:
         return e.code, e.read()
     except OSError:
         return 0, b""
+
+
+async def wait_ready(
+    client: httpx.AsyncClient,
+    urls: list[str],
+    procs: list[subprocess.Popen[bytes]],
+    log: Path,
+    *,
+    deadline: float,
+) -> None:
+    """Until every service at ``urls`` answers ``/readyz`` 200; fails with the log's tail
+    if one of ``procs`` exits or ``deadline`` (``time.monotonic()``) passes."""
+    for url in urls:
+        while True:
+            assert all(p.poll() is None for p in procs), log.read_text()[-4000:]
+            assert time.monotonic() < deadline, log.read_text()[-4000:]
+            try:
+                if (await client.get(f"{url}/readyz")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.3)

@@ -21,7 +21,7 @@ import pytest
 from soc.incidents.cases import Cases
 from soc.settings import OpenSearchSettings, StoreSettings
 from soc.store import build_store
-from tests.e2e.harness import api_keys, auth, free_port
+from tests.e2e.harness import api_keys, auth, free_port, wait_ready
 from tests.notify._servers import smtp_server
 from tests.notify.test_delivery import open_incident
 
@@ -86,17 +86,8 @@ async def test_a_hand_off_with_two_api_processes_is_mailed_once(
         try:
             async with httpx.AsyncClient(timeout=10) as client:
                 deadline = time.monotonic() + 120
-                for port in ports:
-                    while True:
-                        assert all(p.poll() is None for p in procs), log.read_text()[-4000:]
-                        assert time.monotonic() < deadline, log.read_text()[-4000:]
-                        try:
-                            r = await client.get(f"http://127.0.0.1:{port}/readyz")
-                            if r.status_code == 200:
-                                break
-                        except httpx.TransportError:
-                            pass
-                        await asyncio.sleep(0.3)
+                urls = [f"http://127.0.0.1:{port}" for port in ports]
+                await wait_ready(client, urls, procs, log, deadline=deadline)
                 # Both watches have read the trail's end: what follows is new to both.
                 while log.read_text().count('"stage started", "stage": "notify') < 4:
                     assert time.monotonic() < deadline, log.read_text()[-4000:]

@@ -10,7 +10,6 @@ their lines reach the one bucket's burst.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -24,7 +23,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.e2e.harness import api_keys, auth, free_port, sample_lines
+from tests.e2e.harness import api_keys, auth, free_port, sample_lines, wait_ready
 from tests.stores import drop_opensearch_prefix
 
 MAX_FAILURES = 10
@@ -89,17 +88,7 @@ async def two_apis(
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         async with httpx.AsyncClient(timeout=10) as client:
-            deadline = time.monotonic() + 120
-            for url in urls:
-                while True:
-                    assert all(p.poll() is None for p in procs), log.read_text()[-4000:]
-                    assert time.monotonic() < deadline, log.read_text()[-4000:]
-                    try:
-                        if (await client.get(f"{url}/readyz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.3)
+            await wait_ready(client, urls, procs, log, deadline=time.monotonic() + 120)
         yield urls
     finally:
         for p in procs:
