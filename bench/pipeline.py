@@ -271,25 +271,35 @@ def jvm_pid(service: str, args: argparse.Namespace) -> int | None:
     return pid
 
 
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete the topics ``{prefix}.*`` (a failure is printed, not raised)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        topics = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
+        if topics:
+            await admin.delete_topics(topics)
+    except Exception as e:
+        print(f"# could not delete topics {prefix}.*: {e!r}", file=sys.stderr)
+    finally:
+        await admin.close()
+
+
+async def delete_indices(url: str, prefix: str, *, request_s: float = 30) -> None:
+    """Delete the indices ``{prefix}-*`` (best effort; ``request_s``: the HTTP timeout)."""
+    async with httpx.AsyncClient(timeout=request_s) as c:
+        with contextlib.suppress(httpx.HTTPError):
+            await c.delete(f"{url}/{prefix}-*")
+
+
 async def clean_up(prefix: str, services: list[str], args: argparse.Namespace) -> None:
     """Delete a run's topics and indices, so runs do not pile up on the services."""
     if "kafka" in services:
-        from aiokafka.admin import AIOKafkaAdminClient
-
-        admin = AIOKafkaAdminClient(bootstrap_servers=args.kafka)
-        try:
-            await admin.start()
-            topics = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
-            if topics:
-                await admin.delete_topics(topics)
-        except Exception as e:
-            print(f"# could not delete topics {prefix}.*: {e!r}", file=sys.stderr)
-        finally:
-            await admin.close()
+        await delete_topics(args.kafka, prefix)
     if "opensearch" in services:
-        async with httpx.AsyncClient(timeout=30) as c:
-            with contextlib.suppress(httpx.HTTPError):
-                await c.delete(f"{args.opensearch}/{prefix}-*")
+        await delete_indices(args.opensearch, prefix)
 
 
 # ------------------------------------------------------------------ one run

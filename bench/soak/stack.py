@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
+from bench.pipeline import delete_indices, delete_topics
 from soc.api.server import free_port
 from soc.detections import RULES
 from soc.settings import ApiKey
@@ -242,21 +242,8 @@ async def _create_ingest_topic(kafka: str, prefix: str) -> None:
 
 async def clean_up(cfg: StackConfig, prefix: str) -> None:
     """Delete the run's topics and indices."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.kafka)
-    try:
-        await admin.start()
-        topics = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
-        if topics:
-            await admin.delete_topics(topics)
-    except Exception as e:
-        print(f"# could not delete topics {prefix}.*: {e!r}", file=sys.stderr)
-    finally:
-        await admin.close()
-    async with httpx.AsyncClient(timeout=60) as c:
-        with contextlib.suppress(httpx.HTTPError):
-            await c.delete(f"{cfg.opensearch}/{prefix}-*")
+    await delete_topics(cfg.kafka, prefix)
+    await delete_indices(cfg.opensearch, prefix, request_s=60)
 
 
 def _popen(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
