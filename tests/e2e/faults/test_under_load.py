@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -52,14 +53,21 @@ def gauge(s: Sample, proc: str, series: str) -> float | None:
     return None if m is None else m.get(series)
 
 
-async def test_opensearch_node_stopped_and_started(rig: FaultRig) -> None:
-    async def fault() -> None:
-        await asyncio.to_thread(rig.services.run, "opensearch-stop")
-        with rig.during("fault"):  # until the node is back
-            await asyncio.sleep(OUTAGE_S)
-            await asyncio.to_thread(rig.services.run, "opensearch-start")
+def outage(rig: FaultRig, stop: str, start: str, down_s: float) -> Callable[[], Awaitable[None]]:
+    """A fault: services.sh ``stop``, then ``start`` after ``down_s``; the "fault" phase lasts
+    until the service is back."""
 
-    await rig.run(fault, at=0.15)
+    async def fault() -> None:
+        await asyncio.to_thread(rig.services.run, stop)
+        with rig.during("fault"):
+            await asyncio.sleep(down_s)
+            await asyncio.to_thread(rig.services.run, start)
+
+    return fault
+
+
+async def test_opensearch_node_stopped_and_started(rig: FaultRig) -> None:
+    await rig.run(outage(rig, "opensearch-stop", "opensearch-start", OUTAGE_S), at=0.15)
     during = rig.seen("fault")
     assert during
     # Every API said the store was down, by /readyz and by its soc_backend_up gauge.
@@ -70,13 +78,7 @@ async def test_opensearch_node_stopped_and_started(rig: FaultRig) -> None:
 
 
 async def test_kafka_broker_killed_and_restarted(rig: FaultRig) -> None:
-    async def fault() -> None:
-        await asyncio.to_thread(rig.services.run, "kafka-kill")
-        with rig.during("fault"):  # until the broker is back
-            await asyncio.sleep(KAFKA_DOWN_S)
-            await asyncio.to_thread(rig.services.run, "kafka-start")
-
-    await rig.run(fault, at=0.25)
+    await rig.run(outage(rig, "kafka-kill", "kafka-start", KAFKA_DOWN_S), at=0.25)
     during = rig.seen("fault")
     assert during
     for api in ("api0", "api1"):
