@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,16 @@ def libfuzzer_flags(
     ]
 
 
+def fresh_peak_rss(cmd: Sequence[str]) -> list[str]:
+    """``cmd`` started one process further from this one, so that its peak memory starts
+    at its own. Linux copies a forked child's memory counters from its parent and keeps
+    them across ``exec``: a worker spawned straight from a pytest process that has grown
+    to 2.4 GB over a whole ``make test`` reads 2.4 GB as its own ``ru_maxrss``, and
+    libFuzzer's ``-rss_limit_mb`` reports that as an out-of-memory before any input has
+    run. A small shell forks the worker afresh (the ``; exit`` keeps it from exec'ing)."""
+    return ["/bin/sh", "-c", '"$@"; exit $?', "sh", *cmd]
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -133,11 +144,17 @@ def run_target(
     started = time.monotonic()
     result = Result(name)
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env or _env())
+        proc = subprocess.Popen(
+            fresh_peak_rss(cmd),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env or _env(),
+            start_new_session=True,
+        )
         try:
             result.exit_code = proc.wait(timeout=seconds + GRACE_S)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             result.exit_code = -9
         out.seek(0)
