@@ -29,7 +29,7 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -49,7 +49,7 @@ from soc.intel.feeds import Feeds
 from soc.intel.live import LiveIndicators
 from soc.intel.store import Indicators
 from soc.log import get_logger
-from soc.metrics import BACKEND_UP
+from soc.metrics import BACKEND_UP, WORKERS
 from soc.models import Health, utcnow
 from soc.notify.notifier import Notifier
 from soc.notify.sender import Sender
@@ -78,6 +78,7 @@ from soc.stages.ingest import ingest_ndjson
 from soc.stages.intel_poll import IntelPoll
 from soc.stages.notify import NotifySender, NotifyWatch
 from soc.stages.retention import RetentionJob
+from soc.stages.roll_call import RollCall, WorkerRoll
 from soc.stages.rules import RuleReloader
 from soc.stages.runtime import Stage, until_done
 from soc.stages.silence import SilenceWatch
@@ -114,6 +115,7 @@ class Service:
         notify: bool = True,
         intel: bool = True,
         sharing: bool = True,
+        role: str | None = None,
     ) -> None:
         self.settings = settings
         self.keys = KeyRing(settings.auth.api_keys)
@@ -159,7 +161,11 @@ class Service:
         self.indicators = Indicators(self.store)
         """Threat indicators taken in (soc.intel), and the feeds' records."""
         self.feeds = Feeds(self.store)
+        self.roll = WorkerRoll(self.store, settings.workers)
+        """The worker processes' roll (soc.stages.roll_call), read by /readyz."""
         self._stages: list[Stage] = []
+        if role is not None:
+            self._stages.append(RollCall(self.roll, role))
         if intel and settings.intel.poll and settings.intel.feeds:
             self._stages.append(
                 IntelPoll(records=self.store, indicators=self.indicators, settings=settings.intel)
@@ -198,6 +204,7 @@ class Service:
         if bridge and settings.kafka_bridge_on:
             self._stages.append(build_bridge(settings, self.bus))
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._roles_seen: set[str] = set()
 
     def _worker_stages(self) -> list[Stage]:
         """detect, dead letters, grouping, the deadline watch and correlate (soc.stages)."""
@@ -314,8 +321,32 @@ class Service:
         for name, task in self._tasks.items():
             if name != "sample" and task.done():
                 checks[name] = "fail: stopped"
-        ok = all(v == "ok" for v in checks.values())
-        return Health(status="ok" if ok else "fail", checks=checks)
+        if not all(v == "ok" for v in checks.values()):
+            return Health(status="fail", checks=checks)
+        silent = await self._silent_workers()
+        checks.update(silent)
+        return Health(status="degraded" if silent else "ok", checks=checks)
+
+    async def _silent_workers(self) -> dict[str, str]:
+        """The roll's silent workers, each a check (``worker <name>``); ``soc_workers`` set."""
+        try:
+            workers = await asyncio.wait_for(self.roll.read(), CHECK_TIMEOUT_S)
+        except (BackendError, TimeoutError) as e:
+            return {"workers": f"fail: the roll could not be read: {e or 'timed out'}"}
+        counts: dict[tuple[str, str], int] = {}
+        for w in workers:
+            key = (w.role, "silent" if w.silent else "live")
+            counts[key] = counts.get(key, 0) + 1
+        self._roles_seen |= {w.role for w in workers}
+        for role in self._roles_seen:
+            for state in ("live", "silent"):
+                WORKERS.labels(role=role, state=state).set(counts.get((role, state), 0))
+        return {
+            f"worker {w.name}": f"fail: silent for {w.silent_s:.0f} s"
+            f" (last beat {datetime.fromtimestamp(w.last_beat, UTC).isoformat(timespec='seconds')})"
+            for w in workers
+            if w.silent
+        }
 
     async def replay_sample(self) -> None:
         """Post the bundled slice of real recorded events, as a connector would, re-timed.
@@ -410,9 +441,11 @@ async def run_correlate(settings: Settings, stop: asyncio.Event) -> None:
     await rules.load()
     stage = build_correlator(settings, rules, bus, store)
     reloader = RuleReloader(rules)
+    roll_call = RollCall(WorkerRoll(store, settings.workers), "correlate")
     tasks = {
         asyncio.create_task(stage.run(), name="correlate"),
         asyncio.create_task(reloader.run(), name="rules"),
+        asyncio.create_task(roll_call.run(), name="roll-call"),
     }
     waiter = asyncio.create_task(stop.wait())
     try:
@@ -420,6 +453,7 @@ async def run_correlate(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         stage.stop()
         reloader.stop()
+        roll_call.stop()
         waiter.cancel()
         try:
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)

@@ -99,7 +99,13 @@ def detect() -> None:
 
     async def serve(stop: asyncio.Event) -> None:
         service = Service(
-            settings, workers=True, bridge=False, correlate=False, drills=False, intel=False
+            settings,
+            workers=True,
+            bridge=False,
+            correlate=False,
+            drills=False,
+            intel=False,
+            role="detect",
         )
         await service.start()
         try:

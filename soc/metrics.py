@@ -75,6 +75,11 @@ EVENTS_FILTERED = Counter(
     ["filter"],
 )
 BACKEND_UP = Gauge("soc_backend_up", "1 when the last check of a backend passed", ["backend"])
+WORKERS = Gauge(
+    "soc_workers",
+    "Worker processes on the roll at the last /readyz, live or silent (soc.stages.roll_call)",
+    ["role", "state"],
+)
 INCIDENTS_OPENED = Counter(
     "soc_incidents_opened_total", "Incidents opened by the grouping stage", ["severity"]
 )

@@ -497,5 +497,8 @@ class AlertPage(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "fail"]
+    status: Literal["ok", "degraded", "fail"]
+    """``fail`` (503): this process's bus, store or a stage of its own failed its check.
+    ``degraded`` (200): this process is fine, but a worker process elsewhere (a `soc
+    detect`, a `soc correlate`) has gone silent; its check names it."""
     checks: dict[str, str] = Field(default_factory=dict)

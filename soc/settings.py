@@ -907,6 +907,26 @@ class SharingSettings(_Section):
         return self
 
 
+class WorkerSettings(_Section):
+    """The roll of worker processes (`soc detect`, `soc correlate`): each beats into the
+    store, and every API's /readyz names a worker that has gone silent (soc.stages.roll_call)."""
+
+    beat_s: float = Field(5.0, gt=0)
+    """Seconds between a worker's beats."""
+    silent_after_s: float = Field(20.0, gt=0)
+    """A worker not heard from for this long is named in /readyz as silent (status
+    `degraded`; the API itself still answers 200) and counted as silent in `soc_workers`."""
+    forget_after_s: float = Field(900.0, gt=0)
+    """A silent worker is dropped from the roll after this long (a worker restarted on the
+    same host drops its dead predecessors at once)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WorkerSettings:
+        if not self.beat_s < self.silent_after_s < self.forget_after_s:
+            raise ValueError("workers: beat_s < silent_after_s < forget_after_s")
+        return self
+
+
 class SampleSettings(_Section):
     replay_on_start: bool = False
     """Replay the bundled sample of recorded events at start (`make run` turns it on)."""
@@ -943,6 +963,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     intel: IntelSettings = IntelSettings()
     sharing: SharingSettings = SharingSettings()
+    workers: WorkerSettings = WorkerSettings()
 
     @model_validator(mode="after")
     def _bridge_needs_kafka(self) -> Settings:

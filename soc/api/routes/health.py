@@ -20,12 +20,15 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Health,
-    summary="The bus and the store answer a real round trip",
+    summary="The bus and the store answer a real round trip; silent workers are named",
     responses={503: {"model": Health, "description": "a backend failed its check"}},
 )
 async def readyz(service: ServiceDep) -> Response:
+    """200 with ``ok``, or with ``degraded`` when this API is ready but a worker process
+    (`soc detect`, `soc correlate`) has gone silent: a check ``worker <role>@<host>:<pid>``
+    says for how long. 503 with ``fail`` when this process's bus or store is down."""
     health = await service.check()
-    code = 200 if health.status == "ok" else 503
+    code = 503 if health.status == "fail" else 200
     return JSONResponse(health.model_dump(), status_code=code)
 
 

@@ -229,6 +229,9 @@ class FaultRig:
             "SOC_DETECT__RULES": json.dumps([str(RULES)]),
             "SOC_DETECT__CACHE_DIR": str(self.tmp / "rule-cache"),
             "SOC_LOG_LEVEL": "INFO",
+            # Workers beat each second and are named silent after 3 (a fault lasts 8 s).
+            "SOC_WORKERS__BEAT_S": "1",
+            "SOC_WORKERS__SILENT_AFTER_S": "3",
         }
 
     def _proc(self, name: str, args: list[str], port: int, **env: str) -> Proc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -94,6 +95,8 @@ async def test_kafka_broker_killed_and_restarted(rig: FaultRig) -> None:
 async def test_a_detector_killed_with_sigkill(rig: FaultRig) -> None:
     victim = rig.detectors[0]
     survivor = rig.detectors[1]
+    assert victim.popen is not None
+    dead = f"worker detect@{socket.gethostname()}:{victim.popen.pid}"
 
     async def fault() -> None:
         victim.kill()
@@ -115,6 +118,26 @@ async def test_a_detector_killed_with_sigkill(rig: FaultRig) -> None:
         total(s.metrics.get(survivor.name) or {}, "soc_consumer_lag_messages") for s in during
     )
     print(f"the surviving detector's consumer lag peaked at {lag:.0f} during the fault")
+    # Every API named the dead detector in /readyz (still 200: the APIs themselves were
+    # ready), and counted it silent in soc_workers.
+    for api in ("api0", "api1"):
+        named = [
+            s.ready[api][1][dead]
+            for s in during
+            if s.ready.get(api, (0, {}))[0] == 200 and dead in s.ready[api][1]
+        ]
+        assert named and named[-1].startswith("fail: silent for "), (api, during[-1].ready)
+        silent = 'soc_workers{role="detect",state="silent"}'
+        assert any(gauge(s, api, silent) == 1 for s in during), api
+    # Restarted on the same host, the detector drops its dead predecessor from the roll at
+    # its first beat (once its rules are loaded).
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(120):
+            r = await client.get(f"http://127.0.0.1:{rig.apis[0].port}/readyz")
+            if dead not in r.json()["checks"]:
+                break
+            await asyncio.sleep(0.5)
+    assert r.status_code == 200 and r.json()["status"] == "ok", r.text
     await finish(rig)
 
 
