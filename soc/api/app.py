@@ -32,6 +32,7 @@ from soc.api.routes import (
     ui,
     users,
 )
+from soc.api.routes.docs import install_docs
 from soc.api.taxii import router as taxii_router
 from soc.app import Service
 from soc.hunt.records import HuntRunner
@@ -70,6 +71,8 @@ def create_app(service: Service) -> FastAPI:
         version=__version__,
         summary="Events in, Sigma detections, alerts out — for a city SOC.",
         lifespan=lifespan,
+        docs_url=None,  # served from this process, not a CDN (soc/api/routes/docs.py)
+        redoc_url=None,
     )
     app.state.service = service
     app.state.feed = feed
@@ -102,4 +105,5 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(indicators.router)
     app.include_router(taxii_router)  # TAXII 2.1, its own auth and error bodies
     app.include_router(ui.router)
+    install_docs(app)
     return app

@@ -7,8 +7,9 @@ response what it does not set itself:
   framing; :data:`soc.api.routes.ui.CONTENT_SECURITY_POLICY`) on HTML; on everything
   else (JSON, problem documents, metrics, TAXII) ``default-src 'none'``: nothing an
   answer of the API could be made to load or run, were it ever shown as a page. The
-  interactive API docs (``/docs``, ``/redoc``: FastAPI's pages, which load Swagger/ReDoc
-  from their CDN and run an inline script) get a policy that allows exactly that;
+  interactive API docs (``/docs``, ``/redoc``: FastAPI's pages, with Swagger UI and ReDoc
+  served by this process, never a CDN, started by an inline script) get a policy that
+  allows exactly that;
 - ``X-Frame-Options: DENY`` (and ``frame-ancestors 'none'`` in every policy),
   ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``;
 - ``Cache-Control: no-store`` on whatever sets no caching of its own (the API's answers,
@@ -29,21 +30,20 @@ from soc.api.routes.ui import CONTENT_SECURITY_POLICY
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 """The policy of every answer that is not a page."""
-CDN = "https://cdn.jsdelivr.net"
 DOCS_POLICY = "; ".join(
     [
         "default-src 'self'",
-        f"script-src 'self' 'unsafe-inline' {CDN}",
-        f"style-src 'self' 'unsafe-inline' {CDN} https://fonts.googleapis.com",
-        "font-src 'self' https://fonts.gstatic.com",
-        "img-src 'self' data: https://fastapi.tiangolo.com",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
         "worker-src 'self' blob:",
         "object-src 'none'",
         "base-uri 'none'",
         "frame-ancestors 'none'",
     ]
 )
-"""FastAPI's /docs and /redoc pages: their scripts and styles from the CDN they name."""
+"""The API docs pages (/docs, /redoc; soc/api/routes/docs.py): their files from this origin
+only; FastAPI's pages start Swagger UI and ReDoc with an inline script."""
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 ALWAYS = {
     "X-Frame-Options": "DENY",
