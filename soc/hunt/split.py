@@ -19,7 +19,7 @@ same order, which is what keeps a hunt over many processes identical to a hunt o
   by the worker with the reader's own code.
 - :class:`Items`: records already known here: why a stream could not be read.
 
-The cutting mirrors soc.ingest.readers' ``_read_stream``, ``_read_zip``, ``_read_log`` and
+The cutting mirrors soc.ingest.readers' ``read_stream``, ``_read_zip``, ``_read_log`` and
 ``_read_json`` branch for branch, and the worker runs their code on each piece; what
 differs is only where the bytes are read.
 """
@@ -38,14 +38,14 @@ from typing import IO, cast
 
 from soc.ingest.readers import (
     ReadItem,
-    _decoded,
-    _kind,
-    _log_head,
-    _read_stream,
-    _read_text,
-    _zeek_head,
-    _zeek_named,
+    decoded_item,
+    file_kind,
+    log_head,
     read_file,
+    read_stream,
+    read_text_lines,
+    zeek_head,
+    zeek_named,
 )
 from soc.ingest.textlogs import TextFormat, text_format
 
@@ -89,7 +89,7 @@ Piece = Whole | Data | Lines | Items
 
 def pieces(path: Path, *, block_bytes: int = BLOCK_BYTES) -> Iterator[Piece]:
     """The pieces of one file, in the order its records are read."""
-    kind = _kind(path.name)
+    kind = file_kind(path.name)
     if kind is None or kind[0] == ".evtx":
         yield Whole(path)
         return
@@ -136,13 +136,13 @@ def _zip(stream: IO[bytes], source: str, block_bytes: int) -> Iterator[Piece]:
     """readers._read_zip, cut in pieces."""
     with zipfile.ZipFile(stream) as archive:
         for info in sorted(archive.infolist(), key=lambda i: i.filename):
-            kind = _kind(info.filename)
+            kind = file_kind(info.filename)
             if info.is_dir() or kind is None:
                 continue
             member = f"{source}!{info.filename}"
             if kind[0] == ".log" and not kind[1]:
                 with archive.open(info) as head:
-                    if not _log_head(head.readline(4096)):
+                    if not log_head(head.readline(4096)):
                         continue
             try:
                 opened = archive.open(info)
@@ -162,9 +162,9 @@ def _log(
 ) -> Iterator[Piece]:
     """readers._read_log: syslog and access logs in blocks; Zeek's (its header) whole."""
     first = stream.readline()
-    fmt = None if _zeek_head(first) else text_format(first)
+    fmt = None if zeek_head(first) else text_format(first)
     if fmt is None:  # Zeek's, or no log read here (the worker says so, as one job would)
-        rest = b"" if not _zeek_head(first) else stream.read()
+        rest = b"" if not zeek_head(first) else stream.read()
         yield Data(source, (".log", False), first + rest, modified)
         return
     yield from _blocks(stream, [first], source, block_bytes, fmt, modified)
@@ -240,15 +240,15 @@ def piece_items(piece: Piece) -> Iterator[ReadItem]:
     elif isinstance(piece, Items):
         yield from piece.items
     elif isinstance(piece, Data):
-        yield from _read_stream(io.BytesIO(piece.data), piece.kind, piece.source, piece.modified)
+        yield from read_stream(io.BytesIO(piece.data), piece.kind, piece.source, piece.modified)
     elif piece.text is None:
         lines = _split(piece.data)
         numbered = enumerate(lines, start=piece.first)
-        found = (_decoded(line, piece.source, n) for n, line in numbered if line.strip())
-        yield from _zeek_named(found, piece.source)
+        found = (decoded_item(line, piece.source, n) for n, line in numbered if line.strip())
+        yield from zeek_named(found, piece.source)
     else:
         shift = piece.first - 1
-        for item in _read_text(_split(piece.data), piece.text, piece.source, piece.modified):
+        for item in read_text_lines(_split(piece.data), piece.text, piece.source, piece.modified):
             yield replace(item, position=item.position + shift)
 
 

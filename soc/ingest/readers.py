@@ -97,7 +97,7 @@ class ReadItem:
     error: str | None = None
 
 
-def _kind(name: str) -> tuple[str, bool] | None:
+def file_kind(name: str) -> tuple[str, bool] | None:
     """(suffix, gzip-compressed) when the name is of a kind read here."""
     lower = name.lower()
     gz = lower.endswith(".gz")
@@ -113,7 +113,7 @@ def input_files(paths: Iterable[Path | str]) -> list[Path]:
     for given in map(Path, paths):
         if given.is_dir():
             out += sorted(
-                p for p in given.rglob("*") if p.is_file() and _kind(p.name) and _wanted(p)
+                p for p in given.rglob("*") if p.is_file() and file_kind(p.name) and _wanted(p)
             )
         else:
             out.append(given)
@@ -122,24 +122,24 @@ def input_files(paths: Iterable[Path | str]) -> list[Path]:
 
 def _wanted(path: Path) -> bool:
     """In a folder: a .log file only when it is a log read here (its first line says so)."""
-    kind = _kind(path.name)
+    kind = file_kind(path.name)
     if kind is None or kind[0] != ".log":
         return True
     try:
         with path.open("rb") as raw:
             stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw) if kind[1] else raw)
-            return _log_head(stream.readline(4096))
+            return log_head(stream.readline(4096))
     except (OSError, EOFError):
         return True  # read, so that why it cannot be is reported
 
 
-def _zeek_head(line: bytes) -> bool:
+def zeek_head(line: bytes) -> bool:
     text = line.decode("utf-8", "replace")
     return is_tsv_header(text) or text.lstrip().startswith("{")
 
 
-def _log_head(line: bytes) -> bool:
-    return _zeek_head(line) or text_format(line) is not None
+def log_head(line: bytes) -> bool:
+    return zeek_head(line) or text_format(line) is not None
 
 
 def read_records(
@@ -153,7 +153,7 @@ def read_records(
 def read_file(path: Path, *, progress: Progress | None = None) -> Iterator[ReadItem]:
     """Every record of one file; its size is reported to ``progress`` as it is read."""
     source = str(path)
-    kind = _kind(path.name)
+    kind = file_kind(path.name)
     if kind is None:
         yield ReadItem(source, 0, error=f"not a kind of file read here ({', '.join(SUFFIXES)})")
         return
@@ -166,7 +166,7 @@ def read_file(path: Path, *, progress: Progress | None = None) -> Iterator[ReadI
     size, done = stat.st_size, 0
     modified = datetime.fromtimestamp(stat.st_mtime, UTC)
     with stream:
-        for count, item in enumerate(_read_stream(stream, kind, source, modified)):
+        for count, item in enumerate(read_stream(stream, kind, source, modified)):
             yield item
             if progress is not None and count % _PROGRESS_EVERY == 0:
                 position = stream.tell()  # of the file on disk, also under gzip or zip
@@ -177,7 +177,7 @@ def read_file(path: Path, *, progress: Progress | None = None) -> Iterator[ReadI
         progress(size - done)
 
 
-def _read_stream(
+def read_stream(
     stream: IO[bytes], kind: tuple[str, bool], source: str, modified: datetime | None
 ) -> Iterator[ReadItem]:
     """``modified``: when the file (or zip member) was last written, for year-less times."""
@@ -185,7 +185,7 @@ def _read_stream(
     try:
         if gz:
             with gzip.GzipFile(fileobj=stream) as inner:
-                yield from _read_stream(cast(IO[bytes], inner), (suffix, False), source, modified)
+                yield from read_stream(cast(IO[bytes], inner), (suffix, False), source, modified)
         elif suffix == ".zip":
             yield from _read_zip(stream, source)
         elif suffix == ".evtx":
@@ -193,9 +193,9 @@ def _read_stream(
         elif suffix == ".log":
             yield from _read_log(stream, source, modified)
         elif suffix == ".json":
-            yield from _zeek_named(_read_json(stream, source), source)
+            yield from zeek_named(_read_json(stream, source), source)
         else:
-            yield from _zeek_named(_read_ndjson(stream, source, first=1), source)
+            yield from zeek_named(_read_ndjson(stream, source, first=1), source)
     except _UNREADABLE as e:
         yield ReadItem(source, 0, error=f"cannot read: {e}")
 
@@ -203,13 +203,13 @@ def _read_stream(
 def _read_zip(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
     with zipfile.ZipFile(stream) as archive:
         for info in sorted(archive.infolist(), key=lambda i: i.filename):
-            kind = _kind(info.filename)
+            kind = file_kind(info.filename)
             if kind is None or info.is_dir():  # kind first: is_dir() fails on an empty name
                 continue
             member = f"{source}!{info.filename}"
             if kind[0] == ".log" and not kind[1]:
                 with archive.open(info) as head:
-                    if not _log_head(head.readline(4096)):
+                    if not log_head(head.readline(4096)):
                         continue  # a .log of no kind read here, passed over as in a folder
             try:
                 opened = archive.open(info)
@@ -219,10 +219,10 @@ def _read_zip(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
             modified = datetime(*info.date_time, tzinfo=UTC)
             with opened:
                 if kind == (".evtx", False):  # the parser seeks; a member seeks slowly
-                    yield from _read_stream(io.BytesIO(opened.read()), kind, member, modified)
+                    yield from read_stream(io.BytesIO(opened.read()), kind, member, modified)
                 else:  # a member's own readline is Python's, a buffered reader's is C's
                     buffered = io.BufferedReader(cast(Any, opened), _MEMBER_BUFFER)
-                    yield from _read_stream(cast(IO[bytes], buffered), kind, member, modified)
+                    yield from read_stream(cast(IO[bytes], buffered), kind, member, modified)
 
 
 def _read_evtx(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
@@ -245,7 +245,7 @@ def _read_evtx(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
             continue
         failed = 0
         if isinstance(raw, dict):
-            yield _decoded(raw["data"], source, position)
+            yield decoded_item(raw["data"], source, position)
         else:
             yield ReadItem(source, position, error="EVTX record without data")
     yield ReadItem(source, position, error="too many EVTX records refused in a row; rest not read")
@@ -255,7 +255,7 @@ def _read_log(stream: IO[bytes], source: str, modified: datetime | None) -> Iter
     """A .log file: Zeek's, syslog or an access log by its first line, or why it is none."""
     first = stream.readline()
     rest = itertools.chain([first], stream)
-    if _zeek_head(first):
+    if zeek_head(first):
         yield from _read_zeek(rest, source)
         return
     fmt = text_format(first)
@@ -266,10 +266,10 @@ def _read_log(stream: IO[bytes], source: str, modified: datetime | None) -> Iter
             error="a .log file read here must be Zeek's (TSV or JSON), syslog or a web access log",
         )
         return
-    yield from _read_text(rest, fmt, source, modified)
+    yield from read_text_lines(rest, fmt, source, modified)
 
 
-def _read_text(
+def read_text_lines(
     lines: Iterable[bytes], fmt: TextFormat, source: str, modified: datetime | None
 ) -> Iterator[ReadItem]:
     """Syslog or access-log lines: each the connector's envelope, or why it is not one."""
@@ -298,7 +298,7 @@ def _read_zeek(lines: Iterable[bytes], source: str) -> Iterator[ReadItem]:
             yield ReadItem(source, number, record=found.record)
 
 
-def _zeek_named(items: Iterator[ReadItem], source: str) -> Iterator[ReadItem]:
+def zeek_named(items: Iterator[ReadItem], source: str) -> Iterator[ReadItem]:
     """JSON records of a file named after a Zeek log (``http.json``) given its ``_path``."""
     path = path_from_name(source)
     if path not in STANDARD_LOGS:
@@ -314,7 +314,7 @@ def _zeek_named(items: Iterator[ReadItem], source: str) -> Iterator[ReadItem]:
 def _read_ndjson(stream: IO[bytes], source: str, *, first: int) -> Iterator[ReadItem]:
     for number, line in enumerate(stream, start=first):
         if line.strip():
-            yield _decoded(line, source, number)
+            yield decoded_item(line, source, number)
 
 
 def _read_json(stream: IO[bytes], source: str) -> Iterator[ReadItem]:
@@ -366,7 +366,7 @@ def _json_values(text: str, source: str) -> Iterator[ReadItem]:
                 yield ReadItem(source, position, error=f"not a JSON object: {_json_type(item)}")
 
 
-def _decoded(text: str | bytes, source: str, position: int) -> ReadItem:
+def decoded_item(text: str | bytes, source: str, position: int) -> ReadItem:
     try:  # orjson first; what it refuses, the standard library reads (or explains) as before
         value = fastjson.loads(text)
     except fastjson.JSONDecodeError:

@@ -66,11 +66,15 @@ class IntervalSet:
         i = bisect_right(self._starts, lo) - 1
         return i >= 0 and self._ends[i] >= hi
 
-    def missing(self, upto: int, *, limit: int | None = None) -> list[tuple[int, int]]:
-        """The holes in ``0..upto`` as (from, to) ranges, in order; at most ``limit`` of them."""
+    def missing(
+        self, upto: int, *, limit: int | None = None, start: int = 0
+    ) -> list[tuple[int, int]]:
+        """The holes in ``start..upto`` as (from, to) ranges, in order; at most ``limit``."""
         out: list[tuple[int, int]] = []
-        nxt = 0
+        nxt = start
         for s, e in zip(self._starts, self._ends, strict=True):
+            if e < start:
+                continue
             if s > upto:
                 break
             if s > nxt:
@@ -154,6 +158,20 @@ class IntervalSet:
         added = (hi - lo + 1) - merged
         self._count += added
         return added
+
+    def drop_upto(self, n: int) -> int:
+        """Remove every member up to ``n``; returns how many were removed."""
+        starts, ends = self._starts, self._ends
+        if not starts or starts[0] > n:
+            return 0
+        i = bisect_right(ends, n)  # ranges 0..i-1 end at or before n: all gone
+        removed = sum(ends[k] - starts[k] + 1 for k in range(i))
+        del starts[:i], ends[:i]
+        if starts and starts[0] <= n:  # a range across n: cut at n + 1
+            removed += n + 1 - starts[0]
+            starts[0] = n + 1
+        self._count -= removed
+        return removed
 
     def update(self, numbers: Iterable[int]) -> int:
         """Add each number; returns how many were new."""

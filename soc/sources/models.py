@@ -124,6 +124,9 @@ class StreamState(BaseModel):
     parts: dict[int, Pairs] = {}
     """Parts seen, for the recent records that gave more than one event."""
     parts_horizon: int = Field(-1, ge=-1)
+    settled: int = Field(-1, ge=-1)
+    """Every seq up to this one arrived (at this owner or another, as the owners' merged
+    account showed): ``arrived`` holds only the seqs above it (soc.sources.ledger)."""
     seen: list[tuple[int, UtcDatetime]] = []
     """(highest seq known to exist, when it was first known): each missing seq's first-seen
     time is that of the first entry at or above it."""

@@ -129,7 +129,13 @@ class LedgerKeeper:
         self.ledger.reconcile(now, grace)  # stamps this ledger's timeline of known seqs
         self._dirty = True
         await self.save()
-        result = (await self.records.merged(None)).reconcile(now, grace)
+        merged = await self.records.merged(None)
+        result = merged.reconcile(now, grace)
+        # This owner's ranges below what every owner together holds without a hole give
+        # way to one number (soc.sources.ledger, "Settling"): written at the next save.
+        for key, upto in merged.settled_prefixes().items():
+            self.ledger.settle(key, upto)
+        self._dirty = True
         publish(result)
         gaps: dict[str, tuple[StreamReconciliation, Gap]] = {}
         alerts: dict[str, Alert] = {}

@@ -9,23 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from soc.security.ratelimit import LoginGuard, RateLimiter
 from soc.store import Store
 from soc.store.counters import Counter
-from tests.stores import BACKENDS, fresh_stores
-
-
-@pytest.fixture(params=BACKENDS)
-async def pair(
-    request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
-) -> AsyncIterator[tuple[Store, Store]]:
-    async for a, b in fresh_stores(request, tmp_path, unique_name, count=2):
-        yield a, b
 
 
 def add(n: float, expires: float = 4e9):

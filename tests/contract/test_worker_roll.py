@@ -11,26 +11,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from soc.app import Service
 from soc.settings import Settings, WorkerSettings
 from soc.stages.roll_call import RollCall, WorkerRoll, worker_name
 from soc.store import Store
-from tests.stores import BACKENDS, fresh_stores
 
 SETTINGS = WorkerSettings(beat_s=1, silent_after_s=10, forget_after_s=100)
-
-
-@pytest.fixture(params=BACKENDS)
-async def pair(
-    request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
-) -> AsyncIterator[tuple[Store, Store]]:
-    async for a, b in fresh_stores(request, tmp_path, unique_name, count=2):
-        yield a, b
 
 
 async def test_a_worker_that_stops_beating_is_named_silent(pair: tuple[Store, Store]) -> None:

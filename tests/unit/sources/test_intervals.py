@@ -106,3 +106,22 @@ def test_behaves_as_a_set(operations: list[tuple[str, int, int]], upto: int) -> 
     assert IntervalSet.from_pairs(pairs) == s
     for n in range(0, 330, 7):
         assert (n in s) is (n in model)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops, st.integers(-1, 350), st.integers(-1, 350))
+def test_dropping_a_prefix_and_holes_from_a_start(
+    operations: list[tuple[str, int, int]], cut: int, upto: int
+) -> None:
+    s, model = IntervalSet(), set()
+    for _, n, width in operations:
+        s.add_range(n, n + width)
+        model |= set(range(n, n + width + 1))
+    assert s.drop_upto(cut) == len({n for n in model if n <= cut})
+    model = {n for n in model if n > cut}
+    assert s.count == len(model)
+    assert {n for a, b in s.to_pairs() for n in range(a, b + 1)} == model
+    # The holes above the cut, as a ledger settled up to it asks for them.
+    expected = [(a, b) for a, b in holes(model, upto) if b > cut]
+    expected = [(max(a, cut + 1), b) for a, b in expected]
+    assert s.missing(upto, start=cut + 1) == expected
