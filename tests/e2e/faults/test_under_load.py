@@ -110,10 +110,16 @@ async def test_a_detector_killed_with_sigkill(rig: FaultRig) -> None:
     assert during
     # The killed detector's metrics are gone (a scrape target down); the other goes on.
     assert all(s.metrics.get(victim.name) is None for s in during)
+    # The survivor works on: from the kill to the end of the run it processed events, its
+    # own partitions' and, once the group noticed the loss, the victim's. (Keyed by host,
+    # the load may all sit on the victim's partitions: then the survivor's count starts
+    # at 0 and grows only after the rebalance, which may come after the 8 s of the fault.)
+    since_kill = [s for s in rig.samples if s.t >= during[0].t]
     processed = [
-        gauge(s, survivor.name, 'soc_events_processed_total{stage="detect"}') or 0 for s in during
+        gauge(s, survivor.name, 'soc_events_processed_total{stage="detect"}') or 0
+        for s in since_kill
     ]
-    assert processed[-1] > processed[0], "the surviving detector must keep working"
+    assert max(processed) > processed[0], "the surviving detector must keep working"
     lag = max(
         total(s.metrics.get(survivor.name) or {}, "soc_consumer_lag_messages") for s in during
     )
