@@ -71,7 +71,7 @@ bench-events: venv ## Every event stored: its cost on both pairs and layouts, th
 
 # The soak's length and rate (events/s); e.g. `make soak SOAK_MINUTES=5 SOAK_RATE=100`.
 SOAK_MINUTES ?= 30
-SOAK_RATE ?= 100
+SOAK_RATE ?= 700
 
 soak: soak-load soak-faults ## The long runs: the 30-minute load (soak-load), then the faults under load, long (soak-faults)
 
