@@ -7,9 +7,9 @@ response what it does not set itself:
   framing; :data:`soc.api.routes.ui.CONTENT_SECURITY_POLICY`) on HTML; on everything
   else (JSON, problem documents, metrics, TAXII) ``default-src 'none'``: nothing an
   answer of the API could be made to load or run, were it ever shown as a page. The
-  interactive API docs (``/docs``, ``/redoc``: FastAPI's pages, with Swagger UI and ReDoc
-  served by this process, never a CDN, started by an inline script) get a policy that
-  allows exactly that;
+  interactive API docs (``/docs``: FastAPI's page, with Swagger UI served by this
+  process, never a CDN, started by an inline script; ``/redoc`` leads there) get a policy
+  that allows exactly that;
 - ``X-Frame-Options: DENY`` (and ``frame-ancestors 'none'`` in every policy),
   ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``;
 - ``Cache-Control: no-store`` on whatever sets no caching of its own (the API's answers,
@@ -42,8 +42,8 @@ DOCS_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
-"""The API docs pages (/docs, /redoc; soc/api/routes/docs.py): their files from this origin
-only; FastAPI's pages start Swagger UI and ReDoc with an inline script."""
+"""The API docs page (/docs; soc/api/routes/docs.py): its files from this origin only;
+FastAPI's page starts Swagger UI with an inline script."""
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 ALWAYS = {
     "X-Frame-Options": "DENY",

@@ -136,10 +136,13 @@ class _Stream:
         """Records arrived: the settled ones and those above."""
         return self.settled + 1 + self.arrived.count
 
-    def settle(self, upto: int) -> None:
-        if upto > self.settled:
-            self.settled = upto
-            self.arrived.drop_upto(upto)
+    def settle(self, upto: int) -> bool:
+        """Seqs up to ``upto`` arrived; whether that settled more than before."""
+        if upto <= self.settled:
+            return False
+        self.settled = upto
+        self.arrived.drop_upto(upto)
+        return True
 
     def known(self, upto: int, at: datetime) -> None:
         """Seqs up to ``upto`` are known to exist from ``at`` on (if not known before)."""
@@ -416,8 +419,7 @@ class Ledger:
             st.reported_at = s.reported_at
             st.parts = {seq: IntervalSet.from_pairs(p) for seq, p in s.parts.items()}
             st.horizon = s.parts_horizon
-            st.settled = s.settled
-            st.arrived.drop_upto(s.settled)
+            st.settle(s.settled)
             st.seen_upto = [u for u, _ in s.seen]
             st.seen_at = [a for _, a in s.seen]
         return ledger
@@ -470,18 +472,17 @@ class Ledger:
         out: dict[StreamKey, int] = {}
         for k, st in self._streams.items():
             upto = st.settled
-            starts, ends = st.arrived._starts, st.arrived._ends
-            if starts and starts[0] == upto + 1:
-                upto = ends[0]
+            first = next(iter(st.arrived), None)
+            if first is not None and first[0] == upto + 1:
+                upto = first[1]
             out[StreamKey(*k)] = upto
         return out
 
-    def settle(self, key: StreamKey, upto: int) -> None:
+    def settle(self, key: StreamKey, upto: int) -> bool:
         """Every seq of ``key`` up to ``upto`` has arrived (at some owner): the ranges below
-        give way to the one number (see the module's "Settling")."""
+        give way to the one number (see the module's "Settling"); whether anything did."""
         st = self._streams.get(key)
-        if st is not None:
-            st.settle(upto)
+        return st is not None and st.settle(upto)
 
     @classmethod
     def merged(cls, snapshots: Iterable[LedgerSnapshot], **kwargs: int) -> Ledger:

@@ -133,9 +133,8 @@ class LedgerKeeper:
         result = merged.reconcile(now, grace)
         # This owner's ranges below what every owner together holds without a hole give
         # way to one number (soc.sources.ledger, "Settling"): written at the next save.
-        for key, upto in merged.settled_prefixes().items():
-            self.ledger.settle(key, upto)
-        self._dirty = True
+        settled = [self.ledger.settle(k, upto) for k, upto in merged.settled_prefixes().items()]
+        self._dirty = self._dirty or any(settled)
         publish(result)
         gaps: dict[str, tuple[StreamReconciliation, Gap]] = {}
         alerts: dict[str, Alert] = {}
