@@ -23,6 +23,12 @@ Sigma filters (soc.detect.filter) are applied here, after a rule matched: a
 match that a filter for the rule and the event's tenant removes is not
 returned at all, and is counted in ``soc_events_filtered_total`` by filter id.
 A route whose rules have no filter pays one falsy test per event for it.
+
+The rules of a route that name every field they read are memoized (memo.py):
+their outcome is remembered by the values of those fields, so an event whose
+values were seen before costs one dict lookup for them; the rest (keyword
+rules, rules without a condition IR) run per event through their own index.
+The memos share a budget of bytes (``memo_bytes``; 0 turns memoizing off).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from dataclasses import dataclass
 from soc.detect.correlation.model import Correlation
 from soc.detect.filter import Filter, dropping
 from soc.detect.index import Atoms, RouteIndex, necessary, stats
+from soc.detect.memo import MAX_FIELDS, Budget, Memo, fields_read
 from soc.detect.rule import Rule, RuleSet, filters_for
 from soc.detect.view import EventView, Matcher
 from soc.errors import RuleError
@@ -51,6 +58,8 @@ CATEGORY_PARENTS: dict[str, str] = {
 
 _MAX_ROUTES = 4096
 """Distinct logsource triples cached; then the cache starts over (triples come from input)."""
+MEMO_BYTES = 64 * 2**20
+"""What an engine's memos may hold by default (memo.py), in bytes."""
 
 
 def _norm(part: str | None) -> str | None:
@@ -67,8 +76,10 @@ class Engine:
         errors: Sequence[RuleError] = (),
         filters: Sequence[Filter] = (),
         correlations: Sequence[Correlation] = (),
+        memo_bytes: int = MEMO_BYTES,
     ) -> None:
         self._rules = tuple(rules)
+        self._budget = Budget(memo_bytes) if memo_bytes > 0 else None
         self._errors = tuple(errors)
         self._correlations = tuple(correlations)
         self._filters = tuple(filters)
@@ -83,6 +94,9 @@ class Engine:
             self._index.setdefault(key, []).append(position)
         self._atoms: tuple[Atoms | None, ...] = tuple(
             None if rule.condition is None else necessary(rule.condition) for rule in self._rules
+        )
+        self._reads: tuple[frozenset[str] | None, ...] = tuple(
+            None if rule.condition is None else fields_read(rule.condition) for rule in self._rules
         )
         self._routes: dict[_Key, _Route] = {}
 
@@ -126,6 +140,16 @@ class Engine:
         """How many rules the candidate index can skip, and how many always run."""
         return stats(self._atoms)
 
+    def memo_stats(self) -> dict[str, int]:
+        """The memos' lookups and hits so far, the keys they hold and the bytes charged."""
+        memos = self._budget.memos if self._budget is not None else []
+        return {
+            "lookups": sum(m.lookups for m in memos),
+            "hits": sum(m.hits for m in memos),
+            "keys": sum(len(m.seen) for m in memos),
+            "bytes": self._budget.spent if self._budget is not None else 0,
+        }
+
     def prepare(self, logsources: Iterable[LogSource]) -> None:
         """Build the routes (and their scanners) for these logsources now, not on first use."""
         for logsource in logsources:
@@ -142,10 +166,19 @@ class Engine:
         rules = route.rules
         if not rules:
             return []
-        view = EventView(event.fields)
-        matchers = route.matchers
-        fired = [rules[i] for i in route.index.candidates(view) if matchers[i](view)]
-        if fired and route.filters:
+        fields = event.fields
+        view = EventView(fields)
+        memo = route.memo
+        at: tuple[int, ...] | list[int] = memo.fired(fields, view) if memo is not None else ()
+        if route.rest:
+            rest, matchers = route.rest, route.matchers
+            more = [rest[i] for i in route.index.candidates(view) if matchers[i](view)]
+            if more:
+                at = sorted((*at, *more)) if at else more
+        if not at:
+            return []
+        fired = [rules[i] for i in at]
+        if route.filters:
             return _unfiltered(fired, route.filters, view, event.tenant)
         return fired
 
@@ -157,12 +190,37 @@ class Engine:
             pass
         if len(self._routes) >= _MAX_ROUTES:
             self._routes.clear()
+            if self._budget is not None:
+                self._budget.forget()
         positions = self._route(key)
         rules = tuple(self._rules[p] for p in positions)
+        memoized: list[int] = []  # route positions
+        read: set[str] = set()
+        if self._budget is not None:
+            for i, p in enumerate(positions):
+                names = self._reads[p]
+                if names is not None:
+                    memoized.append(i)
+                    read |= names
+            if len(read) > MAX_FIELDS:
+                memoized, read = [], set()
+        rest = [i for i in range(len(rules)) if i not in set(memoized)]
+        memo = None
+        if memoized:
+            assert self._budget is not None
+            memo = Memo(
+                sorted(read),
+                positions=memoized,
+                matchers=[rules[i].matches for i in memoized],
+                index=RouteIndex([self._atoms[positions[i]] for i in memoized]),
+                budget=self._budget,
+            )
         route = _Route(
             rules=rules,
-            matchers=tuple(rule.matches for rule in rules),
-            index=RouteIndex([self._atoms[p] for p in positions]),
+            memo=memo,
+            rest=tuple(rest),
+            matchers=tuple(rules[i].matches for i in rest),
+            index=RouteIndex([self._atoms[positions[i]] for i in rest]),
             filters={r.id: self._filters_of[r.id] for r in rules if r.id in self._filters_of},
         )
         self._routes[key] = route
@@ -199,10 +257,13 @@ def _unfiltered(
 
 @dataclass(frozen=True, slots=True)
 class _Route:
-    """The rules routed to one logsource triple, their matchers, their candidate index,
-    and the filters of those of them that have any (by rule id)."""
+    """The rules routed to one logsource triple: the memo of those that name the fields
+    they read; the route positions of the rest, their matchers and candidate index; and
+    the filters of the rules that have any (by rule id)."""
 
     rules: tuple[Rule, ...]
+    memo: Memo | None
+    rest: tuple[int, ...]
     matchers: tuple[Matcher, ...]
     index: RouteIndex
     filters: dict[str, tuple[Filter, ...]]

@@ -193,7 +193,7 @@ class RouteIndex:
                 if hit is not None:
                     found.update(hit)
         if self.scanner is not None:
-            hits = self.scanner.scan(view.keyword_text())
+            hits = self.scanner.scan_lowered(view.joined_text())
             if hits:
                 keyword_hits, checks, lowered = self.keyword_hits, self.checks, view.lowered
                 for i in hits:

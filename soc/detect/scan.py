@@ -2,6 +2,7 @@
 
     build_scanner(literals) -> Scanner
     scanner.scan(text) -> [i, ...]   indices of the literals that occur in text
+    scanner.scan_lowered(text)       ... that occur in text.lower() (literals lowercase)
 
 Every literal that occurs is reported at least once (some more than once).
 A literal that does not occur may be reported too (only with a NUL in it,
@@ -46,6 +47,10 @@ class Scanner(Protocol):
         """The indices of the literals occurring in ``text`` (repeats allowed)."""
         ...
 
+    def scan_lowered(self, text: str) -> list[int]:
+        """:meth:`scan` of ``text.lower()``, for lowercase literals."""
+        ...
+
 
 class AhoCorasickScanner:
     """ahocorasick_rs over the literals; overlapping search, so no literal hides another."""
@@ -63,13 +68,22 @@ class AhoCorasickScanner:
             return self._every
         return [i for i, _, _ in found]
 
+    def scan_lowered(self, text: str) -> list[int]:
+        return self.scan(text.lower())
+
 
 def _collect(index: int, start: int, end: int, flags: int, found: list[int]) -> None:
     found.append(index)
 
 
 class HyperscanScanner:
-    """Hyperscan's literal compiler, block mode, one report per literal per scan."""
+    """Hyperscan's literal compiler, block mode, one report per literal per scan.
+
+    The literals are compiled caseless (ASCII letters only, as Hyperscan folds case), so
+    :meth:`scan_lowered` scans an ASCII text as it is: for ASCII, ``str.lower`` maps each
+    letter alone, and a lowercase literal occurs in the lowered text exactly where it
+    occurs caselessly in the text. Any other text is lowered first (``str.lower`` maps
+    some non-ASCII letters to ASCII ones, the Kelvin sign to ``k``)."""
 
     __slots__ = ("_always", "_database")
 
@@ -86,7 +100,7 @@ class HyperscanScanner:
                 expressions=[_utf8(runs[i]) for i in ids],
                 ids=ids,
                 elements=len(ids),
-                flags=hyperscan.HS_FLAG_SINGLEMATCH,
+                flags=hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_CASELESS,
                 literal=True,
             )
 
@@ -94,6 +108,14 @@ class HyperscanScanner:
         found = list(self._always)
         if self._database is not None:
             self._database.scan(_utf8(text), match_event_handler=_collect, context=found)
+        return found
+
+    def scan_lowered(self, text: str) -> list[int]:
+        if not text.isascii():
+            return self.scan(text.lower())
+        found = list(self._always)
+        if self._database is not None:
+            self._database.scan(text.encode(), match_event_handler=_collect, context=found)
         return found
 
 

@@ -125,9 +125,25 @@ def _bool_matcher(leaf: Bool) -> Matcher:
     )
 
 
+_LEADING_RUN = re.compile(r"(\\[wsdWSD]|\.)\+(?![*+?{])")
+"""A pattern's first element repeated once or more (``\\w+``), not lazily or possessively."""
+
+
+def search_source(source: str) -> str:
+    """A pattern that occurs in a text exactly when ``source`` does, and is searched faster.
+
+    Python's re tries every start of a run for a pattern led by ``\\w+`` and backtracks
+    through the rest of it: quadratic in the run (a PowerShell script of 18 kB took 0.7 ms
+    with SigmaHQ's token-obfuscation rule). For *whether* it occurs, a leading ``X+`` is
+    the same as ``X``: where ``X+`` then the rest matches, its last ``X`` then the rest
+    does, and the converse is the run of one."""
+    found = _LEADING_RUN.match(source)
+    return source[: found.end() - 1] + source[found.end() :] if found else source
+
+
 def _regex_matcher(leaf: Regex) -> Matcher:
     try:
-        search = re.compile(leaf.source, leaf.flags).search
+        search = re.compile(search_source(leaf.source), leaf.flags).search
     except re.error as e:
         raise RuleError(f"invalid regular expression {leaf.source!r}: {e}") from e
     field = leaf.field

@@ -70,6 +70,7 @@ class EventView:
         "_all_lowered",
         "_all_strings",
         "_fields",
+        "_joined",
         "_keyword_text",
         "_lowered",
         "_numbers",
@@ -84,6 +85,7 @@ class EventView:
         self._all_strings: tuple[str, ...] | None = None
         self._all_lowered: tuple[str, ...] | None = None
         self._keyword_text: str | None = None
+        self._joined: str | None = None
 
     @property
     def fields(self) -> Mapping[str, Any]:
@@ -160,16 +162,20 @@ class EventView:
     def keyword_text(self) -> str:
         """Every field's string forms, NUL-separated, lowercased: one string to scan."""
         if self._keyword_text is None:
-            values = self._fields.values()
-            if _STR_INT.issuperset(map(type, values)):  # most events: str(v) is v's form
-                text = "\x00".join(map(str, values))
-            else:
-                text = "\x00".join([v if type(v) is str else _text_form(v) for v in values])
-            self._keyword_text = text.lower()
+            self._keyword_text = self.joined_text().lower()
         return self._keyword_text
 
-
-_STR_INT = frozenset({str, int})
+    def joined_text(self) -> str:
+        """:meth:`keyword_text` before lowercasing (a caseless scanner takes it as it is)."""
+        if self._joined is None:
+            values = self._fields.values()
+            self._joined = "\x00".join(
+                [
+                    v if type(v) is str else str(v) if type(v) is int else _text_form(v)
+                    for v in values
+                ]
+            )
+        return self._joined
 
 
 def _text_form(value: Any) -> str:

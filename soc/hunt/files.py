@@ -41,7 +41,7 @@ from soc.detect.load import load_engine
 from soc.detect.rule import Rule, make_alert
 from soc.errors import ConfigError
 from soc.ingest.ndjson import object_event
-from soc.ingest.normalize import NormalizeError
+from soc.ingest.normalize import NormalizeError, identified
 from soc.ingest.readers import Progress, ReadItem, input_files, read_file
 from soc.models import Alert, Event, LogSource, Severity, UtcDatetime, utcnow
 from soc.settings import CorrelationSettings, Settings
@@ -174,11 +174,15 @@ class Outcome:
 
 
 def match_item(item: ReadItem, *, engine: Engine, tenant: str, received: datetime) -> Outcome:
-    """A record read from a file made an event exactly as at ingest, and matched."""
+    """A record read from a file made an event exactly as at ingest, and matched.
+
+    The event's id, which only a match needs, is made only when a rule fires."""
     if item.record is None:
         return Outcome(error=item.error or "unreadable")
     try:
-        event = object_event(item.record, tenant=tenant, source=item.source, received=received)
+        event = object_event(
+            item.record, tenant=tenant, source=item.source, received=received, identify=False
+        )
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "record"
@@ -188,8 +192,8 @@ def match_item(item: ReadItem, *, engine: Engine, tenant: str, received: datetim
     try:
         rules = engine.match(event)
     except Exception as e:  # as in the detector: one event must never stop the hunt
-        return Outcome(event=event, error=f"detect failed: {type(e).__name__}: {e}")
-    return Outcome(event=event, rules=rules)
+        return Outcome(event=identified(event), error=f"detect failed: {type(e).__name__}: {e}")
+    return Outcome(event=identified(event) if rules else event, rules=rules)
 
 
 def hunt(

@@ -114,11 +114,14 @@ def stated_origin(line: bytes) -> Origin | None:
         return None
 
 
-def object_event(obj: dict[str, Any], *, tenant: str, source: str, received: datetime) -> Event:
+def object_event(
+    obj: dict[str, Any], *, tenant: str, source: str, received: datetime, identify: bool = True
+) -> Event:
     """The event of one JSON object, a bare record or an envelope; what the envelope
-    states wins. Raises ValidationError (a bad envelope) or NormalizeError."""
+    states wins. Raises ValidationError (a bad envelope) or NormalizeError.
+    ``identify=False``: the id is left for soc.ingest.normalize.identified to set."""
     if obj and "record" not in obj:  # a bare record, as files hold them: no envelope to read
-        return normalize(obj, tenant=tenant, source=source, received=received)
+        return normalize(obj, tenant=tenant, source=source, received=received, identify=identify)
     envelope = as_event_in(obj)
     return normalize(
         envelope.record,
@@ -129,6 +132,7 @@ def object_event(obj: dict[str, Any], *, tenant: str, source: str, received: dat
         time=envelope.time,
         logsource=envelope.logsource,
         origin=envelope.origin,
+        identify=identify,
     )
 
 

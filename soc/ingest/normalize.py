@@ -11,7 +11,7 @@ unless the sender states them (a Zeek record, known by its ``_path``, by its
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -64,8 +64,21 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_NO_OFFSET = timedelta(0)
+
+
 def parse_time(value: Any, *, name: str) -> datetime:
     """ISO 8601 text (``Z`` allowed) or a Unix time in seconds or milliseconds."""
+    if type(value) is str:  # the common case first: what fromisoformat takes as it is
+        try:
+            t = datetime.fromisoformat(value)  # takes "Z" (Python 3.11); no spaces
+        except ValueError:
+            pass
+        else:
+            if t.tzinfo is UTC:
+                return t
+            if t.tzinfo is not None and t.utcoffset() == _NO_OFFSET:
+                return t.replace(tzinfo=UTC)
     if isinstance(value, bool):
         raise NormalizeError(f"time field {name!r} is a boolean")
     if isinstance(value, int | float):
@@ -186,8 +199,13 @@ def normalize(
     time: datetime | None = None,
     logsource: LogSource | None = None,
     origin: Origin | None = None,
+    identify: bool = True,
 ) -> Event:
-    """Build the event; what the sender states wins over what is found in the record."""
+    """Build the event; what the sender states wins over what is found in the record.
+
+    ``identify=False`` leaves the id empty, for a caller that needs it only for the few
+    events a rule matches (a hunt over files): :func:`identified` sets it then, to what
+    it would have been."""
     fields = sigma_fields(record)
     if fields is None:
         fields = flatten(record)
@@ -200,7 +218,9 @@ def normalize(
     # runs once per event, on the pipeline's hot path.
     return _constructed(
         {
-            "id": Event.make_id(tenant=tenant, source=source, raw=record, origin=origin),
+            "id": Event.make_id(tenant=tenant, source=source, raw=record, origin=origin)
+            if identify
+            else "",
             "tenant": tenant,
             "source": source,
             "host": host,
@@ -227,6 +247,19 @@ def _constructed(values: dict[str, Any]) -> Event:
     _set_attribute(event, "__pydantic_fields_set__", set(_EVENT_FIELDS))
     _set_attribute(event, "__pydantic_extra__", None)
     _set_attribute(event, "__pydantic_private__", None)
+    return event
+
+
+def identified(event: Event) -> Event:
+    """The event, its id set if :func:`normalize` left it empty (``identify=False``)."""
+    if not event.id:
+        _set_attribute(
+            event,
+            "id",
+            Event.make_id(
+                tenant=event.tenant, source=event.source, raw=event.raw, origin=event.origin
+            ),
+        )
     return event
 
 

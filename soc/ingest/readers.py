@@ -313,7 +313,7 @@ def zeek_named(items: Iterator[ReadItem], source: str) -> Iterator[ReadItem]:
 
 def _read_ndjson(stream: IO[bytes], source: str, *, first: int) -> Iterator[ReadItem]:
     for number, line in enumerate(stream, start=first):
-        if line.strip():
+        if not line.isspace():  # no copy of the line, as strip() makes (lines are never empty)
             yield decoded_item(line, source, number)
 
 

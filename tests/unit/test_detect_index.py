@@ -205,3 +205,23 @@ def test_scanners_find_exactly_the_literals_that_occur(kind: str) -> None:
             assert extra <= {"\x00\x00", "x\x00yy"}, text
         elif "\ud800" not in text:  # the Rust binding cannot take a lone surrogate
             assert not extra, text
+
+
+@pytest.mark.parametrize("kind", ["aho-corasick", "hyperscan"])
+def test_scan_lowered_finds_the_literals_of_the_lowered_text(kind: str) -> None:
+    """A caseless scan of a text as it is (Hyperscan, ASCII) equals a scan of it lowered,
+    also for letters whose lowercase is ASCII (the Kelvin sign) or longer (dotted I)."""
+    if kind == "hyperscan" and not hyperscan_available():
+        pytest.skip("hyperscan is not installed on this platform")
+    rng = random.Random(11)
+    literals = ["lsass.exe", "k", "i\u0307x", "\u03c3", "sekurlsa::", "ab", "\x00b"]
+    scanner = HyperscanScanner(literals) if kind == "hyperscan" else AhoCorasickScanner(literals)
+    alphabet = ["LSASS.EXE", "lsass.exe", "LsAsS", ".ExE", "K", "\u212a", "\u0130", "X", "x"]
+    alphabet += ["\u03a3", "SEKURLSA::", "A", "b", "\x00", "B", "i"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10)))
+        want = {i for i, lit in enumerate(literals) if lit in text.lower()}
+        found = set(scanner.scan_lowered(text))
+        assert want <= found, f"missed in {text!r}"
+        extra = {literals[i] for i in found - want}
+        assert extra <= ({"\x00b"} if kind == "hyperscan" else set()), text

@@ -12,10 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from soc import fastjson
 from soc.ingest.ndjson import object_event
-from soc.ingest.normalize import infer_logsource, normalize
-from soc.models import Event, LogSource
+from soc.ingest.normalize import identified, infer_logsource, normalize, parse_time
+from soc.models import Event, LogSource, Origin
 
 RECEIVED = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -47,6 +50,23 @@ def test_a_bare_record_is_the_envelope_of_itself(shared_dir: Path) -> None:
         assert bare == enveloped
 
 
+def test_an_event_identified_later_has_the_id_it_would_have_had(shared_dir: Path) -> None:
+    origin = Origin(connector="c", source="s", stream="x", seq=7)
+    for record in records(shared_dir, 300):
+        for stamp in (None, origin):
+            now = object_event(
+                {"record": record, "origin": stamp.model_dump()} if stamp else record,
+                tenant="t", source="s", received=RECEIVED,
+            )  # fmt: skip
+            later = object_event(
+                {"record": record, "origin": stamp.model_dump()} if stamp else record,
+                tenant="t", source="s", received=RECEIVED, identify=False,
+            )  # fmt: skip
+            assert later.id == "" and now.id
+            assert identified(later) is later and later == now
+            assert later.model_dump_json() == now.model_dump_json()
+
+
 def test_inferred_logsources_equal_new_ones(shared_dir: Path) -> None:
     seen: set[LogSource] = set()
     for record in records(shared_dir, 20000):
@@ -55,3 +75,26 @@ def test_inferred_logsources_equal_new_ones(shared_dir: Path) -> None:
         assert found == fresh and found.model_fields_set == fresh.model_fields_set
         seen.add(found)
     assert len(seen) > 5
+
+
+def reference_time(value: str) -> datetime:
+    """parse_time's general path for text, as it was before its fast path."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    t = datetime.fromisoformat(text)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+@settings(max_examples=500, derandomize=True)
+@given(
+    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(9998, 1, 1)),
+    st.sampled_from(["Z", "z", "+00:00", "-00:00", "+07:00", "-03:30", "", " ", "+0000"]),
+    st.sampled_from(["T", " "]),
+)
+def test_text_times_parse_as_the_general_path_parses_them(
+    when: datetime, zone: str, sep: str
+) -> None:
+    text = when.isoformat(sep=sep) + zone
+    assert parse_time(text, name="t") == reference_time(text)
+    assert parse_time(text, name="t").tzinfo is UTC
