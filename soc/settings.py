@@ -439,6 +439,9 @@ class DetectSettings(_Section):
     rules_poll_s: float = Field(5.0, gt=0)
     """How often a detector checks the store's rule catalog for a change (one cheap read);
     on a change it recompiles off the event loop and swaps its engine between batches."""
+    memo_mb: int = Field(64, ge=0)
+    """Memory the engine may use to remember what its rules concluded on values seen
+    before (docs/adr/0027); when spent, it forgets and starts over; 0 turns it off."""
     correlation: CorrelationSettings = CorrelationSettings()
     """Sigma correlation rules: allowed lateness, idle flush, and the caps on their state."""
     indicators: IndicatorMatchSettings = IndicatorMatchSettings()

@@ -101,7 +101,7 @@ class Engine:
         self._routes: dict[_Key, _Route] = {}
 
     @classmethod
-    def from_ruleset(cls, ruleset: RuleSet) -> Engine:
+    def from_ruleset(cls, ruleset: RuleSet, *, memo_bytes: int = MEMO_BYTES) -> Engine:
         """An engine over the rules and filters that loaded, keeping the load errors and
         correlations."""
         return cls(
@@ -109,6 +109,7 @@ class Engine:
             errors=ruleset.errors,
             filters=ruleset.filters,
             correlations=ruleset.correlations,
+            memo_bytes=memo_bytes,
         )
 
     @property

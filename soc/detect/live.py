@@ -106,6 +106,8 @@ class Compiler:
 
     def __init__(self, settings: DetectSettings) -> None:
         self._pipelines = settings.pipelines
+        self.memo_bytes = settings.memo_mb * 2**20
+        """The memo budget of the engines built with this compiler (settings.memo_mb)."""
         identity = load_pipelines(settings.pipelines).identity
         self._cache = (
             RuleCache(settings.cache_dir, pipelines=identity) if settings.cache_dir else None
@@ -218,6 +220,7 @@ def build(entries: Sequence[RuleEntry], compiler: Compiler, generation: int) -> 
         errors=linked.errors,
         filters=[f for f in linked.filters if f.id not in off],
         correlations=correlations,
+        memo_bytes=compiler.memo_bytes,
     )
     engine.prepare(known_logsources())
     return LoadedRules(

@@ -42,6 +42,6 @@ def load_engine(settings: DetectSettings) -> Engine:
             "filters": len(ruleset.filters),
         },
     )
-    engine = Engine.from_ruleset(ruleset)
+    engine = Engine.from_ruleset(ruleset, memo_bytes=settings.memo_mb * 2**20)
     engine.prepare(known_logsources())
     return engine

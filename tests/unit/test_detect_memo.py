@@ -109,3 +109,16 @@ def test_field_references_read_both_fields() -> None:
     assert engine.match(event({"User": "a", "TargetUser": "a"})) == [rule]
     assert engine.match(event({"User": "a", "TargetUser": "b"})) == []
     assert engine.match(event({"User": "a", "TargetUser": "A"})) == [rule]
+
+
+def test_the_setting_sizes_the_memo_of_the_engine_loaded() -> None:
+    from soc.detect.load import load_engine
+    from soc.settings import DetectSettings
+
+    same = event({"Image": r"C:\Windows\System32\cmd.exe", "CommandLine": "cmd /c dir"})
+    for memo_mb, lookups, hits in ((0, 0, 0), (1, 20, 19)):
+        engine = load_engine(DetectSettings(cache_dir=None, memo_mb=memo_mb))
+        for _ in range(20):
+            engine.match(same)
+        stats = engine.memo_stats()
+        assert (stats["lookups"], stats["hits"]) == (lookups, hits), (memo_mb, stats)
