@@ -66,6 +66,30 @@ def rule_logsources(folders: Iterable[Path]) -> set[tuple[str | None, str | None
     return found
 
 
+FIELD_NAMES: list[dict[str, Any]] = [
+    {
+        "id": "security_4688_process_creation",
+        "type": "field_name_mapping",
+        "mapping": {
+            "Image": ["Image", "NewProcessName"],
+            "ParentImage": ["ParentImage", "ParentProcessName"],
+        },
+        "rule_conditions": [
+            {"type": "logsource", "product": "windows", "category": "process_creation"}
+        ],
+    },
+    {
+        "id": "nxlog_provider_name",
+        "type": "field_name_mapping",
+        "mapping": {"Provider_Name": ["Provider_Name", "SourceName"]},
+        "rule_conditions": [{"type": "logsource", "product": "windows"}],
+    },
+]
+"""The names soc/detections/pipelines/windows.yml maps that the recorded campaigns need:
+Security 4688 names the process NewProcessName (and its parent ParentProcessName), and
+NXLog names the provider SourceName. Without them RSigma misses the rules on those."""
+
+
 def pipeline(folders: Iterable[Path]) -> dict[str, Any]:
     """The processing pipeline (pySigma's YAML shape, which RSigma reads)."""
     data = yaml.safe_load(MAP.read_text(encoding="utf-8"))
@@ -115,6 +139,7 @@ def pipeline(folders: Iterable[Path]) -> dict[str, Any]:
             add(f"category_{category}_unknown", {ABSENT: "x"}, category=category)
     for product in sorted({p for p, _, _ in logsources if p and p != "windows"}):
         add(f"product_{product}", {ABSENT: "x"}, product=product)
+    items += FIELD_NAMES
     return {
         "name": "soc bench: Windows logsources as Channel/EventID conditions",
         "priority": 10,
