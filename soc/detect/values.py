@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import operator
 import re
+import re._parser as _re_parser  # type: ignore[import-not-found,unused-ignore]
 from collections.abc import Callable
 from typing import Any
 
@@ -125,6 +126,9 @@ def _bool_matcher(leaf: Bool) -> Matcher:
     )
 
 
+_LITERAL = _re_parser.LITERAL
+_SUBPATTERN = _re_parser.SUBPATTERN
+
 _LEADING_RUN = re.compile(r"(\\[wsdWSD]|\.)\+(?![*+?{])")
 """A pattern's first element repeated once or more (``\\w+``), not lazily or possessively."""
 
@@ -141,15 +145,59 @@ def search_source(source: str) -> str:
     return source[: found.end() - 1] + source[found.end() :] if found else source
 
 
+def required_texts(source: str, flags: int = 0) -> tuple[str, ...]:
+    """Texts every match of the pattern contains, as they are: a quick ``in`` before the
+    search (what an engine with a literal prefilter does). () when none is known.
+
+    Read from the pattern's parse (``re._parser``, the standard library's own): the runs
+    of literal characters along its mandatory spine (the top level, and groups in it),
+    broken by anything else. Under IGNORECASE, only ASCII characters without case count
+    (``&``, ``\\``, digits), which match only themselves."""
+    try:
+        parsed = _re_parser.parse(source, flags)
+    except Exception:  # an internal API: no prefilter rather than a failure
+        return ()
+    caseless = bool(parsed.state.flags & re.IGNORECASE)
+    runs: list[str] = []
+    run: list[str] = []
+
+    def walk(items: Any) -> None:
+        for op, av in items:
+            if op is _LITERAL and not (caseless and not _uncased(chr(av))):
+                run.append(chr(av))
+            elif op is _SUBPATTERN and not av[1] and not av[2]:  # a group, no scoped flags
+                walk(av[3])
+            elif run:
+                runs.append("".join(run))
+                run.clear()
+
+    walk(parsed)
+    if run:
+        runs.append("".join(run))
+    return tuple(runs)
+
+
+def _uncased(ch: str) -> bool:
+    return ch.isascii() and ch.lower() == ch.upper()
+
+
 def _regex_matcher(leaf: Regex) -> Matcher:
     try:
         search = re.compile(search_source(leaf.source), leaf.flags).search
     except re.error as e:
         raise RuleError(f"invalid regular expression {leaf.source!r}: {e}") from e
     field = leaf.field
+    needed = required_texts(leaf.source, leaf.flags)
+
+    def found(s: str) -> bool:
+        for text in needed:
+            if text not in s:
+                return False
+        return search(s) is not None
+
     if field is None:
-        return lambda view: any(search(s) is not None for s in view.all_strings())
-    return lambda view: any(search(s) is not None for s in view.strings(field))
+        return lambda view: any(map(found, view.all_strings()))
+    return lambda view: any(map(found, view.strings(field)))
 
 
 def _cidr_matcher(leaf: Cidr) -> Matcher:

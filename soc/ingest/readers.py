@@ -87,7 +87,7 @@ _MEMBER_BUFFER = 1 << 16
 """Bytes read at a time from a zip member (read line by line through a buffer)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs 0.8 µs more to make, per record
 class ReadItem:
     """One record, or why one could not be read; ``source`` names the file (and member)."""
 
