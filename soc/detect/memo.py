@@ -10,14 +10,15 @@ hundred distinct combinations over a whole campaign. A compiled rule is a pure
 function of the fields its condition names (:func:`fields_read`), so the rules
 of a route that name every field they read fire alike on two events whose
 values for those fields are equal, and of the same types: the memo keys their
-outcome by that tuple of values and types. Rules that read every field (keywords,
+outcome by that tuple of values. Rules that read every field (keywords,
 a field-less regex) or have no condition to read it from are not memoized: the
 engine runs them per event as before.
 
-A key is used only when every value is a str, an int, a bool, None or absent
-(equal values of these types have equal string and numeric forms, so every
-matcher reads them alike); a float (``0.0 == -0.0``), a list or anything else
-is evaluated afresh. The memory is bounded: every remembered key is charged
+A key is used only when every value is a str, an int, None or absent: no value
+of one of these types equals a value of another, and equal values of one type
+have equal string and numeric forms, so every matcher reads them alike. A bool
+(``True == 1``), a float (``1.0 == 1``, ``0.0 == -0.0``), a list or anything
+else is evaluated afresh. The memory is bounded: every remembered key is charged
 its strings' size, and when the engine's budget (shared by its routes) is spent,
 every route forgets and starts over.
 """
@@ -64,7 +65,9 @@ class _Absent:
 
 
 ABSENT = _Absent()
-_KEY_TYPES = frozenset({str, int, bool, type(None), _Absent})
+_KEY_TYPES = frozenset({str, int, type(None), _Absent})
+"""The types a key may hold: no two of them have equal values (``True == 1`` and
+``1 == 1.0``, so bool and float are left out), so equal keys hold equal types."""
 
 
 class Budget:
@@ -123,7 +126,7 @@ class Memo:
         self.matchers = tuple(matchers)
         self.index = index
         self.budget = budget
-        self.seen: dict[tuple[tuple[Any, ...], tuple[type, ...]], tuple[int, ...]] = {}
+        self.seen: dict[tuple[Any, ...], tuple[int, ...]] = {}
         self.lookups = 0
         self.hits = 0
         budget.memos.append(self)
@@ -131,10 +134,9 @@ class Memo:
     def fired(self, fields: Mapping[str, Any], view: EventView) -> tuple[int, ...]:
         """The route positions, in order, of the memoized rules that fire on the event."""
         values = tuple(map(fields.get, self.names, self.absent))
-        types = tuple(map(type, values))
-        if not _KEY_TYPES.issuperset(types):
+        if not _KEY_TYPES.issuperset(map(type, values)):
             return self.evaluate(view)
-        key = (values, types)
+        key = values  # equal only if of equal types, position by position (see _KEY_TYPES)
         self.lookups += 1
         found = self.seen.get(key)
         if found is not None:

@@ -80,16 +80,19 @@ class HyperscanScanner:
     """Hyperscan's literal compiler, block mode, one report per literal per scan.
 
     The literals are compiled caseless (ASCII letters only, as Hyperscan folds case), so
-    :meth:`scan_lowered` scans an ASCII text as it is: for ASCII, ``str.lower`` maps each
-    letter alone, and a lowercase literal occurs in the lowered text exactly where it
-    occurs caselessly in the text. Any other text is lowered first (``str.lower`` maps
-    some non-ASCII letters to ASCII ones, the Kelvin sign to ``k``)."""
+    :meth:`scan_lowered` scans a text as it is when lowering could not change where an
+    ASCII literal occurs: an ASCII text (``str.lower`` maps each letter alone), or, when
+    every literal is ASCII, a text without the two characters ``str.lower`` turns into
+    ASCII ones (the Kelvin sign into ``k``, ``İ`` into ``i`` and a combining dot); other
+    characters lower to non-ASCII ones, whose UTF-8 bytes no ASCII literal contains. Any
+    other text is lowered first."""
 
-    __slots__ = ("_always", "_database")
+    __slots__ = ("_always", "_ascii", "_database")
 
     def __init__(self, literals: Sequence[str]) -> None:
         if hyperscan is None:  # pragma: no cover - depends on the platform
             raise RuntimeError("hyperscan is not installed")
+        self._ascii = all(literal.isascii() for literal in literals)
         runs = [max(literal.split("\x00"), key=len) for literal in literals]
         ids = [i for i, run in enumerate(runs) if run]
         self._always = [i for i, run in enumerate(runs) if not run]
@@ -111,11 +114,13 @@ class HyperscanScanner:
         return found
 
     def scan_lowered(self, text: str) -> list[int]:
-        if not text.isascii():
+        if not text.isascii() and (
+            not self._ascii or "\u212a" in text or "\u0130" in text  # K (Kelvin), İ
+        ):
             return self.scan(text.lower())
         found = list(self._always)
         if self._database is not None:
-            self._database.scan(text.encode(), match_event_handler=_collect, context=found)
+            self._database.scan(_utf8(text), match_event_handler=_collect, context=found)
         return found
 
 

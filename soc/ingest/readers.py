@@ -166,9 +166,12 @@ def read_file(path: Path, *, progress: Progress | None = None) -> Iterator[ReadI
     size, done = stat.st_size, 0
     modified = datetime.fromtimestamp(stat.st_mtime, UTC)
     with stream:
+        if progress is None:
+            yield from read_stream(stream, kind, source, modified)
+            return
         for count, item in enumerate(read_stream(stream, kind, source, modified)):
             yield item
-            if progress is not None and count % _PROGRESS_EVERY == 0:
+            if count % _PROGRESS_EVERY == 0:
                 position = stream.tell()  # of the file on disk, also under gzip or zip
                 if position > done:
                     progress(position - done)
