@@ -22,14 +22,16 @@ JSONDecodeError = json.JSONDecodeError
 def loads(data: bytes | str) -> Any:
     """Parse one JSON document; exact for integers of any size."""
     value = orjson.loads(data)
-    return json.loads(data) if _has_huge_float(value) else value
+    return json.loads(data) if has_huge_float(value) else value
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})
 """Value types that hold no float: a container of only these is passed over in one C call."""
 
 
-def _has_huge_float(value: Any) -> bool:
+def has_huge_float(value: Any) -> bool:
+    """Whether orjson read a number of at least 2**63 in ``value`` (as a float), so that the
+    standard library must read the document again to keep it exact."""
     if type(value) is not dict and type(value) is not list:
         return type(value) is float and abs(value) >= _HUGE
     stack = [value]

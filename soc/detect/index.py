@@ -136,7 +136,7 @@ _Check = tuple[str, str, bool, tuple[int, ...]]
 class RouteIndex:
     """The candidate index of the rules routed to one logsource; positions are local."""
 
-    __slots__ = ("always", "checks", "eq", "keyword_hits", "num", "scanner")
+    __slots__ = ("always", "checks", "eq", "keyword_hits", "num", "scan_only", "scanner")
 
     def __init__(
         self, conditions: Sequence[Atoms | None], *, scanner: ScannerKind = "auto"
@@ -176,9 +176,15 @@ class RouteIndex:
             for lit in literals
         )
         """Per literal: what it selects when a field holds it (``exact``: equals it)."""
+        self.scan_only = not (self.always or self.eq or self.num)
+        """Whether the scan alone finds every candidate (no always-rule, no lookup)."""
 
     def candidates(self, view: EventView) -> list[int]:
         """The positions of the rules that may match the event, in order."""
+        scanner = self.scanner
+        hits = scanner.scan_lowered(view.joined_text()) if scanner is not None else ()
+        if not hits and self.scan_only:
+            return []  # nothing found: the commonest answer, and the cheapest
         found: set[int] = set(self.always)
         if self.num:
             numbers_of = view.numbers
@@ -192,19 +198,17 @@ class RouteIndex:
                 hit = table.get(s)
                 if hit is not None:
                     found.update(hit)
-        if self.scanner is not None:
-            hits = self.scanner.scan_lowered(view.joined_text())
-            if hits:
-                keyword_hits, checks, lowered = self.keyword_hits, self.checks, view.lowered
-                for i in hits:
-                    selected = keyword_hits[i]
-                    if selected:
-                        found.update(selected)
-                    for field, literal, exact, positions in checks[i]:
-                        for s in lowered(field):
-                            if s == literal if exact else literal in s:
-                                found.update(positions)
-                                break
+        if hits:
+            keyword_hits, checks, lowered = self.keyword_hits, self.checks, view.lowered
+            for i in hits:
+                selected = keyword_hits[i]
+                if selected:
+                    found.update(selected)
+                for field, literal, exact, positions in checks[i]:
+                    for s in lowered(field):
+                        if s == literal if exact else literal in s:
+                            found.update(positions)
+                            break
         return sorted(found) if found else []
 
 

@@ -38,6 +38,7 @@ CLOUDTRAIL_FIELDS = ("eventSource", "eventName", "eventVersion")
 """A record with all three is a CloudTrail record (as connectors/parse/cloudtrail.py sends it)."""
 CHANNEL_FIELDS = ("Channel", "Event.System.Channel", "winlog.channel")
 EVENT_ID_FIELDS = ("EventID", "Event.System.EventID", "winlog.event_id")
+"""(The first names are also read directly in infer_logsource, ahead of the lists.)"""
 
 
 class NormalizeError(InputError):
@@ -144,12 +145,16 @@ def infer_logsource(fields: dict[str, Any]) -> LogSource:
 
     So that records posted or hunted as plain JSON, without the connector's logsource,
     still reach the rules written for them."""
-    channel = first_field(fields, CHANNEL_FIELDS)
+    channel = fields.get("Channel")  # first_field's answer when set: the commonest name
+    if channel is None:
+        channel = first_field(fields, CHANNEL_FIELDS)
     if not isinstance(channel, str):
         if all(name in fields for name in CLOUDTRAIL_FIELDS):
             return CLOUDTRAIL
         return zeek_logsource(fields) or LogSource()
-    event_id = first_field(fields, EVENT_ID_FIELDS)
+    event_id = fields.get("EventID")
+    if event_id is None:
+        event_id = first_field(fields, EVENT_ID_FIELDS)
     key = (channel, event_id) if type(event_id) is int or type(event_id) is str else None
     if key is not None and (known := _INFERRED.get(key)) is not None:
         return known
