@@ -25,7 +25,7 @@ def loads(data: bytes | str) -> Any:
     return json.loads(data) if has_huge_float(value) else value
 
 
-_PLAIN = frozenset({str, int, bool, type(None)})
+PLAIN = frozenset({str, int, bool, type(None)})
 """Value types that hold no float: a container of only these is passed over in one C call."""
 
 
@@ -38,7 +38,7 @@ def has_huge_float(value: Any) -> bool:
     while stack:
         v = stack.pop()
         items = v.values() if type(v) is dict else v
-        if _PLAIN.issuperset(map(type, items)):  # most records: strings and integers
+        if PLAIN.issuperset(map(type, items)):  # most records: strings and integers
             continue
         for item in items:
             kind = type(item)

@@ -183,7 +183,12 @@ def match_item(item: ReadItem, *, engine: Engine, tenant: str, received: datetim
     try:
         if record and "record" not in record:  # a bare record (object_event's own first test)
             event = normalize(
-                record, tenant=tenant, source=item.source, received=received, identify=False
+                record,
+                tenant=tenant,
+                source=item.source,
+                received=received,
+                identify=False,
+                flat=item.flat,
             )
         else:
             event = object_event(

@@ -205,19 +205,24 @@ def normalize(
     logsource: LogSource | None = None,
     origin: Origin | None = None,
     identify: bool = True,
+    flat: bool = False,
 ) -> Event:
     """Build the event; what the sender states wins over what is found in the record.
 
     ``identify=False`` leaves the id empty, for a caller that needs it only for the few
     events a rule matches (a hunt over files): :func:`identified` sets it then, to what
-    it would have been."""
-    fields = sigma_fields(record)
+    it would have been. ``flat``: the caller found every value of the record a string,
+    integer, boolean or null (soc.ingest.readers.ReadItem.flat), so it is neither a nested
+    Windows shape nor in need of flattening."""
+    fields = None if flat else sigma_fields(record)
     if fields is None:
-        fields = flatten(record)
+        fields = dict(record) if flat else flatten(record)
     if time is None:
         time = _stated_time(fields) or received
     if host is None:
-        found = first_field(fields, HOST_FIELDS)
+        found = fields.get("Hostname")  # HOST_FIELDS[0], read ahead of the list
+        if found is None:
+            found = first_field(fields, HOST_FIELDS)
         host = found if isinstance(found, str) and found else None
     # Every part was built or checked above, so the model's validation is skipped: this
     # runs once per event, on the pipeline's hot path.

@@ -96,6 +96,9 @@ class ReadItem:
     position: int
     record: dict[str, Any] | None = None
     error: str | None = None
+    flat: bool = False
+    """The record's values are all strings, integers, booleans or null (no object, list or
+    float): found while reading it, so that normalizing need not look again."""
 
 
 def file_kind(name: str) -> tuple[str, bool] | None:
@@ -316,7 +319,7 @@ def zeek_named(items: Iterator[ReadItem], source: str) -> Iterator[ReadItem]:
 
 
 def _read_ndjson(stream: IO[bytes], source: str, *, first: int) -> Iterator[ReadItem]:
-    loads, huge = orjson.loads, fastjson.has_huge_float
+    loads, huge, plain = orjson.loads, fastjson.has_huge_float, fastjson.PLAIN.issuperset
     for number, line in enumerate(stream, start=first):
         if line.isspace():  # no copy of the line, as strip() makes (lines are never empty)
             continue
@@ -325,7 +328,11 @@ def _read_ndjson(stream: IO[bytes], source: str, *, first: int) -> Iterator[Read
         except orjson.JSONDecodeError:
             yield decoded_item(line, source, number)
             continue
-        if type(value) is dict and not huge(value):
+        if type(value) is not dict:
+            yield decoded_item(line, source, number)
+        elif plain(map(type, value.values())):  # flat, and no float: most collected records
+            yield ReadItem(source, number, value, flat=True)
+        elif not huge(value):
             yield ReadItem(source, number, value)
         else:
             yield decoded_item(line, source, number)

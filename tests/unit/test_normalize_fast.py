@@ -98,3 +98,23 @@ def test_text_times_parse_as_the_general_path_parses_them(
     text = when.isoformat(sep=sep) + zone
     assert parse_time(text, name="t") == reference_time(text)
     assert parse_time(text, name="t").tzinfo is UTC
+
+
+def test_a_record_read_as_flat_normalizes_as_any_record(shared_dir: Path, tmp_path: Path) -> None:
+    from soc.ingest.readers import read_file
+
+    lines = [fastjson.canonical_bytes(r) for r in records(shared_dir, 3000)]
+    nested = b'{"a": {"b": 1}, "EventID": 1}'
+    floats = b'{"a": 1.5, "Channel": "Security"}'
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(b"\n".join([*lines, nested, floats, b'{"winlog": {"channel": "x"}}']))
+    items = list(read_file(path))
+    assert [i.flat for i in items[-3:]] == [False, False, False]
+    assert sum(i.flat for i in items) == len(lines)  # the recorded events are all flat
+    for item in items:
+        assert item.record is not None
+        if item.flat:
+            assert fastjson.PLAIN.issuperset(map(type, item.record.values()))
+        fast = normalize(item.record, tenant="t", source="s", received=RECEIVED, flat=item.flat)
+        slow = normalize(item.record, tenant="t", source="s", received=RECEIVED)
+        assert fast == slow and fast.fields is not item.record
