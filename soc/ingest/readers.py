@@ -46,7 +46,7 @@ import lzma
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
@@ -96,7 +96,7 @@ class ReadItem:
     position: int
     record: dict[str, Any] | None = None
     error: str | None = None
-    flat: bool = False
+    flat: bool = field(default=False, compare=False)
     """The record's values are all strings, integers, booleans or null (no object, list or
     float): found while reading it, so that normalizing need not look again."""
 
@@ -399,7 +399,9 @@ def decoded_item(text: str | bytes, source: str, position: int) -> ReadItem:
             return ReadItem(source, position, error=NESTED_TOO_DEEPLY)
     if not isinstance(value, dict):
         return ReadItem(source, position, error=f"not a JSON object: {_json_type(value)}")
-    return ReadItem(source, position, record=value)
+    return ReadItem(
+        source, position, value, flat=fastjson.PLAIN.issuperset(map(type, value.values()))
+    )
 
 
 def _json_type(value: Any) -> str:
