@@ -208,7 +208,8 @@ class Engine:
                     read |= names
             if len(read) > MAX_FIELDS:
                 memoized, read = [], set()
-        rest = [i for i in range(len(rules)) if i not in set(memoized)]
+        kept = set(memoized)
+        rest = [i for i in range(len(rules)) if i not in kept]
         memo = None
         if memoized:
             assert self._budget is not None
