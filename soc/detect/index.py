@@ -28,9 +28,9 @@ Per logsource route, a :class:`RouteIndex` merges the routed rules' atoms:
 rules with None are *always* evaluated; NumEq atoms become dict lookups per
 field; the texts of all Eq and Has atoms go into one multi-literal scanner
 (scan.py: Hyperscan, or Aho-Corasick), run once per event over the event's
-keyword text (every value, lowercased, NUL-separated; see
-``EventView.keyword_text``): a value that equals or contains a text holds
-it. A text found there selects its keyword rules at once, and its field
+keyword text (every value, NUL-separated, lowered or scanned caselessly; see
+``EventView.joined_text`` and ``Scanner.scan_lowered``): a value that equals
+or contains a text holds it. A text found there selects its keyword rules at once, and its field
 rules when that field's lowered value equals (Eq) or contains (Has) it, a
 plain ``==`` or ``in`` on the values the matchers read anyway. Per event, the
 candidates are the always-rules plus every hit, and only those run, in the

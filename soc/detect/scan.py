@@ -117,11 +117,8 @@ class HyperscanScanner:
         if not text.isascii() and (
             not self._ascii or "\u212a" in text or "\u0130" in text  # K (Kelvin), İ
         ):
-            return self.scan(text.lower())
-        found = list(self._always)
-        if self._database is not None:
-            self._database.scan(_utf8(text), match_event_handler=_collect, context=found)
-        return found
+            text = text.lower()
+        return self.scan(text)
 
 
 def _utf8(text: str) -> bytes:

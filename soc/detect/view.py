@@ -9,14 +9,13 @@ caches the forms the matchers need, per field name:
                       "true"/"false"; None, dicts and nested lists have none)
     lowered(name)     the string forms lowercased (Sigma's default is case-insensitive)
     numbers(name)     their numeric forms (int/float as is, numeric strings parsed)
-    keyword_text()    every field's string forms, joined by NUL and lowercased in
-                      one call: what the candidate index scans for keywords
+    joined_text()     every field's string forms, joined by NUL: what the candidate
+                      index scans for keywords (lowered there, or scanned caselessly)
 
 so a value is lowercased at most once per event however many rules test it
-(keyword_text lowers the whole event once more, as one string, for the one
-keyword scan). ``str.lower`` maps each character alone except a capital
-sigma, whose context stops at a NUL, so the joined text lowered equals the
-lowered values joined.
+(the scan lowers the whole event once more, as one string, when it must).
+``str.lower`` maps each character alone except a capital sigma, whose context
+stops at a NUL, so the joined text lowered equals the lowered values joined.
 A view belongs to one event and one thread; build a new one for every event.
 """
 
@@ -71,7 +70,6 @@ class EventView:
         "_all_strings",
         "_fields",
         "_joined",
-        "_keyword_text",
         "_lowered",
         "_numbers",
         "_strings",
@@ -84,7 +82,6 @@ class EventView:
         self._numbers: dict[str, tuple[Number, ...]] = {}
         self._all_strings: tuple[str, ...] | None = None
         self._all_lowered: tuple[str, ...] | None = None
-        self._keyword_text: str | None = None
         self._joined: str | None = None
 
     @property
@@ -159,14 +156,9 @@ class EventView:
             self._all_lowered = tuple(s for name in self._fields for s in self.lowered(name))
         return self._all_lowered
 
-    def keyword_text(self) -> str:
-        """Every field's string forms, NUL-separated, lowercased: one string to scan."""
-        if self._keyword_text is None:
-            self._keyword_text = self.joined_text().lower()
-        return self._keyword_text
-
     def joined_text(self) -> str:
-        """:meth:`keyword_text` before lowercasing (a caseless scanner takes it as it is)."""
+        """Every field's string forms, NUL-separated: one string for the candidate index to
+        scan for keywords (``scan_lowered`` lowers it, or scans it caselessly as it is)."""
         if self._joined is None:
             values = self._fields.values()
             self._joined = "\x00".join(

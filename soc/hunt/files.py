@@ -41,7 +41,7 @@ from soc.detect.load import load_engine
 from soc.detect.rule import Rule, make_alert
 from soc.errors import ConfigError
 from soc.ingest.ndjson import object_event
-from soc.ingest.normalize import NormalizeError, identified, normalize
+from soc.ingest.normalize import NormalizeError, identified
 from soc.ingest.readers import Progress, ReadItem, input_files, read_file
 from soc.models import Alert, Event, LogSource, Severity, UtcDatetime, utcnow
 from soc.settings import CorrelationSettings, Settings
@@ -179,21 +179,15 @@ def match_item(item: ReadItem, *, engine: Engine, tenant: str, received: datetim
     The event's id, which only a match needs, is made only when a rule fires."""
     if item.record is None:
         return Outcome(error=item.error or "unreadable")
-    record = item.record
     try:
-        if record and "record" not in record:  # a bare record (object_event's own first test)
-            event = normalize(
-                record,
-                tenant=tenant,
-                source=item.source,
-                received=received,
-                identify=False,
-                flat=item.flat,
-            )
-        else:
-            event = object_event(
-                record, tenant=tenant, source=item.source, received=received, identify=False
-            )
+        event = object_event(
+            item.record,
+            tenant=tenant,
+            source=item.source,
+            received=received,
+            identify=False,
+            flat=item.flat,
+        )
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "record"

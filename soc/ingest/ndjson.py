@@ -115,13 +115,22 @@ def stated_origin(line: bytes) -> Origin | None:
 
 
 def object_event(
-    obj: dict[str, Any], *, tenant: str, source: str, received: datetime, identify: bool = True
+    obj: dict[str, Any],
+    *,
+    tenant: str,
+    source: str,
+    received: datetime,
+    identify: bool = True,
+    flat: bool = False,
 ) -> Event:
     """The event of one JSON object, a bare record or an envelope; what the envelope
     states wins. Raises ValidationError (a bad envelope) or NormalizeError.
-    ``identify=False``: the id is left for soc.ingest.normalize.identified to set."""
+    ``identify=False``: the id is left for soc.ingest.normalize.identified to set;
+    ``flat``: the object's values are all plain (soc.ingest.readers.ReadItem.flat)."""
     if obj and "record" not in obj:  # a bare record, as files hold them: no envelope to read
-        return normalize(obj, tenant=tenant, source=source, received=received, identify=identify)
+        return normalize(
+            obj, tenant=tenant, source=source, received=received, identify=identify, flat=flat
+        )
     envelope = as_event_in(obj)
     return normalize(
         envelope.record,
