@@ -92,6 +92,8 @@ class RuleEntry(BaseModel):
     logsource: LogSource = Field(default_factory=LogSource)
     author: str | None = None
     description: str | None = None
+    name: str | None = None
+    """The rule's ``name`` (None also for an entry saved before names were kept)."""
     enabled: bool = True
     """The default for every tenant."""
     tenants: dict[str, bool] = Field(default_factory=dict)
@@ -277,6 +279,18 @@ class RuleCatalog:
         async for record in every(self._records, query):
             yield RuleEntry.model_validate(record.doc)
 
+    async def names(self) -> set[str]:
+        """The ``name`` of every rule of the catalog that has one (read from the text of
+        an entry saved before names were kept)."""
+        found: set[str] = set()
+        async for entry in self.each():
+            if entry.name is not None:
+                found.add(entry.name)
+                continue
+            with contextlib.suppress(QueryError):
+                found.update(d.name for d in describe(entry.yaml) if d.id == entry.id and d.name)
+        return found
+
     # --- writing ------------------------------------------------------------------------
 
     async def _bump(self) -> None:
@@ -362,6 +376,7 @@ class RuleCatalog:
                 logsource=doc.logsource,
                 author=doc.author,
                 description=doc.description,
+                name=doc.name,
                 enabled=current.enabled if current else enabled,
                 tenants=dict(current.tenants) if current else dict(tenants or {}),
                 file_sha256=digest

@@ -6,8 +6,10 @@
 A text is accepted only when it compiles with the detector's own loader and pipelines
 (:func:`soc.detect.rules.compile_rule_text`) and every rule, filter and correlation in it has
 an id (the rules a filter or correlation names are looked up by the detectors, across the
-whole catalog: one that names no rule is reported there, like a rule that fails);
-pySigma's validators that need no network then add their findings as warnings.
+whole catalog: one that names no rule is reported there, like a rule that fails). Warnings
+then say which named rules neither the catalog nor the upload holds, by id or name (a
+pack's once all its files are in, so their order does not matter), and what pySigma's
+validators that need no network find.
 Each id becomes (or gets the next version of) a record of the catalog.
 
 Who may change what (soc.security.roles): a text that changes a rule already in the
@@ -34,7 +36,7 @@ from pydantic import BaseModel, Field
 
 from soc.detect.catalog import RuleCatalog
 from soc.detect.rules import RULE_SUFFIXES, compile_rule_text
-from soc.detect.ruletext import MAX_RULE_TEXT, Finding, describe, validate
+from soc.detect.ruletext import MAX_RULE_TEXT, Finding, RuleDoc, describe, validate
 from soc.errors import QueryError
 from soc.security.principal import Principal
 from soc.settings import DetectSettings
@@ -99,10 +101,13 @@ async def import_text(
     *,
     expect_id: str | None = None,
     expect_revision: int | None = None,
+    check_references: bool = True,
 ) -> ImportResult:
     """Validate and save ``text``; refused (not raised) with its reason when it cannot be.
 
     ``expect_id``: the text must hold this rule (a PUT of that rule's next version).
+    ``check_references``: warn of named rules that are nowhere (a pack checks them once
+    all its files are in).
     """
     reasons = check_text(name, text, settings)
     if reasons:
@@ -144,7 +149,44 @@ async def import_text(
                 changed=changed,
             )
         )
-    return ImportResult(name=name, accepted=True, rules=saved, warnings=validate(text))
+    missing = await missing_references(catalog, docs, describe(text)) if check_references else []
+    return ImportResult(name=name, accepted=True, rules=saved, warnings=[*missing, *validate(text)])
+
+
+async def missing_references(
+    catalog: RuleCatalog, docs: Sequence[RuleDoc], beside: Sequence[RuleDoc] = ()
+) -> list[Finding]:
+    """A warning for every rule a correlation or filter of ``docs`` names (by id or name)
+    that neither the catalog nor ``beside`` (the rest of the same upload) holds.
+
+    Not a refusal: the rule may come in a later upload, and until then the detectors
+    report the correlation or filter as not compiled (ADR 0014).
+    """
+    ids = {d.id for d in beside if d.id is not None}
+    names = {d.name for d in beside if d.name is not None}
+    unresolved: list[tuple[RuleDoc, str]] = []
+    for doc in docs:
+        for ref in dict.fromkeys(doc.references):
+            if ref in ids or ref in names:
+                continue
+            if await catalog.read(ref) is not None:
+                ids.add(ref)
+                continue
+            unresolved.append((doc, ref))
+    if unresolved:
+        names |= await catalog.names()
+    return [
+        Finding(
+            validator="references",
+            severity="high",
+            description=f"the {doc.kind} {doc.title!r} names the rule {ref!r}, which no rule "
+            "of the catalog or of this upload has as its id or name: it does not run until "
+            "that rule is uploaded",
+            rule_id=doc.id,
+        )
+        for doc, ref in unresolved
+        if ref not in names
+    ]
 
 
 def _unsafe(name: str) -> str | None:
@@ -233,11 +275,18 @@ async def import_texts(
     skipped: Sequence[str] = (),
 ) -> PackReport:
     files: list[ImportResult] = []
+    saved: list[tuple[ImportResult, list[RuleDoc]]] = []
     for name, text, refused in texts:
         if text is None:
             files.append(ImportResult(name=name, accepted=False, reason=refused))
             continue
-        files.append(await import_text(catalog, principal, name, text, settings))
+        result = await import_text(catalog, principal, name, text, settings, check_references=False)
+        files.append(result)
+        if result.accepted:
+            saved.append((result, describe(text)))
+    beside = [doc for _, docs in saved for doc in docs]
+    for result, docs in saved:  # a file may name a rule of a later file: checked at the end
+        result.warnings[:0] = await missing_references(catalog, docs, beside)
     accepted = sum(f.accepted for f in files)
     return PackReport(
         files=files, accepted=accepted, refused=len(files) - accepted, skipped=list(skipped)

@@ -47,6 +47,10 @@ class RuleDoc(BaseModel):
     author: str | None = None
     description: str | None = None
     modified: str | None = None
+    name: str | None = None
+    """The ``name`` that correlations and filters may name it by, besides its id."""
+    references: list[str] = Field(default_factory=list)
+    """The rules a correlation or filter names (its ``rules``), by id or name."""
 
 
 class Finding(BaseModel):
@@ -88,7 +92,18 @@ def _doc(data: dict[str, Any]) -> RuleDoc | None:
         author=_text(data.get("author")),
         description=_text(data.get("description")),
         modified=_text(data.get("modified") or data.get("date")),
+        name=_text(data.get("name")),
+        references=_references(data.get(kind)) if kind != "rule" else [],
     )
+
+
+def _references(section: Any) -> list[str]:
+    rules = section.get("rules") if isinstance(section, dict) else None
+    if isinstance(rules, str):
+        return [rules]
+    if isinstance(rules, list):
+        return [str(r) for r in rules if r is not None]
+    return []
 
 
 def describe(text: str) -> list[RuleDoc]:

@@ -8,6 +8,7 @@ service imports at start.
 from __future__ import annotations
 
 import io
+import uuid
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -199,6 +200,85 @@ async def test_a_pack_reports_each_file_and_refuses_paths_that_climb_out(
     assert r.status_code == 200 and "compressed more than" in r.json()["files"][0]["reason"]
     r = await api.client.post("/api/v1/rules/pack", content=b"not a zip", headers=lead)
     assert r.status_code == 400 and "not a zip" in r.json()["detail"]
+
+
+def correlation(rules: list[str], rule_id: str) -> str:
+    return f"""title: Failures from one address
+id: {rule_id}
+correlation:
+    type: event_count
+    rules: {rules}
+    group-by: [src_ip]
+    timespan: 10m
+    condition:
+        gte: 5
+level: high
+"""
+
+
+def named_rule(name: str, rule_id: str) -> str:
+    return f"""title: A rule named {name}
+id: {rule_id}
+name: {name}
+logsource:
+    product: linux
+    service: sshd
+detection:
+    selection:
+        message|contains: Failed password
+    condition: selection
+level: low
+"""
+
+
+async def test_an_upload_warns_of_the_rules_it_names_that_are_nowhere(api: Api) -> None:
+    """By id or by name, in the catalog (the bundled ones) or in the same pack, in any
+    order of its files: found. Named nowhere: accepted, with a warning saying which."""
+    lead = await api.as_user("lead.minh")
+    rules = ["lnx_sshd_password_failure", SSH_LOGIN, "no_such_rule"]
+    r = await api.client.post(
+        "/api/v1/rules",
+        json={"yaml": correlation(rules, "6a1e3c57-3f0a-4d0e-9c43-0d6b8a5e1f01")},
+        headers=lead,
+    )
+    assert r.status_code == 201, r.text
+    warned = [w for w in r.json()["warnings"] if w["validator"] == "references"]
+    assert len(warned) == 1 and "'no_such_rule'" in warned[0]["description"], warned
+    assert warned[0]["rule_id"] == "6a1e3c57-3f0a-4d0e-9c43-0d6b8a5e1f01"
+    page = await api.client.get("/api/v1/rules/6a1e3c57-3f0a-4d0e-9c43-0d6b8a5e1f01", headers=lead)
+    assert [
+        w["description"] for w in page.json()["warnings"] if w["validator"] == "references"
+    ] == [warned[0]["description"]]  # the rule's page says it too, until the rule arrives
+
+    body = pack(
+        {
+            "a/correlation.yml": correlation(
+                ["later_rule", "8d7e0a61-2c4b-4e9f-a1d3-5b6c7d8e9f02", "still_missing"],
+                "6a1e3c57-3f0a-4d0e-9c43-0d6b8a5e1f03",
+            ),
+            "b/later.yml": named_rule("later_rule", "8d7e0a61-2c4b-4e9f-a1d3-5b6c7d8e9f04"),
+            "c/by_id.yml": named_rule("other_rule", "8d7e0a61-2c4b-4e9f-a1d3-5b6c7d8e9f02"),
+        }
+    )
+    r = await api.client.post(
+        "/api/v1/rules/pack", content=body, headers={**lead, "Content-Type": "application/zip"}
+    )
+    assert r.status_code == 200 and r.json()["accepted"] == 3, r.text
+    by_name = {f["name"]: f for f in r.json()["files"]}
+    warned = [
+        w["description"]
+        for f in by_name.values()
+        for w in f["warnings"]
+        if w["validator"] == "references"
+    ]
+    assert len(warned) == 1 and "'still_missing'" in warned[0], warned
+    assert any(w["validator"] == "references" for w in by_name["a/correlation.yml"]["warnings"])
+    r = await api.client.post(
+        "/api/v1/rules", json={"yaml": named_rule("no_such_rule", str(uuid.uuid4()))}, headers=lead
+    )
+    assert r.status_code == 201
+    page = await api.client.get("/api/v1/rules/6a1e3c57-3f0a-4d0e-9c43-0d6b8a5e1f01", headers=lead)
+    assert not [w for w in page.json()["warnings"] if w["validator"] == "references"]
 
 
 async def test_a_lead_tests_a_rule_as_a_retro_hunt_preview(api: Api) -> None:

@@ -48,6 +48,23 @@ def drilled(soc: Stack) -> Iterator[Stack]:
     yield soc
 
 
+BURST = """title: Base64 bursts on one host
+id: 2f6c9a0e-5b1d-4c7e-8f3a-9d2b4e6a1c05
+correlation:
+    type: event_count
+    rules:
+        - {base}
+        - not_uploaded_yet
+    group-by:
+        - Computer
+    timespan: 10m
+    condition:
+        gte: 3
+level: medium
+"""
+"""A correlation of the uploaded pack: one rule it names is in the pack, one nowhere."""
+
+
 def api_get(soc: Stack, who: str, path: str, **params: Any) -> Any:
     with soc.signed_in(who) as c:
         r = c.get(f"/api/v1{path}", params=params)
@@ -159,11 +176,17 @@ def test_a_lead_lists_searches_disables_tests_and_uploads_rules(
     with zipfile.ZipFile(pack, "w") as z:
         z.writestr("rules/macos/base64.yml", good)
         z.writestr("rules/macos/broken.yml", broken)
+        z.writestr("rules/macos/burst.yml", BURST.format(base=BASE64_ID))
     page.get_by_test_id("rule-upload-file").set_input_files(
         {"name": "pack.zip", "mimeType": "application/zip", "buffer": pack.getvalue()}
     )
     page.get_by_test_id("rule-upload-submit").click()
-    expect(page.get_by_test_id("upload-summary")).to_contain_text("Nhận 1 tệp, từ chối 1")
+    expect(page.get_by_test_id("upload-summary")).to_contain_text("Nhận 2 tệp, từ chối 1")
+    burst = page.locator("[data-testid=upload-file-row][data-name='rules/macos/burst.yml']")
+    missing = burst.get_by_test_id("upload-missing-rules")
+    expect(missing).to_contain_text("chưa có")
+    expect(missing.locator("li")).to_have_count(1)  # the pack's own rule is found
+    expect(missing.locator("li")).to_contain_text("'not_uploaded_yet'")
     refused = page.locator("[data-testid=upload-file-row][data-accepted=false]")
     expect(refused).to_have_attribute("data-name", "rules/macos/broken.yml")
     expect(refused.get_by_test_id("upload-reason")).to_contain_text("nosuch")

@@ -77,6 +77,24 @@ async def test_a_rule_gets_a_new_version_per_change_and_keeps_the_old(store: Sto
     ]
 
 
+async def test_names_are_kept_and_read_from_the_text_of_entries_saved_without_them(
+    store: Store,
+) -> None:
+    catalog = catalog_of(store)
+    text = hives_text().replace("\nid:", "\nname: sensitive_hives\nid:", 1)
+    [doc] = describe(text)
+    assert doc.name == "sensitive_hives"
+    await catalog.save(LEAD, doc, text, origin="uploaded")
+    assert (await catalog.get(doc.id or "")).name == "sensitive_hives"
+    assert await catalog.names() == {"sensitive_hives"}
+    older = text.replace("name: sensitive_hives", "name: older_hives")
+    [old] = describe(older)
+    old = old.model_copy(update={"id": "11111111-2222-4333-8444-555555555555", "name": None})
+    await catalog.save(LEAD, old, older.replace(doc.id or "", old.id or ""), origin="uploaded")
+    assert (await catalog.get(old.id or "")).name is None  # as saved before names were kept
+    assert await catalog.names() == {"sensitive_hives", "older_hives"}
+
+
 async def test_enablement_is_a_default_with_per_tenant_overrides(store: Store) -> None:
     catalog = catalog_of(store)
     [doc] = describe(hives_text())

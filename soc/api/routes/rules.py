@@ -27,10 +27,17 @@ from soc.detect.catalog import RuleEntry, RuleFilter, RuleOrigin, RuleRevision
 from soc.detect.correlation.model import Correlation
 from soc.detect.coverage import CoverageColumn, CoverageRule, matrix
 from soc.detect.filters import contains
-from soc.detect.imports import PACK_MAX_BYTES, ImportResult, PackReport, import_pack, import_text
+from soc.detect.imports import (
+    PACK_MAX_BYTES,
+    ImportResult,
+    PackReport,
+    import_pack,
+    import_text,
+    missing_references,
+)
 from soc.detect.live import Compiler, link_catalog, pick
 from soc.detect.rule import Rule
-from soc.detect.ruletext import MAX_RULE_TEXT, Finding, RuleKind, validate
+from soc.detect.ruletext import MAX_RULE_TEXT, Finding, RuleKind, describe, validate
 from soc.errors import QueryError
 from soc.hunt.records import Hunt
 from soc.hunt.retro import HuntScope
@@ -353,6 +360,9 @@ async def get_rule(
     entry = await service.catalog.get(rule_id)
     revisions = await service.catalog.revisions(rule_id)
     errors, warnings = await asyncio.to_thread(_compile_report, entry, service)
+    if entry.kind != "rule":  # the rules it names that are nowhere, as an upload says
+        docs = [d for d in describe(entry.yaml) if d.id == entry.id]
+        warnings = [*await missing_references(service.catalog, docs), *warnings]
     filters = await _filters_of(entry, service) if entry.kind == "rule" else []
     counts = await _counts(service, principal, tenant)
     summary = RuleSummary.of(

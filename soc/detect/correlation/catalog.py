@@ -40,14 +40,43 @@ class Correlations:
         self.silent: frozenset[str] = silent_ids(self.all)
         self.routes: Mapping[str, str] = {c.id: self._root(c.id) for c in self.all}
         """Each correlation's chain: the outermost correlation over it (the least id if
-        several). Its matches are routed by it on the bus, so a chain's inner hits and its
-        outer correlation's other matches of one group meet in one partition."""
+        several). Its matches are routed by it on the bus, and by their group as that
+        outermost correlation groups it (:meth:`route_group`), so a chain's inner hits and
+        its outer correlation's other matches of one group meet in one partition."""
 
     def _root(self, correlation_id: str) -> str:
         outers = self.referencing.get(correlation_id, ())
         if not outers:
             return correlation_id
         return min(self._root(outer.id) for outer in outers)  # cycles are refused at load
+
+    def _outer(self, correlation_id: str) -> Correlation:
+        """The correlation over ``correlation_id`` on the way to its route."""
+        route = self.routes[correlation_id]
+        return min(
+            (o for o in self.referencing[correlation_id] if self.routes[o.id] == route),
+            key=lambda o: o.id,
+        )
+
+    def route_group(self, correlation: Correlation, group: tuple[str, ...]) -> tuple[str, ...]:
+        """``group`` (of a match of ``correlation``) as its route groups the hits it leads to.
+
+        A correlation's hit carries its group-by fields, and the one over it groups by
+        some of them (aliases naming which): the values it would group by are a part of
+        ``group``. Keying by that part keeps every inner group whose hits one outer group
+        takes in one partition, also when the outer groups by fewer fields. Where the
+        outer names a field the inner's hit does not have, it takes no hit from it, and
+        ``group`` itself is kept.
+        """
+        current, values = correlation, group
+        while self.routes[current.id] != current.id:
+            outer = self._outer(current.id)
+            fields = dict(zip(current.group_by, values, strict=True))
+            taken = [fields.get(name) for name in outer.group_fields(current.id)]
+            if any(v is None for v in taken):
+                return group
+            current, values = outer, tuple(v for v in taken if v is not None)
+        return values
 
     def __bool__(self) -> bool:
         return bool(self.all)
@@ -87,7 +116,11 @@ class Correlations:
             if isinstance(found, str):
                 _SKIPPED[found].inc()
             elif self.routes[correlation.id] != correlation.id:
-                out.append(found.model_copy(update={"route": self.routes[correlation.id]}))
+                route = {
+                    "route": self.routes[correlation.id],
+                    "route_group": self.route_group(correlation, found.group),
+                }
+                out.append(found.model_copy(update=route))
             else:
                 out.append(found)
         return out

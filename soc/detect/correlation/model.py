@@ -186,6 +186,8 @@ class CorrelationMatch(BaseModel):
     """When the event was received (the correlation stage's latency metric), if known."""
     route: str | None = None
     """The chain it is routed by on the bus, when not its own correlation (Correlations)."""
+    route_group: tuple[str, ...] | None = None
+    """Its group as the chain's outermost correlation groups it (with ``route``)."""
     drill: str | None = None
     """The drill whose replayed event it is (the event's ``origin.drill``); ``None``: live."""
 
@@ -198,9 +200,10 @@ class CorrelationMatch(BaseModel):
     @property
     def bus_key(self) -> str:
         """A stable partition key for the key (the tenant's data decides none of its form):
-        by the chain's outermost correlation, so that a chain whose correlations group by the
-        same values meets in one partition (docs/adr/0013-correlations.md)."""
-        return group_key_text(self.tenant, self.route or self.correlation_id, self.group)
+        by the chain's outermost correlation and the group as it groups it, so that a
+        chain's matches that can meet do so in one partition (docs/adr/0013-correlations.md)."""
+        group = self.group if self.route_group is None else self.route_group
+        return group_key_text(self.tenant, self.route or self.correlation_id, group)
 
 
 def group_key_text(tenant: str, correlation_id: str, group: tuple[str, ...]) -> str:

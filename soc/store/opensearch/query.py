@@ -37,7 +37,6 @@ from soc.store.eventquery import (
     number,
 )
 from soc.store.opensearch.schema import (
-    EVENT_INDEX_FIELDS,
     KEYWORD_MAX,
     sortable_number,
     stats_slot,
@@ -374,17 +373,31 @@ def event_filter(query: EventQuery) -> dict[str, Any]:
     return filtered(clauses)
 
 
-def event_search(query: EventQuery, position: tuple[int, str] | None, size: int) -> dict[str, Any]:
+def event_search(
+    query: EventQuery,
+    position: tuple[int, str] | None,
+    size: int,
+    id_range: tuple[str | None, str | None] = (None, None),
+) -> dict[str, Any]:
     """``size`` matching events newest first (time, then id) after ``position``.
 
-    The indexing fields (pairs, words...) are left out of the answer.
+    The whole ``_source`` is asked for: the only indexing field it holds is
+    ``long_pairs``, which :class:`~soc.models.Event` passes over, and filtering the
+    source made OpenSearch parse and write again every document it returned (a scan
+    read 6,600 events/s with the filter and 8,100 without, ADR 0012).
+
+    ``id_range``: [low, high) on the event id, either end open when None; a scan reads
+    two such parts side by side.
     """
+    filter_ = event_filter(query)
+    ids = {op: end for op, end in zip(("gte", "lt"), id_range, strict=True) if end is not None}
+    if ids:
+        filter_ = filtered([filter_, {"range": {"id": ids}}])
     body: dict[str, Any] = {
         "size": size,
-        "query": event_filter(query),
+        "query": filter_,
         "sort": NEWEST_FIRST,
         "track_total_hits": False,
-        "_source": {"excludes": list(EVENT_INDEX_FIELDS)},
     }
     if position is not None:
         body["search_after"] = list(position)

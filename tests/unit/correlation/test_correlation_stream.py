@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -132,6 +133,41 @@ def test_a_correlation_feeds_the_correlations_that_reference_it() -> None:
     assert info is not None and info.group == {"user": "root"}
     assert info.event_ids == ["ev-fail-0-0", "ev-fail-1-1", "ev-fail-2-2", "ev-success-100-0"]
     assert info.rule_ids == [inner.id, rule_id("success")]
+
+
+@pytest.mark.parametrize("aliased", [False, True])
+def test_a_chain_split_into_partitions_by_bus_key_raises_what_one_evaluator_does(
+    aliased: bool,
+) -> None:
+    """Inner bursts grouped by (address, account), an outer count grouped by the address
+    alone (under another name when ``aliased``): the matches are split as the bus splits
+    them, by ``bus_key``, and every partition's evaluator together must raise exactly what
+    one evaluator of all of them raises."""
+    outer_by = "ip" if aliased else "src"
+    aliases = {"ip": {"burst": "src", "login": "src"}} if aliased else None
+    text = (
+        corr("event_count", ["burst", "login"], {"gte": 4}, group_by=[outer_by],
+             timespan="10m", name="spray", aliases=aliases)
+        + "---\n"
+        + corr("event_count", ["fail"], {"gte": 2}, group_by=["src", "user"], timespan="10m",
+               name="burst")
+    )  # fmt: skip
+    catalog = correlations(text, "fail", "login")
+    rng = random.Random(5)
+    matches = []
+    for i in range(300):
+        src, user = f"10.0.0.{rng.randrange(3)}", f"u{rng.randrange(6)}"
+        base = "login" if rng.random() < 0.1 else "fail"
+        matches += hit(catalog, base, i * 7, n=i, src=src, user=user)
+    whole = run(catalog, matches)
+    assert sum(1 for a in whole if a.rule_title.startswith("event_count")) >= 3
+
+    partitions: dict[int, list] = {}
+    for match in matches:
+        partitions.setdefault(zlib.crc32(match.bus_key.encode()) % 4, []).append(match)
+    assert len(partitions) >= 2  # the three addresses did not all land in one
+    split = [a for part in partitions.values() for a in run(catalog, part)]
+    assert sorted(a.id for a in split) == sorted(a.id for a in whole)
 
 
 def test_a_late_match_is_counted_and_logged_not_correlated(caplog: object) -> None:

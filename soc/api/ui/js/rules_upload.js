@@ -33,9 +33,18 @@ export function uploadCard(onDone) {
       h('td', null, h('code', null, result.name)),
       h('td', null, enumText('rules', result.accepted ? 'accepted' : 'refused', { class: `badge rule-${result.accepted ? 'on' : 'off'}` })),
       h('td', null, result.accepted
-        ? result.rules.map((r) => h('a', { href: `#/rules/${encodeURIComponent(r.id)}`, class: 'hunt-rule', testid: 'upload-rule-link', dataset: { id: r.id } },
-          `${r.title} (r${r.revision}${r.changed ? '' : `, ${t('rules.unchanged')}`})`))
+        ? [...result.rules.map((r) => h('a', { href: `#/rules/${encodeURIComponent(r.id)}`, class: 'hunt-rule', testid: 'upload-rule-link', dataset: { id: r.id } },
+          `${r.title} (r${r.revision}${r.changed ? '' : `, ${t('rules.unchanged')}`})`)), missing(result)]
         : h('span', { testid: 'upload-reason' }, result.reason ?? '')));
+  }
+
+  // Rules a correlation or filter names that are nowhere yet: it does not run until they are.
+  function missing(result) {
+    const found = (result.warnings ?? []).filter((w) => w.validator === 'references');
+    if (!found.length) return null;
+    return h('div', { class: 'small', testid: 'upload-missing-rules' },
+      h('strong', { i18n: 'rules.missing_references' }),
+      h('ul', null, found.map((w) => h('li', null, w.description))));
   }
 
   function showReport(files, summary) {
