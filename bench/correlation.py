@@ -1,4 +1,5 @@
-"""Correlation cost on one core: the Sigma snapshot alone, then with 50 correlation rules.
+"""Correlation and filter cost on one core: the Sigma snapshot alone, then with 50
+correlation rules, then with 50 Sigma filters.
 
     python bench/correlation.py                      # snapshot + LSASS campaign, 1,000,000 keys
     python bench/correlation.py --keys 200000 --events 20000
@@ -11,6 +12,9 @@ detect path per event (``fastjson.loads`` -> ``normalize`` -> ``Engine.match`` -
 ``make_alert``) with the snapshot alone, then the same plus each match turned into
 correlation matches and fed to the evaluator in batches of 500 (the detector's batch),
 alternating the two ``--rounds`` times and keeping each one's best (the machine is shared).
+Then the snapshot with 50 Sigma filters, one on each of those rules (``condition: not
+selection`` over a host name no event has, so every match is checked and none dropped:
+the alerts must be the same), timed the same way against the snapshot alone.
 Last, memory: ``--keys`` distinct group keys (one failure each from as many source
 addresses) fed to an evaluator capped at ``detect.correlation.max_groups``, the memory
 it holds (tracemalloc) printed at each quarter: flat once the cap is reached.
@@ -74,6 +78,24 @@ def correlation_yaml(i: int, rule_ids: list[str]) -> str:
         lines.append("    condition:")
         lines += [f"        {k}: {v}" for k, v in condition.items()]
     return "\n".join(lines) + "\n"
+
+
+def filter_yaml(i: int, rule_id: str) -> str:
+    return "\n".join(
+        [
+            f"title: bench filter {i}",
+            f"id: 00000000-0000-4000-9000-{i:012d}",
+            "logsource:",
+            "    product: windows",
+            "filter:",
+            "    rules:",
+            f"        - {rule_id}",
+            "    selection:",
+            f"        Hostname|startswith: 'no-such-host-{i}-'",
+            "    condition: not selection",
+            "",
+        ]
+    )
 
 
 def run(lines: list[bytes], engine: Engine, catalog: Correlations | None) -> tuple[float, int, int]:
@@ -162,13 +184,24 @@ def main() -> None:
         for i in range(50):
             (folder / f"mr_bench_{i:02d}.yml").write_text(correlation_yaml(i, top))
         both = load_rules([*SNAPSHOT, folder], cache_dir=Path(tmp) / "cache", pipelines=pipelines)
+        tuned = Path(tmp) / "filters"
+        tuned.mkdir()
+        for i in range(50):
+            (tuned / f"flt_bench_{i:02d}.yml").write_text(filter_yaml(i, top[i]))
+        filtered = load_rules(
+            [*SNAPSHOT, tuned], cache_dir=Path(tmp) / "cache", pipelines=pipelines
+        )
     assert len(both.correlations) == 50, [e.reason for e in both.errors if "bench" in str(e.path)]
+    assert len(filtered.filters) == 50, [
+        e.reason for e in filtered.errors if "bench" in str(e.path)
+    ]
     with_engine = Engine.from_ruleset(both)
+    filter_engine = Engine.from_ruleset(filtered)
     catalog = Correlations(both.correlations)
     n = len(lines)
     print(f"rules: {len(ruleset.rules)} SigmaHQ rules; 50 correlations over the {len(fires)} "
           f"that fire on the first 20,000 events; {n} events; one core (CPU {cpu})")  # fmt: skip
-    for each in (engine, with_engine):
+    for each in (engine, with_engine, filter_engine):
         each.prepare(known_logsources())  # as the service does: routes built before timing
     run(lines[:2000], engine, None)
     run(lines[:2000], with_engine, catalog)
@@ -180,9 +213,20 @@ def main() -> None:
         with_s = min(with_s, seconds)
     assert with_alerts == alone_alerts
     slower = (with_s / alone_s - 1) * 100
+    plain_s = filters_s = float("inf")
+    run(lines[:2000], filter_engine, None)
+    for _ in range(args.rounds):
+        seconds, plain_alerts, _ = run(lines, engine, None)
+        plain_s = min(plain_s, seconds)
+        seconds, filter_alerts, _ = run(lines, filter_engine, None)
+        filters_s = min(filters_s, seconds)
+    assert filter_alerts == plain_alerts, (filter_alerts, plain_alerts)
+    filters_slower = (filters_s / plain_s - 1) * 100
     print(f"snapshot alone: {n / alone_s:,.0f} events/s ({alone_alerts} alerts)")
     print(f"snapshot + 50 correlations: {n / with_s:,.0f} events/s "
           f"({correlated} correlation alerts); {slower:+.1f} % time")  # fmt: skip
+    print(f"snapshot + 50 filters: {n / filters_s:,.0f} events/s against {n / plain_s:,.0f} "
+          f"alone ({filter_alerts} alerts); {filters_slower:+.1f} % time")  # fmt: skip
     held, peak, groups = memory(args.keys, args.cap)
     half, _, _ = memory(args.keys // 2, args.cap)
     print(f"memory: {args.keys:,} distinct group keys, cap {args.cap:,} groups: held (MiB, "
@@ -197,6 +241,9 @@ def main() -> None:
         "events_per_s_with_correlations": round(n / with_s),
         "slower_percent": round(slower, 1),
         "correlation_alerts": correlated,
+        "filters": 50,
+        "events_per_s_with_filters": round(n / filters_s),
+        "filters_slower_percent": round(filters_slower, 1),
         "keys": args.keys,
         "max_groups": args.cap,
         "held_mib_quarters": held,
