@@ -112,7 +112,7 @@ async def import_text(
     reasons = check_text(name, text, settings)
     if reasons:
         return ImportResult(name=name, accepted=False, reason="; ".join(reasons[:5]))
-    docs = describe(text)
+    docs = described = describe(text)
     ids = [d.id for d in docs]
     if expect_id is not None and expect_id not in ids:
         return ImportResult(
@@ -149,7 +149,7 @@ async def import_text(
                 changed=changed,
             )
         )
-    missing = await missing_references(catalog, docs, describe(text)) if check_references else []
+    missing = await missing_references(catalog, docs, described) if check_references else []
     return ImportResult(name=name, accepted=True, rules=saved, warnings=[*missing, *validate(text)])
 
 

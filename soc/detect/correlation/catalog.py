@@ -43,20 +43,21 @@ class Correlations:
         several). Its matches are routed by it on the bus, and by their group as that
         outermost correlation groups it (:meth:`route_group`), so a chain's inner hits and
         its outer correlation's other matches of one group meet in one partition."""
+        self._outer: Mapping[str, Correlation] = {
+            c.id: min(
+                (o for o in self.referencing[c.id] if self.routes[o.id] == self.routes[c.id]),
+                key=lambda o: o.id,
+            )
+            for c in self.all
+            if self.routes[c.id] != c.id
+        }
+        """The correlation over each inner one on the way to its route."""
 
     def _root(self, correlation_id: str) -> str:
         outers = self.referencing.get(correlation_id, ())
         if not outers:
             return correlation_id
         return min(self._root(outer.id) for outer in outers)  # cycles are refused at load
-
-    def _outer(self, correlation_id: str) -> Correlation:
-        """The correlation over ``correlation_id`` on the way to its route."""
-        route = self.routes[correlation_id]
-        return min(
-            (o for o in self.referencing[correlation_id] if self.routes[o.id] == route),
-            key=lambda o: o.id,
-        )
 
     def route_group(self, correlation: Correlation, group: tuple[str, ...]) -> tuple[str, ...]:
         """``group`` (of a match of ``correlation``) as its route groups the hits it leads to.
@@ -69,8 +70,7 @@ class Correlations:
         ``group`` itself is kept.
         """
         current, values = correlation, group
-        while self.routes[current.id] != current.id:
-            outer = self._outer(current.id)
+        while (outer := self._outer.get(current.id)) is not None:
             fields = dict(zip(current.group_by, values, strict=True))
             taken = [fields.get(name) for name in outer.group_fields(current.id)]
             if any(v is None for v in taken):

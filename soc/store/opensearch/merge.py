@@ -42,8 +42,7 @@ async def merge_newest(
                     continue
                 buffers[i].extend(got)
                 pending[i] = _ask(part)
-            live = [b for b in buffers if b]
-            if not live:
+            if not any(buffers):
                 break
             # Take the newest head while every unfinished part has one: a part waiting
             # for its next batch could hold a newer hit than another's head.

@@ -50,12 +50,12 @@ from soc.store.records import Kind, Record, RecordPage, RecordQuery
 from soc.store.terms import from_micros, micros
 
 SCAN_BATCH_MAX = 10_000
+"""OpenSearch's default ``index.max_result_window``: the largest page one search returns."""
 SCAN_PARTS: tuple[tuple[str | None, str | None], ...] = ((None, "8"), ("8", None))
 """A scan reads the events whose ids sort below "8" and the others side by side, each
 with its next batch asked for while this one is matched: OpenSearch answers one part
 while the hunt works on the other (ADR 0012). Ids are hex digests, so the parts are
 about even; any id falls in exactly one."""
-"""OpenSearch's default ``index.max_result_window``: the largest page one search returns."""
 INDEX_KINDS = {"events": "events", "deadletters": "dead_letters", "alerts": "alerts"}
 """Index kind -> retention kind (:data:`soc.settings.RETAINED_KINDS`)."""
 
