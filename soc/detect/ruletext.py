@@ -116,6 +116,8 @@ def describe(text: str) -> list[RuleDoc]:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as e:
         raise QueryError(f"invalid YAML: {e}") from e
+    except ValueError as e:  # a timestamp that is no date: "date: 2026-13-05" (tests/fuzz)
+        raise QueryError(f"invalid YAML: {e}") from e
     except RecursionError as e:  # PyYAML recurses: [[[[... past Python's limit
         raise QueryError("invalid YAML: nested too deeply") from e
     docs: list[RuleDoc] = []

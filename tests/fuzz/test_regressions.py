@@ -81,6 +81,14 @@ def test_a_deeply_nested_rule_upload_is_refused_with_its_reason() -> None:
     assert reasons and "invalid YAML" in reasons[0]
 
 
+def test_a_rule_whose_date_is_no_date_is_refused_with_its_reason() -> None:
+    text = regression("sigma_correlation", "timestamp-month-13").decode()
+    with pytest.raises(QueryError, match=r"invalid YAML: month must be in 1\.\.12"):
+        describe(text)
+    reasons = check_text("upload.yml", text, DetectSettings())
+    assert reasons and "invalid YAML" in reasons[0]
+
+
 def test_a_rule_pack_member_whose_header_points_before_the_file_is_refused() -> None:
     texts, _ = read_pack(regression("rule_pack", "local-header-before-the-start"))
     refused = [reason for _, text, reason in texts if text is None]
